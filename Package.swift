@@ -1,0 +1,101 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Module graph (arrows point down only; see docs/ARCHITECTURE.md):
+//
+//   thaw (CLI) ─▶ ThawNodes ─▶ ThawZMQ, ThawWire, ThawTopology     (leaves: never import each other)
+//                         └──▶ ThawLearning ─▶ ThawModel ─▶ ThawNN (leaf)
+//                                          └─▶ ThawData (leaf)
+let package = Package(
+    name: "Thaw",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "thaw", targets: ["thaw"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+    ],
+    targets: [
+        // C libraries from Debian packages, as system-library targets (no vendored headers).
+        // libzmq: pkgConfig is left out on purpose; its .pc file adds a flag SwiftPM refuses.
+        .systemLibrary(name: "CLibZMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Leaves.
+        .target(name: "ThawZMQ", dependencies: ["CLibZMQ"]),
+        .target(name: "ThawNN", dependencies: ["CBLAS"]),
+        .target(
+            name: "ThawWire",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]
+        ),
+        .target(name: "ThawTopology", dependencies: ["Yams"]),
+        .target(name: "ThawData", dependencies: ["CZlib"], resources: [.copy("Resources/handwriting")]),
+
+        // Model files and training jobs, over the engine and the data.
+        .target(
+            name: "ThawModel",
+            dependencies: ["ThawNN", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
+            name: "ThawLearning",
+            dependencies: ["ThawNN", "ThawModel", "ThawData", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // The roles, where the leaves meet.
+        .target(
+            name: "ThawNodes",
+            dependencies: [
+                "ThawZMQ", "ThawNN", "ThawWire", "ThawTopology", "ThawData", "ThawModel", "ThawLearning",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+
+        // The thin CLI.
+        .executableTarget(
+            name: "thaw",
+            dependencies: [
+                "ThawNodes", "ThawTopology", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Test support (not a product; nothing under Sources/ imports it but tests).
+        .target(
+            name: "ThawTestKit",
+            dependencies: [
+                "ThawZMQ", "ThawNN",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "ThawZMQTests", dependencies: ["ThawZMQ", "ThawTestKit"]),
+        .testTarget(name: "ThawNNTests", dependencies: ["ThawNN", "ThawTestKit"]),
+        .testTarget(name: "ThawWireTests", dependencies: ["ThawWire"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ThawTopologyTests", dependencies: ["ThawTopology"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ThawDataTests", dependencies: ["ThawData"]),
+        .testTarget(name: "ThawModelTests", dependencies: ["ThawModel", "ThawNN"]),
+        .testTarget(name: "ThawLearningTests", dependencies: ["ThawLearning", "ThawModel", "ThawNN", "ThawData"]),
+        .testTarget(name: "ThawNodesTests", dependencies: ["ThawNodes", "ThawTestKit"]),
+        .testTarget(name: "ThawCLITests", dependencies: ["thaw"]),
+        .testTarget(name: "ThawIntegrationTests", dependencies: ["thaw", "ThawTestKit", "ThawNodes"]),
+    ]
+)
+
+// Every Swift target gets the same upcoming features (the swift-metrics / NIO habit).
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,3 @@
+// Makes zlib visible to Swift: Foundation on Linux cannot inflate gzip, and the full MNIST
+// training images ship gzipped.
+#include <zlib.h>

@@ -1,0 +1,5 @@
+import Testing
+
+@Suite struct ThawWirePlaceholderTests {
+    @Test func packageBuilds() { #expect(Bool(true)) }
+}
