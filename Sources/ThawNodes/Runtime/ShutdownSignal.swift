@@ -1,0 +1,36 @@
+import Dispatch
+import Foundation
+
+/// Turns SIGTERM and SIGINT into an awaitable event, so a node can stop taking input, flush, close
+/// its sockets with a bounded linger and exit 0 (the graceful stop the launcher and tests expect).
+///
+/// The default dispositions are replaced by `SIG_IGN` and a `DispatchSourceSignal` per signal;
+/// dispatch delivers the signal on its own queue, never inside a C signal handler.
+public final class ShutdownSignal: Sendable {
+    private let stream: AsyncStream<Int32>
+    private let sources: [any DispatchSourceSignal]
+
+    public init(signals: [Int32] = [SIGTERM, SIGINT]) {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.stream = stream
+        var sources: [any DispatchSourceSignal] = []
+        for number in signals {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    /// Returns the first signal received, or `nil` if the waiting task was cancelled.
+    public func wait() async -> Int32? {
+        for await number in stream { return number }
+        return nil
+    }
+
+    deinit {
+        for source in sources { source.cancel() }
+    }
+}
