@@ -11,7 +11,7 @@ public struct ZMQError: Error, Hashable, Sendable, CustomStringConvertible {
         enum Storage: Hashable, Sendable {
             case wouldBlock, contextTerminated, addressInUse, hostUnreachable, invalidEndpoint
             case tooManySockets, invalidState, invalidArgument, endpointNotFound, notSupported
-            case messageTooLarge, other
+            case messageTooLarge, loopStopped, other
         }
 
         let storage: Storage
@@ -38,6 +38,8 @@ public struct ZMQError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let notSupported = Code(storage: .notSupported)
         /// EMSGSIZE: a message larger than the transport accepts.
         public static let messageTooLarge = Code(storage: .messageTooLarge)
+        /// A ``SocketLoop`` that has stopped (its body returned or a fatal error ended it) was asked to send.
+        public static let loopStopped = Code(storage: .loopStopped)
         /// Any other errno; inspect ``ZMQError/errno``.
         public static let other = Code(storage: .other)
 
