@@ -1,0 +1,70 @@
+import CLibZMQ
+
+extension ZMQSocket {
+    /// Receives one frame of any size (`zmq_msg_recv`, never truncated).
+    /// - Returns: the frame, or `nil` when `mode` is `.dontWait` and nothing is queued, or when the
+    ///   receive timeout (``SocketOption/receiveTimeout(_:)``) passed.
+    /// - Throws: ``ZMQError`` (`contextTerminated`, `invalidState`, ...).
+    public func receiveFrame(_ mode: TransferMode = .wait) throws(ZMQError) -> Frame? {
+        guard try receiveIntoScratch(mode) else { return nil }
+        let size = zmq_msg_size(scratch)
+        if size <= copyOutThreshold {
+            let bytes = [UInt8](UnsafeRawBufferPointer(start: zmq_msg_data(scratch), count: size))
+            return Frame(bytes)
+        }
+        let owned = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+        zmq_msg_init(owned)
+        // zmq_msg_move transfers the content without copying and leaves `scratch` empty.
+        zmq_msg_move(owned, scratch)
+        return Frame(message: ReceivedMessage(taking: owned))
+    }
+
+    /// Receives a whole multipart message.
+    /// - Returns: every part, or `nil` on would-block or timeout (nothing was consumed then: libzmq
+    ///   delivers the parts of a message atomically).
+    /// - Throws: ``ZMQError``.
+    public func receive(_ mode: TransferMode = .wait) throws(ZMQError) -> [Frame]? {
+        guard let first = try receiveFrame(mode) else { return nil }
+        var frames = [first]
+        while hasMoreFrames {
+            guard let next = try receiveFrame(.wait) else {
+                throw ZMQError(code: .wouldBlock, errno: 0, operation: "zmq_msg_recv(part \(frames.count))")
+            }
+            frames.append(next)
+        }
+        return frames
+    }
+
+    /// Receives one frame into a per-socket reusable message and lends its bytes to `body`, with no
+    /// allocation. For hot loops (benchmarks, decoders that read in place).
+    /// - Parameter body: gets the bytes and whether more parts of the same message follow; the
+    ///   bytes are only valid inside the closure.
+    /// - Returns: `body`'s result, or `nil` on would-block or timeout.
+    /// - Throws: ``ZMQError``.
+    public func withNextFrame<R>(
+        _ mode: TransferMode = .wait,
+        _ body: (UnsafeRawBufferPointer, _ more: Bool) -> R
+    ) throws(ZMQError) -> R? {
+        guard try receiveIntoScratch(mode) else { return nil }
+        let buffer = UnsafeRawBufferPointer(start: zmq_msg_data(scratch), count: zmq_msg_size(scratch))
+        return body(buffer, zmq_msg_more(scratch) != 0)
+    }
+
+    /// Whether the last received frame has more parts after it (`ZMQ_RCVMORE`).
+    public var hasMoreFrames: Bool {
+        withHandle { _ in lastFrameHadMore }
+    }
+
+    /// Receives into `scratch`; `false` means would-block or timeout.
+    private func receiveIntoScratch(_ mode: TransferMode) throws(ZMQError) -> Bool {
+        try withHandle { (handle) throws(ZMQError) -> Bool in
+            let outcome = try ZMQCall.runAllowingWouldBlock("zmq_msg_recv(\(kind))") {
+                zmq_msg_recv(scratch, handle, mode.flags)
+            }
+            guard outcome != .wouldBlock else { return false }
+            // Read now: a large frame's content is moved out of `scratch` afterwards.
+            lastFrameHadMore = zmq_msg_more(scratch) != 0
+            return true
+        }
+    }
+}

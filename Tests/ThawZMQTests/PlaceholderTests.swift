@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawZMQPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}
