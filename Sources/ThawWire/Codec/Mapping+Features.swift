@@ -1,0 +1,145 @@
+// Public feature types ⇄ generated protobuf types, with their semantic checks.
+
+extension FeatureBatch {
+    init(_ proto: Thaw_V1_FeatureBatch, activations: WireTensor) throws(WireError) {
+        try Require.nonEmpty(proto.userID, "feature_batch.user_id")
+        try Require.nonEmpty(proto.deviceID, "feature_batch.device_id")
+        try Require.nonEmpty(proto.modelHash, "feature_batch.model_hash")
+        let n = activations.shape[0]
+        guard n > 0 else { throw WireError(.invalidField, "feature_batch holds no samples (activations [0, ...])") }
+        try Require.sameCount("feature_batch.sample_ids", proto.sampleIds.count, "activations dim 0", n)
+        try Require.sameCount("feature_batch.labels", proto.labels.count, "activations dim 0", n)
+        self.init(
+            userID: proto.userID, deviceID: proto.deviceID, deviceSeq: proto.deviceSeq,
+            modelVersion: proto.modelVersion, modelHash: proto.modelHash, freezePoint: proto.freezePoint,
+            hyperHash: proto.hyperHash, sampleIDs: proto.sampleIds, labels: proto.labels,
+            createdAtMs: proto.createdAtMs, activations: activations
+        )
+    }
+
+    var proto: Thaw_V1_FeatureBatch {
+        var proto = Thaw_V1_FeatureBatch()
+        proto.userID = userID
+        proto.deviceID = deviceID
+        proto.deviceSeq = deviceSeq
+        proto.modelVersion = modelVersion
+        proto.modelHash = modelHash
+        proto.freezePoint = freezePoint
+        proto.hyperHash = hyperHash
+        proto.sampleIds = sampleIDs
+        proto.labels = labels
+        proto.createdAtMs = createdAtMs
+        return proto
+    }
+}
+
+extension BatchRejected.Reason {
+    init(_ proto: Thaw_V1_RejectReason) throws(WireError) {
+        switch proto {
+        case .staleModelVersion: self = .staleModelVersion
+        case .staleFreezePoint: self = .staleFreezePoint
+        case .staleHyperParameters: self = .staleHyperParameters
+        case .invalid: self = .invalid
+        case .unspecified: throw WireError(.missingField, "batch_rejected.reason is unspecified")
+        case .UNRECOGNIZED(let raw): throw WireError(.invalidField, "batch_rejected.reason \(raw) is unknown")
+        }
+    }
+
+    var proto: Thaw_V1_RejectReason {
+        switch self {
+        case .staleModelVersion: .staleModelVersion
+        case .staleFreezePoint: .staleFreezePoint
+        case .staleHyperParameters: .staleHyperParameters
+        case .invalid: .invalid
+        }
+    }
+}
+
+extension BatchRejected {
+    init(_ proto: Thaw_V1_BatchRejected) throws(WireError) {
+        try Require.nonEmpty(proto.deviceID, "batch_rejected.device_id")
+        try Require.present(proto.hasCurrentState, "batch_rejected.current_state")
+        self.init(
+            deviceID: proto.deviceID, deviceSeq: proto.deviceSeq, reason: try Reason(proto.reason),
+            currentState: try WireDeploymentState(proto.currentState, field: "batch_rejected.current_state"),
+            detail: proto.detail
+        )
+    }
+
+    var proto: Thaw_V1_BatchRejected {
+        var proto = Thaw_V1_BatchRejected()
+        proto.deviceID = deviceID
+        proto.deviceSeq = deviceSeq
+        proto.reason = reason.proto
+        proto.currentState = currentState.proto
+        proto.detail = detail
+        return proto
+    }
+}
+
+extension BatchAck {
+    init(_ proto: Thaw_V1_BatchAck) throws(WireError) {
+        try Require.nonEmpty(proto.deviceID, "batch_ack.device_id")
+        self.init(deviceID: proto.deviceID, durableSeqs: proto.durableSeqs)
+    }
+
+    var proto: Thaw_V1_BatchAck {
+        var proto = Thaw_V1_BatchAck()
+        proto.deviceID = deviceID
+        proto.durableSeqs = durableSeqs
+        return proto
+    }
+}
+
+extension FeatureStored {
+    init(_ proto: Thaw_V1_FeatureStored) throws(WireError) {
+        try Require.nonEmpty(proto.deviceID, "feature_stored.device_id")
+        self.init(deviceID: proto.deviceID, deviceSeq: proto.deviceSeq, duplicate: proto.duplicate)
+    }
+
+    var proto: Thaw_V1_FeatureStored {
+        var proto = Thaw_V1_FeatureStored()
+        proto.deviceID = deviceID
+        proto.deviceSeq = deviceSeq
+        proto.duplicate = duplicate
+        return proto
+    }
+}
+
+extension FeatureFetch {
+    init(_ proto: Thaw_V1_FeatureFetch) throws(WireError) {
+        try Require.nonEmpty(proto.userID, "feature_fetch.user_id")
+        guard proto.maxSamples > 0 else { throw WireError(.missingField, "feature_fetch.max_samples is 0") }
+        self.init(
+            userID: proto.userID, modelVersion: proto.modelVersion, freezePoint: proto.freezePoint,
+            maxSamples: proto.maxSamples
+        )
+    }
+
+    var proto: Thaw_V1_FeatureFetch {
+        var proto = Thaw_V1_FeatureFetch()
+        proto.userID = userID
+        proto.modelVersion = modelVersion
+        proto.freezePoint = freezePoint
+        proto.maxSamples = maxSamples
+        return proto
+    }
+}
+
+extension FeatureSet {
+    init(_ proto: Thaw_V1_FeatureSet, activations: WireTensor) throws(WireError) {
+        try Require.nonEmpty(proto.userID, "feature_set.user_id")
+        let n = activations.shape[0]
+        try Require.sameCount("feature_set.sample_ids", proto.sampleIds.count, "activations dim 0", n)
+        try Require.sameCount("feature_set.labels", proto.labels.count, "activations dim 0", n)
+        self.init(userID: proto.userID, sampleIDs: proto.sampleIds, labels: proto.labels, activations: activations)
+    }
+
+    var proto: Thaw_V1_FeatureSet {
+        var proto = Thaw_V1_FeatureSet()
+        proto.userID = userID
+        proto.sampleIds = sampleIDs
+        proto.labels = labels
+        return proto
+    }
+}

@@ -1,0 +1,117 @@
+/// The one place that knows which protobuf payload and which attachments each ``ThawMessage`` uses.
+enum PayloadMapping {
+    typealias Payload = Thaw_V1_Envelope.OneOf_Payload
+
+    /// The oneof payload and the raw frames to send after the header, in order.
+    static func payload(of message: ThawMessage) -> (Payload, [Attachment]) {
+        switch message {
+        case .featureBatch(let m):
+            (.featureBatch(m.proto), [.float(name: AttachmentName.activations, m.activations)])
+        case .batchRejected(let m): (.batchRejected(m.proto), [])
+        case .batchAck(let m): (.batchAck(m.proto), [])
+        case .featureStored(let m): (.featureStored(m.proto), [])
+        case .featureFetch(let m): (.featureFetch(m.proto), [])
+        case .featureSet(let m): (.featureSet(m.proto), [.float(name: AttachmentName.activations, m.activations)])
+        case .modelAnnounce(let m): (.modelAnnounce(m.proto), [])
+        case .freezePointChange(let m): (.freezePointChange(m.proto), [])
+        case .invalidation(let m): (.invalidation(m.proto), [])
+        case .heartbeat(let m): (.heartbeat(m.proto), [])
+        case .baseModelRequest(let m): (.baseModelRequest(m.proto), [])
+        case .baseModelReply(let m):
+            (.baseModelReply(m.proto), m.checkpoint.map { [.bytes(name: AttachmentName.checkpoint, $0)] } ?? [])
+        case .headRequest(let m): (.headRequest(m.proto), [])
+        case .headReply(let m):
+            (.headReply(m.proto), m.headParameters.map { [.float(name: AttachmentName.headParameters, $0)] } ?? [])
+        case .headCommit(let m):
+            (.headCommit(m.proto), [.float(name: AttachmentName.headParameters, m.headParameters)])
+        case .commitAck(let m): (.commitAck(m.proto), [])
+        case .commitConflict(let m): (.commitConflict(m.proto), [])
+        case .metrics(let m): (.metrics(m.proto), [])
+        case .errorReply(let m): (.errorReply(m.proto), [])
+        }
+    }
+
+    /// The attachments a payload must be followed by, decided from the header alone.
+    static func specs(for payload: Payload) -> [AttachmentSpec] {
+        switch payload {
+        case .featureBatch, .featureSet:
+            [.float(AttachmentName.activations, ranks: 1...Int.max)]
+        case .headCommit:
+            [.float(AttachmentName.headParameters, ranks: 1...1)]
+        case .headReply(let reply):
+            reply.status == .head ? [.float(AttachmentName.headParameters, ranks: 1...1)] : []
+        case .baseModelReply(let reply):
+            reply.status == .ok ? [.bytes(AttachmentName.checkpoint)] : []
+        case .batchRejected, .batchAck, .featureStored, .featureFetch, .modelAnnounce, .freezePointChange,
+            .invalidation, .heartbeat, .baseModelRequest, .headRequest, .commitAck, .commitConflict, .metrics,
+            .errorReply:
+            []
+        }
+    }
+
+    static func kind(of payload: Payload) -> ThawMessage.Kind {
+        switch payload {
+        case .featureBatch: .featureBatch
+        case .batchRejected: .batchRejected
+        case .batchAck: .batchAck
+        case .featureStored: .featureStored
+        case .featureFetch: .featureFetch
+        case .featureSet: .featureSet
+        case .modelAnnounce: .modelAnnounce
+        case .freezePointChange: .freezePointChange
+        case .invalidation: .invalidation
+        case .heartbeat: .heartbeat
+        case .baseModelRequest: .baseModelRequest
+        case .baseModelReply: .baseModelReply
+        case .headRequest: .headRequest
+        case .headReply: .headReply
+        case .headCommit: .headCommit
+        case .commitAck: .commitAck
+        case .commitConflict: .commitConflict
+        case .metrics: .metrics
+        case .errorReply: .errorReply
+        }
+    }
+
+    /// The validated message; `attachments` already match ``specs(for:)`` in order.
+    /// - Throws: ``WireError`` `.missingField` or `.invalidField` from the semantic checks.
+    static func message(from payload: Payload, attachments: [Attachment]) throws(WireError) -> ThawMessage {
+        switch payload {
+        case .featureBatch(let p): .featureBatch(try FeatureBatch(p, activations: float(attachments, 0)))
+        case .batchRejected(let p): .batchRejected(try BatchRejected(p))
+        case .batchAck(let p): .batchAck(try BatchAck(p))
+        case .featureStored(let p): .featureStored(try FeatureStored(p))
+        case .featureFetch(let p): .featureFetch(try FeatureFetch(p))
+        case .featureSet(let p): .featureSet(try FeatureSet(p, activations: float(attachments, 0)))
+        case .modelAnnounce(let p): .modelAnnounce(try ModelAnnounce(p))
+        case .freezePointChange(let p): .freezePointChange(try FreezePointChange(p))
+        case .invalidation(let p): .invalidation(Invalidation(p))
+        case .heartbeat(let p): .heartbeat(try Heartbeat(p))
+        case .baseModelRequest(let p): .baseModelRequest(BaseModelRequest(p))
+        case .baseModelReply(let p):
+            .baseModelReply(try BaseModelReply(p, checkpoint: attachments.isEmpty ? nil : bytes(attachments, 0)))
+        case .headRequest(let p): .headRequest(try HeadRequest(p))
+        case .headReply(let p):
+            .headReply(try HeadReply(p, headParameters: attachments.isEmpty ? nil : float(attachments, 0)))
+        case .headCommit(let p): .headCommit(try HeadCommit(p, headParameters: float(attachments, 0)))
+        case .commitAck(let p): .commitAck(try CommitAck(p))
+        case .commitConflict(let p): .commitConflict(try CommitConflict(p))
+        case .metrics(let p): .metrics(try MetricsReport(p))
+        case .errorReply(let p): .errorReply(try ErrorReply(p))
+        }
+    }
+
+    private static func float(_ attachments: [Attachment], _ index: Int) -> WireTensor {
+        guard case .float(_, let tensor) = attachments[index] else {
+            preconditionFailure("attachments were matched against the payload's specs")
+        }
+        return tensor
+    }
+
+    private static func bytes(_ attachments: [Attachment], _ index: Int) -> [UInt8] {
+        guard case .bytes(_, let blob) = attachments[index] else {
+            preconditionFailure("attachments were matched against the payload's specs")
+        }
+        return blob
+    }
+}

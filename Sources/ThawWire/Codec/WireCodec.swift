@@ -1,0 +1,161 @@
+import SwiftProtobuf
+
+/// Turns ``ThawMessage`` values into ZeroMQ frames and back, validating everything on the way in.
+///
+/// A message is `[Envelope header] + [one raw frame per TensorDescriptor]` (see docs/PROTOCOL.md);
+/// PUB/SUB messages put a topic frame first (``encodePublished(_:metadata:)``). Decoding never traps on
+/// any input: every violation throws a ``WireError`` with its own code, and a message is returned only
+/// after the protocol version, frame layout, sizes, float finiteness and required fields were checked.
+public enum WireCodec {
+    /// The protocol version this build speaks; any other value is rejected.
+    public static let protocolVersion: UInt32 = 1
+
+    /// Encodes `message` as frames: the header, then the tensor frames.
+    ///
+    /// The message is checked as a receiver would check it, so a sender learns about a mistake (a NaN in a
+    /// head, a missing user id) at once instead of from a silent drop on the other side.
+    /// - Throws: ``WireError`` with the code a receiver would report (`.missingField`, `.nonFiniteValue`,
+    ///   `.unexpectedTensors`…), or `.encodingFailed` if protobuf serialization fails.
+    public static func encode(_ message: ThawMessage, metadata: WireMetadata) throws(WireError) -> [[UInt8]] {
+        let (payload, attachments) = PayloadMapping.payload(of: message)
+        try validateOutgoing(payload: payload, attachments: attachments, kind: message.kind)
+
+        var envelope = Thaw_V1_Envelope()
+        envelope.protocolVersion = protocolVersion
+        envelope.sender = metadata.sender
+        envelope.sequence = metadata.sequence
+        envelope.sentAtUnixMs = metadata.sentAtUnixMs
+        envelope.payload = payload
+        var frames: [[UInt8]] = [[]]
+        frames.reserveCapacity(1 + attachments.count)
+        for attachment in attachments {
+            let (descriptor, frame) = attachment.encoded()
+            envelope.tensors.append(descriptor)
+            frames.append(frame)
+        }
+        // Sorted map keys make the bytes a pure function of the message (golden fixtures, hashing).
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        do {
+            frames[0] = try envelope.serializedBytes(options: options)
+        } catch {
+            throw WireError(.encodingFailed, "\(message.kind.rawValue): protobuf serialization failed", underlying: error)
+        }
+        return frames
+    }
+
+    /// Decodes and validates one message (no topic frame).
+    /// - Throws: ``WireError``; each kind of violation has its own ``WireError/Code``.
+    public static func decode(_ frames: [[UInt8]], limits: WireLimits = .default) throws(WireError) -> DecodedMessage {
+        try checkEnvelopeSizes(frames, limits: limits)
+        return try decodeBody(frames[...], limits: limits)
+    }
+
+    /// Rejects oversized input before parsing anything.
+    static func checkEnvelopeSizes(_ frames: [[UInt8]], limits: WireLimits) throws(WireError) {
+        guard !frames.isEmpty else { throw WireError(.emptyMessage, "no frames: the Envelope header is missing") }
+        guard frames.count <= limits.maxFrames else {
+            throw WireError(.tooManyFrames, "\(frames.count) frames exceed the limit of \(limits.maxFrames)")
+        }
+        var total = 0
+        for frame in frames { total &+= frame.count }
+        guard total <= limits.maxTotalBytes else {
+            throw WireError(.messageTooLarge, "\(total) bytes exceed the limit of \(limits.maxTotalBytes)")
+        }
+    }
+
+    /// Decodes `[header] + tensor frames`; sizes were checked by the caller.
+    static func decodeBody(_ frames: ArraySlice<[UInt8]>, limits: WireLimits) throws(WireError) -> DecodedMessage {
+        guard let header = frames.first else {
+            throw WireError(.emptyMessage, "no Envelope header frame")
+        }
+        guard header.count <= limits.maxHeaderBytes else {
+            throw WireError(.headerTooLarge, "header of \(header.count) bytes exceeds \(limits.maxHeaderBytes)")
+        }
+        guard !header.isEmpty else { throw WireError(.emptyMessage, "the Envelope header frame is empty") }
+        let envelope: Thaw_V1_Envelope
+        do {
+            envelope = try Thaw_V1_Envelope(serializedBytes: header)
+        } catch {
+            throw WireError(.headerUnparseable, "header frame of \(header.count) bytes is not an Envelope", underlying: error)
+        }
+        guard envelope.protocolVersion == protocolVersion else {
+            throw WireError(
+                .unsupportedProtocolVersion,
+                "protocol_version \(envelope.protocolVersion), expected \(protocolVersion)"
+            )
+        }
+        guard let payload = envelope.payload else {
+            if envelope.unknownFields.data.isEmpty {
+                throw WireError(.missingPayload, "the Envelope has no payload")
+            }
+            throw WireError(.unknownPayloadKind, "the Envelope's payload is of a kind this build does not know")
+        }
+        let kind = PayloadMapping.kind(of: payload)
+        let descriptors = envelope.tensors
+        let tensorFrames = frames.dropFirst()
+        guard tensorFrames.count == descriptors.count else {
+            throw WireError(
+                .frameCountMismatch,
+                "\(kind.rawValue): header describes \(descriptors.count) tensor frames, \(tensorFrames.count) follow"
+            )
+        }
+        var shapes: [[Int]] = []
+        shapes.reserveCapacity(descriptors.count)
+        for (index, (descriptor, frame)) in zip(descriptors, tensorFrames).enumerated() {
+            shapes.append(try DescriptorValidation.validate(descriptor, index: index, frame: frame, limits: limits))
+        }
+        try DescriptorValidation.match(descriptors, to: PayloadMapping.specs(for: payload), kind: kind)
+
+        var attachments: [Attachment] = []
+        attachments.reserveCapacity(descriptors.count)
+        for (index, (descriptor, frame)) in zip(descriptors, tensorFrames).enumerated() {
+            if descriptor.dtype == .bytes {
+                attachments.append(.bytes(name: descriptor.name, frame))
+                continue
+            }
+            let scalars = TensorFrame.scalars(from: frame)
+            if let bad = TensorFrame.firstNonFinite(in: scalars) {
+                throw WireError(
+                    .nonFiniteValue,
+                    "\(kind.rawValue) tensor \"\(descriptor.name)\": element \(bad) is \(scalars[bad])"
+                )
+            }
+            attachments.append(.float(name: descriptor.name, WireTensor(validatedShape: shapes[index], scalars: scalars)))
+        }
+        let message = try PayloadMapping.message(from: payload, attachments: attachments)
+        let metadata = WireMetadata(
+            sender: envelope.sender, sequence: envelope.sequence, sentAtUnixMs: envelope.sentAtUnixMs
+        )
+        return DecodedMessage(metadata: metadata, message: message, protocolVersion: envelope.protocolVersion)
+    }
+
+    /// Applies the receiver's checks to an outgoing message.
+    private static func validateOutgoing(
+        payload: PayloadMapping.Payload, attachments: [Attachment], kind: ThawMessage.Kind
+    ) throws(WireError) {
+        let specs = PayloadMapping.specs(for: payload)
+        let outgoing = attachments.map { attachment -> Thaw_V1_TensorDescriptor in
+            var descriptor = Thaw_V1_TensorDescriptor()
+            descriptor.name = attachment.name
+            switch attachment {
+            case .float(_, let tensor):
+                descriptor.dtype = .float32
+                descriptor.shape = tensor.shape.map { UInt64($0) }
+            case .bytes(_, let blob):
+                descriptor.dtype = .bytes
+                descriptor.shape = [UInt64(blob.count)]
+            }
+            return descriptor
+        }
+        try DescriptorValidation.match(outgoing, to: specs, kind: kind)
+        for case .float(let name, let tensor) in attachments {
+            if let bad = TensorFrame.firstNonFinite(in: tensor.scalars) {
+                throw WireError(
+                    .nonFiniteValue, "\(kind.rawValue) tensor \"\(name)\": element \(bad) is \(tensor.scalars[bad])"
+                )
+            }
+        }
+        _ = try PayloadMapping.message(from: payload, attachments: attachments)
+    }
+}

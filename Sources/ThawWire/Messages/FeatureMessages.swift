@@ -1,0 +1,116 @@
+// Feature batches and their acknowledgements: device → worker (PUSH/PULL), worker ⇄ registry
+// (DEALER/ROUTER). Small value types kept together because they form one conversation.
+
+/// Cached backbone activations of annotated samples, stamped with the deployment state they were
+/// computed under. `activations` has shape [n, ...] with n == `sampleIDs.count` == `labels.count`.
+public struct FeatureBatch: Sendable, Equatable {
+    public var userID: String
+    public var deviceID: String
+    /// Per-device sequence; (deviceID, deviceSeq) identifies the batch for deduplication.
+    public var deviceSeq: UInt64
+    public var modelVersion: UInt64
+    public var modelHash: String
+    public var freezePoint: UInt32
+    public var hyperHash: String
+    public var sampleIDs: [UInt64]
+    public var labels: [UInt32]
+    public var createdAtMs: UInt64
+    public var activations: WireTensor
+
+    public init(
+        userID: String, deviceID: String, deviceSeq: UInt64, modelVersion: UInt64, modelHash: String,
+        freezePoint: UInt32, hyperHash: String, sampleIDs: [UInt64], labels: [UInt32], createdAtMs: UInt64,
+        activations: WireTensor
+    ) {
+        self.userID = userID
+        self.deviceID = deviceID
+        self.deviceSeq = deviceSeq
+        self.modelVersion = modelVersion
+        self.modelHash = modelHash
+        self.freezePoint = freezePoint
+        self.hyperHash = hyperHash
+        self.sampleIDs = sampleIDs
+        self.labels = labels
+        self.createdAtMs = createdAtMs
+        self.activations = activations
+    }
+}
+
+/// A worker (or the registry) refused a batch; `currentState` is what it should have been stamped with.
+public struct BatchRejected: Sendable, Equatable {
+    public enum Reason: Sendable, Hashable, CaseIterable {
+        case staleModelVersion, staleFreezePoint, staleHyperParameters, invalid
+    }
+    public var deviceID: String
+    public var deviceSeq: UInt64
+    public var reason: Reason
+    public var currentState: WireDeploymentState
+    public var detail: String
+
+    public init(
+        deviceID: String, deviceSeq: UInt64, reason: Reason, currentState: WireDeploymentState, detail: String = ""
+    ) {
+        self.deviceID = deviceID
+        self.deviceSeq = deviceSeq
+        self.reason = reason
+        self.currentState = currentState
+        self.detail = detail
+    }
+}
+
+/// The registry tells a device which of its batches are durable (it may drop them from its outbox).
+public struct BatchAck: Sendable, Equatable {
+    public var deviceID: String
+    public var durableSeqs: [UInt64]
+
+    public init(deviceID: String, durableSeqs: [UInt64]) {
+        self.deviceID = deviceID
+        self.durableSeqs = durableSeqs
+    }
+}
+
+/// The registry's answer to a worker that forwarded a ``FeatureBatch`` to store.
+public struct FeatureStored: Sendable, Equatable {
+    public var deviceID: String
+    public var deviceSeq: UInt64
+    /// True when (deviceID, deviceSeq) was stored before: an at-least-once redelivery.
+    public var duplicate: Bool
+
+    public init(deviceID: String, deviceSeq: UInt64, duplicate: Bool) {
+        self.deviceID = deviceID
+        self.deviceSeq = deviceSeq
+        self.duplicate = duplicate
+    }
+}
+
+/// A worker asks the registry for a user's stored activations under one deployment state.
+public struct FeatureFetch: Sendable, Equatable {
+    public var userID: String
+    public var modelVersion: UInt64
+    public var freezePoint: UInt32
+    /// At least 1.
+    public var maxSamples: UInt32
+
+    public init(userID: String, modelVersion: UInt64, freezePoint: UInt32, maxSamples: UInt32) {
+        self.userID = userID
+        self.modelVersion = modelVersion
+        self.freezePoint = freezePoint
+        self.maxSamples = maxSamples
+    }
+}
+
+/// The registry's answer to ``FeatureFetch``; may be empty (n == 0).
+public struct FeatureSet: Sendable, Equatable {
+    public var userID: String
+    public var sampleIDs: [UInt64]
+    public var labels: [UInt32]
+    /// Shape [n, ...].
+    public var activations: WireTensor
+
+    public init(userID: String, sampleIDs: [UInt64], labels: [UInt32], activations: WireTensor) {
+        self.userID = userID
+        self.sampleIDs = sampleIDs
+        self.labels = labels
+        self.activations = activations
+    }
+}

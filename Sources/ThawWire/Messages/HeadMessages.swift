@@ -1,0 +1,143 @@
+// Personal heads: devices and workers pull them, workers commit them (compare-and-set), from the
+// registry (DEALER → ROUTER).
+
+/// Asks for a user's current head; `haveHash` lets the registry answer "not modified".
+public struct HeadRequest: Sendable, Equatable {
+    public var userID: String
+    /// Requesting device; empty when a worker asks.
+    public var deviceID: String
+    /// Hash of the head the requester holds; empty: none.
+    public var haveHash: String
+    public var modelVersion: UInt64
+    public var freezePoint: UInt32
+
+    public init(userID: String, deviceID: String, haveHash: String, modelVersion: UInt64, freezePoint: UInt32) {
+        self.userID = userID
+        self.deviceID = deviceID
+        self.haveHash = haveHash
+        self.modelVersion = modelVersion
+        self.freezePoint = freezePoint
+    }
+}
+
+/// The registry's answer to ``HeadRequest``; `headParameters` is non-nil exactly when status is `.head`.
+public struct HeadReply: Sendable, Equatable {
+    public enum Status: Sendable, Hashable, CaseIterable {
+        /// The requester's `haveHash` is the current head.
+        case notModified
+        /// A head follows in `headParameters`.
+        case head
+        /// The user has no head for this model version and freeze point.
+        case noHead
+        /// The request names an outdated model version or freeze point.
+        case staleRequest
+    }
+    public var status: Status
+    public var userID: String
+    public var headVersion: UInt64
+    public var parentVersion: UInt64
+    public var headHash: String
+    public var modelVersion: UInt64
+    public var freezePoint: UInt32
+    public var hyperHash: String
+    /// Batches of the requesting device that are durable in the registry.
+    public var durableSeqs: [UInt64]
+    /// The flat head parameter vector (rank 1).
+    public var headParameters: WireTensor?
+
+    public init(
+        status: Status, userID: String, headVersion: UInt64, parentVersion: UInt64, headHash: String,
+        modelVersion: UInt64, freezePoint: UInt32, hyperHash: String, durableSeqs: [UInt64],
+        headParameters: WireTensor?
+    ) {
+        self.status = status
+        self.userID = userID
+        self.headVersion = headVersion
+        self.parentVersion = parentVersion
+        self.headHash = headHash
+        self.modelVersion = modelVersion
+        self.freezePoint = freezePoint
+        self.hyperHash = hyperHash
+        self.durableSeqs = durableSeqs
+        self.headParameters = headParameters
+    }
+}
+
+/// One feature batch, by its deduplication key.
+public struct BatchRef: Sendable, Hashable {
+    public var deviceID: String
+    public var deviceSeq: UInt64
+
+    public init(deviceID: String, deviceSeq: UInt64) {
+        self.deviceID = deviceID
+        self.deviceSeq = deviceSeq
+    }
+}
+
+/// How the training run behind a commit went.
+public struct TrainingMetrics: Sendable, Equatable {
+    public var loss: Double
+    public var samples: UInt64
+    public var steps: UInt64
+
+    public init(loss: Double, samples: UInt64, steps: UInt64) {
+        self.loss = loss
+        self.samples = samples
+        self.steps = steps
+    }
+}
+
+/// A trained head, accepted only if the user's current head version is `parentVersion` (0: none yet).
+public struct HeadCommit: Sendable, Equatable {
+    public var userID: String
+    public var parentVersion: UInt64
+    public var modelVersion: UInt64
+    public var freezePoint: UInt32
+    public var hyperHash: String
+    public var headHash: String
+    public var consumed: [BatchRef]
+    public var metrics: TrainingMetrics
+    /// The flat head parameter vector (rank 1).
+    public var headParameters: WireTensor
+
+    public init(
+        userID: String, parentVersion: UInt64, modelVersion: UInt64, freezePoint: UInt32, hyperHash: String,
+        headHash: String, consumed: [BatchRef], metrics: TrainingMetrics, headParameters: WireTensor
+    ) {
+        self.userID = userID
+        self.parentVersion = parentVersion
+        self.modelVersion = modelVersion
+        self.freezePoint = freezePoint
+        self.hyperHash = hyperHash
+        self.headHash = headHash
+        self.consumed = consumed
+        self.metrics = metrics
+        self.headParameters = headParameters
+    }
+}
+
+/// The commit was accepted as head `version`.
+public struct CommitAck: Sendable, Equatable {
+    public var userID: String
+    public var version: UInt64
+    public var headHash: String
+
+    public init(userID: String, version: UInt64, headHash: String) {
+        self.userID = userID
+        self.version = version
+        self.headHash = headHash
+    }
+}
+
+/// The commit's parent is not the current head; the worker must rebase on `currentVersion`.
+public struct CommitConflict: Sendable, Equatable {
+    public var userID: String
+    public var currentVersion: UInt64
+    public var currentHash: String
+
+    public init(userID: String, currentVersion: UInt64, currentHash: String) {
+        self.userID = userID
+        self.currentVersion = currentVersion
+        self.currentHash = currentHash
+    }
+}
