@@ -1,0 +1,88 @@
+import Yams
+
+extension RoleOptions {
+    /// Reads `options:` of a node whose role is known; absent fields keep their defaults.
+    static func decode(_ node: MappingReader, role: Role) throws(TopologyError) -> RoleOptions {
+        switch role {
+        case .coordinator:
+            var options = CoordinatorOptions()
+            guard let reader = try node.mapping("options", keys: ["freeze-point", "heartbeat-interval", "auto-freeze"]) else { return .coordinator(options) }
+            options.freezePoint = try reader.int("freeze-point", in: 0...1000) ?? options.freezePoint
+            options.heartbeatInterval = try reader.duration("heartbeat-interval") ?? options.heartbeatInterval
+            if let text = try? reader.string("auto-freeze"), text == "off" || text == "false" {
+                options.autoFreeze = .off
+            } else if let policy = try reader.mapping("auto-freeze", keys: ["every-heads", "max-freeze-point"]) {
+                guard let every = try policy.int("every-heads", in: 1...1_000_000) else {
+                    throw policy.error(.missingKey, nil, "missing required key 'every-heads'")
+                }
+                guard let maximum = try policy.int("max-freeze-point", in: 0...1000) else {
+                    throw policy.error(.missingKey, nil, "missing required key 'max-freeze-point'")
+                }
+                guard maximum >= options.freezePoint else {
+                    throw policy.error(.outOfRange, "max-freeze-point", "\(maximum) is below the initial freeze-point \(options.freezePoint)")
+                }
+                options.autoFreeze = .afterHeads(everyHeads: every, maximum: maximum)
+            }
+            return .coordinator(options)
+        case .registry:
+            var options = RegistryOptions()
+            guard let reader = try node.mapping("options", keys: ["database"]) else { return .registry(options) }
+            options.database = try reader.string("database") ?? options.database
+            return .registry(options)
+        case .worker:
+            var options = WorkerOptions()
+            let keys = ["epochs", "learning-rate", "optimiser", "momentum", "batch-size"]
+            guard let reader = try node.mapping("options", keys: keys) else { return .worker(options) }
+            options.epochs = try reader.int("epochs", in: 1...10_000) ?? options.epochs
+            options.learningRate = try reader.double("learning-rate", in: 1e-6...10) ?? options.learningRate
+            if let text = try reader.string("optimiser") {
+                guard let optimiser = WorkerOptions.Optimiser(rawValue: text) else {
+                    let expected = WorkerOptions.Optimiser.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw reader.error(.invalidValue, "optimiser", "unknown optimiser '\(text)' (expected one of \(expected))")
+                }
+                options.optimiser = optimiser
+            }
+            options.momentum = try reader.double("momentum", in: 0...0.999) ?? options.momentum
+            options.batchSize = try reader.int("batch-size", in: 1...65536) ?? options.batchSize
+            return .worker(options)
+        case .device:
+            return .device(try decodeDevice(node))
+        case .monitor:
+            var options = MonitorOptions()
+            guard let reader = try node.mapping("options", keys: ["interval"]) else { return .monitor(options) }
+            options.interval = try reader.duration("interval") ?? options.interval
+            return .monitor(options)
+        }
+    }
+
+    private static func decodeDevice(_ node: MappingReader) throws(TopologyError) -> DeviceOptions {
+        var options = DeviceOptions()
+        guard let reader = try node.mapping("options", keys: ["users", "annotation-share", "battery", "flush"]) else { return options }
+        if let users = reader.node("users") {
+            if case .scalar(let scalar) = users {
+                guard scalar.string == "auto" else {
+                    throw reader.error(.invalidValue, "users", "expected 'auto' or a list of user ids, got '\(scalar.string)'")
+                }
+            } else {
+                let ids = try reader.strings("users") ?? []
+                guard !ids.isEmpty else { throw reader.error(.invalidValue, "users", "the list of user ids is empty") }
+                if let duplicate = Dictionary(grouping: ids, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+                    throw reader.error(.invalidValue, "users", "user id '\(duplicate)' is listed twice")
+                }
+                options.users = .ids(ids)
+            }
+        }
+        options.annotationShare = try reader.double("annotation-share", in: 0...1) ?? options.annotationShare
+        if let battery = try reader.mapping("battery", keys: ["initial-level", "drain-per-sample", "minimum-level", "charge-per-second"]) {
+            options.battery.initialLevel = try battery.double("initial-level", in: 0...1) ?? options.battery.initialLevel
+            options.battery.drainPerSample = try battery.double("drain-per-sample", in: 0...1) ?? options.battery.drainPerSample
+            options.battery.minimumLevel = try battery.double("minimum-level", in: 0...1) ?? options.battery.minimumLevel
+            options.battery.chargePerSecond = try battery.double("charge-per-second", in: 0...1) ?? options.battery.chargePerSecond
+        }
+        if let flush = try reader.mapping("flush", keys: ["samples", "interval"]) {
+            options.flush.samples = try flush.int("samples", in: 1...1_000_000) ?? options.flush.samples
+            options.flush.interval = try flush.duration("interval") ?? options.flush.interval
+        }
+        return options
+    }
+}

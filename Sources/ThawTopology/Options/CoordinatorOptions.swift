@@ -1,0 +1,57 @@
+/// Settings of the coordinator node.
+public struct CoordinatorOptions: Hashable, Sendable {
+    /// The freeze point k the deployment starts at (`freeze-point`).
+    public var freezePoint: Int = 2
+    /// How often the coordinator publishes a heartbeat with the current version and k (`heartbeat-interval`).
+    public var heartbeatInterval: Duration = .seconds(1)
+    /// When, if ever, the coordinator moves k on its own (`auto-freeze`).
+    public var autoFreeze: AutoFreezePolicy = .off
+
+    public init() {}
+}
+
+/// The coordinator's rule for moving the freeze point without an operator.
+public enum AutoFreezePolicy: Hashable, Sendable {
+    /// k only changes through the control endpoint.
+    case off
+    /// After every `everyHeads` heads stored by the registry, freeze one more layer, up to `maximum`.
+    case afterHeads(everyHeads: Int, maximum: Int)
+}
+
+/// Settings of the registry node.
+public struct RegistryOptions: Hashable, Sendable {
+    /// The SQLite file (`database`); `:memory:` keeps it in memory.
+    public var database: String = "thaw-out/registry.sqlite"
+
+    public init() {}
+}
+
+/// Settings of a worker node (all its processes share them).
+public struct WorkerOptions: Hashable, Sendable {
+    /// The optimiser that trains a head.
+    public enum Optimiser: String, Hashable, Sendable, CaseIterable {
+        case sgd
+        case momentum
+    }
+
+    /// Passes over a user's cached activations per training job (`epochs`).
+    public var epochs: Int = 5
+    /// Step size (`learning-rate`).
+    public var learningRate: Double = 0.05
+    /// `optimiser: sgd | momentum`.
+    public var optimiser: Optimiser = .sgd
+    /// Momentum coefficient, used only by `momentum` (`momentum`).
+    public var momentum: Double = 0.9
+    /// Mini-batch size (`batch-size`).
+    public var batchSize: Int = 32
+
+    public init() {}
+}
+
+/// Settings of the monitor node.
+public struct MonitorOptions: Hashable, Sendable {
+    /// How often the monitor prints a status line (`interval`).
+    public var interval: Duration = .seconds(2)
+
+    public init() {}
+}

@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawCLIPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}

@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawIntegrationPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}

@@ -1,0 +1,66 @@
+import Testing
+import ThawTopology
+
+@Suite struct OptionsDecodingTests {
+    static func parse(_ nodes: String) throws -> Topology {
+        let text = """
+            nodes:
+              - { name: coordinator, role: coordinator, endpoints: { publish: "inproc://p", control: "inproc://c" } }
+              - { name: registry, role: registry, endpoints: { router: "inproc://r" } }
+              - { name: worker, role: worker, endpoints: { pull: "inproc://w" } }
+
+            """
+        return try Topology.parse(yaml: text + nodes, origin: "t.yaml")
+    }
+
+    @Test func omittedOptionsTakeDefaults() throws {
+        let topology = try Self.parse("  - { name: phones, role: device }\n")
+        #expect(topology.node(named: "phones")?.options == .device(DeviceOptions()))
+        #expect(topology.node(named: "worker")?.options == .worker(WorkerOptions()))
+        #expect(topology.seed == 42 && topology.data == .default && topology.goal == Goal())
+    }
+
+    @Test func userListSetsCountWhenCountIsOmitted() throws {
+        let topology = try Self.parse("  - { name: phones, role: device, options: { users: [a, b] } }\n")
+        #expect(topology.node(named: "phones")?.count == 2)
+    }
+
+    @Test(arguments: [("250ms", Duration.milliseconds(250)), ("2s", .seconds(2)), ("1.5m", .seconds(90)), ("3", .seconds(3))])
+    func durationsParse(_ text: String, _ expected: Duration) throws {
+        let topology = try Self.parse("  - { name: monitor, role: monitor, options: { interval: \(text) } }\n")
+        #expect(topology.node(named: "monitor")?.options.monitor?.interval == expected)
+    }
+
+    @Test func badDurationIsRejectedWithKeyPath() {
+        let error = #expect(throws: TopologyError.self) {
+            try Self.parse("  - { name: monitor, role: monitor, options: { interval: soon } }\n")
+        }
+        #expect(error?.keyPath == "nodes[3].options.interval")
+    }
+
+    @Test func annotationShareOutOfRangeIsRejected() {
+        let error = #expect(throws: TopologyError.self) {
+            try Self.parse("  - { name: phones, role: device, options: { annotation-share: 1.5 } }\n")
+        }
+        #expect(error?.description == "t.yaml: nodes[3].options.annotation-share: 1.5 is out of range (0.0...1.0)")
+    }
+
+    @Test func peerOfWrongRoleIsRejected() {
+        let error = #expect(throws: TopologyError.self) {
+            try Self.parse("  - { name: monitor, role: monitor }\n  - { name: phones, role: device, peers: [monitor] }\n")
+        }
+        #expect(error?.description == "t.yaml: nodes[4].peers[0]: a device does not connect to a monitor ('monitor')")
+    }
+
+    @Test func secondCoordinatorIsRejected() {
+        let error = #expect(throws: TopologyError.self) {
+            try Self.parse("  - { name: other, role: coordinator, endpoints: { publish: \"inproc://p2\", control: \"inproc://c2\" } }\n")
+        }
+        #expect(error?.description == "t.yaml: nodes[3].role: a topology has at most one coordinator (first is nodes[0])")
+    }
+
+    @Test func unknownTopLevelKeyIsRejected() {
+        let error = #expect(throws: TopologyError.self) { try Topology.parse(yaml: "node: []\n", origin: "t.yaml") }
+        #expect(error?.description == "t.yaml: node: unknown key 'node' (expected one of name, seed, data, model, goal, nodes)")
+    }
+}

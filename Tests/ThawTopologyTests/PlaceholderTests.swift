@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawTopologyPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}
