@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Turns SIGTERM and SIGINT into an awaitable event, so a node can stop taking input, flush, close
 /// its sockets with a bounded linger and exit 0 (the graceful stop the launcher and tests expect).
@@ -8,7 +9,8 @@ import Foundation
 /// dispatch delivers the signal on its own queue, never inside a C signal handler.
 public final class ShutdownSignal: Sendable {
     private let stream: AsyncStream<Int32>
-    private let sources: [any DispatchSourceSignal]
+    /// Dispatch sources are not Sendable; the mutex makes the class Sendable without unchecked claims.
+    private let sources: Mutex<[any DispatchSourceSignal]>
 
     public init(signals: [Int32] = [SIGTERM, SIGINT]) {
         let (stream, continuation) = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -21,7 +23,7 @@ public final class ShutdownSignal: Sendable {
             source.resume()
             sources.append(source)
         }
-        self.sources = sources
+        self.sources = Mutex(sources)
     }
 
     /// Returns the first signal received, or `nil` if the waiting task was cancelled.
@@ -31,6 +33,6 @@ public final class ShutdownSignal: Sendable {
     }
 
     deinit {
-        for source in sources { source.cancel() }
+        sources.withLock { for source in $0 { source.cancel() } }
     }
 }
