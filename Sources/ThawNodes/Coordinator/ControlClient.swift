@@ -1,0 +1,73 @@
+import ThawNN
+import ThawWire
+import ThawZMQ
+
+/// What `thaw ctl` does: one request to the coordinator's control ROUTER, one reply, bounded wait.
+public struct ControlClient: Sendable {
+    public let endpoint: Endpoint
+    public let timeout: Duration
+
+    public init(endpoint: Endpoint, timeout: Duration = .seconds(5)) {
+        self.endpoint = endpoint
+        self.timeout = timeout
+    }
+
+    public enum Command: Sendable {
+        case status
+        case freeze(Int)
+        case publish(version: UInt64, hash: String)
+        case invalidate(user: String?, sampleIDs: [UInt64], reason: String)
+    }
+
+    /// Sends `command` and returns the coordinator's state after it.
+    /// - Throws: ``NodeError`` `.timeout` without a reply, `.refused` with the coordinator's reason.
+    public func send(_ command: Command) async throws -> DeploymentState {
+        let empty = WireDeploymentState(modelVersion: 0, modelHash: "", freezePoint: 0, hyperHash: "", epoch: 0)
+        let message: ThawMessage
+        switch command {
+        case .status:
+            message = .heartbeat(Heartbeat(state: empty, coordinatorStartedAtMs: 0, counter: 0))
+        case .freeze(let k):
+            var state = empty
+            state.freezePoint = UInt32(k)
+            message = .freezePointChange(FreezePointChange(state: state, fromFreezePoint: 0, reason: "ctl"))
+        case .publish(let version, let hash):
+            var state = empty
+            state.modelVersion = version
+            state.modelHash = hash
+            message = .modelAnnounce(ModelAnnounce(state: state, checkpointLocation: "registry", checkpointByteLength: 0))
+        case .invalidate(let user, let ids, let reason):
+            message = .invalidation(
+                ThawWire.Invalidation(epoch: 0, modelVersion: 0, userID: user, sampleIDs: ids, reason: reason))
+        }
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        let replies = DeliveryQueue()
+        return try await withSocketLoop(
+            context: context, sockets: [SocketSpec(kind: .dealer, connect: [endpoint])]
+        ) { loop in
+            let dealer = loop.sockets[0]
+            return try await withThrowingTaskGroup(of: DeploymentState?.self) { group in
+                group.addTask {
+                    for try await delivery in loop.inbound where delivery.socket == dealer {
+                        await replies.push(delivery)
+                    }
+                    await replies.finish()
+                    return nil
+                }
+                var stamper = EnvelopeStamper(sender: "ctl")
+                try await loop.send(try stamper.encode(message), on: dealer)
+                guard let delivery = await replies.next(timeout: timeout) else {
+                    group.cancelAll()
+                    throw NodeError(.timeout, "no answer from the coordinator at \(endpoint) within \(timeout)")
+                }
+                group.cancelAll()
+                switch try WireCodec.decode(delivery.frames.map(\.bytes)).message {
+                case .heartbeat(let beat): return WireBridge.deployment(beat.state)
+                case .errorReply(let refusal): throw NodeError(.refused, refusal.message)
+                case let other: throw NodeError(.refused, "unexpected answer \(other.kind)")
+                }
+            }
+        }
+    }
+}

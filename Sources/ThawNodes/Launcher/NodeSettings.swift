@@ -1,0 +1,141 @@
+import Foundation
+import ThawData
+import ThawModel
+import ThawNN
+import ThawTopology
+import ThawZMQ
+
+/// Builds each role's configuration from a topology, the node's name and the base model file, so
+/// that `thaw up` and a role started by hand (`thaw worker --topology T --node worker-1`) agree.
+public struct NodeSettings: Sendable {
+    public let topology: Topology
+    public let instance: NodeInstance
+    /// The base model every role derives its version, hash, layer count and hyper-parameter hash from.
+    public let baseModel: ModelCheckpoint.Contents
+    public let baseModelHash: String
+    /// Folder for state files (coordinator state, device caches) when the topology names none.
+    public let stateDirectory: String
+
+    public init(topology: Topology, node: String, baseModelPath: String, stateDirectory: String) throws {
+        guard let instance = topology.instance(named: node) else {
+            let names = topology.instances.map(\.name).joined(separator: ", ")
+            throw NodeError(.badConfiguration, "\(topology.origin): no node named '\(node)' (nodes: \(names))")
+        }
+        self.topology = topology
+        self.instance = instance
+        self.baseModel = try ModelCheckpoint.load(from: baseModelPath)
+        self.baseModelHash = ContentHash.model(
+            architecture: baseModel.architecture, parameters: baseModel.parameters
+        ).hex
+        self.stateDirectory = stateDirectory
+    }
+
+    // MARK: - Shared values
+
+    /// The head-training recipe of the topology's (first) worker node.
+    public var recipe: TrainingRecipe {
+        let options = topology.nodes.first { $0.role == .worker }?.options.worker ?? WorkerOptions()
+        let momentum = options.optimiser == .sgd ? 0 : Float(options.momentum)
+        return TrainingRecipe(
+            optimizer: .sgd(learningRate: Float(options.learningRate), momentum: momentum, weightDecay: 0),
+            epochs: options.epochs, batchSize: options.batchSize)
+    }
+
+    public var initialDeployment: DeploymentState {
+        let freeze = topology.nodes.first { $0.role == .coordinator }?.options.coordinator?.freezePoint ?? 2
+        return DeploymentState(
+            modelVersion: baseModel.version, modelHash: baseModelHash, freezePoint: FreezePoint(freeze),
+            hyperParameterHash: recipe.hash(architecture: baseModel.architecture), epoch: 1)
+    }
+
+    func endpoint(_ role: Role, _ key: String) throws -> Endpoint {
+        guard let address = topology.instances(of: role).first?.endpoints[key] else {
+            throw NodeError(.badConfiguration, "\(topology.origin): the topology has no \(role) with a '\(key)' endpoint")
+        }
+        return Endpoint(address.description)
+    }
+
+    var metricsEndpoint: Endpoint? {
+        topology.instances(of: .monitor).first?.endpoints["metrics"].map { Endpoint($0.description) }
+    }
+
+    func ownBind(_ key: String) throws -> Endpoint {
+        guard let address = instance.endpoints[key] else {
+            throw NodeError(.badConfiguration, "\(topology.origin): node '\(instance.name)' has no '\(key)' endpoint")
+        }
+        return Endpoint(address.bindAddress.description)
+    }
+
+    // MARK: - Roles
+
+    public func coordinator() throws -> CoordinatorNode.Configuration {
+        let options = instance.spec.options.coordinator ?? CoordinatorOptions()
+        return CoordinatorNode.Configuration(
+            name: instance.name, publish: try ownBind("publish"), control: try ownBind("control"),
+            stateFile: "\(stateDirectory)/\(instance.name).state", initial: initialDeployment,
+            machine: CoordinatorStateMachine.Configuration(
+                layerCount: baseModel.architecture.layerCount, heartbeatInterval: options.heartbeatInterval))
+    }
+
+    public func registry(baseModelBytes: [UInt8]) throws -> RegistryNode.Configuration {
+        let options = instance.spec.options.registry ?? RegistryOptions()
+        return RegistryNode.Configuration(
+            name: instance.name, router: try ownBind("router"), databasePath: options.database,
+            baseModels: [
+                RegistryNode.BaseModelFile(version: baseModel.version, hash: baseModelHash, bytes: baseModelBytes)
+            ])
+    }
+
+    public func worker() throws -> TrainerWorkerNode.Configuration {
+        TrainerWorkerNode.Configuration(
+            name: instance.name, pull: try ownBind("pull"), registry: try endpoint(.registry, "router"),
+            coordinator: try endpoint(.coordinator, "publish"), metrics: metricsEndpoint, recipe: recipe)
+    }
+
+    public func monitor(json: Bool) throws -> MonitorNode.Configuration {
+        let options = instance.spec.options.monitor ?? MonitorOptions()
+        guard let metrics = instance.endpoints["metrics"] else {
+            throw NodeError(.badConfiguration, "\(topology.origin): monitor '\(instance.name)' needs a 'metrics' endpoint")
+        }
+        return MonitorNode.Configuration(
+            name: instance.name, metrics: Endpoint(metrics.bindAddress.description),
+            coordinator: try? endpoint(.coordinator, "publish"), interval: options.interval, json: json)
+    }
+
+    public func device(dataset: HandwritingDataset) throws -> DeviceFleetNode.Configuration {
+        let options = instance.spec.options.device ?? DeviceOptions()
+        let users: [UInt16]
+        switch options.users {
+        case .ids(let ids):
+            users = try ids.map { text in
+                guard let id = UInt16(text.replacingOccurrences(of: "writer-", with: "")) else {
+                    throw NodeError(.badConfiguration, "user id '\(text)' is not a writer number")
+                }
+                return id
+            }
+        case .auto:
+            users = Self.pickUsers(dataset, count: instance.spec.count, seed: topology.seed)
+        }
+        let workers = topology.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
+        let phone = PhoneSettings(
+            flush: FlushPolicy(
+                minimumBatteryPercent: options.battery.minimumLevel * 100, minimumBatch: options.flush.samples,
+                maximumAge: options.flush.interval),
+            initialBatteryLevel: options.battery.initialLevel)
+        return DeviceFleetNode.Configuration(
+            name: instance.name, workers: workers, registry: try endpoint(.registry, "router"),
+            coordinator: try endpoint(.coordinator, "publish"), metrics: metricsEndpoint, users: users,
+            annotationShare: options.annotationShare, samplesPerTick: 2, tick: .milliseconds(100),
+            stateDirectory: "\(stateDirectory)/\(instance.name)", phone: phone,
+            goalHeads: topology.goal.headsPerDevice ?? 1, seed: topology.seed)
+    }
+
+    /// `count` users chosen deterministically from the writers with the most samples, cycling when
+    /// more phones than writers are simulated.
+    static func pickUsers(_ dataset: HandwritingDataset, count: Int, seed: UInt64) -> [UInt16] {
+        let byWriter = dataset.test.indicesByWriter
+        let writers = byWriter.keys.sorted { (byWriter[$0]!.count, $1) > (byWriter[$1]!.count, $0) }
+        guard !writers.isEmpty else { return [] }
+        return (0..<count).map { writers[$0 % writers.count] }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// The final report of a `thaw up` run.
+public struct RunReport: Sendable {
+    public var started: [String] = []
+    public var ending = ""
+    public var exitStatuses: [String: Int32] = [:]
+    var phones: [PhoneReport] = []
+
+    public var meanAccuracyBefore: Double { mean(phones.map(\.accuracyBefore)) }
+    public var meanAccuracyAfter: Double { mean(phones.map(\.accuracyAfter)) }
+    public var improvedUsers: Int { phones.filter { $0.accuracyAfter > $0.accuracyBefore }.count }
+    public var phoneCount: Int { phones.count }
+
+    private func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+
+    /// A table a person reads at the end of the demo.
+    public func render() -> String {
+        var lines = ["", "Thaw run report (\(ending))", ""]
+        lines.append(
+            pad(["user", "device", "annotated", "acc before", "acc after", "heads", "batches", "KiB sent", "energy J"]))
+        for phone in phones {
+            lines.append(
+                pad([
+                    phone.user, phone.device, "\(phone.annotated)", pct(phone.accuracyBefore), pct(phone.accuracyAfter),
+                    "\(phone.headsSwapped)", "\(phone.batchesSent)", String(format: "%.1f", Double(phone.bytesSent) / 1024),
+                    String(format: "%.1f", phone.energyJoules.values.reduce(0, +)),
+                ]))
+        }
+        lines.append("")
+        lines.append(
+            "mean held-out accuracy \(pct(meanAccuracyBefore)) -> \(pct(meanAccuracyAfter)); "
+                + "\(improvedUsers) of \(phones.count) users improved; "
+                + "batches sent \(phones.map(\.batchesSent).reduce(0, +)), "
+                + "heads swapped in \(phones.map(\.headsSwapped).reduce(0, +)), "
+                + "bytes sent \(phones.map(\.bytesSent).reduce(0, +))")
+        let failed = exitStatuses.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+        if !failed.isEmpty {
+            lines.append("nodes that did not exit cleanly: " + failed.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func pct(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
+
+    private func pad(_ cells: [String]) -> String {
+        cells.map { $0.padding(toLength: max(11, $0.count), withPad: " ", startingAt: 0) }.joined(separator: " ")
+    }
+}

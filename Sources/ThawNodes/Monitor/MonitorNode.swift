@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+import ThawWire
+import ThawZMQ
+
+/// The monitor process: subscribes to the coordinator's broadcasts and to every role's metrics, and
+/// shows them to a person as a table every `interval`, or as JSON lines for machines.
+public struct MonitorNode: Sendable {
+    public struct Configuration: Sendable {
+        public var name: String
+        public var metrics: Endpoint
+        public var coordinator: Endpoint?
+        public var interval: Duration
+        public var json: Bool
+
+        public init(name: String, metrics: Endpoint, coordinator: Endpoint?, interval: Duration, json: Bool) {
+            self.name = name
+            self.metrics = metrics
+            self.coordinator = coordinator
+            self.interval = interval
+            self.json = json
+        }
+    }
+
+    public let configuration: Configuration
+    public let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run(shutdown: ShutdownSignal) async throws {
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        var specs = [SocketSpec(kind: .sub, bind: [configuration.metrics], options: [.subscribe("")])]
+        if let coordinator = configuration.coordinator {
+            specs.append(SocketSpec(kind: .sub, connect: [coordinator], options: [.subscribe("")]))
+        }
+        try await withSocketLoop(context: context, sockets: specs) { loop in
+            ReadyLine(
+                role: "monitor", node: configuration.name,
+                endpoints: ["metrics": loop.boundEndpoints(of: loop.sockets[0]).first?.rawValue ?? ""]
+            ).emit()
+            var board = MonitorBoard()
+            var lastPrint = ContinuousClock.now
+            try await runNodeEvents(loop: loop, tickEvery: .milliseconds(250), shutdown: shutdown) { event in
+                switch event {
+                case .delivery(let delivery):
+                    guard let decoded = try? WireCodec.decodePublished(delivery.frames.map(\.bytes)) else {
+                        board.malformed += 1
+                        return true
+                    }
+                    board.record(decoded.message)
+                    if configuration.json, let line = MonitorBoard.jsonLine(decoded.message) {
+                        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                    }
+                case .tick:
+                    if !configuration.json, ContinuousClock.now - lastPrint >= configuration.interval {
+                        lastPrint = ContinuousClock.now
+                        FileHandle.standardOutput.write(Data(board.render().utf8))
+                    }
+                case .shutdown:
+                    break
+                }
+                return true
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ThawZMQ
+
+/// Replies from one request socket, awaited one at a time with a timeout.
+typealias DeliveryQueue = TimedQueue<Delivery>
+
+/// Values pushed by one task and awaited by another, one at a time, each wait with a timeout.
+///
+/// An `AsyncStream` cannot be awaited with a timeout (cancelling `next()` ends the stream), so the
+/// node's event loop pushes replies here and a requester waits on a continuation that either a reply
+/// or a timer resumes, whichever comes first.
+actor TimedQueue<Element: Sendable> {
+    private var buffer: [Element] = []
+    private var waiter: CheckedContinuation<Element?, Never>?
+    private var waiterID = 0
+    private var finished = false
+
+    func push(_ delivery: Element) {
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(returning: delivery)
+        } else {
+            buffer.append(delivery)
+        }
+    }
+
+    func finish() {
+        finished = true
+        waiter?.resume(returning: nil)
+        waiter = nil
+    }
+
+    /// Drops replies that arrived after their requester gave up.
+    func drain() { buffer.removeAll() }
+
+    /// The next reply, or `nil` after `timeout` or once the loop has stopped.
+    func next(timeout: Duration) async -> Element? {
+        if !buffer.isEmpty { return buffer.removeFirst() }
+        if finished { return nil }
+        waiterID += 1
+        let id = waiterID
+        return await withCheckedContinuation { continuation in
+            waiter = continuation
+            Task {
+                try? await Task.sleep(for: timeout)
+                await self.expire(id)
+            }
+        }
+    }
+
+    private func expire(_ id: Int) {
+        guard waiterID == id, let waiter else { return }
+        self.waiter = nil
+        waiter.resume(returning: nil)
+    }
+}

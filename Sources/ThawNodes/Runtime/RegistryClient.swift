@@ -1,0 +1,56 @@
+import Logging
+import ThawWire
+import ThawZMQ
+
+/// Requests to the registry over the node's DEALER, one at a time, each with a timeout.
+///
+/// Replies carry no correlation id, so a reply of the wrong kind (a late answer to a request that
+/// timed out) is skipped; the wait is bounded by the timeout either way.
+struct RegistryClient: Sendable {
+    let loop: SocketLoop
+    let dealer: SocketID
+    let replies: DeliveryQueue
+    var timeout: Duration = .seconds(10)
+
+    /// Sends `request` and returns the first reply that `accept` takes.
+    /// - Throws: ``NodeError`` `.timeout` when no acceptable reply came in time; `.refused` on an `ErrorReply`.
+    func request(
+        _ request: ThawMessage, stamper: inout EnvelopeStamper, accept: (ThawMessage) -> Bool
+    ) async throws -> ThawMessage {
+        await replies.drain()
+        try await loop.send(try stamper.encode(request), on: dealer)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero, let delivery = await replies.next(timeout: remaining) else {
+                throw NodeError(.timeout, "no reply from the registry to \(request.kind) within \(timeout)")
+            }
+            guard let decoded = try? WireCodec.decode(delivery.frames.map(\.bytes)) else { continue }
+            if case .errorReply(let refusal) = decoded.message {
+                throw NodeError(.refused, "the registry refused \(request.kind): \(refusal.message)")
+            }
+            if accept(decoded.message) { return decoded.message }
+        }
+    }
+}
+
+/// A failure of a node's conversation with a peer.
+public struct NodeError: Error, CustomStringConvertible, Sendable {
+    public struct Code: Hashable, Sendable {
+        fileprivate let name: String
+        public static let timeout = Code(name: "timeout")
+        public static let refused = Code(name: "refused")
+        public static let badModel = Code(name: "badModel")
+        public static let badConfiguration = Code(name: "badConfiguration")
+    }
+
+    public let code: Code
+    public let detail: String
+
+    public init(_ code: Code, _ detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { "\(code.name): \(detail)" }
+}

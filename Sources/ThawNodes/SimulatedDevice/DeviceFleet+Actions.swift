@@ -1,0 +1,185 @@
+import Foundation
+import ThawData
+import ThawNN
+import ThawWire
+import ThawZMQ
+
+extension DeviceFleet {
+    /// Carries out a phone's actions; results that are themselves events (a computed activation)
+    /// are fed back to the same phone until no action is left.
+    mutating func perform(_ initial: [DeviceAction], phone index: Int) async throws {
+        var queue = initial[...]
+        while let action = queue.popFirst() {
+            switch action {
+            case .loadBackbone(let version, _):
+                try await ensureModelIfNeeded(version)
+            case .computeBackbone(let sampleId, let version, let freezePoint, let checkpointsAt):
+                guard let model, modelVersion == version else { continue }
+                let input = image(Int(sampleId))
+                let (output, recorded) = model.forward(
+                    input, layers: 0..<freezePoint.index, recordingAt: Set(checkpointsAt))
+                queue += phones[index].machine.backboneComputed(
+                    sampleId: sampleId, activation: Self.activation(output),
+                    checkpoints: recorded.mapValues(Self.activation), modelVersion: version, freezePoint: freezePoint)
+            case .rebuildActivations(let plan):
+                guard let model, modelVersion == plan.modelVersion else { continue }
+                for step in plan.steps {
+                    let start: Tensor
+                    switch step.source {
+                    case .rawInput: start = image(Int(step.sampleId))
+                    case .activation(_, let activation):
+                        start = Tensor(shape: [1] + activation.shape, scalars: activation.scalars)
+                    }
+                    let output = model.advance(checkpoint: start, from: step.startLayer, to: plan.target.index)
+                    queue += phones[index].machine.backboneComputed(
+                        sampleId: step.sampleId, activation: Self.activation(output), checkpoints: [:],
+                        modelVersion: plan.modelVersion, freezePoint: plan.target)
+                }
+            case .runHead(_, let output):
+                predict(output, phone: index)
+            case .discardPredictions, .swapHead:
+                break
+            case .sendBatch(let batch):
+                try await send(batch, phone: index)
+            case .requestHead(let haveHash):
+                queue += await pullHead(phone: index, haveHash: haveHash)
+            case .persistCache(let snapshot):
+                persist(snapshot, phone: index)
+            }
+        }
+    }
+
+    private mutating func ensureModelIfNeeded(_ version: ModelVersion) async throws {
+        guard modelVersion != version else { return }
+        // Fetching happens on the next broadcast; the device keeps serving with what it has.
+        logger.info("base model change requested", metadata: ["model.version": "\(version)"])
+    }
+
+    static func activation(_ tensor: Tensor) -> Activation {
+        Activation(shape: tensor.sampleShape, scalars: tensor.scalars)
+    }
+
+    /// One test image as a [1, 1, rows, columns] tensor in [0, 1].
+    func image(_ sample: Int) -> Tensor {
+        let samples = dataset.test
+        return Tensor(shape: [1, 1, samples.rows, samples.columns], scalars: samples.floatPixels([sample]))
+    }
+
+    private mutating func predict(_ output: Activation, phone index: Int) {
+        guard let model, let deployment else { return }
+        phones[index].predictions += 1
+        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
+            _ = model.predict(Tensor(shape: [1] + output.shape, scalars: output.scalars), from: deployment.freezePoint)
+        }
+    }
+
+    /// Runs `body` with the phone's head swapped into the shared model, then puts the base head back.
+    func withHead(of index: Int, model: Model, freezePoint: FreezePoint, _ body: () -> Void) {
+        guard let head = phones[index].headParameters,
+            head.count == model.parameterRange(layers: freezePoint.index..<model.layerCount).count
+        else {
+            body()
+            return
+        }
+        let base = model.headParameters(from: freezePoint)
+        model.setHeadParameters(head, from: freezePoint)
+        body()
+        model.setHeadParameters(base, from: freezePoint)
+    }
+
+    private mutating func send(_ batch: DeviceBatch, phone index: Int) async throws {
+        let phone = phones[index]
+        let rowShape = batch.entries.first?.activation.shape ?? []
+        var scalars: [Float] = []
+        scalars.reserveCapacity(batch.entries.count * rowShape.reduce(1, *))
+        for entry in batch.entries { scalars += entry.activation.scalars }
+        let message = ThawMessage.featureBatch(
+            ThawWire.FeatureBatch(
+                userID: phone.user.rawValue, deviceID: phone.device.rawValue, deviceSeq: batch.seq,
+                modelVersion: batch.stamp.modelVersion.number, modelHash: deployment?.modelHash ?? "",
+                freezePoint: UInt32(batch.stamp.freezePoint.index), hyperHash: batch.stamp.hyperParameterHash,
+                sampleIDs: batch.entries.map(\.sampleId), labels: batch.entries.map { UInt32($0.label) },
+                createdAtMs: WallClock.nowMs(),
+                activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars)))
+        let frames = try stamper.encode(message)
+        phones[index].bytesSent += frames.reduce(0) { $0 + $1.count }
+        try await loop.send(frames, on: push)
+    }
+
+    /// Asks the registry for the user's head with the hash in use; learns which batches are durable.
+    private mutating func pullHead(phone index: Int, haveHash: String?) async -> [DeviceAction] {
+        guard let deployment else { return [] }
+        let phone = phones[index]
+        let request = HeadRequest(
+            userID: phone.user.rawValue, deviceID: phone.device.rawValue, haveHash: haveHash ?? "",
+            modelVersion: deployment.modelVersion.number, freezePoint: UInt32(deployment.freezePoint.index))
+        let reply: HeadReply
+        do {
+            guard case .headReply(let answer) = try await registry.request(.headRequest(request), stamper: &stamper) {
+                if case .headReply = $0 { true } else { false }
+            } else { return [] }
+            reply = answer
+        } catch {
+            logger.debug("head pull failed", metadata: ["device": "\(phone.device)", "error": "\(error)"])
+            return []
+        }
+        phones[index].headPulls += 1
+        var actions = phones[index].machine.batchesDurable(seqs: reply.durableSeqs)
+        guard reply.status == .head, let parameters = reply.headParameters else {
+            return actions + phones[index].machine.headNotModified()
+        }
+        phones[index].bytesReceived += parameters.scalars.count * 4
+        let info = HeadInfo(
+            version: reply.headVersion, hash: reply.headHash, freezePoint: FreezePoint(Int(reply.freezePoint)),
+            modelVersion: ModelVersion(reply.modelVersion), byteCount: parameters.scalars.count * 4)
+        let decided = phones[index].machine.headReceived(info)
+        if decided.contains(.swapHead(info)) {
+            phones[index].headParameters = parameters.scalars
+            phones[index].accuracy = evaluate(phone: index)
+            StdoutLine.write(
+                HeadSwapLine(
+                    device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
+                    accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0))
+        }
+        actions += decided
+        return actions
+    }
+
+    func persist(_ snapshot: DeviceSnapshot, phone index: Int) {
+        do {
+            try phones[index].store.save(snapshot)
+        } catch {
+            logger.error("device cache not saved", metadata: ["device": "\(phones[index].device)", "error": "\(error)"])
+        }
+    }
+
+    /// Held-out accuracy of the phone's current head (the base head when it has none yet).
+    mutating func evaluate(phone index: Int) -> Double? {
+        guard let model, let deployment, !phones[index].evaluation.isEmpty else { return nil }
+        let stamp = ActivationStamp(deployment)
+        if evaluationCache[index]?.stamp != stamp {
+            let samples = phones[index].evaluation
+            let raw = Tensor(
+                shape: [samples.count, 1, dataset.test.rows, dataset.test.columns],
+                scalars: dataset.test.floatPixels(samples))
+            let inputs = model.forward(raw, layers: 0..<deployment.freezePoint.index, training: false)
+            evaluationCache[index] = (stamp, inputs, dataset.test.intLabels(samples))
+        }
+        guard let cached = evaluationCache[index] else { return nil }
+        var accuracy = 0.0
+        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
+            accuracy = model.evaluate(cached.inputs, labels: cached.labels, from: deployment.freezePoint).accuracy
+        }
+        return accuracy
+    }
+}
+
+/// A progress line on stdout each time a phone swaps in a new head.
+struct HeadSwapLine: Codable, Sendable {
+    var event = "head-swapped"
+    var device: String
+    var user: String
+    var headVersion: UInt64
+    var accuracyBefore: Double
+    var accuracy: Double
+}

@@ -1,0 +1,67 @@
+import ThawWire
+import ThawZMQ
+
+extension DeviceFleet {
+    /// A phone is done when its stream has ended, everything it annotated is durable, and a head was
+    /// swapped in at or after the pull that acknowledged its last batch (or it annotated nothing).
+    func phoneIsDone(_ phone: SimulatedPhone) -> Bool {
+        guard phone.streamFinished, phone.machine.pendingUploads.isEmpty, phone.machine.outbox.count == 0 else {
+            return false
+        }
+        if phone.machine.annotatedLabels.isEmpty { return true }
+        return phone.machine.statistics.headsSwapped >= configuration.goalHeads
+    }
+
+    mutating func announceGoalIfReached() {
+        guard !goalAnnounced, !phones.isEmpty, phones.allSatisfy(phoneIsDone) else { return }
+        goalAnnounced = true
+        StdoutLine.write(GoalLine(devices: phones.count))
+        logger.info("goal reached", metadata: ["devices": "\(phones.count)"])
+    }
+
+    func report(phone index: Int) -> PhoneReport {
+        let phone = phones[index]
+        let machine = phone.machine
+        let lookups = machine.predictions.hits + machine.predictions.misses
+        return PhoneReport(
+            device: phone.device.rawValue, user: phone.user.rawValue, samples: phone.cursor,
+            annotated: machine.annotatedLabels.count, accuracyBefore: phone.baseAccuracy ?? 0,
+            accuracyAfter: phone.accuracy ?? 0, headVersion: machine.head?.version ?? 0,
+            headsSwapped: machine.statistics.headsSwapped, batchesSent: machine.statistics.batchesSent,
+            batchRetries: machine.statistics.batchRetries, bytesSent: phone.bytesSent,
+            bytesReceived: phone.bytesReceived,
+            energyJoules: Dictionary(uniqueKeysWithValues: machine.ledger.joules.map { ($0.key.rawValue, $0.value) }),
+            batteryPercent: machine.battery.percent, cacheEntries: machine.cache.count,
+            predictionHitRate: lookups > 0 ? Double(machine.predictions.hits) / Double(lookups) : 0)
+    }
+
+    mutating func publishMetrics() {
+        guard let metrics else { return }
+        for index in phones.indices {
+            let report = report(phone: index)
+            let message = ThawMessage.metrics(
+                MetricsReport(
+                    node: report.device, role: "device", timestampMs: WallClock.nowMs(),
+                    gauges: [
+                        "battery_percent": report.batteryPercent, "cache_entries": Double(report.cacheEntries),
+                        "prediction_hit_rate": report.predictionHitRate, "accuracy": report.accuracyAfter,
+                        "accuracy_before": report.accuracyBefore,
+                        "outbox": Double(phones[index].machine.outbox.count),
+                        "energy_joules": phones[index].machine.ledger.total,
+                    ],
+                    counters: [
+                        "batches_sent": UInt64(report.batchesSent), "heads_swapped": UInt64(report.headsSwapped),
+                        "bytes_sent": UInt64(report.bytesSent),
+                    ],
+                    labels: ["user": report.user]))
+            guard let frames = try? stamper.encodePublished(message) else { continue }
+            _ = try? loop.trySend(frames, on: metrics)
+        }
+    }
+}
+
+/// Printed once when every phone of the process reached the run's goal.
+struct GoalLine: Codable, Sendable {
+    var event = "goal-reached"
+    var devices: Int
+}

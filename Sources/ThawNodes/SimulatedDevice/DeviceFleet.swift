@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+import ThawData
+import ThawModel
+import ThawNN
+import ThawWire
+import ThawZMQ
+
+/// Every phone of one device process, and the compute and radio work their state machines ask for.
+///
+/// Owned by the node's single task: nothing here is shared, so none of it needs a lock.
+struct DeviceFleet {
+    let configuration: DeviceFleetNode.Configuration
+    let dataset: HandwritingDataset
+    let logger: Logger
+    let registry: RegistryClient
+    let loop: SocketLoop
+    let push: SocketID
+    let metrics: SocketID?
+    var stamper: EnvelopeStamper
+    var deployment: DeploymentState?
+    var model: Model?
+    var modelVersion: ModelVersion?
+    var baseHead: [Float] = []
+    var phones: [SimulatedPhone] = []
+    var malformed = 0
+    var generator: SeededGenerator
+    var goalAnnounced = false
+    var lastMetrics = ContinuousClock.now
+    var evaluationCache: [Int: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
+
+    init(
+        configuration: DeviceFleetNode.Configuration, dataset: HandwritingDataset, logger: Logger,
+        registry: RegistryClient, loop: SocketLoop, push: SocketID, metrics: SocketID?
+    ) {
+        self.configuration = configuration
+        self.dataset = dataset
+        self.logger = logger
+        self.registry = registry
+        self.loop = loop
+        self.push = push
+        self.metrics = metrics
+        self.stamper = EnvelopeStamper(sender: configuration.name)
+        self.generator = SeededGenerator(seed: configuration.seed)
+    }
+
+    // MARK: - Broadcasts
+
+    mutating func observe(_ message: ThawMessage) async throws {
+        switch message {
+        case .heartbeat(let beat): try await adopt(WireBridge.deployment(beat.state))
+        case .modelAnnounce(let announce): try await adopt(WireBridge.deployment(announce.state))
+        case .freezePointChange(let change): try await adopt(WireBridge.deployment(change.state))
+        case .invalidation(let invalidation):
+            for index in phones.indices where invalidation.userID == nil || invalidation.userID == phones[index].user.rawValue {
+                try await perform(phones[index].machine.invalidation(sampleIds: invalidation.sampleIDs), phone: index)
+            }
+        default:
+            break
+        }
+    }
+
+    /// Follows a broadcast state; the same path serves a change and a late joiner's first heartbeat.
+    private mutating func adopt(_ state: DeploymentState) async throws {
+        if let deployment, state.epoch < deployment.epoch || (state == deployment && !phones.isEmpty) { return }
+        do {
+            try await ensureModel(state.modelVersion)
+        } catch {
+            logger.warning("no base model yet", metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
+            return
+        }
+        deployment = state
+        if phones.isEmpty { try makePhones() }
+        let now = WallClock.now()
+        for index in phones.indices {
+            try await perform(phones[index].machine.deploymentObserved(state, now: now), phone: index)
+            if phones[index].baseAccuracy == nil {
+                phones[index].baseAccuracy = evaluate(phone: index)
+                phones[index].accuracy = phones[index].baseAccuracy
+            }
+        }
+    }
+
+    private mutating func ensureModel(_ version: ModelVersion) async throws {
+        if modelVersion == version, model != nil { return }
+        let reply = try await registry.request(
+            .baseModelRequest(BaseModelRequest(modelVersion: version.number)), stamper: &stamper
+        ) { if case .baseModelReply = $0 { true } else { false } }
+        guard case .baseModelReply(let answer) = reply, answer.status == .ok, let bytes = answer.checkpoint else {
+            throw NodeError(.badModel, "the registry has no base model \(version)")
+        }
+        let contents = try ModelCheckpoint.decode(bytes)
+        let made = contents.makeModel()
+        model = made
+        modelVersion = version
+        evaluationCache.removeAll()
+        logger.info("base model loaded", metadata: ["model.version": "\(version)", "layers": "\(made.layerCount)"])
+    }
+
+    private mutating func makePhones() throws {
+        guard let model else { return }
+        let splitter = UserSplitter(adaptationFraction: 0.5, seed: configuration.seed)
+        let deviceConfiguration = configuration.phone.deviceConfiguration(layerCount: model.layerCount)
+        for (number, user) in configuration.users.enumerated() {
+            let split = splitter.split(dataset.test, writer: user)
+            let device = DeviceID("\(configuration.name)-\(number)")
+            let store = DeviceCacheStore(path: "\(configuration.stateDirectory)/\(device.rawValue).cache")
+            let snapshot: DeviceSnapshot?
+            do {
+                snapshot = try store.load()
+            } catch {
+                let moved = try? store.quarantine()
+                logger.error(
+                    "device cache unreadable; moved aside",
+                    metadata: ["device": "\(device)", "error": "\(error)", "moved.to": "\(moved ?? "-")"])
+                snapshot = nil
+            }
+            phones.append(
+                SimulatedPhone(
+                    device: device, user: UserID("writer-\(user)"), stream: split.adaptation,
+                    evaluation: split.evaluation, store: store,
+                    machine: DeviceStateMachine(configuration: deviceConfiguration, restoring: snapshot)))
+        }
+    }
+
+    // MARK: - Time
+
+    mutating func tick() async throws {
+        guard deployment != nil, model != nil else { return }
+        let now = WallClock.now()
+        for index in phones.indices {
+            for _ in 0..<configuration.samplesPerTick where !phones[index].streamFinished {
+                let sample = phones[index].stream[phones[index].cursor]
+                phones[index].cursor += 1
+                let annotated = Double.random(in: 0..<1, using: &generator) < configuration.annotationShare
+                let actions = phones[index].machine.sampleArrived(
+                    sampleId: UInt64(sample), annotated: annotated, label: Int(dataset.test.labels[sample]), now: now)
+                try await perform(actions, phone: index)
+            }
+            try await perform(phones[index].machine.tick(now: now), phone: index)
+        }
+        if ContinuousClock.now - lastMetrics >= .seconds(2) {
+            lastMetrics = ContinuousClock.now
+            publishMetrics()
+        }
+        announceGoalIfReached()
+    }
+
+    mutating func terminate() {
+        for index in phones.indices {
+            let actions = phones[index].machine.terminate()
+            for case .persistCache(let snapshot) in actions { persist(snapshot, phone: index) }
+            StdoutLine.write(report(phone: index))
+        }
+    }
+}

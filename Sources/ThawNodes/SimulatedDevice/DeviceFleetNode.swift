@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import ThawData
+import ThawModel
+import ThawNN
+import ThawWire
+import ThawZMQ
+
+/// A device process: simulates `count` phones, each owned by one user (a writer of the test set).
+///
+/// One task drives every phone: each tick it lets the users produce samples (some annotated), runs
+/// the backbone for annotated ones, flushes batches to the workers (PUSH, fair-queued over every
+/// worker endpoint), pulls heads from the registry (DEALER) with the hash it has, and follows the
+/// coordinator's broadcasts (SUB). Compute and radio use are charged to each phone's battery.
+public struct DeviceFleetNode: Sendable {
+    public struct Configuration: Sendable {
+        public var name: String
+        public var workers: [Endpoint]
+        public var registry: Endpoint
+        public var coordinator: Endpoint
+        public var metrics: Endpoint?
+        public var users: [UInt16]
+        public var annotationShare: Double
+        public var samplesPerTick: Int
+        public var tick: Duration
+        public var stateDirectory: String
+        public var phone: PhoneSettings
+        /// Print a `goal-reached` line once every phone swapped in this many heads after its stream ended.
+        public var goalHeads: Int
+        public var seed: UInt64
+
+        public init(
+            name: String, workers: [Endpoint], registry: Endpoint, coordinator: Endpoint, metrics: Endpoint?,
+            users: [UInt16], annotationShare: Double, samplesPerTick: Int, tick: Duration, stateDirectory: String,
+            phone: PhoneSettings, goalHeads: Int, seed: UInt64
+        ) {
+            self.name = name
+            self.workers = workers
+            self.registry = registry
+            self.coordinator = coordinator
+            self.metrics = metrics
+            self.users = users
+            self.annotationShare = annotationShare
+            self.samplesPerTick = samplesPerTick
+            self.tick = tick
+            self.stateDirectory = stateDirectory
+            self.phone = phone
+            self.goalHeads = goalHeads
+            self.seed = seed
+        }
+    }
+
+    public let configuration: Configuration
+    public let dataset: HandwritingDataset
+    public let logger: Logger
+
+    public init(configuration: Configuration, dataset: HandwritingDataset, logger: Logger) {
+        self.configuration = configuration
+        self.dataset = dataset
+        self.logger = logger
+    }
+
+    public func run(shutdown: ShutdownSignal) async throws {
+        try FileManager.default.createDirectory(
+            atPath: configuration.stateDirectory, withIntermediateDirectories: true)
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        var specs = [
+            SocketSpec(
+                kind: .push, connect: configuration.workers,
+                options: [.sendHighWaterMark(64), .linger(.seconds(2))]),
+            SocketSpec(kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(512 << 20)]),
+            SocketSpec(
+                kind: .sub, connect: [configuration.coordinator],
+                options: Topic.allCases.filter { $0 != .metrics }.map { .subscribe($0.rawValue) }),
+        ]
+        if let metrics = configuration.metrics {
+            specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(1000)]))
+        }
+        let replies = DeliveryQueue()
+        try await withSocketLoop(context: context, sockets: specs) { loop in
+            let (push, dealer, sub) = (loop.sockets[0], loop.sockets[1], loop.sockets[2])
+            ReadyLine(role: "device", node: configuration.name, endpoints: [:]).emit()
+            var fleet = DeviceFleet(
+                configuration: configuration, dataset: dataset, logger: logger,
+                registry: RegistryClient(loop: loop, dealer: dealer, replies: replies), loop: loop, push: push,
+                metrics: loop.sockets.count > 3 ? loop.sockets[3] : nil)
+            try await runNodeEvents(
+                loop: loop, tickEvery: configuration.tick, shutdown: shutdown, replySocket: dealer, replies: replies
+            ) { event in
+                switch event {
+                case .delivery(let delivery) where delivery.socket == sub:
+                    guard let decoded = try? WireCodec.decodePublished(delivery.frames.map(\.bytes)) else {
+                        fleet.malformed += 1
+                        return true
+                    }
+                    try await fleet.observe(decoded.message)
+                case .delivery:
+                    break
+                case .tick:
+                    try await fleet.tick()
+                case .shutdown:
+                    fleet.terminate()
+                }
+                return true
+            }
+        }
+    }
+}

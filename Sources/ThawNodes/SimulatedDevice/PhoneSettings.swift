@@ -1,0 +1,35 @@
+import ThawNN
+
+/// The per-phone settings a topology gives; the layer count comes from the base model once it is
+/// fetched, which is when a ``DeviceConfiguration`` can be made.
+public struct PhoneSettings: Sendable {
+    public var flush: FlushPolicy
+    public var batteryCapacityJoules: Double
+    public var initialBatteryLevel: Double
+    public var headPullInterval: Duration
+    public var checkpointLayers: [Int]
+    public var maximumBatchSize: Int
+    public var energy: DeviceConfiguration.EnergyCosts
+
+    public init(
+        flush: FlushPolicy = FlushPolicy(), batteryCapacityJoules: Double = 40_000, initialBatteryLevel: Double = 1.0,
+        headPullInterval: Duration = .seconds(2), checkpointLayers: [Int] = [], maximumBatchSize: Int = 64,
+        energy: DeviceConfiguration.EnergyCosts = DeviceConfiguration.EnergyCosts()
+    ) {
+        self.flush = flush
+        self.batteryCapacityJoules = batteryCapacityJoules
+        self.initialBatteryLevel = initialBatteryLevel
+        self.headPullInterval = headPullInterval
+        self.checkpointLayers = checkpointLayers
+        self.maximumBatchSize = maximumBatchSize
+        self.energy = energy
+    }
+
+    func deviceConfiguration(layerCount: Int) -> DeviceConfiguration {
+        DeviceConfiguration(
+            layerCount: layerCount, checkpointLayers: checkpointLayers, flush: flush,
+            maximumBatchSize: maximumBatchSize, headPullInterval: headPullInterval, energy: energy,
+            battery: BatteryModel(
+                capacityJoules: batteryCapacityJoules, levelJoules: batteryCapacityJoules * initialBatteryLevel))
+    }
+}

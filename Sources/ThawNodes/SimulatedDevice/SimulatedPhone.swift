@@ -1,0 +1,46 @@
+import ThawNN
+
+/// One simulated phone inside a device process: its user's sample stream, its held-out evaluation
+/// set, its state machine, and the head it currently predicts with.
+struct SimulatedPhone {
+    let device: DeviceID
+    let user: UserID
+    /// Sample ids (indices into the test images) in the order the user produces them.
+    let stream: [Int]
+    /// The user's held-out samples; never uploaded, only used to measure accuracy.
+    let evaluation: [Int]
+    let store: DeviceCacheStore
+    var machine: DeviceStateMachine
+    var cursor = 0
+    /// The head parameters in use, or nil while the base model's own head is used.
+    var headParameters: [Float]?
+    var baseAccuracy: Double?
+    var accuracy: Double?
+    var bytesSent = 0
+    var bytesReceived = 0
+    var predictions = 0
+    var headPulls = 0
+
+    var streamFinished: Bool { cursor >= stream.count }
+}
+
+/// What a device process reports at the end of a run, one per phone (a JSON line on stdout).
+struct PhoneReport: Codable, Sendable {
+    var event = "device-report"
+    var device: String
+    var user: String
+    var samples: Int
+    var annotated: Int
+    var accuracyBefore: Double
+    var accuracyAfter: Double
+    var headVersion: UInt64
+    var headsSwapped: Int
+    var batchesSent: Int
+    var batchRetries: Int
+    var bytesSent: Int
+    var bytesReceived: Int
+    var energyJoules: [String: Double]
+    var batteryPercent: Double
+    var cacheEntries: Int
+    var predictionHitRate: Double
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ThawNodes
+import ThawTopology
+
+/// Options every role command shares: where the topology is, which node of it this process is,
+/// the base model file, where state goes, and how much to log.
+struct NodeOptions: ParsableArguments {
+    @Option(help: "Topology YAML file (default: the embedded local topology).")
+    var topology: String?
+
+    @Option(help: "The node (instance) name in the topology, e.g. worker-1.")
+    var node: String
+
+    @Option(help: "The base model checkpoint (written by `thaw pretrain` or `thaw up`).")
+    var baseModel: String = "thaw-out/base-model.thaw"
+
+    @Option(help: "Folder for state files (coordinator state, device caches).")
+    var stateDir: String = "thaw-out/state"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "Run every worker node with this many processes (as `thaw up --workers N` does).")
+    var workers: Int?
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown log level '\(logLevel)'")
+        }
+    }
+
+    func loadTopology() throws -> Topology {
+        let loaded = try topology.map { try Topology.load(path: $0) } ?? Topology.embedded()
+        return try workers.map { try loaded.overridingWorkerCount($0) } ?? loaded
+    }
+
+    func settings() throws -> NodeSettings {
+        try NodeSettings(
+            topology: try loadTopology(), node: node, baseModelPath: baseModel, stateDirectory: stateDir)
+    }
+
+    func logger(role: String) -> Logger {
+        LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
+        var logger = Logger(label: "thaw.\(role)")
+        logger[metadataKey: "node.name"] = "\(node)"
+        logger[metadataKey: "node.role"] = "\(role)"
+        return logger
+    }
+}
+
+/// Logs go to stderr, so stdout carries only machine-readable lines (ready, progress, reports).
+enum LogSetup {
+    static func bootstrap(level: Logger.Level) {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+/// Runs a node until it stops; one error line with the node's metadata and a non-zero exit on failure.
+func runNode(_ logger: Logger, _ body: (ShutdownSignal) async throws -> Void) async throws {
+    let shutdown = ShutdownSignal()
+    do {
+        try await body(shutdown)
+    } catch {
+        logger.error("node failed", metadata: ["error": "\(error)"])
+        throw ExitCode.failure
+    }
+}
