@@ -1,0 +1,54 @@
+/// The registry role's request logic: maps each decoded ``RegistryRequest`` to one store operation and
+/// a typed ``RegistryReply``.
+///
+/// All durable state lives in the ``RegistryStore``; this type holds none of its own, so a registry
+/// process that restarts answers exactly as before. It is deterministic given the store's contents,
+/// which is what its tests check against a temporary on-disk database. Thread rule: as for the store,
+/// every call blocks on disk I/O, so the node calls it from its dedicated thread.
+public struct ModelRegistryStateMachine: Sendable {
+    public let store: RegistryStore
+
+    public init(store: RegistryStore) {
+        self.store = store
+    }
+
+    /// Handles one request.
+    ///
+    /// - Returns: the reply; invalid values from the peer become `.rejected` (data for the peer, not a
+    ///   failure of this node).
+    /// - Throws: the store's database errors (disk full, file gone), which do concern this node.
+    public func handle(_ request: RegistryRequest) throws -> RegistryReply {
+        do {
+            return try answer(request)
+        } catch let error as RegistryError {
+            return .rejected(error)
+        }
+    }
+
+    private func answer(_ request: RegistryRequest) throws -> RegistryReply {
+        switch request {
+        case .storeBatch(let batch):
+            let outcome = try store.storeBatch(batch)
+            return .batchStored(device: batch.device, sequence: batch.sequence, duplicate: outcome == .duplicate)
+        case .headRequest(let query):
+            return .head(
+                try store.head(
+                    query.user, ifNoneMatch: query.haveHash, modelVersion: query.modelVersion,
+                    freezePoint: query.freezePoint, hyperParameterHash: query.hyperParameterHash))
+        case .latestHead(let user):
+            return .latestHead(user, try store.latestHead(user))
+        case .featureFetch(let query):
+            guard query.limit > 0 else {
+                throw RegistryError(.valueOutOfRange, "feature page limit \(query.limit) must be positive")
+            }
+            let rows = try store.features(query.user, stamps: query.stamps, after: query.after, limit: query.limit)
+            return .features(rows, next: rows.count == query.limit ? rows.last?.id : nil)
+        case .commit(let commit):
+            return .commit(try store.commitHead(commit))
+        case .baseModelRequest(let version):
+            return .baseModel(version, try store.baseModel(version))
+        case .durableSequences(let device):
+            return .durableSequences(device, try store.durableSequences(device: device))
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import GRDB
+import Synchronization
+import ThawNN
+
+/// The registry's durable state: base models, per-user head histories, feature rows and the device
+/// sequence numbers that make batch delivery exactly-once, in one SQLite file in WAL mode.
+///
+/// Thread rule: every method may be called from any thread; GRDB's `DatabasePool` serialises writes and
+/// runs reads concurrently on snapshots. Each operation is one transaction, so a crash leaves either all
+/// of it or none. Every method blocks on disk I/O: call it from a dedicated thread, never from the
+/// cooperative pool. Ownership: one process may own a file at a time for writes in production, but
+/// several processes opening it are safe too (writes take SQLite's write lock with a busy timeout).
+/// After ``close()`` every call throws.
+public final class RegistryStore: Sendable {
+    /// Where the database file lives.
+    public let path: String
+    private let pool: DatabasePool
+    private let counterBox = Mutex(RegistryCounters())
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// - Throws: GRDB's `DatabaseError` when the file cannot be opened or migrated.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        // Other processes (a second registry, the sqlite3 shell) may hold the write lock briefly.
+        configuration.busyMode = .timeout(10)
+        self.path = path
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        try RegistrySchema.migrator.migrate(pool)
+    }
+
+    /// Closes every connection; later calls throw. Safe to call twice.
+    public func close() throws {
+        try pool.close()
+    }
+
+    /// This process's counters.
+    public var counters: RegistryCounters { counterBox.withLock { $0 } }
+
+    func count(_ update: (inout RegistryCounters) -> Void) {
+        counterBox.withLock { update(&$0) }
+    }
+
+    /// Runs `body` in one IMMEDIATE write transaction: the write lock is taken before the first read, so
+    /// a read-check-write inside `body` is atomic across threads and processes.
+    func writeTransaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.write(body)
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
+
+    // MARK: - Base models
+
+    /// Registers a base model checkpoint. Versions are immutable.
+    ///
+    /// - Returns: `.inserted`, or `.alreadyPresent` when the same version and hash are already stored.
+    /// - Throws: ``RegistryError`` `.baseModelConflict` when the version exists with another hash.
+    @discardableResult
+    public func putBaseModel(version: ModelVersion, hash: String, blob: Data) throws -> BaseModelPutOutcome {
+        guard version.number <= UInt64(Int64.max) else {
+            throw RegistryError(.valueOutOfRange, "model version \(version) exceeds Int64.max")
+        }
+        return try writeTransaction { db in
+            let existing = try String.fetchOne(
+                db, sql: "SELECT hash FROM base_models WHERE version = ?", arguments: [Int64(version.number)])
+            if let existing {
+                guard existing == hash else {
+                    throw RegistryError(
+                        .baseModelConflict, "\(version) is registered with hash \(existing), not \(hash)")
+                }
+                return .alreadyPresent
+            }
+            try db.execute(
+                sql: "INSERT INTO base_models (version, hash, blob, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [Int64(version.number), hash, blob, Date()])
+            return .inserted
+        }
+    }
+
+    /// The checkpoint registered as `version`, or nil.
+    public func baseModel(_ version: ModelVersion) throws -> BaseModelRecord? {
+        guard version.number <= UInt64(Int64.max) else { return nil }
+        return try read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM base_models WHERE version = ?", arguments: [Int64(version.number)])
+            else { return nil }
+            return BaseModelRecord(
+                version: version, hash: row["hash"], blob: row["blob"], createdAt: row["created_at"])
+        }
+    }
+
+    /// The highest registered base model version, or nil when none is registered.
+    public func latestBaseModelVersion() throws -> ModelVersion? {
+        try read { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM base_models").map { ModelVersion(UInt64($0)) }
+        }
+    }
+}

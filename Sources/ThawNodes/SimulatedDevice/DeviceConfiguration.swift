@@ -1,0 +1,62 @@
+/// Tunables of one simulated phone.
+public struct DeviceConfiguration: Sendable {
+    /// Energy prices used to drain the battery and fill the ledger.
+    public struct EnergyCosts: Sendable, Equatable {
+        /// Joules to run one layer for one sample.
+        public var computeJoulesPerLayer: Double
+        /// Joules per byte sent or received.
+        public var radioJoulesPerByte: Double
+        /// Joules of radio tail after each transfer.
+        public var radioTailJoules: Double
+        /// Baseline power draw in watts.
+        public var idleWatts: Double
+
+        public init(
+            computeJoulesPerLayer: Double = 0.01, radioJoulesPerByte: Double = 1e-6, radioTailJoules: Double = 0.5,
+            idleWatts: Double = 0.05
+        ) {
+            self.computeJoulesPerLayer = computeJoulesPerLayer
+            self.radioJoulesPerByte = radioJoulesPerByte
+            self.radioTailJoules = radioTailJoules
+            self.idleWatts = idleWatts
+        }
+    }
+
+    /// Layers in the whole model (backbone plus head), for head energy and checkpoint choice.
+    public var layerCount: Int
+    public var cacheCapacityBytes: Int
+    public var predictionCacheCapacity: Int
+    /// Layers after which to keep intermediate checkpoints (only those below the freeze point are asked
+    /// for); they make later freeze-point moves cheaper at the price of cache bytes.
+    public var checkpointLayers: [Int]
+    public var flush: FlushPolicy
+    /// At most this many samples per feature batch.
+    public var maximumBatchSize: Int
+    public var outboxCapacity: Int
+    public var retry: Outbox.RetryPolicy
+    /// How often to ask the registry for a newer head.
+    public var headPullInterval: Duration
+    public var energy: EnergyCosts
+    public var battery: BatteryModel
+
+    public init(
+        layerCount: Int, cacheCapacityBytes: Int = 64 << 20, predictionCacheCapacity: Int = 256,
+        checkpointLayers: [Int] = [], flush: FlushPolicy = FlushPolicy(), maximumBatchSize: Int = 64,
+        outboxCapacity: Int = 4, retry: Outbox.RetryPolicy = Outbox.RetryPolicy(),
+        headPullInterval: Duration = .seconds(60), energy: EnergyCosts = EnergyCosts(),
+        battery: BatteryModel = BatteryModel(capacityJoules: 40_000, levelJoules: 40_000)
+    ) {
+        precondition(layerCount >= 2 && maximumBatchSize > 0, "a device needs a split model and a positive batch size")
+        self.layerCount = layerCount
+        self.cacheCapacityBytes = cacheCapacityBytes
+        self.predictionCacheCapacity = predictionCacheCapacity
+        self.checkpointLayers = checkpointLayers.sorted()
+        self.flush = flush
+        self.maximumBatchSize = maximumBatchSize
+        self.outboxCapacity = outboxCapacity
+        self.retry = retry
+        self.headPullInterval = headPullInterval
+        self.energy = energy
+        self.battery = battery
+    }
+}

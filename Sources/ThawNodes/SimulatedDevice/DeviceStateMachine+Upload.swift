@@ -1,0 +1,92 @@
+extension DeviceStateMachine {
+    /// Time passed: account idle drain and charging, pull the head when due, re-send unacknowledged
+    /// batches whose delay expired, and flush pending activations if the flush policy allows.
+    public mutating func tick(now: Timestamp) -> [DeviceAction] {
+        if let lastTick {
+            let elapsed = now.duration(since: lastTick)
+            battery.charge(over: elapsed)
+            spend(configuration.energy.idleWatts * elapsed.secondsValue, as: .idle)
+        }
+        lastTick = now
+        guard deployment != nil else { return [] }
+
+        var actions: [DeviceAction] = []
+        if lastHeadRequest.map({ now.duration(since: $0) >= configuration.headPullInterval }) ?? true {
+            lastHeadRequest = now
+            actions.append(.requestHead(haveHash: head?.hash))
+        }
+        for batch in outbox.takeDueRetries(now: now) {
+            guard let feature = featureBatch(for: batch) else {
+                outbox.remove(batch.seq)
+                continue
+            }
+            statistics.batchRetries += 1
+            actions += send(feature)
+        }
+        return actions + flushIfAllowed(now: now)
+    }
+
+    /// The registry stored these batches durably; duplicates and unknown sequences are ignored.
+    public mutating func batchesDurable(seqs: [UInt64]) -> [DeviceAction] {
+        let acknowledged = outbox.acknowledge(seqs)
+        guard !acknowledged.isEmpty else { return [] }
+        for batch in acknowledged {
+            for id in batch.sampleIds where cache[id]?.upload == .inFlight(seq: batch.seq) {
+                cache.setUpload(.durable(seq: batch.seq), for: [id])
+            }
+        }
+        return [.persistCache(snapshot)]
+    }
+
+    /// Annotated entries at the current stamps that no batch carries yet, oldest first.
+    public var pendingUploads: [CachedActivation] {
+        guard let stamp = currentStamp else { return [] }
+        return cache.allEntries
+            .filter { $0.annotated && $0.upload == .pending && $0.stamp == stamp }
+            .sorted { ($0.createdAt, $0.sampleId) < ($1.createdAt, $1.sampleId) }
+    }
+
+    /// What the flush policy says right now.
+    public func flushDecision(now: Timestamp) -> FlushPolicy.Decision {
+        let ready = pendingUploads
+        return configuration.flush.decide(
+            batteryPercent: battery.percent, charging: battery.isCharging, pending: ready.count,
+            oldestPendingAge: ready.first.map { now.duration(since: $0.createdAt) } ?? .zero,
+            outboxFull: outbox.isFull, cacheOverCapacity: cache.isOverCapacity)
+    }
+
+    private mutating func flushIfAllowed(now: Timestamp) -> [DeviceAction] {
+        var batches: [FeatureBatch] = []
+        while flushDecision(now: now) == .flush, let stamp = currentStamp {
+            let chosen = Array(pendingUploads.prefix(configuration.maximumBatchSize))
+            let seq = outbox.enqueue(sampleIds: chosen.map(\.sampleId), stamp: stamp, now: now)
+            cache.setUpload(.inFlight(seq: seq), for: chosen.map(\.sampleId))
+            batches.append(
+                FeatureBatch(
+                    seq: seq, stamp: stamp,
+                    entries: chosen.map { .init(sampleId: $0.sampleId, label: $0.label, activation: $0.activation) },
+                    attempt: 1))
+        }
+        guard !batches.isEmpty else { return [] }
+        statistics.batchesSent += batches.count
+        // Persist first: the snapshot holds the advanced sequence number, so a crash after the send
+        // cannot make the restarted device reuse it.
+        return [.persistCache(snapshot)] + batches.flatMap { send($0) }
+    }
+
+    /// Rebuilds a retry's content from the cache (entries stay cached until acked).
+    private func featureBatch(for batch: Outbox.Batch) -> FeatureBatch? {
+        var entries: [FeatureBatch.Entry] = []
+        for id in batch.sampleIds {
+            guard let entry = cache[id], entry.stamp == batch.stamp else { return nil }
+            entries.append(.init(sampleId: id, label: entry.label, activation: entry.activation))
+        }
+        return FeatureBatch(seq: batch.seq, stamp: batch.stamp, entries: entries, attempt: batch.attempts)
+    }
+
+    private mutating func send(_ batch: FeatureBatch) -> [DeviceAction] {
+        spend(radioEnergy(bytes: batch.byteCount), as: .radioTransfer)
+        spend(configuration.energy.radioTailJoules, as: .radioTail)
+        return [.sendBatch(batch)]
+    }
+}

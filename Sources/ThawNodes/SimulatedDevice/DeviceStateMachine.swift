@@ -1,0 +1,220 @@
+import ThawNN
+
+/// The simulated phone's logic as a pure state machine: each event is a `mutating` method that returns
+/// the actions the glue must perform, in order. It reads no clock, touches no socket and runs no model.
+///
+/// Ownership: the device's node task owns the value; it is not shared. The glue carries out
+/// ``DeviceAction``s and feeds results back as events (`backboneComputed`, `batchesDurable`, …).
+///
+/// Invariants:
+/// - an activation is flushed, or used for a prediction, only when its stamps equal the current
+///   deployment's; results computed under an older deployment are dropped and recomputed;
+/// - flushed entries stay cached until acked, so a rejected batch is recomputed and re-sent with new
+///   stamps;
+/// - a head is swapped in only if it was trained for the current freeze point and model version;
+/// - the snapshot (with the next sequence number) is persisted before any batch with a new sequence
+///   number is sent.
+public struct DeviceStateMachine: Sendable {
+    struct PendingSample: Sendable {
+        var annotated: Bool
+        var label: Int
+        var arrivedAt: Timestamp
+        var wantsPrediction: Bool
+    }
+
+    /// Counters for the monitor and for tests.
+    public struct Statistics: Sendable, Equatable {
+        public var batchesSent = 0
+        public var batchRetries = 0
+        public var batchesRejected = 0
+        public var staleResultsDropped = 0
+        public var staleHeadsIgnored = 0
+        public var headsSwapped = 0
+        public var unannotatedRejectedForSpace = 0
+    }
+
+    public let configuration: DeviceConfiguration
+    public internal(set) var deployment: DeploymentState?
+    public internal(set) var cache: ActivationCache
+    public internal(set) var predictions: PredictionCache
+    public internal(set) var battery: BatteryModel
+    public internal(set) var ledger = EnergyLedger()
+    public internal(set) var outbox: Outbox
+    public internal(set) var head: HeadInfo?
+    public internal(set) var statistics = Statistics()
+    /// Labels of every annotated sample (the index of the device's sample store).
+    public internal(set) var annotatedLabels: [UInt64: Int]
+    var pending: [UInt64: PendingSample] = [:]
+    var lastTick: Timestamp?
+    var lastHeadRequest: Timestamp?
+
+    /// - Parameter snapshot: what ``DeviceCacheStore`` loaded, or `nil` on a first start.
+    public init(configuration: DeviceConfiguration, restoring snapshot: DeviceSnapshot? = nil) {
+        self.configuration = configuration
+        self.deployment = snapshot?.deployment
+        self.cache = ActivationCache(capacityBytes: configuration.cacheCapacityBytes)
+        self.predictions = PredictionCache(
+            capacity: configuration.predictionCacheCapacity,
+            modelVersion: snapshot?.deployment?.modelVersion ?? ModelVersion(0),
+            freezePoint: snapshot?.deployment?.freezePoint ?? FreezePoint(0))
+        self.battery = configuration.battery
+        self.outbox = Outbox(
+            capacity: configuration.outboxCapacity, retry: configuration.retry,
+            nextSequence: snapshot?.nextSequence ?? 1)
+        self.annotatedLabels = snapshot?.annotatedLabels ?? [:]
+        for entry in snapshot?.entries ?? [] { _ = cache.insert(entry) }
+    }
+
+    /// The stamps an activation must carry to be current, or `nil` before any deployment was observed.
+    public var currentStamp: ActivationStamp? { deployment.map(ActivationStamp.init) }
+
+    /// What to persist now: annotated entries (in-flight ones as pending), labels, deployment, sequence.
+    public var snapshot: DeviceSnapshot {
+        let entries = cache.allEntries.filter(\.annotated).map { entry -> CachedActivation in
+            var entry = entry
+            if case .inFlight = entry.upload { entry.upload = .pending }
+            return entry
+        }
+        return DeviceSnapshot(
+            nextSequence: outbox.nextSequence, deployment: deployment, annotatedLabels: annotatedLabels,
+            entries: entries)
+    }
+
+    // MARK: - Samples and predictions
+
+    /// A new sample: annotated ones are kept for training, unannotated ones are predicted.
+    public mutating func sampleArrived(sampleId: UInt64, annotated: Bool, label: Int, now: Timestamp) -> [DeviceAction] {
+        if annotated { annotatedLabels[sampleId] = label }
+        if !annotated { return predictionRequested(sampleId: sampleId, now: now) }
+        if let entry = cache[sampleId], entry.stamp == currentStamp {
+            var updated = entry
+            updated.annotated = true
+            updated.label = label
+            updated.upload = .pending
+            _ = cache.insert(updated)
+            return []
+        }
+        return schedule(sampleId, PendingSample(annotated: true, label: label, arrivedAt: now, wantsPrediction: false))
+    }
+
+    /// The user wants a prediction for a stored sample: a prediction-cache hit runs only the head.
+    public mutating func predictionRequested(sampleId: UInt64, now: Timestamp) -> [DeviceAction] {
+        if let output = predictions.lookup(.sample(sampleId)) {
+            spend(headEnergy, as: .compute)
+            return [.runHead(sampleId: sampleId, backboneOutput: output)]
+        }
+        if let entry = cache[sampleId], entry.stamp == currentStamp {
+            predictions.insert(entry.activation, for: .sample(sampleId))
+            spend(headEnergy, as: .compute)
+            return [.runHead(sampleId: sampleId, backboneOutput: entry.activation)]
+        }
+        var sample =
+            pending[sampleId]
+            ?? PendingSample(
+                annotated: annotatedLabels[sampleId] != nil, label: annotatedLabels[sampleId] ?? 0, arrivedAt: now,
+                wantsPrediction: true)
+        sample.wantsPrediction = true
+        return schedule(sampleId, sample)
+    }
+
+    /// The glue finished a `computeBackbone` or one step of a `rebuildActivations` under the given stamps.
+    public mutating func backboneComputed(
+        sampleId: UInt64, activation: Activation, checkpoints: [Int: Activation], modelVersion: ModelVersion,
+        freezePoint: FreezePoint
+    ) -> [DeviceAction] {
+        guard let stamp = currentStamp, stamp.modelVersion == modelVersion, stamp.freezePoint == freezePoint else {
+            statistics.staleResultsDropped += 1
+            return []
+        }
+        var actions: [DeviceAction] = []
+        let request = pending.removeValue(forKey: sampleId)
+        if request?.wantsPrediction == true {
+            predictions.insert(activation, for: .sample(sampleId))
+            actions.append(.runHead(sampleId: sampleId, backboneOutput: activation))
+            spend(headEnergy, as: .compute)
+        }
+        var entry: CachedActivation
+        if var existing = cache[sampleId], existing.stamp.modelVersion == modelVersion {
+            existing.activation = activation
+            existing.checkpoints.merge(checkpoints) { _, new in new }
+            existing.stamp = stamp
+            existing.upload = .pending
+            entry = existing
+        } else {
+            entry = CachedActivation(
+                sampleId: sampleId, label: annotatedLabels[sampleId] ?? request?.label ?? 0,
+                annotated: annotatedLabels[sampleId] != nil, activation: activation, stamp: stamp,
+                createdAt: request?.arrivedAt ?? lastTick ?? .zero, checkpoints: checkpoints)
+        }
+        if case .rejected = cache.insert(entry) { statistics.unannotatedRejectedForSpace += 1 }
+        return actions
+    }
+
+    // MARK: - Heads
+
+    /// The registry sent a head. It is used only if trained for the current split and model.
+    public mutating func headReceived(_ newHead: HeadInfo) -> [DeviceAction] {
+        spend(radioEnergy(bytes: newHead.byteCount), as: .radioTransfer)
+        guard let deployment, newHead.freezePoint == deployment.freezePoint,
+            newHead.modelVersion == deployment.modelVersion
+        else {
+            statistics.staleHeadsIgnored += 1
+            return []
+        }
+        guard newHead.hash != head?.hash else { return [] }
+        head = newHead
+        statistics.headsSwapped += 1
+        return [.swapHead(newHead)]
+    }
+
+    /// The registry has nothing newer than the head we hold.
+    public mutating func headNotModified() -> [DeviceAction] { [] }
+
+    // MARK: - Lifecycle
+
+    /// The app is terminating: unannotated entries and predictions go; annotated entries are persisted.
+    public mutating func terminate() -> [DeviceAction] {
+        _ = cache.evictUnannotated()
+        predictions.removeAll()
+        pending.removeAll()
+        return [.persistCache(snapshot)]
+    }
+
+    /// The charger was plugged in (`watts`) or removed (`nil`).
+    public mutating func powerChanged(chargingWatts: Double?) { battery.chargingWatts = chargingWatts }
+
+    // MARK: - Helpers shared by the extensions
+
+    /// Records `sample` as waiting for a backbone pass and asks for one if a deployment is known.
+    mutating func schedule(_ sampleId: UInt64, _ sample: PendingSample) -> [DeviceAction] {
+        pending[sampleId] = sample
+        guard let deployment else { return [] }
+        return computeRequest(sampleId, deployment)
+    }
+
+    func checkpointLayers(below freezePoint: FreezePoint) -> [Int] {
+        configuration.checkpointLayers.filter { $0 > 0 && $0 < freezePoint.index }
+    }
+
+    mutating func computeRequest(_ sampleId: UInt64, _ deployment: DeploymentState) -> [DeviceAction] {
+        let energy = Double(deployment.freezePoint.index) * configuration.energy.computeJoulesPerLayer
+        spend(energy, as: .compute)
+        return [
+            .computeBackbone(
+                sampleId: sampleId, modelVersion: deployment.modelVersion, upTo: deployment.freezePoint,
+                checkpointsAt: checkpointLayers(below: deployment.freezePoint))
+        ]
+    }
+
+    var headEnergy: Double {
+        Double(configuration.layerCount - (deployment?.freezePoint.index ?? 0)) * configuration.energy.computeJoulesPerLayer
+    }
+
+    func radioEnergy(bytes: Int) -> Double { Double(bytes) * configuration.energy.radioJoulesPerByte }
+
+    /// Drains the battery and books what was actually drained.
+    mutating func spend(_ joules: Double, as category: EnergyLedger.Category) {
+        guard joules > 0 else { return }
+        ledger.record(battery.drain(joules), as: category)
+    }
+}

@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawNodesPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}
