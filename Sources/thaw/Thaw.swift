@@ -6,6 +6,9 @@ struct Thaw: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "thaw",
         abstract: "Personalise deep models for mobile users: frozen backbone on the phone, heads trained in the cloud.",
-        subcommands: [TopologyCommand.self]
+        subcommands: [
+            UpCommand.self, CoordinatorCommand.self, RegistryCommand.self, WorkerCommand.self, DeviceCommand.self,
+            MonitorCommand.self, CtlCommand.self, TopologyCommand.self,
+        ]
     )
 }

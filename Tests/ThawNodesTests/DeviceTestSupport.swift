@@ -4,7 +4,7 @@ import ThawNN
 
 /// Helpers that pick actions out of a device's action lists.
 extension [DeviceAction] {
-    var sentBatches: [FeatureBatch] {
+    var sentBatches: [DeviceBatch] {
         compactMap { if case .sendBatch(let batch) = $0 { return batch } else { return nil } }
     }
 

@@ -54,7 +54,7 @@ import Testing
         // Crash without any further persist, restart from the file: the next batch gets seq 4.
         var restarted = DeviceStateMachine(
             configuration: .init(layerCount: 6, flush: FlushPolicy(minimumBatch: 1)), restoring: try store.load())
-        let resent = restarted.tick(now: Fixture.at(10)).compactMap { action -> FeatureBatch? in
+        let resent = restarted.tick(now: Fixture.at(10)).compactMap { action -> DeviceBatch? in
             if case .sendBatch(let batch) = action { return batch }
             return nil
         }

@@ -20,7 +20,7 @@ public struct HeadInfo: Sendable, Equatable {
 }
 
 /// One upload of annotated activations, all with the same stamps.
-public struct FeatureBatch: Sendable, Equatable {
+public struct DeviceBatch: Sendable, Equatable {
     public struct Entry: Sendable, Equatable {
         public var sampleId: UInt64
         public var label: Int
@@ -60,7 +60,7 @@ public enum DeviceAction: Sendable, Equatable {
     /// prediction derived from them.
     case discardPredictions
     /// Send (or re-send) a feature batch to the registry.
-    case sendBatch(FeatureBatch)
+    case sendBatch(DeviceBatch)
     /// Ask the registry for the newest head; `haveHash` lets it answer "not modified".
     case requestHead(haveHash: String?)
     /// Start using this head (it matches the current freeze point and model version).

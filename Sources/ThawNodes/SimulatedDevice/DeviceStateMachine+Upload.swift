@@ -56,13 +56,13 @@ extension DeviceStateMachine {
     }
 
     private mutating func flushIfAllowed(now: Timestamp) -> [DeviceAction] {
-        var batches: [FeatureBatch] = []
+        var batches: [DeviceBatch] = []
         while flushDecision(now: now) == .flush, let stamp = currentStamp {
             let chosen = Array(pendingUploads.prefix(configuration.maximumBatchSize))
             let seq = outbox.enqueue(sampleIds: chosen.map(\.sampleId), stamp: stamp, now: now)
             cache.setUpload(.inFlight(seq: seq), for: chosen.map(\.sampleId))
             batches.append(
-                FeatureBatch(
+                DeviceBatch(
                     seq: seq, stamp: stamp,
                     entries: chosen.map { .init(sampleId: $0.sampleId, label: $0.label, activation: $0.activation) },
                     attempt: 1))
@@ -75,16 +75,16 @@ extension DeviceStateMachine {
     }
 
     /// Rebuilds a retry's content from the cache (entries stay cached until acked).
-    private func featureBatch(for batch: Outbox.Batch) -> FeatureBatch? {
-        var entries: [FeatureBatch.Entry] = []
+    private func featureBatch(for batch: Outbox.Batch) -> DeviceBatch? {
+        var entries: [DeviceBatch.Entry] = []
         for id in batch.sampleIds {
             guard let entry = cache[id], entry.stamp == batch.stamp else { return nil }
             entries.append(.init(sampleId: id, label: entry.label, activation: entry.activation))
         }
-        return FeatureBatch(seq: batch.seq, stamp: batch.stamp, entries: entries, attempt: batch.attempts)
+        return DeviceBatch(seq: batch.seq, stamp: batch.stamp, entries: entries, attempt: batch.attempts)
     }
 
-    private mutating func send(_ batch: FeatureBatch) -> [DeviceAction] {
+    private mutating func send(_ batch: DeviceBatch) -> [DeviceAction] {
         spend(radioEnergy(bytes: batch.byteCount), as: .radioTransfer)
         spend(configuration.energy.radioTailJoules, as: .radioTail)
         return [.sendBatch(batch)]
