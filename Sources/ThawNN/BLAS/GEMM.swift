@@ -1,0 +1,62 @@
+import CBLAS
+
+/// Whether a GEMM operand is used as stored or transposed.
+public enum Transpose: Sendable, Hashable {
+    case none
+    case transposed
+}
+
+/// The one route from ThawNN to OpenBLAS. No other file imports `CBLAS`.
+///
+/// All matrices are row-major. The shape preconditions live here, so a wrong leading dimension traps with a
+/// message instead of reading out of bounds inside BLAS. ``NaiveGEMM`` computes the same product with plain
+/// loops and is the oracle the tests compare against.
+public enum BLAS {
+    /// Sets the number of OpenBLAS threads for this whole process.
+    ///
+    /// Several Thaw processes share two cores, so each sets its own count (usually 1) at start-up.
+    public static func setThreadCount(_ count: Int) {
+        precondition(count >= 1, "BLAS needs at least one thread (got \(count))")
+        openblas_set_num_threads(Int32(count))
+    }
+
+    /// The number of threads OpenBLAS currently uses.
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    /// C ← alpha · op(A) · op(B) + beta · C, row-major, where op(A) is m×k and op(B) is k×n.
+    ///
+    /// - Parameters:
+    ///   - lda: row stride of A as stored (`k` for `.none`, `m` for `.transposed` when packed).
+    ///   - ldb: row stride of B as stored (`n` for `.none`, `k` for `.transposed` when packed).
+    ///   - ldc: row stride of C (`n` when packed).
+    public static func gemm(
+        _ transA: Transpose, _ transB: Transpose,
+        m: Int, n: Int, k: Int,
+        alpha: Float,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        checkShapes(transA, transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(
+            CblasRowMajor,
+            transA == .none ? CblasNoTrans : CblasTrans,
+            transB == .none ? CblasNoTrans : CblasTrans,
+            blasint(m), blasint(n), blasint(k),
+            alpha, a, blasint(lda), b, blasint(ldb),
+            beta, c, blasint(ldc)
+        )
+    }
+
+    /// The preconditions shared by ``gemm`` and ``NaiveGEMM/gemm``.
+    static func checkShapes(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM sizes must be non-negative (m=\(m) n=\(n) k=\(k))")
+        precondition(lda >= max(1, transA == .none ? k : m), "lda \(lda) too small for op(A) \(m)x\(k) \(transA)")
+        precondition(ldb >= max(1, transB == .none ? n : k), "ldb \(ldb) too small for op(B) \(k)x\(n) \(transB)")
+        precondition(ldc >= max(1, n), "ldc \(ldc) too small for C \(m)x\(n)")
+    }
+}
