@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawDataPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}
