@@ -121,7 +121,7 @@ public struct CoordinatorNode: Sendable {
                     let reply: ThawMessage
                     do {
                         let request = try WireCodec.decode(WireBridge.bytes(delivery.frames.dropFirst()))
-                        reply = try answer(request.message, machine: &machine, carryOut: carryOut)
+                        reply = try await answer(request.message, machine: &machine, carryOut: carryOut)
                     } catch {
                         logger.warning("refused a control request", metadata: ["error": "\(error)"])
                         reply = .errorReply(ErrorReply(code: .malformed, message: "\(error)"))

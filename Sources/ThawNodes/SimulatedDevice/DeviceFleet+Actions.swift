@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ThawData
 import ThawNN
 import ThawWire
@@ -115,10 +116,11 @@ extension DeviceFleet {
             modelVersion: deployment.modelVersion.number, freezePoint: UInt32(deployment.freezePoint.index))
         let reply: HeadReply
         do {
-            guard case .headReply(let answer) = try await registry.request(.headRequest(request), stamper: &stamper) {
+            let answer = try await registry.request(.headRequest(request), stamper: &stamper) {
                 if case .headReply = $0 { true } else { false }
-            } else { return [] }
-            reply = answer
+            }
+            guard case .headReply(let head) = answer else { return [] }
+            reply = head
         } catch {
             logger.debug("head pull failed", metadata: ["device": "\(phone.device)", "error": "\(error)"])
             return []

@@ -132,7 +132,7 @@ struct TrainerWorkerSession {
                 seed: batch.deviceSeq &+ parentVersion)
             counters.trainedSamples += features.labels.count * configuration.recipe.epochs
             counters.lastLoss = Double(result.loss)
-            let commit = HeadCommit(
+            let commit = ThawWire.HeadCommit(
                 userID: user, parentVersion: parentVersion, modelVersion: deployment.modelVersion.number,
                 freezePoint: UInt32(deployment.freezePoint.index), hyperHash: deployment.hyperParameterHash,
                 headHash: "", consumed: [BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq)],
