@@ -47,17 +47,8 @@ public final class Model {
         self.seed = seed
         self.activationShapes = architecture.activationShapes()
         var offsets = [0]
-        var slices: [ParameterBuffer.Slice] = []
-        for (index, spec) in architecture.layers.enumerated() {
-            let start = offsets[index]
-            for (suffix, shape) in Model.parameterShapes(of: spec) {
-                let lower = slices.last?.range.upperBound ?? 0
-                let count = Tensor.elementCount(shape)
-                slices.append(.init(name: "layer\(index).\(spec.kindName).\(suffix)", layerIndex: index,
-                                    range: lower..<(lower + count), shape: shape))
-            }
-            offsets.append(start + spec.parameterCount)
-        }
+        for spec in architecture.layers { offsets.append(offsets[offsets.count - 1] + spec.parameterCount) }
+        let slices = architecture.parameterSlices()
         self.layerOffsets = offsets
         let buffer = ParameterBuffer(count: offsets[architecture.layers.count], slices: slices)
         self.parameterBuffer = buffer
@@ -140,15 +131,6 @@ public final class Model {
 
     /// Inference runs in chunks of this many samples to bound activation memory.
     static let inferenceChunk = 256
-
-    private static func parameterShapes(of spec: LayerSpec) -> [(String, [Int])] {
-        switch spec {
-        case .dense(let inputs, let outputs): return [("weight", [outputs, inputs]), ("bias", [outputs])]
-        case .conv2D(let inChannels, let outChannels, let kernel, _, _):
-            return [("weight", [outChannels, inChannels, kernel, kernel]), ("bias", [outChannels])]
-        case .relu, .maxPool2D, .flatten, .dropout: return []
-        }
-    }
 
     private static func makeLayer(
         _ spec: LayerSpec, index: Int, buffer: ParameterBuffer, offset: Int, seed: UInt64

@@ -19,6 +19,13 @@ public final class ParameterBuffer {
         public let range: Range<Int>
         /// The logical shape, e.g. `[outputs, inputs]` for a dense weight.
         public let shape: [Int]
+
+        public init(name: String, layerIndex: Int, range: Range<Int>, shape: [Int]) {
+            self.name = name
+            self.layerIndex = layerIndex
+            self.range = range
+            self.shape = shape
+        }
     }
 
     /// All parameters, layer by layer.
