@@ -64,30 +64,31 @@ extension TestContext: Sendable {}
 /// How long context termination may take before the test fails instead of hanging.
 public let contextTerminationLimit: Duration = .seconds(10)
 
-/// Runs a synchronous test body on a dedicated thread with a fresh tracked context.
+/// Runs a synchronous test body with a fresh tracked context, on a dedicated thread.
 ///
-/// At the end it closes leftover sockets with linger 0 and throws if there were any, terminates the
-/// context on a helper thread and throws if that exceeds ``contextTerminationLimit`` (reporting
-/// instead of hanging), and removes the temporary endpoints.
+/// The body stays in the calling test's task (its expectations are attributed to the test), but runs
+/// under a ``DedicatedThreadExecutor`` preference, so its bounded blocking receives occupy that thread,
+/// not the cooperative pool. At the end it closes leftover sockets with linger 0 and throws if there
+/// were any, terminates the context on a helper thread and throws if that exceeds
+/// ``contextTerminationLimit`` (reporting instead of hanging), and removes the temporary endpoints.
 /// - Throws: what `body` throws, or ``TestKitError`` for leaked sockets or a hung termination.
 public func withTestContext<Result: Sendable>(
-    _ body: @escaping @Sendable (TestContext) throws -> Result
+    _ body: (TestContext) throws -> Result
 ) async throws -> Result {
     let endpoints = try TemporaryEndpoints()
     defer { endpoints.removeAll() }
     let context = try ZMQContext()
-    let outcome: Swift.Result<(Result, [SocketKind]), any Error> = await onDedicatedThread {
+    let executor = DedicatedThreadExecutor()
+    defer { executor.shutdown() }
+    let outcome: Swift.Result<Result, any Error>
+    let leaked: [SocketKind]
+    (outcome, leaked) = await withTaskExecutorPreference(executor) { () async -> (Swift.Result<Result, any Error>, [SocketKind]) in
         let testContext = TestContext(context: context, endpoints: endpoints)
-        do {
-            let value = try body(testContext)
-            return .success((value, testContext.closeLeftovers()))
-        } catch {
-            _ = testContext.closeLeftovers()
-            return .failure(error)
-        }
+        let outcome = Swift.Result { try body(testContext) }
+        return (outcome, testContext.closeLeftovers())
     }
     try await terminate(context)
-    let (value, leaked) = try outcome.get()
+    let value = try outcome.get()
     guard leaked.isEmpty else {
         throw TestKitError("test left \(leaked.count) socket(s) open: \(leaked.map(\.rawValue))")
     }

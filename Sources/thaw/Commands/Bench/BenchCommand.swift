@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `thaw bench …`: measurements that compare Thaw with its reference implementations.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run benchmarks against reference implementations.",
+        subcommands: [BenchTransportCommand.self, BenchTransportPeerCommand.self]
+    )
+}

@@ -1,0 +1,109 @@
+import Foundation
+import ThawZMQ
+
+/// One PUSH/PULL throughput measurement between two processes.
+///
+/// The receiver is timed like libzmq's `local_thr.c`: from the first message to the last, so
+/// process start-up and connection set-up are excluded on both sides.
+enum TransportMeasurement {
+    /// How the Thaw receiver takes messages.
+    enum ReceiveAPI: String, Codable, CaseIterable {
+        /// `withNextFrame`: bytes lent from a reused `zmq_msg_t`, no allocation (like `local_thr.c`).
+        case borrow
+        /// `receiveFrame`: an owned `Frame` per message (copied up to 1 KiB, else the message itself).
+        case frame
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Thaw receiver in this process (on a dedicated thread), Thaw sender in a child `thaw` process.
+    /// - Returns: elapsed seconds from the first to the last message.
+    static func thaw(endpoint: String, size: Int, count: Int, api: ReceiveAPI, executable: URL) async throws
+        -> Double
+    {
+        try await onThread {
+            let context = try ZMQContext()
+            defer { try? context.terminateBlocking() }
+            let socket = try ZMQSocket(context: context, kind: .pull)
+            defer { socket.close() }
+            try socket.set(.receiveTimeout(.seconds(30)))
+            try socket.bind(Endpoint(endpoint))
+            let resolved = try socket.lastEndpoint.rawValue
+            let peer = try launch(
+                executable,
+                ["bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)"])
+            defer { peer.waitUntilExit() }
+            let clock = ContinuousClock()
+            var start: ContinuousClock.Instant?
+            for _ in 0..<count {
+                let received: Int?
+                switch api {
+                case .borrow: received = try socket.withNextFrame(.wait) { bytes, _ in bytes.count }
+                case .frame: received = try socket.receiveFrame()?.count
+                }
+                guard let received else { throw Failure(description: "receive timed out") }
+                guard received == size else { throw Failure(description: "got \(received) bytes, not \(size)") }
+                if start == nil { start = clock.now }
+            }
+            let elapsed = clock.now - start!
+            let (seconds, attoseconds) = elapsed.components
+            return Double(seconds) + Double(attoseconds) / 1e18
+        }
+    }
+
+    /// libzmq's own pair: `zmq_thr local` and `zmq_thr remote`, both C processes.
+    static func libzmq(endpoint: String, size: Int, count: Int, binary: URL) async throws -> Double {
+        try await onThread {
+            let output = Pipe()
+            let local = try launch(binary, ["local", endpoint, "\(size)", "\(count)"], stdout: output)
+            let reader = output.fileHandleForReading
+            let firstLine = try readLine(reader)
+            guard let resolved = jsonObject(firstLine)["endpoint"] as? String else {
+                throw Failure(description: "zmq_thr local printed \(firstLine)")
+            }
+            let remote = try launch(binary, ["remote", resolved, "\(size)", "\(count)"])
+            remote.waitUntilExit()
+            let resultLine = try readLine(reader)
+            local.waitUntilExit()
+            guard local.terminationStatus == 0, let seconds = jsonObject(resultLine)["seconds"] as? Double else {
+                throw Failure(description: "zmq_thr local failed: \(resultLine)")
+            }
+            return seconds
+        }
+    }
+
+    private static func launch(_ executable: URL, _ arguments: [String], stdout: Pipe? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let stdout { process.standardOutput = stdout }
+        try process.run()
+        return process
+    }
+
+    private static func readLine(_ handle: FileHandle) throws -> String {
+        var bytes: [UInt8] = []
+        while true {
+            guard let chunk = try handle.read(upToCount: 1), let byte = chunk.first else { break }
+            if byte == UInt8(ascii: "\n") { break }
+            bytes.append(byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func jsonObject(_ line: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// Runs blocking work on a dedicated thread so the cooperative pool never blocks.
+    private static func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try work() })
+            }
+            thread.start()
+        }
+    }
+}
