@@ -7,7 +7,7 @@ import ThawNodes
     typealias F = RegistryFixtures
 
     @Test func requestsMapToStoreOperationsAndTypedReplies() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let registry = ModelRegistryStateMachine(store: store)
             let batch = F.batch(samples: 2)
             #expect(try registry.handle(.storeBatch(batch)) == .batchStored(device: batch.device, sequence: 1, duplicate: false))
@@ -44,7 +44,7 @@ import ThawNodes
     }
 
     @Test func invalidValuesBecomeRejectedReplies() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let registry = ModelRegistryStateMachine(store: store)
             let reply = try registry.handle(.storeBatch(F.batch(samples: 0)))
             guard case .rejected(let error) = reply else {

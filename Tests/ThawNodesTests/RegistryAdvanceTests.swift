@@ -17,7 +17,7 @@ import ThawNodes
     }
 
     @Test func advancingIsIdempotentAndResumable() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let user = UserID("writer-1")
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))
             _ = try store.storeBatch(F.batch(device: "phone-2", sequence: 1, samples: 2, firstSample: 50))
@@ -50,7 +50,7 @@ import ThawNodes
     }
 
     @Test func advancingCanBeRestrictedToOneUser() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))
             _ = try store.storeBatch(F.batch(user: "writer-2", device: "phone-3", sequence: 1, samples: 2))
             let rows = try store.featuresToAdvance(from: F.stamps, to: FreezePoint(4), user: UserID("writer-2"), limit: 10)
@@ -59,7 +59,7 @@ import ThawNodes
     }
 
     @Test func advancingRefusesShallowerTargetsOtherVersionsAndBadValues() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 1))
             let row = try #require(try store.features(UserID("writer-1"), stamps: F.stamps, limit: 1).first)
             let shallower = FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(1), hyperParameterHash: "x")

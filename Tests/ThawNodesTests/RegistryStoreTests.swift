@@ -8,7 +8,7 @@ import ThawNodes
     typealias F = RegistryFixtures
 
     @Test func duplicateBatchIsStoredOnce() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let batch = F.batch(samples: 3)
             #expect(try store.storeBatch(batch) == .stored(samples: 3))
             #expect(try store.storeBatch(batch) == .duplicate)
@@ -20,7 +20,7 @@ import ThawNodes
     }
 
     @Test func concurrentStoresOfOneBatchStoreItOnce() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let batch = F.batch(samples: 4)
             let outcomes = Outcomes()
             DispatchQueue.concurrentPerform(iterations: 8) { _ in
@@ -50,7 +50,7 @@ import ThawNodes
 
     @Test(arguments: invalidBatches)
     func invalidBatchesAreRefusedAndNothingIsWritten(_ invalid: InvalidBatch) throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let error = #expect(throws: RegistryError.self) { try store.storeBatch(invalid.batch) }
             #expect(error?.code == invalid.code)
             #expect(try store.durableSequences(device: invalid.batch.device).isEmpty)
@@ -58,7 +58,7 @@ import ThawNodes
     }
 
     @Test func commitIsCompareAndSetOnTheParentVersion() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let first = try store.commitHead(F.commit(parent: 0))
             guard case .committed(1, let hash1) = first else {
                 Issue.record("expected version 1, got \(first)")
@@ -80,7 +80,7 @@ import ThawNodes
     }
 
     @Test func nonFiniteHeadIsRefused() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let error = #expect(throws: RegistryError.self) {
                 try store.commitHead(F.commit(parent: 0, parameters: [1, .infinity]))
             }
@@ -90,7 +90,7 @@ import ThawNodes
     }
 
     @Test func headReadIsNotModifiedWhenTheHashMatches() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let user = UserID("writer-1")
             _ = try store.commitHead(F.commit(parent: 0))
             let first = try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(2))
@@ -114,7 +114,7 @@ import ThawNodes
     }
 
     @Test func staleHeadIsNeverServed() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let user = UserID("writer-1")
             #expect(try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(2)) == .noHead)
             _ = try store.commitHead(F.commit(parent: 0))
@@ -134,7 +134,7 @@ import ThawNodes
     }
 
     @Test func reopeningTheFileKeepsEverything() throws {
-        try withTemporaryRegistry { path in
+        try withTemporaryRegistry { path throws in
             let user = UserID("writer-1")
             do {
                 let store = try RegistryStore(path: path)
@@ -160,7 +160,7 @@ import ThawNodes
     }
 
     @Test func baseModelVersionsAreImmutable() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             #expect(try store.putBaseModel(version: ModelVersion(3), hash: "h3", blob: Data([7])) == .inserted)
             #expect(try store.putBaseModel(version: ModelVersion(3), hash: "h3", blob: Data([7])) == .alreadyPresent)
             let error = #expect(throws: RegistryError.self) {
@@ -174,7 +174,7 @@ import ThawNodes
     }
 
     @Test func featurePagesFollowTheCursorAndFilterOnStamps() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             let user = UserID("writer-1")
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 5))
             let other = FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(3), hyperParameterHash: F.hyper)

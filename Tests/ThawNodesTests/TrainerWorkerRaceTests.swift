@@ -10,7 +10,7 @@ import ThawNodes
 
     @Test(arguments: UInt64(1)...40)
     func racingWorkersLeaveOneLinearHistory(seed: UInt64) throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             var rng = SplitMix64(seed: seed)
             let configuration = TrainerWorkerConfiguration(maxConflictRetries: 50)
             var workers = [WorkerHarness(store: store, configuration: configuration), WorkerHarness(store: store, configuration: configuration)]

@@ -70,7 +70,7 @@ import ThawNodes
     }
 
     @Test func batchesArrivingDuringTrainingAreCoalescedIntoOneRun() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             var worker = WorkerHarness(store: store)
             worker.send(.deploymentObserved(F.deployment))
             worker.send(.batchReceived(F.batch(sequence: 1)))
@@ -91,7 +91,7 @@ import ThawNodes
     }
 
     @Test func conflictLeadsToRetrainOnTheLatestHead() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             var worker = WorkerHarness(store: store)
             worker.send(.deploymentObserved(F.deployment))
             worker.send(.batchReceived(F.batch(sequence: 1)))
@@ -179,7 +179,7 @@ import ThawNodes
     }
 
     @Test func duplicateIsAcknowledgedAndSkipsTrainingWhenTheHeadCoversEverything() throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore { store throws in
             var first = WorkerHarness(store: store)
             first.send(.deploymentObserved(F.deployment))
             first.send(.batchReceived(F.batch()))
