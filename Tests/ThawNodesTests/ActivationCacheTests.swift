@@ -1,5 +1,5 @@
-import ThawNN
 import Testing
+import ThawNN
 
 @testable import ThawNodes
 

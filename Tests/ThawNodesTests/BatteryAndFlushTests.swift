@@ -31,7 +31,8 @@ import Testing
         func decide(
             battery: Double = 80, charging: Bool = false, pending: Int = 10, age: Duration = .zero, full: Bool = false
         ) -> FlushPolicy.Decision {
-            policy.decide(batteryPercent: battery, charging: charging, pending: pending, oldestPendingAge: age, outboxFull: full)
+            policy.decide(
+                batteryPercent: battery, charging: charging, pending: pending, oldestPendingAge: age, outboxFull: full)
         }
         #expect(decide() == .flush)
         #expect(decide(pending: 0) == .wait(.nothingPending))

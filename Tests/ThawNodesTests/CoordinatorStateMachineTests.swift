@@ -1,6 +1,6 @@
 import Foundation
-import ThawNN
 import Testing
+import ThawNN
 
 @testable import ThawNodes
 
@@ -17,7 +17,10 @@ import Testing
         var machine = try coordinator()
         let actions = try machine.publishModel(version: ModelVersion(2), hash: "m2")
         let state = Fixture.state(version: 2, freeze: 4, epoch: 2, hash: "m2")
-        #expect(actions == [.persist(CoordinatorSnapshot(deployment: state, lastFreezeMoveAt: nil)), .broadcastModelAnnounce(state)])
+        #expect(
+            actions == [
+                .persist(CoordinatorSnapshot(deployment: state, lastFreezeMoveAt: nil)), .broadcastModelAnnounce(state),
+            ])
         for stale in [UInt64(1), 2] {
             let error = try #require(throws: CoordinatorError.self) {
                 try machine.publishModel(version: ModelVersion(stale), hash: "x")
@@ -76,7 +79,8 @@ import Testing
 
     @Test func autoFreezeThawsOneLayerWhenTheMedianUserHasEnoughData() throws {
         let policy = AutoFreezePolicy(
-            isEnabled: true, minimumMedianSamples: 100, minimumInterval: .seconds(60), minimumFreezePoint: FreezePoint(3))
+            isEnabled: true, minimumMedianSamples: 100, minimumInterval: .seconds(60),
+            minimumFreezePoint: FreezePoint(3))
         var machine = try coordinator(autoFreeze: policy)
         // Median of [10, 50, 500] is 50: not enough.
         for (user, count) in [("a", 10), ("b", 50), ("c", 500)] {
@@ -85,11 +89,14 @@ import Testing
         #expect(machine.tick(now: Fixture.at(120)).count == 1)
         machine.storedSamplesReported(user: UserID("b"), count: 150)  // median now 150
         let moved = machine.tick(now: Fixture.at(200))
-        #expect(moved.contains(.broadcastFreezePointChange(from: FreezePoint(4), to: FreezePoint(3), state: machine.deployment)))
+        #expect(
+            moved.contains(
+                .broadcastFreezePointChange(from: FreezePoint(4), to: FreezePoint(3), state: machine.deployment)))
         #expect(machine.lastFreezeMoveAt == Fixture.at(200))
         // The counts were for the old point; even with new reports, the interval must pass again...
         for user in ["a", "b", "c"] { machine.storedSamplesReported(user: UserID(user), count: 1000) }
-        #expect(machine.tick(now: Fixture.at(230)).allSatisfy { if case .broadcastHeartbeat = $0 { true } else { false } })
+        #expect(
+            machine.tick(now: Fixture.at(230)).allSatisfy { if case .broadcastHeartbeat = $0 { true } else { false } })
         // ...and the minimum freeze point is never crossed.
         _ = machine.tick(now: Fixture.at(10_000))
         #expect(machine.deployment.freezePoint == FreezePoint(3))

@@ -1,6 +1,6 @@
 import Foundation
-import ThawNN
 import Testing
+import ThawNN
 
 @testable import ThawNodes
 
@@ -9,7 +9,8 @@ import Testing
         DeviceSnapshot(
             nextSequence: 42, deployment: Fixture.state(epoch: 7), annotatedLabels: [1: 1, 2: 2, 9: 9],
             entries: [
-                Fixture.entry(1, checkpoints: [1: Activation(shape: [2, 2], scalars: [1, 2, 3, 4])], upload: .durable(seq: 41)),
+                Fixture.entry(
+                    1, checkpoints: [1: Activation(shape: [2, 2], scalars: [1, 2, 3, 4])], upload: .durable(seq: 41)),
                 Fixture.entry(2, createdAt: 1234),
             ])
     }

@@ -1,5 +1,5 @@
-import ThawNN
 import Testing
+import ThawNN
 
 @testable import ThawNodes
 
@@ -9,7 +9,8 @@ import Testing
         let first = device.sampleArrived(sampleId: 7, annotated: false, label: 0, now: Fixture.at(1))
         #expect(first.computedSamples == [7])
         let computed = device.backboneComputed(
-            sampleId: 7, activation: Fixture.activation(4), checkpoints: [:], modelVersion: .init(1), freezePoint: .init(3))
+            sampleId: 7, activation: Fixture.activation(4), checkpoints: [:], modelVersion: .init(1),
+            freezePoint: .init(3))
         #expect(computed == [.runHead(sampleId: 7, backboneOutput: Fixture.activation(4))])
         let again = device.predictionRequested(sampleId: 7, now: Fixture.at(2))
         #expect(again == [.runHead(sampleId: 7, backboneOutput: Fixture.activation(4))])
@@ -25,8 +26,9 @@ import Testing
         let batch = try #require(actions.sentBatches.first)
         #expect(batch.seq == 1 && batch.entries.map(\.sampleId) == [1, 2] && batch.stamp == Fixture.stamp())
         // The snapshot holding the advanced sequence is persisted before the send.
-        #expect(actions.firstIndex { if case .persistCache = $0 { true } else { false } }!
-            < actions.firstIndex { if case .sendBatch = $0 { true } else { false } }!)
+        #expect(
+            actions.firstIndex { if case .persistCache = $0 { true } else { false } }!
+                < actions.firstIndex { if case .sendBatch = $0 { true } else { false } }!)
         #expect(device.cache[1]?.upload == .inFlight(seq: 1) && device.cache.count == 2)
         #expect(device.batchesDurable(seqs: [1]).persists == 1)
         #expect(device.cache[1]?.upload == .durable(seq: 1))
@@ -105,9 +107,11 @@ import Testing
         var device = DeviceStateMachine.ready(checkpoints: [1, 2, 4])
         let request = device.sampleArrived(sampleId: 1, annotated: true, label: 1, now: Fixture.at(0))
         // Only checkpoints below k=3 are asked for.
-        #expect(request == [.computeBackbone(sampleId: 1, modelVersion: .init(1), upTo: .init(3), checkpointsAt: [1, 2])])
+        #expect(
+            request == [.computeBackbone(sampleId: 1, modelVersion: .init(1), upTo: .init(3), checkpointsAt: [1, 2])])
         _ = device.backboneComputed(
-            sampleId: 1, activation: Fixture.activation(4), checkpoints: [1: Fixture.activation(8), 2: Fixture.activation(6)],
+            sampleId: 1, activation: Fixture.activation(4),
+            checkpoints: [1: Fixture.activation(8), 2: Fixture.activation(6)],
             modelVersion: .init(1), freezePoint: .init(3))
         let moved = device.deploymentObserved(Fixture.state(freeze: 2, epoch: 2), now: Fixture.at(1))
         let plan = try #require(moved.rebuildPlan)
@@ -115,7 +119,8 @@ import Testing
         #expect(moved.computedSamples.isEmpty)  // no raw recomputation needed
         #expect(device.pendingUploads.isEmpty)  // stale until rebuilt
         _ = device.backboneComputed(
-            sampleId: 1, activation: Fixture.activation(6), checkpoints: [:], modelVersion: .init(1), freezePoint: .init(2))
+            sampleId: 1, activation: Fixture.activation(6), checkpoints: [:], modelVersion: .init(1),
+            freezePoint: .init(2))
         #expect(device.pendingUploads.map(\.sampleId) == [1])
         #expect(device.cache[1]?.checkpoints.keys.sorted() == [1, 2])
     }
@@ -129,7 +134,8 @@ import Testing
         #expect(actions.rebuildPlan?.steps.map(\.sampleId) == [1])
         #expect(device.outbox.count == 0 && device.cache[1]?.upload == .pending)
         _ = device.backboneComputed(
-            sampleId: 1, activation: Fixture.activation(4), checkpoints: [:], modelVersion: .init(1), freezePoint: .init(4))
+            sampleId: 1, activation: Fixture.activation(4), checkpoints: [:], modelVersion: .init(1),
+            freezePoint: .init(4))
         let resent = device.tick(now: Fixture.at(2)).sentBatches
         #expect(resent.map(\.seq) == [2] && resent.first?.stamp == ActivationStamp(current))
     }
@@ -177,7 +183,8 @@ import Testing
         device.addAnnotated(1)
         _ = device.sampleArrived(sampleId: 2, annotated: false, label: 0, now: Fixture.at(0))
         _ = device.backboneComputed(
-            sampleId: 2, activation: Fixture.activation(4), checkpoints: [:], modelVersion: .init(1), freezePoint: .init(3))
+            sampleId: 2, activation: Fixture.activation(4), checkpoints: [:], modelVersion: .init(1),
+            freezePoint: .init(3))
         #expect(device.cache.count == 2)
         let actions = device.terminate()
         guard case .persistCache(let snapshot) = try #require(actions.first) else {

@@ -24,7 +24,8 @@ extension [DeviceAction] {
 extension DeviceStateMachine {
     /// A device with a known deployment (v1, k=3, "h1", epoch 1) and a small flush threshold.
     static func ready(
-        minimumBatch: Int = 2, checkpoints: [Int] = [], battery: BatteryModel = .init(capacityJoules: 1000, levelJoules: 1000)
+        minimumBatch: Int = 2, checkpoints: [Int] = [],
+        battery: BatteryModel = .init(capacityJoules: 1000, levelJoules: 1000)
     ) -> DeviceStateMachine {
         var device = DeviceStateMachine(
             configuration: DeviceConfiguration(

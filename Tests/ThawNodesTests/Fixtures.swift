@@ -13,12 +13,14 @@ enum Fixture {
         version: UInt64 = 1, freeze: Int = 3, hyper: String = "h1", epoch: UInt64 = 1, hash: String? = nil
     ) -> DeploymentState {
         DeploymentState(
-            modelVersion: ModelVersion(version), modelHash: hash ?? "model-\(version)", freezePoint: FreezePoint(freeze),
+            modelVersion: ModelVersion(version), modelHash: hash ?? "model-\(version)",
+            freezePoint: FreezePoint(freeze),
             hyperParameterHash: hyper, epoch: epoch)
     }
 
     static func stamp(version: UInt64 = 1, freeze: Int = 3, hyper: String = "h1") -> ActivationStamp {
-        ActivationStamp(modelVersion: ModelVersion(version), freezePoint: FreezePoint(freeze), hyperParameterHash: hyper)
+        ActivationStamp(
+            modelVersion: ModelVersion(version), freezePoint: FreezePoint(freeze), hyperParameterHash: hyper)
     }
 
     static func entry(

@@ -1,6 +1,6 @@
 import Foundation
-import ThawNN
 import Testing
+import ThawNN
 
 @testable import ThawNodes
 

@@ -1,5 +1,5 @@
-import ThawNN
 import Testing
+import ThawNN
 
 @testable import ThawNodes
 
@@ -20,12 +20,13 @@ import Testing
     @Test func modelOrFreezeChangesInvalidateWholesale() {
         var cache = PredictionCache(capacity: 4, modelVersion: ModelVersion(1), freezePoint: FreezePoint(3))
         cache.insert(Fixture.activation(2), for: .sample(1))
-        #expect(!cache.invalidate(ifNot: FreezePoint(3), modelVersion: ModelVersion(1)))
-        #expect(cache.count == 1)
-        #expect(cache.invalidate(ifNot: FreezePoint(2), modelVersion: ModelVersion(1)))
-        #expect(cache.count == 0)
+        let unchanged = cache.invalidate(ifNot: FreezePoint(3), modelVersion: ModelVersion(1))
+        #expect(!unchanged && cache.count == 1)
+        let freezeMoved = cache.invalidate(ifNot: FreezePoint(2), modelVersion: ModelVersion(1))
+        #expect(freezeMoved && cache.count == 0)
         cache.insert(Fixture.activation(2), for: .sample(1))
-        #expect(cache.invalidate(ifNot: FreezePoint(2), modelVersion: ModelVersion(2)))
+        let modelChanged = cache.invalidate(ifNot: FreezePoint(2), modelVersion: ModelVersion(2))
+        #expect(modelChanged)
         #expect(cache.lookup(.sample(1)) == nil)
     }
 }

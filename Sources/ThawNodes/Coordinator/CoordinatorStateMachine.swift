@@ -14,7 +14,8 @@ public struct CoordinatorStateMachine: Sendable {
         public var heartbeatInterval: Duration
         public var autoFreeze: AutoFreezePolicy
 
-        public init(layerCount: Int, heartbeatInterval: Duration = .seconds(5), autoFreeze: AutoFreezePolicy = .init()) {
+        public init(layerCount: Int, heartbeatInterval: Duration = .seconds(5), autoFreeze: AutoFreezePolicy = .init())
+        {
             precondition(layerCount >= 2 && heartbeatInterval > .zero, "need a split model and a positive interval")
             self.layerCount = layerCount
             self.heartbeatInterval = heartbeatInterval

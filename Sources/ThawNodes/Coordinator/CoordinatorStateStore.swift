@@ -61,7 +61,8 @@ public struct CoordinatorStateStore: Sendable {
         }
         guard content.format == Self.formatVersion else {
             throw StateFileError(
-                code: .unsupportedVersion, path: path, detail: "format \(content.format), expected \(Self.formatVersion)")
+                code: .unsupportedVersion, path: path,
+                detail: "format \(content.format), expected \(Self.formatVersion)")
         }
         guard content.freezePoint >= 1, !content.modelHash.isEmpty, !content.hyperParameterHash.isEmpty else {
             throw StateFileError(code: .invalidContent, path: path, detail: "empty hash or freeze point below 1")

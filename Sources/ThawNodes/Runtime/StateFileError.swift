@@ -6,7 +6,9 @@
 public struct StateFileError: Error, Hashable, Sendable, CustomStringConvertible {
     /// What went wrong, as an extensible set of codes.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case io, badMagic, unsupportedVersion, truncated, checksumMismatch, invalidContent }
+        private enum Value: Hashable, Sendable {
+            case io, badMagic, unsupportedVersion, truncated, checksumMismatch, invalidContent
+        }
         private let value: Value
 
         /// Opening, reading, writing, syncing or renaming failed (see `errno`).

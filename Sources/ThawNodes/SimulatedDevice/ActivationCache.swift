@@ -143,10 +143,16 @@ public struct ActivationCache: Sendable {
             touched.append(id)
         }
         for id in byAge where isOverCapacity && id != kept {
-            if let entry = entries[id], !entry.annotated { remove(id); touched.append(id) }
+            if let entry = entries[id], !entry.annotated {
+                remove(id)
+                touched.append(id)
+            }
         }
         for id in byAge where isOverCapacity && id != kept {
-            if let entry = entries[id], entry.annotated, isDurable(entry) { remove(id); touched.append(id) }
+            if let entry = entries[id], entry.annotated, isDurable(entry) {
+                remove(id)
+                touched.append(id)
+            }
         }
         var seen: Set<UInt64> = []
         return touched.filter { seen.insert($0).inserted }

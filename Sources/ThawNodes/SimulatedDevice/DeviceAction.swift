@@ -10,7 +10,8 @@ public struct HeadInfo: Sendable, Equatable {
     /// Bytes downloaded, for radio energy.
     public var byteCount: Int
 
-    public init(version: UInt64, hash: String, freezePoint: FreezePoint, modelVersion: ModelVersion, byteCount: Int = 0) {
+    public init(version: UInt64, hash: String, freezePoint: FreezePoint, modelVersion: ModelVersion, byteCount: Int = 0)
+    {
         self.version = version
         self.hash = hash
         self.freezePoint = freezePoint
@@ -25,6 +26,12 @@ public struct DeviceBatch: Sendable, Equatable {
         public var sampleId: UInt64
         public var label: Int
         public var activation: Activation
+
+        public init(sampleId: UInt64, label: Int, activation: Activation) {
+            self.sampleId = sampleId
+            self.label = label
+            self.activation = activation
+        }
     }
 
     public var seq: UInt64
@@ -32,6 +39,13 @@ public struct DeviceBatch: Sendable, Equatable {
     public var entries: [Entry]
     /// 1 for the first send, more for at-least-once retries of the same sequence.
     public var attempt: Int
+
+    public init(seq: UInt64, stamp: ActivationStamp, entries: [Entry], attempt: Int) {
+        self.seq = seq
+        self.stamp = stamp
+        self.entries = entries
+        self.attempt = attempt
+    }
 
     /// Bytes on the wire, approximately: payloads plus 16 bytes of id and label per entry.
     public var byteCount: Int { entries.reduce(0) { $0 + $1.activation.byteCount + 16 } }

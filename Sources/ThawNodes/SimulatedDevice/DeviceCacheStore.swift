@@ -184,7 +184,9 @@ public struct DeviceCacheStore: Sendable {
         for _ in 0..<rank { shape.append(Int(try reader.read(UInt32.self))) }
         let count = Int(try reader.read(UInt32.self))
         // Check the product before allocating, so a corrupt count cannot request a huge buffer.
-        let product = shape.reduce(into: 1 as Int) { total, dim in total = total.multipliedReportingOverflow(by: dim).partialValue }
+        let product = shape.reduce(into: 1 as Int) { total, dim in
+            total = total.multipliedReportingOverflow(by: dim).partialValue
+        }
         guard product == count, count * 4 <= reader.remaining else {
             throw StateFileError(
                 code: .invalidContent, path: path, detail: "activation shape \(shape) vs \(count) scalars")

@@ -83,7 +83,8 @@ public struct DeviceStateMachine: Sendable {
     // MARK: - Samples and predictions
 
     /// A new sample: annotated ones are kept for training, unannotated ones are predicted.
-    public mutating func sampleArrived(sampleId: UInt64, annotated: Bool, label: Int, now: Timestamp) -> [DeviceAction] {
+    public mutating func sampleArrived(sampleId: UInt64, annotated: Bool, label: Int, now: Timestamp) -> [DeviceAction]
+    {
         if annotated { annotatedLabels[sampleId] = label }
         if !annotated { return predictionRequested(sampleId: sampleId, now: now) }
         if let entry = cache[sampleId], entry.stamp == currentStamp {
@@ -207,7 +208,8 @@ public struct DeviceStateMachine: Sendable {
     }
 
     var headEnergy: Double {
-        Double(configuration.layerCount - (deployment?.freezePoint.index ?? 0)) * configuration.energy.computeJoulesPerLayer
+        Double(configuration.layerCount - (deployment?.freezePoint.index ?? 0))
+            * configuration.energy.computeJoulesPerLayer
     }
 
     func radioEnergy(bytes: Int) -> Double { Double(bytes) * configuration.energy.radioJoulesPerByte }

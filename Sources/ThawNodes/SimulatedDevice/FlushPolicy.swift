@@ -2,8 +2,8 @@
 ///
 /// Flush only when power allows it (battery above ``minimumBatteryPercent`` or charging) *and* there is
 /// enough to send (at least ``minimumBatch`` pending samples, or the oldest pending one older than
-/// ``maximumAge``, or a cache over its byte budget), and never while the outbox is full: a device whose uploads are not acknowledged backs
-/// off instead of piling up batches.
+/// ``maximumAge``, or a cache over its byte budget), and never while the outbox is full: a device whose
+/// uploads are not acknowledged backs off instead of piling up batches.
 public struct FlushPolicy: Sendable, Equatable {
     public var minimumBatteryPercent: Double
     public var minimumBatch: Int
@@ -39,7 +39,9 @@ public struct FlushPolicy: Sendable, Equatable {
         guard pending > 0 else { return .wait(.nothingPending) }
         guard batteryPercent > minimumBatteryPercent || charging else { return .wait(.lowBattery) }
         guard !outboxFull else { return .wait(.outboxFull) }
-        guard pending >= minimumBatch || oldestPendingAge >= maximumAge || cacheOverCapacity else { return .wait(.batchTooSmall) }
+        guard pending >= minimumBatch || oldestPendingAge >= maximumAge || cacheOverCapacity else {
+            return .wait(.batchTooSmall)
+        }
         return .flush
     }
 }

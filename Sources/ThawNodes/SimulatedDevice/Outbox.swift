@@ -12,7 +12,8 @@ public struct Outbox: Sendable {
         public var maximumDelay: Duration
 
         public init(initialDelay: Duration = .seconds(5), maximumDelay: Duration = .seconds(300)) {
-            precondition(initialDelay > .zero && maximumDelay >= initialDelay, "retry delays must be positive and ordered")
+            precondition(
+                initialDelay > .zero && maximumDelay >= initialDelay, "retry delays must be positive and ordered")
             self.initialDelay = initialDelay
             self.maximumDelay = maximumDelay
         }
