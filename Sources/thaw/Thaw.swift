@@ -6,6 +6,6 @@ struct Thaw: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "thaw",
         abstract: "Personalise deep models for mobile users: frozen backbone on the phone, heads trained in the cloud.",
-        subcommands: []
+        subcommands: [PretrainCommand.self, PersonalizeCommand.self, BenchCommand.self]
     )
 }
