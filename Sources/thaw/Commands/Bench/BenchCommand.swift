@@ -1,10 +1,10 @@
 import ArgumentParser
 
-/// `thaw bench …`: measurements that compare Thaw with its reference implementations.
+/// `thaw bench …`: measurements that compare Thaw with a reference implementation in the same run.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks against reference implementations.",
-        subcommands: [BenchTransportCommand.self, BenchTransportPeerCommand.self]
+        subcommands: [BenchTransportCommand.self, BenchTransportPeerCommand.self, BenchTrainCommand.self]
     )
 }

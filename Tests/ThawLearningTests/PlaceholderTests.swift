@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawLearningPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}
