@@ -63,4 +63,12 @@ import ThawNN
         }
         #expect(error.code == .invalidContent)
     }
+
+    @Test func aFailedWriteThrowsAnIOErrorWithErrno() throws {
+        let directory = try Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = DeviceCacheStore(path: directory.appendingPathComponent("missing/cache.bin").path)
+        let error = try #require(throws: StateFileError.self) { try store.save(sampleSnapshot()) }
+        #expect(error.code == .io && error.errno != 0)
+    }
 }

@@ -206,4 +206,20 @@ import ThawNN
         #expect(device.cache[2] == nil && device.annotatedLabels[2] == nil && device.cache[1] != nil)
         #expect(device.invalidation(sampleIds: [99]).isEmpty)
     }
+
+    @Test func annotatedSamplesEvictedForSpaceAreRecomputedAfterAMove() {
+        var device = DeviceStateMachine(
+            configuration: DeviceConfiguration(
+                layerCount: 6, cacheCapacityBytes: 32, flush: FlushPolicy(minimumBatch: 1)))
+        _ = device.deploymentObserved(Fixture.state(), now: Fixture.at(0))
+        device.addAnnotated(1)  // 16 bytes
+        _ = device.tick(now: Fixture.at(1))
+        _ = device.batchesDurable(seqs: [1])
+        device.addAnnotated(2)
+        device.addAnnotated(3)  // 48 bytes > 32: the durable entry 1 makes room
+        #expect(device.cache[1] == nil && device.annotatedLabels[1] == 1)
+        let moved = device.deploymentObserved(Fixture.state(freeze: 2, epoch: 2), now: Fixture.at(2))
+        #expect(moved.computedSamples == [1])  // from the raw input
+        #expect(moved.rebuildPlan?.steps.map(\.sampleId) == [2, 3])  // from their activations
+    }
 }
