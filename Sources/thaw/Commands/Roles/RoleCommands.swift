@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ThawData
 import ThawNodes
+import ThawTopology
 
 /// `thaw coordinator`: owns model version and freeze point, publishes them.
 struct CoordinatorCommand: AsyncParsableCommand {
