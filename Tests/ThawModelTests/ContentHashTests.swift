@@ -20,7 +20,8 @@ import ThawNN
         let widerInput = ModelArchitecture(inputShape: [784], layers: [.dense(inputs: 784, outputs: 2)])
         let narrowInput = ModelArchitecture(inputShape: [784], layers: [.dense(inputs: 784, outputs: 2), .relu])
         let parameters = [Float](repeating: 0.5, count: widerInput.parameterCount)
-        #expect(ContentHash.model(architecture: widerInput, parameters: parameters)
+        #expect(
+            ContentHash.model(architecture: widerInput, parameters: parameters)
                 != ContentHash.model(architecture: narrowInput, parameters: parameters))
     }
 
@@ -28,7 +29,8 @@ import ThawNN
         let architecture = ModelArchitecture.mlpHead(inputs: 2, hidden: 2, depth: 0, classes: 2)
         let zeros = [Float](repeating: 0, count: architecture.parameterCount)
         let negative = zeros.map { -$0 }
-        #expect(ContentHash.model(architecture: architecture, parameters: zeros)
+        #expect(
+            ContentHash.model(architecture: architecture, parameters: zeros)
                 == ContentHash.model(architecture: architecture, parameters: negative))
     }
 
@@ -57,7 +59,8 @@ import ThawNN
         #expect(ContentHash.head(parameters: head, freezePoint: k, architecture: otherBackbone.architecture) == hash)
         // A head cut at another layer is a different head even with the same numbers.
         let deeper = model.headParameters(from: FreezePoint(8))
-        #expect(ContentHash.head(parameters: deeper, freezePoint: FreezePoint(8), architecture: model.architecture) != hash)
+        #expect(
+            ContentHash.head(parameters: deeper, freezePoint: FreezePoint(8), architecture: model.architecture) != hash)
         #expect(ContentHash.model(model) != hash)
     }
 
@@ -65,15 +68,29 @@ import ThawNN
         let head = ModelArchitecture.smallCNN().slice(layers: 7..<10)
         let k = FreezePoint(7)
         let sgd = OptimizerConfig.sgd(learningRate: 0.05, momentum: 0.9, weightDecay: 0)
-        let base = ContentHash.hyperParameters(sgd, headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["epochs": "5", "seed": "1"])
-        #expect(base == ContentHash.hyperParameters(sgd, headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["seed": "1", "epochs": "5"]))
+        let base = ContentHash.hyperParameters(
+            sgd, headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["epochs": "5", "seed": "1"])
+        #expect(
+            base
+                == ContentHash.hyperParameters(
+                    sgd, headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["seed": "1", "epochs": "5"]))
         let variants = [
-            ContentHash.hyperParameters(.sgd(learningRate: 0.05, momentum: 0.8, weightDecay: 0), headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["epochs": "5", "seed": "1"]),
-            ContentHash.hyperParameters(.adam(learningRate: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0), headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["epochs": "5", "seed": "1"]),
-            ContentHash.hyperParameters(sgd, headArchitecture: head, freezePoint: FreezePoint(8), batchSize: 32, extra: ["epochs": "5", "seed": "1"]),
-            ContentHash.hyperParameters(sgd, headArchitecture: head, freezePoint: k, batchSize: 64, extra: ["epochs": "5", "seed": "1"]),
-            ContentHash.hyperParameters(sgd, headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["epochs": "6", "seed": "1"]),
-            ContentHash.hyperParameters(sgd, headArchitecture: .mlpHead(inputs: 784, hidden: 32, depth: 1, classes: 10), freezePoint: k, batchSize: 32, extra: ["epochs": "5", "seed": "1"]),
+            ContentHash.hyperParameters(
+                .sgd(learningRate: 0.05, momentum: 0.8, weightDecay: 0), headArchitecture: head, freezePoint: k,
+                batchSize: 32, extra: ["epochs": "5", "seed": "1"]),
+            ContentHash.hyperParameters(
+                .adam(learningRate: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0),
+                headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["epochs": "5", "seed": "1"]),
+            ContentHash.hyperParameters(
+                sgd, headArchitecture: head, freezePoint: FreezePoint(8), batchSize: 32,
+                extra: ["epochs": "5", "seed": "1"]),
+            ContentHash.hyperParameters(
+                sgd, headArchitecture: head, freezePoint: k, batchSize: 64, extra: ["epochs": "5", "seed": "1"]),
+            ContentHash.hyperParameters(
+                sgd, headArchitecture: head, freezePoint: k, batchSize: 32, extra: ["epochs": "6", "seed": "1"]),
+            ContentHash.hyperParameters(
+                sgd, headArchitecture: .mlpHead(inputs: 784, hidden: 32, depth: 1, classes: 10), freezePoint: k,
+                batchSize: 32, extra: ["epochs": "5", "seed": "1"]),
         ]
         #expect(Set(variants + [base]).count == variants.count + 1)
     }

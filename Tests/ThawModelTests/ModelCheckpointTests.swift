@@ -16,7 +16,9 @@ import ThawNN
         return payload + Array(SHA256.hash(data: payload))
     }
 
-    static func expectError(_ code: ModelFileError.Code, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectError(
+        _ code: ModelFileError.Code, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         do {
             _ = try ModelCheckpoint.decode(bytes)
             Issue.record("decoded although \(code) was expected", sourceLocation: sourceLocation)
@@ -53,7 +55,8 @@ import ThawNN
 
     @Test func saveAndLoadThroughAFile() throws {
         let (model, _) = Self.sample()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("thaw-model-\(UInt32.random(in: 0...UInt32.max))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "thaw-model-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("base.thawmdl").path

@@ -35,7 +35,12 @@ import ThawNN
     }
 
     @Test func mismatchedLayersAreRejectedWithTheLayerIndex() {
-        let bad = ModelArchitecture(inputShape: [1, 28, 28], layers: [.conv2D(inChannels: 1, outChannels: 4, kernel: 3, stride: 1, padding: 1), .dense(inputs: 10, outputs: 2)])
+        let bad = ModelArchitecture(
+            inputShape: [1, 28, 28],
+            layers: [
+                .conv2D(inChannels: 1, outChannels: 4, kernel: 3, stride: 1, padding: 1),
+                .dense(inputs: 10, outputs: 2),
+            ])
         #expect(throws: ArchitectureError.self) { try bad.validate() }
         do {
             try bad.validate()
@@ -50,7 +55,12 @@ import ThawNN
             (ModelArchitecture(inputShape: [4], layers: []), .emptyModel),
             (ModelArchitecture(inputShape: [], layers: [.relu]), .invalidInputShape),
             (ModelArchitecture(inputShape: [4], layers: [.dropout(rate: 1)]), .invalidParameter),
-            (ModelArchitecture(inputShape: [1, 4, 4], layers: [.conv2D(inChannels: 1, outChannels: 1, kernel: 3, stride: 0, padding: 0)]), .invalidParameter),
+            (
+                ModelArchitecture(
+                    inputShape: [1, 4, 4],
+                    layers: [.conv2D(inChannels: 1, outChannels: 1, kernel: 3, stride: 0, padding: 0)]),
+                .invalidParameter
+            ),
             (ModelArchitecture(inputShape: [1, 2, 2], layers: [.maxPool2D(size: 3, stride: 1)]), .shapeMismatch),
         ]
         for (architecture, code) in cases {

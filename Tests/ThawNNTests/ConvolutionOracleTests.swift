@@ -22,7 +22,8 @@ import ThawNN
                                     let (yy, xx) = (i * stride - padding + ki, j * stride - padding + kj)
                                     guard yy >= 0, yy < height, xx >= 0, xx < width else { continue }
                                     let w = weights[((o * channels + c) * kernel + ki) * kernel + kj]
-                                    sum += Double(w) * Double(x.scalars[((n * channels + c) * height + yy) * width + xx])
+                                    sum +=
+                                        Double(w) * Double(x.scalars[((n * channels + c) * height + yy) * width + xx])
                                 }
                             }
                         }
@@ -34,17 +35,19 @@ import ThawNN
         return y
     }
 
-    static let cases: [LayerGradientTests.ConvCase] = LayerGradientTests.convCases + [
-        .init(batch: 3, inChannels: 1, outChannels: 4, height: 28, width: 28, kernel: 5, stride: 1, padding: 2),
-        .init(batch: 2, inChannels: 4, outChannels: 3, height: 9, width: 11, kernel: 3, stride: 3, padding: 1),
-        .init(batch: 1, inChannels: 2, outChannels: 2, height: 3, width: 3, kernel: 5, stride: 1, padding: 1),
-    ]
+    static let cases: [LayerGradientTests.ConvCase] =
+        LayerGradientTests.convCases + [
+            .init(batch: 3, inChannels: 1, outChannels: 4, height: 28, width: 28, kernel: 5, stride: 1, padding: 2),
+            .init(batch: 2, inChannels: 4, outChannels: 3, height: 9, width: 11, kernel: 3, stride: 3, padding: 1),
+            .init(batch: 1, inChannels: 2, outChannels: 2, height: 3, width: 3, kernel: 5, stride: 1, padding: 1),
+        ]
 
     @Test(arguments: cases)
     func im2colConvolutionMatchesDirectConvolution(_ c: LayerGradientTests.ConvCase) {
         var generator = SeededGenerator(seed: 21)
         let spec = LayerSpec.conv2D(
-            inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride, padding: c.padding)
+            inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride, padding: c.padding
+        )
         let buffer = ParameterBuffer(count: spec.parameterCount)
         buffer.values = (0..<buffer.count).map { _ in generator.nextUnitFloat() - 0.5 }
         let layer = Conv2D(

@@ -3,8 +3,12 @@ import ThawNN
 
 /// OpenBLAS through ``BLAS/gemm`` against the naive triple loop, on odd shapes and every transpose.
 @Suite struct GEMMTests {
-    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (2, 3, 5), (7, 11, 13), (17, 1, 19), (1, 23, 2), (31, 37, 3), (64, 65, 129)]
-    static let transposes: [(Transpose, Transpose)] = [(.none, .none), (.none, .transposed), (.transposed, .none), (.transposed, .transposed)]
+    static let shapes: [(Int, Int, Int)] = [
+        (1, 1, 1), (2, 3, 5), (7, 11, 13), (17, 1, 19), (1, 23, 2), (31, 37, 3), (64, 65, 129),
+    ]
+    static let transposes: [(Transpose, Transpose)] = [
+        (.none, .none), (.none, .transposed), (.transposed, .none), (.transposed, .transposed),
+    ]
 
     /// Float GEMM against a Double-accumulating oracle: rounding grows with k, so the bound does too.
     static func tolerance(k: Int) -> Float { 1e-5 * Float(k) + 1e-5 }
@@ -25,12 +29,14 @@ import ThawNN
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     fast.withUnsafeMutableBufferPointer { cp in
-                        BLAS.gemm(ta, tb, m: m, n: n, k: k, alpha: 0.7, a: ap.baseAddress!, lda: lda,
-                                  b: bp.baseAddress!, ldb: ldb, beta: 0.3, c: cp.baseAddress!, ldc: ldc)
+                        BLAS.gemm(
+                            ta, tb, m: m, n: n, k: k, alpha: 0.7, a: ap.baseAddress!, lda: lda,
+                            b: bp.baseAddress!, ldb: ldb, beta: 0.3, c: cp.baseAddress!, ldc: ldc)
                     }
                     slow.withUnsafeMutableBufferPointer { cp in
-                        NaiveGEMM.gemm(ta, tb, m: m, n: n, k: k, alpha: 0.7, a: ap.baseAddress!, lda: lda,
-                                       b: bp.baseAddress!, ldb: ldb, beta: 0.3, c: cp.baseAddress!, ldc: ldc)
+                        NaiveGEMM.gemm(
+                            ta, tb, m: m, n: n, k: k, alpha: 0.7, a: ap.baseAddress!, lda: lda,
+                            b: bp.baseAddress!, ldb: ldb, beta: 0.3, c: cp.baseAddress!, ldc: ldc)
                     }
                 }
             }
@@ -53,8 +59,9 @@ import ThawNN
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in
-                    NaiveGEMM.gemm(.none, .none, m: 2, n: 2, k: 2, alpha: 1, a: ap.baseAddress!, lda: 2,
-                                   b: bp.baseAddress!, ldb: 2, beta: 0, c: cp.baseAddress!, ldc: 2)
+                    NaiveGEMM.gemm(
+                        .none, .none, m: 2, n: 2, k: 2, alpha: 1, a: ap.baseAddress!, lda: 2,
+                        b: bp.baseAddress!, ldb: 2, beta: 0, c: cp.baseAddress!, ldc: 2)
                 }
             }
         }
@@ -66,5 +73,21 @@ import ThawNN
         BLAS.setThreadCount(1)
         #expect(BLAS.threadCount == 1)
         BLAS.setThreadCount(max(1, before))
+    }
+
+    @Test(arguments: [1, 7, 1000])
+    func levelOneRoutinesMatchNaive(count: Int) {
+        var generator = SeededGenerator(seed: UInt64(count))
+        let x = (0..<count).map { _ in generator.nextUnitFloat() - 0.5 }
+        let y0 = (0..<count).map { _ in generator.nextUnitFloat() - 0.5 }
+        var fast = y0
+        var slow = y0
+        x.withUnsafeBufferPointer { xp in
+            fast.withUnsafeMutableBufferPointer { BLAS.axpy(count: count, alpha: -0.3, x: xp.baseAddress!, y: $0.baseAddress!) }
+            slow.withUnsafeMutableBufferPointer { NaiveGEMM.axpy(count: count, alpha: -0.3, x: xp.baseAddress!, y: $0.baseAddress!) }
+        }
+        fast.withUnsafeMutableBufferPointer { BLAS.scale(count: count, alpha: 1.7, x: $0.baseAddress!) }
+        slow.withUnsafeMutableBufferPointer { NaiveGEMM.scale(count: count, alpha: 1.7, x: $0.baseAddress!) }
+        #expect(zip(fast, slow).allSatisfy { abs($0 - $1) <= 1e-6 })
     }
 }

@@ -61,11 +61,14 @@ enum GradientCheck {
             buffer.values[i] = original - epsilon
             let lossMinus = projectedLoss(layer.forward(input, training: true), r)
             buffer.values[i] = original
-            try compare("dθ", i, Double(parameterGradients[i]), (lossPlus - lossMinus) / (2 * Double(epsilon)), tolerance)
+            try compare(
+                "dθ", i, Double(parameterGradients[i]), (lossPlus - lossMinus) / (2 * Double(epsilon)), tolerance)
         }
     }
 
-    static func compare(_ what: String, _ index: Int, _ analytic: Double, _ numeric: Double, _ tolerance: Tolerance) throws {
+    static func compare(_ what: String, _ index: Int, _ analytic: Double, _ numeric: Double, _ tolerance: Tolerance)
+        throws
+    {
         let allowed = tolerance.absolute + tolerance.relative * max(abs(analytic), abs(numeric))
         if !(abs(analytic - numeric) <= allowed) {
             throw Mismatch(what: what, index: index, analytic: analytic, numeric: numeric)

@@ -32,7 +32,8 @@ import ThawNN
     func conv2DGradientsMatchFiniteDifferences(_ c: ConvCase) throws {
         var generator = SeededGenerator(seed: 12)
         let spec = LayerSpec.conv2D(
-            inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride, padding: c.padding)
+            inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride, padding: c.padding
+        )
         let buffer = ParameterBuffer(count: spec.parameterCount)
         buffer.values = (0..<buffer.count).map { _ in generator.nextUnitFloat() - 0.5 }
         let layer = Conv2D(

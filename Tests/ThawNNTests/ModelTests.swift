@@ -13,8 +13,10 @@ import ThawNN
         var losses: [Float] = []
         for step in 0..<40 {
             let rows = (step * 32 % 96)..<(step * 32 % 96 + 32)
-            losses.append(model.trainStep(input: data.x.rows(rows), labels: Array(data.labels[rows]),
-                                          freezePoint: FreezePoint(0), optimizer: &optimizer))
+            losses.append(
+                model.trainStep(
+                    input: data.x.rows(rows), labels: Array(data.labels[rows]),
+                    freezePoint: FreezePoint(0), optimizer: &optimizer))
         }
         #expect(losses.last! < losses.first! * Self.requiredLossRatio, "losses \(losses.first!) → \(losses.last!)")
         #expect(model.evaluate(data.x, labels: data.labels).accuracy > 0.95)
@@ -48,7 +50,9 @@ import ThawNN
         }
         let after = model.parameters
         #expect(Array(after[backbone]) == Array(before[backbone]))
-        #expect(model.headParameters(from: k) != Array(before[model.parameterRange(layers: freezeIndex..<model.layerCount)]))
+        #expect(
+            model.headParameters(from: k) != Array(before[model.parameterRange(layers: freezeIndex..<model.layerCount)])
+        )
         #expect(model.parameterBuffer.gradientRange == model.parameterRange(layers: freezeIndex..<model.layerCount))
     }
 
@@ -95,13 +99,17 @@ import ThawNN
         twin.setHeadParameters(head.map { $0 + 1 }, from: k)
         #expect(model.headParameters(from: k) == head)
         #expect(twin.headParameters(from: k) == head.map { $0 + 1 })
-        #expect(Array(twin.parameters[twin.parameterRange(layers: 0..<7)]) == Array(model.parameters[model.parameterRange(layers: 0..<7)]))
+        #expect(
+            Array(twin.parameters[twin.parameterRange(layers: 0..<7)])
+                == Array(model.parameters[model.parameterRange(layers: 0..<7)]))
     }
 
     @Test func headOnlyModelMatchesTheHeadOfTheFullModel() {
         let full = Model(architecture: .smallCNN(), seed: 6)
         let k = 7
-        let head = Model(architecture: full.architecture.slice(layers: k..<full.layerCount), parameters: full.headParameters(from: FreezePoint(k)))
+        let head = Model(
+            architecture: full.architecture.slice(layers: k..<full.layerCount),
+            parameters: full.headParameters(from: FreezePoint(k)))
         let features = SyntheticData.blobs(count: 4, features: 784, classes: 2, seed: 1).x
         #expect(head.forward(features) == full.forward(features, layers: k..<full.layerCount, training: false))
     }

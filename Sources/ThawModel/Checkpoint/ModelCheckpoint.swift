@@ -78,7 +78,8 @@ public enum ModelCheckpoint {
         }
         let format = try reader.read(UInt32.self, "format version")
         guard format == formatVersion else {
-            throw ModelFileError(.unsupportedFormatVersion, "format version \(format), this build reads \(formatVersion)")
+            throw ModelFileError(
+                .unsupportedFormatVersion, "format version \(format), this build reads \(formatVersion)")
         }
         // Structure first: it fixes where the checksum must be, which tells truncation from corruption.
         let version = ModelVersion(try reader.read(UInt64.self, "model version"))
@@ -101,7 +102,8 @@ public enum ModelCheckpoint {
         let payloadEnd = reader.offset
         let storedDigest = try reader.readBytes(checksumSize, "checksum")
         guard reader.remaining == 0 else {
-            throw ModelFileError(.trailingBytes, "\(reader.remaining) bytes after the checksum at offset \(reader.offset)")
+            throw ModelFileError(
+                .trailingBytes, "\(reader.remaining) bytes after the checksum at offset \(reader.offset)")
         }
         let digest = Array(SHA256.hash(data: bytes[0..<payloadEnd]))
         guard digest == Array(storedDigest) else {
@@ -115,10 +117,12 @@ public enum ModelCheckpoint {
         }
         for (slice, entry) in zip(expected, table) where slice.name != entry.name || slice.shape != entry.shape {
             throw ModelFileError(
-                .tensorMismatch, "tensor \(entry.name) \(entry.shape), architecture expects \(slice.name) \(slice.shape)")
+                .tensorMismatch,
+                "tensor \(entry.name) \(entry.shape), architecture expects \(slice.name) \(slice.shape)")
         }
         guard parameters.count == architecture.parameterCount else {
-            throw ModelFileError(.tensorMismatch, "\(parameters.count) values, architecture has \(architecture.parameterCount)")
+            throw ModelFileError(
+                .tensorMismatch, "\(parameters.count) values, architecture has \(architecture.parameterCount)")
         }
         if let bad = parameters.firstIndex(where: { !$0.isFinite }) {
             let name = expected.first { $0.range.contains(bad) }?.name ?? "?"

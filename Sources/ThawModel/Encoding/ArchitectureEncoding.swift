@@ -48,7 +48,8 @@ public enum ArchitectureEncoding {
         do throws(ModelFileError) {
             let found = try reader.read(UInt8.self, "architecture version")
             guard found == version else {
-                throw ModelFileError(.invalidArchitecture, "architecture encoding version \(found), expected \(version)")
+                throw ModelFileError(
+                    .invalidArchitecture, "architecture encoding version \(found), expected \(version)")
             }
             let rank = Int(try reader.read(UInt8.self, "input rank"))
             var inputShape: [Int] = []
@@ -65,8 +66,9 @@ public enum ArchitectureEncoding {
                 case 1: layers.append(.dense(inputs: try field(), outputs: try field()))
                 case 2:
                     layers.append(
-                        .conv2D(inChannels: try field(), outChannels: try field(), kernel: try field(),
-                                stride: try field(), padding: try field()))
+                        .conv2D(
+                            inChannels: try field(), outChannels: try field(), kernel: try field(),
+                            stride: try field(), padding: try field()))
                 case 3: layers.append(.relu)
                 case 4: layers.append(.maxPool2D(size: try field(), stride: try field()))
                 case 5: layers.append(.flatten)

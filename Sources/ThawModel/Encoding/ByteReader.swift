@@ -44,7 +44,8 @@ struct ByteReader {
         var values = [Float](repeating: 0, count: count)
         raw.withUnsafeBytes { source in
             for i in 0..<count {
-                values[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)))
+                values[i] = Float(
+                    bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)))
             }
         }
         return values

@@ -1,4 +1,3 @@
-
 /// Appends little-endian integers, floats and length-prefixed strings to a byte array.
 struct ByteWriter {
     private(set) var bytes: [UInt8] = []

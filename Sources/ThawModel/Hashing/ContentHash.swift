@@ -72,9 +72,12 @@ extension ContentHash {
     /// The head's architecture starts from the activation shape at k, so heads trained on different backbones
     /// with the same cut shape and the same weights hash equally; the freeze point keeps heads cut at
     /// different layers apart.
-    public static func head(parameters: [Float], freezePoint: FreezePoint, architecture: ModelArchitecture) -> ContentHash {
+    public static func head(parameters: [Float], freezePoint: FreezePoint, architecture: ModelArchitecture)
+        -> ContentHash
+    {
         let head = architecture.slice(layers: freezePoint.index..<architecture.layerCount)
-        precondition(parameters.count == head.parameterCount, "\(parameters.count) head parameters for \(head.parameterCount)")
+        precondition(
+            parameters.count == head.parameterCount, "\(parameters.count) head parameters for \(head.parameterCount)")
         var writer = ByteWriter(reservingCapacity: 64 + parameters.count * 4)
         writer.appendString("THAW-HEAD-1")
         writer.append(UInt32(freezePoint.index))

@@ -33,7 +33,8 @@ public final class Model {
     /// - Precondition: `architecture` is valid and `parameters.count == architecture.parameterCount`.
     public convenience init(architecture: ModelArchitecture, parameters: [Float], seed: UInt64 = 0) {
         self.init(uninitialized: architecture, seed: seed)
-        precondition(parameters.count == parameterBuffer.count, "\(parameters.count) parameters for \(parameterBuffer.count)")
+        precondition(
+            parameters.count == parameterBuffer.count, "\(parameters.count) parameters for \(parameterBuffer.count)")
         parameterBuffer.values = parameters
     }
 
@@ -64,7 +65,8 @@ public final class Model {
     public var parameters: [Float] {
         get { parameterBuffer.values }
         set {
-            precondition(newValue.count == parameterBuffer.count, "\(newValue.count) parameters for \(parameterBuffer.count)")
+            precondition(
+                newValue.count == parameterBuffer.count, "\(newValue.count) parameters for \(parameterBuffer.count)")
             parameterBuffer.values = newValue
         }
     }
@@ -74,7 +76,8 @@ public final class Model {
 
     /// Where the parameters of `layers` sit in ``parameters``.
     public func parameterRange(layers range: Range<Int>) -> Range<Int> {
-        precondition(range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
         return layerOffsets[range.lowerBound]..<layerOffsets[range.upperBound]
     }
 
@@ -82,7 +85,8 @@ public final class Model {
     ///
     /// x: [batch] + activationShape(range.lowerBound) → [batch] + activationShape(range.upperBound).
     public func forward(_ x: Tensor, layers range: Range<Int>, training: Bool) -> Tensor {
-        precondition(range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
         precondition(
             x.sampleShape == activationShapes[range.lowerBound],
             "input samples \(x.sampleShape) do not match activation \(range.lowerBound) \(activationShapes[range.lowerBound])"

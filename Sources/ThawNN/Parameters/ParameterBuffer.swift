@@ -59,7 +59,8 @@ public final class ParameterBuffer {
 
     /// Allocates (if needed) and zeroes gradient storage for exactly `range`, once per training step.
     public func zeroGradients(for range: Range<Int>) {
-        precondition(range.lowerBound >= 0 && range.upperBound <= values.count, "gradient range \(range) outside buffer")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= values.count, "gradient range \(range) outside buffer")
         if gradientRange != range || gradients.count != range.count {
             gradients = [Float](repeating: 0, count: range.count)
             gradientRange = range
