@@ -35,7 +35,8 @@ import ThawWire
 
     /// Frames built by Python's protobuf (scripts/wire-python-interop.py, the docs/PROTOCOL.md recipe).
     @Test func pythonBuiltFeatureBatchDecodes() throws {
-        let url = try #require(Bundle.module.url(forResource: "python_feature_batch", withExtension: "hex", subdirectory: "Fixtures"))
+        let url = try #require(
+            Bundle.module.url(forResource: "python_feature_batch", withExtension: "hex", subdirectory: "Fixtures"))
         let decoded = try WireCodec.decode(try Self.read(url))
         let expected = FeatureBatch(
             userID: "py-user", deviceID: "py-device", deviceSeq: 5, modelVersion: 3, modelHash: "ab12cd34",

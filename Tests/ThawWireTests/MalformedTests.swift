@@ -1,5 +1,6 @@
 import SwiftProtobuf
 import Testing
+
 @testable import ThawWire
 
 /// Each kind of malformed input is rejected with its own code and a context that names the culprit.
@@ -11,7 +12,9 @@ import Testing
         published: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
     ) {
         do {
-            _ = try published ? WireCodec.decodePublished(frames, limits: limits) : WireCodec.decode(frames, limits: limits)
+            _ =
+                try published
+                ? WireCodec.decodePublished(frames, limits: limits) : WireCodec.decode(frames, limits: limits)
             Issue.record("decoded, expected \(code)", sourceLocation: sourceLocation)
         } catch {
             #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
@@ -84,14 +87,18 @@ import Testing
     // MARK: descriptors
 
     @Test func unspecifiedOrUnknownDTypeIsUnsupported() throws {
-        expectCode(.unsupportedDType, try editing(validFrames()) { $0.tensors[0].dtype = .unspecified }, mentioning: "activations")
-        expectCode(.unsupportedDType, try editing(validFrames()) { $0.tensors[0].dtype = .UNRECOGNIZED(7) }, mentioning: "7")
+        expectCode(
+            .unsupportedDType, try editing(validFrames()) { $0.tensors[0].dtype = .unspecified },
+            mentioning: "activations")
+        expectCode(
+            .unsupportedDType, try editing(validFrames()) { $0.tensors[0].dtype = .UNRECOGNIZED(7) }, mentioning: "7")
     }
 
     @Test func absurdShapesAreInvalid() throws {
         expectCode(.invalidShape, try editing(validFrames()) { $0.tensors[0].shape = [] }, mentioning: "rank 0")
         expectCode(.invalidShape, try editing(validFrames()) { $0.tensors[0].shape = Array(repeating: 1, count: 9) })
-        expectCode(.invalidShape, try editing(validFrames()) { $0.tensors[0].shape = [3, 1 << 40] }, mentioning: "dimension")
+        expectCode(
+            .invalidShape, try editing(validFrames()) { $0.tensors[0].shape = [3, 1 << 40] }, mentioning: "dimension")
         let overflow = try editing(validFrames()) { $0.tensors[0].shape = [1 << 31, 1 << 31, 1 << 31] }
         expectCode(.invalidShape, overflow, mentioning: "overflows")
     }
@@ -108,7 +115,9 @@ import Testing
     }
 
     @Test func descriptorsMustBeWhatThePayloadCarries() throws {
-        expectCode(.unexpectedTensors, try editing(validFrames()) { $0.tensors[0].name = "features" }, mentioning: "\"activations\"")
+        expectCode(
+            .unexpectedTensors, try editing(validFrames()) { $0.tensors[0].name = "features" },
+            mentioning: "\"activations\"")
         let asBytes = try editing(validFrames()) {
             $0.tensors[0].dtype = .bytes
             $0.tensors[0].shape = [48]
@@ -128,7 +137,9 @@ import Testing
         for bad in [Float.nan, .infinity, -.infinity] {
             var frames = try validFrames()
             let bits = bad.bitPattern
-            frames[1].replaceSubrange(20..<24, with: [UInt8(bits & 0xff), UInt8(bits >> 8 & 0xff), UInt8(bits >> 16 & 0xff), UInt8(bits >> 24)])
+            frames[1].replaceSubrange(
+                20..<24,
+                with: [UInt8(bits & 0xff), UInt8(bits >> 8 & 0xff), UInt8(bits >> 16 & 0xff), UInt8(bits >> 24)])
             expectCode(.nonFiniteValue, frames, mentioning: "\"activations\": element 5")
         }
     }
@@ -149,7 +160,9 @@ import Testing
     @Test func requiredFieldsAreChecked() throws {
         expectCode(.missingField, try batchEditing { $0.userID = "" }, mentioning: "feature_batch.user_id")
         expectCode(.missingField, try batchEditing { $0.deviceID = "" }, mentioning: "feature_batch.device_id")
-        let noState = try editing(validFrames(.heartbeat(Heartbeat(state: Samples.state, coordinatorStartedAtMs: 1, counter: 1)))) {
+        let noState = try editing(
+            validFrames(.heartbeat(Heartbeat(state: Samples.state, coordinatorStartedAtMs: 1, counter: 1)))
+        ) {
             envelope in
             guard case .heartbeat(var beat) = envelope.payload else { return }
             beat.clearState()
@@ -166,7 +179,9 @@ import Testing
     }
 
     @Test func sampleCountsMustAgreeWithTheActivations() throws {
-        expectCode(.invalidField, try batchEditing { $0.labels.removeLast() }, mentioning: "labels has 2 entries but activations dim 0 has 3")
+        expectCode(
+            .invalidField, try batchEditing { $0.labels.removeLast() },
+            mentioning: "labels has 2 entries but activations dim 0 has 3")
         expectCode(.invalidField, try batchEditing { $0.sampleIds.append(1) }, mentioning: "sample_ids")
     }
 

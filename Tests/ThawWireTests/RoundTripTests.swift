@@ -42,7 +42,8 @@ import ThawWire
                 )
             ),
             .baseModelReply(BaseModelReply(modelVersion: 9, modelHash: "", status: .unknownVersion, checkpoint: nil)),
-            .featureSet(FeatureSet(userID: "u", sampleIDs: [], labels: [], activations: WireTensor(shape: [0, 8], scalars: []))),
+            .featureSet(
+                FeatureSet(userID: "u", sampleIDs: [], labels: [], activations: WireTensor(shape: [0, 8], scalars: []))),
             .invalidation(Invalidation(epoch: 1, modelVersion: 1, userID: nil, sampleIDs: [], reason: "")),
         ]
         for message in replies {

@@ -77,7 +77,9 @@ enum Samples {
         (
             "base_model_reply",
             .baseModelReply(
-                BaseModelReply(modelVersion: 3, modelHash: "ab12cd34", status: .ok, checkpoint: [0x54, 0x48, 0x41, 0x57, 0, 1, 2, 255])
+                BaseModelReply(
+                    modelVersion: 3, modelHash: "ab12cd34", status: .ok,
+                    checkpoint: [0x54, 0x48, 0x41, 0x57, 0, 1, 2, 255])
             )
         ),
         (
