@@ -35,7 +35,10 @@ struct WorkerHarness {
             if let event = TrainerWorkerEvent(reply: reply, to: action) { send(event) }
         } else if case .train(let job) = action {
             let base = job.initialParameters?.first ?? 0
-            send(.trained(user: job.user, parameters: [base + 1, Float(job.features.count)], loss: 1 / Float(job.features.count)))
+            send(
+                .trained(
+                    user: job.user, parameters: [base + 1, Float(job.features.count)],
+                    loss: 1 / Float(job.features.count)))
         }
     }
 
