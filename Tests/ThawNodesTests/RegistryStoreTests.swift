@@ -22,7 +22,7 @@ import ThawNodes
     @Test func concurrentStoresOfOneBatchStoreItOnce() throws {
         try withTemporaryStore { store throws in
             let batch = F.batch(samples: 4)
-            let outcomes = Outcomes()
+            let outcomes = StoreOutcomeCollector()
             DispatchQueue.concurrentPerform(iterations: 8) { _ in
                 outcomes.append(Result { try store.storeBatch(batch) })
             }
@@ -224,7 +224,7 @@ extension CommitOutcome {
 }
 
 /// Collects results from `concurrentPerform` threads.
-final class Outcomes: Sendable {
+final class StoreOutcomeCollector: Sendable {
     private let box = Mutex<[Result<StoreOutcome, any Error>]>([])
     func append(_ result: Result<StoreOutcome, any Error>) { box.withLock { $0.append(result) } }
     var all: [Result<StoreOutcome, any Error>] { box.withLock { $0 } }

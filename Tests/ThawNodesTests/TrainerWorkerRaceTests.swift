@@ -24,11 +24,11 @@ import ThawNodes
     /// Runs one seeded race, checks its invariants, and returns how many commit conflicts it had.
     static func race(seed: UInt64) throws -> Int {
         try withTemporaryStore { store throws in
-            var rng = SplitMix64(seed: seed)
+            var rng = RaceInterleavingGenerator(seed: seed)
             let configuration = TrainerWorkerConfiguration(maxConflictRetries: 50)
             var workers = [
-                WorkerHarness(store: store, configuration: configuration),
-                WorkerHarness(store: store, configuration: configuration),
+                TrainerWorkerHarness(store: store, configuration: configuration),
+                TrainerWorkerHarness(store: store, configuration: configuration),
             ]
             for index in workers.indices { workers[index].send(.deploymentObserved(F.deployment)) }
             // Six batches from three phones, dealt to the two workers; one is resent to both.

@@ -85,7 +85,7 @@ import ThawNodes
 
     @Test func batchesArrivingDuringTrainingAreCoalescedIntoOneRun() throws {
         try withTemporaryStore { store throws in
-            var worker = WorkerHarness(store: store)
+            var worker = TrainerWorkerHarness(store: store)
             worker.send(.deploymentObserved(F.deployment))
             worker.send(.batchReceived(F.batch(sequence: 1)))
             try worker.step()  // store
@@ -106,7 +106,7 @@ import ThawNodes
 
     @Test func conflictLeadsToRetrainOnTheLatestHead() throws {
         try withTemporaryStore { store throws in
-            var worker = WorkerHarness(store: store)
+            var worker = TrainerWorkerHarness(store: store)
             worker.send(.deploymentObserved(F.deployment))
             worker.send(.batchReceived(F.batch(sequence: 1)))
             while true {
@@ -205,12 +205,12 @@ import ThawNodes
 
     @Test func duplicateIsAcknowledgedAndSkipsTrainingWhenTheHeadCoversEverything() throws {
         try withTemporaryStore { store throws in
-            var first = WorkerHarness(store: store)
+            var first = TrainerWorkerHarness(store: store)
             first.send(.deploymentObserved(F.deployment))
             first.send(.batchReceived(F.batch()))
             try first.drain()
             // The ack was lost; the device resends to another worker.
-            var second = WorkerHarness(store: store)
+            var second = TrainerWorkerHarness(store: store)
             second.send(.deploymentObserved(F.deployment))
             second.send(.batchReceived(F.batch()))
             try second.drain()
