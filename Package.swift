@@ -81,7 +81,12 @@ let package = Package(
 
         .testTarget(name: "ThawZMQTests", dependencies: ["ThawZMQ", "ThawTestKit"]),
         .testTarget(name: "ThawNNTests", dependencies: ["ThawNN", "ThawTestKit"]),
-        .testTarget(name: "ThawWireTests", dependencies: ["ThawWire"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ThawWireTests",
+            // SwiftProtobuf: the malformed-input tests edit generated headers directly.
+            dependencies: ["ThawWire", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(name: "ThawTopologyTests", dependencies: ["ThawTopology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ThawDataTests", dependencies: ["ThawData"]),
         .testTarget(name: "ThawModelTests", dependencies: ["ThawModel", "ThawNN"]),

@@ -49,7 +49,13 @@ public final class NodeProcess: Sendable {
     public let name: String
     /// The child's process id.
     public let pid: Int32
-    private let state = Mutex(State())
+    /// A reference to the lock-protected state, shared with the reader threads and OS callbacks
+    /// (`Mutex` is non-copyable, so closures capture this box instead).
+    private final class Box: Sendable {
+        let state = Mutex(State())
+    }
+
+    private let box = Box()
     /// Most lines kept per process; older ones are dropped so a chatty node cannot exhaust memory.
     private static let maximumLines = 20_000
 
@@ -78,23 +84,32 @@ public final class NodeProcess: Sendable {
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
         self.name = name
-        let state = self.state
+        let box = self.box
         process.terminationHandler = { child in
             let status: ExitStatus = child.terminationReason == .uncaughtSignal
                 ? .signaled(child.terminationStatus) : .exited(child.terminationStatus)
-            Self.record(exit: status, in: state)
+            Self.record(exit: status, in: box)
         }
         do {
+            // A child inherits the spawning thread's signal mask, and Foundation's Process on Linux
+            // does not reset it. Swift concurrency and Dispatch worker threads block almost every
+            // signal (measured: SigBlk fffffffe3bfbea27 in a child spawned from a test), so the child
+            // would never see SIGTERM. Spawn with an empty mask, then restore this thread's mask.
+            var empty = sigset_t()
+            var previous = sigset_t()
+            sigemptyset(&empty)
+            pthread_sigmask(SIG_SETMASK, &empty, &previous)
+            defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
             try process.run()
         } catch {
             throw NodeProcessError(.launchFailed, node: name, reason: "cannot start \(url.path): \(error)")
         }
         self.pid = process.processIdentifier
-        Self.startReader(stdout.fileHandleForReading, stream: "stdout", node: name, state: state, parseReady: true)
-        Self.startReader(stderr.fileHandleForReading, stream: "stderr", node: name, state: state, parseReady: false)
+        Self.startReader(stdout.fileHandleForReading, stream: "stdout", node: name, box: box, parseReady: true)
+        Self.startReader(stderr.fileHandleForReading, stream: "stderr", node: name, box: box, parseReady: false)
         let pid = self.pid
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.seconds(hardTimeout)) {
-            let alive = state.withLock { state in
+            let alive = box.state.withLock { state in
                 if state.reportedExit == nil { state.reaped = true }
                 return state.reportedExit == nil
             }
@@ -118,13 +133,13 @@ public final class NodeProcess: Sendable {
     }
 
     /// Every captured line so far, each prefixed `[name stdout]` or `[name stderr]`.
-    public var output: [String] { state.withLock { $0.output } }
+    public var output: [String] { box.state.withLock { $0.output } }
 
     /// How the child ended, or nil while it runs.
-    public var exitStatus: ExitStatus? { state.withLock { $0.exit } }
+    public var exitStatus: ExitStatus? { box.state.withLock { $0.exit } }
 
     /// Whether the hard-timeout reaper killed the child.
-    public var wasReaped: Bool { state.withLock { $0.reaped } }
+    public var wasReaped: Bool { box.state.withLock { $0.reaped } }
 
     /// Writes the captured output to the test's stderr (call it when a test fails).
     public func printOutput() {
@@ -149,7 +164,7 @@ public final class NodeProcess: Sendable {
     public func terminate(grace: Duration = .seconds(5)) async throws -> ExitStatus {
         if let exit = exitStatus { return exit }
         // Never signal a pid the OS already reaped (it could be reused); just wait for the announcement.
-        if state.withLock({ $0.reportedExit != nil }) { return try await waitForExit(timeout: .seconds(10)) }
+        if box.state.withLock({ $0.reportedExit != nil }) { return try await waitForExit(timeout: .seconds(10)) }
         kill(pid, SIGTERM)
         do {
             return try await waitForExit(timeout: grace)
@@ -170,13 +185,13 @@ public final class NodeProcess: Sendable {
     // MARK: - Events
 
     private func readyEvent() async throws -> ReadyLine {
-        let id = state.withLock { state in
+        let id = box.state.withLock { state in
             state.nextWaiter += 1
             return state.nextWaiter
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ReadyLine, any Error>) in
-                state.withLock { state in
+                box.state.withLock { state in
                     if let line = state.readyLine {
                         continuation.resume(returning: line)
                     } else if let error = state.readyError {
@@ -191,18 +206,18 @@ public final class NodeProcess: Sendable {
                 }
             }
         } onCancel: {
-            state.withLock { $0.readyWaiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+            box.state.withLock { $0.readyWaiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
         }
     }
 
     private func exitEvent() async throws -> ExitStatus {
-        let id = state.withLock { state in
+        let id = box.state.withLock { state in
             state.nextWaiter += 1
             return state.nextWaiter
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ExitStatus, any Error>) in
-                state.withLock { state in
+                box.state.withLock { state in
                     if let exit = state.exit {
                         continuation.resume(returning: exit)
                     } else if Task.isCancelled {
@@ -213,19 +228,19 @@ public final class NodeProcess: Sendable {
                 }
             }
         } onCancel: {
-            state.withLock { $0.exitWaiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+            box.state.withLock { $0.exitWaiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
         }
     }
 
     /// Notes the OS-reported exit; it is announced when both output streams closed, or after
     /// `outputDrainLimit` if a grandchild still holds a pipe open.
-    private static func record(exit: ExitStatus, in state: Mutex<State>) {
-        state.withLock { state in
+    private static func record(exit: ExitStatus, in box: Box) {
+        box.state.withLock { state in
             state.reportedExit = exit
             announceExitIfComplete(&state, force: false)
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + outputDrainLimit) {
-            state.withLock { announceExitIfComplete(&$0, force: true) }
+            box.state.withLock { announceExitIfComplete(&$0, force: true) }
         }
     }
 
@@ -241,7 +256,7 @@ public final class NodeProcess: Sendable {
 
     /// Reads one pipe to EOF on a dedicated thread, splitting lines; stdout lines that start with `{`
     /// are candidate ready lines (the first one decides, later ones are only logged).
-    private static func startReader(_ handle: FileHandle, stream: String, node: String, state: Mutex<State>, parseReady: Bool) {
+    private static func startReader(_ handle: FileHandle, stream: String, node: String, box: Box, parseReady: Bool) {
         let thread = Thread {
             var pending = Data()
             while true {
@@ -251,13 +266,13 @@ public final class NodeProcess: Sendable {
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
                     pending.removeSubrange(pending.startIndex...newline)
-                    handleLine(line, stream: stream, node: node, state: state, parseReady: parseReady)
+                    handleLine(line, stream: stream, node: node, box: box, parseReady: parseReady)
                 }
             }
             if !pending.isEmpty {
-                handleLine(String(decoding: pending, as: UTF8.self), stream: stream, node: node, state: state, parseReady: parseReady)
+                handleLine(String(decoding: pending, as: UTF8.self), stream: stream, node: node, box: box, parseReady: parseReady)
             }
-            state.withLock { state in
+            box.state.withLock { state in
                 state.closedStreams += 1
                 announceExitIfComplete(&state, force: false)
                 guard parseReady else { return }
@@ -278,12 +293,12 @@ public final class NodeProcess: Sendable {
         return NodeProcessError(.exitedBeforeReady, node: node, reason: "\(how) before its ready line", output: state.output)
     }
 
-    private static func handleLine(_ line: String, stream: String, node: String, state: Mutex<State>, parseReady: Bool) {
-        state.withLock { state in
+    private static func handleLine(_ line: String, stream: String, node: String, box: Box, parseReady: Bool) {
+        box.state.withLock { state in
             state.output.append("[\(node) \(stream)] \(line)")
             if state.output.count > maximumLines { state.output.removeFirst(state.output.count - maximumLines) }
             guard parseReady, line.hasPrefix("{"), state.readyLine == nil, state.readyError == nil else { return }
-            do {
+            do throws(ReadyLineError) {
                 let ready = try ReadyLine.parse(line)
                 state.readyLine = ready
                 for waiter in state.readyWaiters.values { waiter.resume(returning: ready) }

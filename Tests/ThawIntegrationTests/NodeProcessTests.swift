@@ -84,6 +84,13 @@ struct NodeProcessTests {
         #expect(exit == .exited(0))
     }
 
+    /// Regression: children once inherited the test thread's mask with SIGTERM blocked and ignored teardown.
+    @Test func childStartsWithNoBlockedSignals() async throws {
+        let node = try Self.fake("mask", "exec grep SigBlk /proc/self/status")
+        #expect(try await node.waitForExit(timeout: .seconds(10)) == .exited(0))
+        #expect(node.output == ["[mask stdout] SigBlk:\t0000000000000000"])
+    }
+
     @Test func readyLineRoundTripsThroughItsEncoding() throws {
         let line = ReadyLine(role: "registry", node: "registry", pid: 42, endpoints: ["router": "ipc:///tmp/t/registry.router"])
         let text = line.encodedLine()
@@ -93,3 +100,4 @@ struct NodeProcessTests {
         #expect(throws: ReadyLineError.self) { try ReadyLine.parse(#"{"ready":false,"role":"x","node":"x","pid":1,"endpoints":{}}"#) }
     }
 }
+

@@ -10,8 +10,12 @@ import ThawNodes
         try withTemporaryStore { store throws in
             let registry = ModelRegistryStateMachine(store: store)
             let batch = F.batch(samples: 2)
-            #expect(try registry.handle(.storeBatch(batch)) == .batchStored(device: batch.device, sequence: 1, duplicate: false))
-            #expect(try registry.handle(.storeBatch(batch)) == .batchStored(device: batch.device, sequence: 1, duplicate: true))
+            #expect(
+                try registry.handle(.storeBatch(batch))
+                    == .batchStored(device: batch.device, sequence: 1, duplicate: false))
+            #expect(
+                try registry.handle(.storeBatch(batch))
+                    == .batchStored(device: batch.device, sequence: 1, duplicate: true))
             #expect(try registry.handle(.durableSequences(batch.device)) == .durableSequences(batch.device, [1]))
             #expect(try registry.handle(.latestHead(batch.user)) == .latestHead(batch.user, nil))
 

@@ -6,7 +6,8 @@ import ThawNodes
 /// next to their source, once each, resumably.
 @Suite struct RegistryAdvanceTests {
     typealias F = RegistryFixtures
-    static let deeper = FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(4), hyperParameterHash: "hyper-k4")
+    static let deeper = FeatureStamps(
+        modelVersion: ModelVersion(1), freezePoint: FreezePoint(4), hyperParameterHash: "hyper-k4")
 
     /// The "layers [k, k')" of the test: halves every value and drops to a flat shape.
     static func advance(_ feature: StoredFeature) -> AdvancedFeature {
@@ -53,7 +54,8 @@ import ThawNodes
         try withTemporaryStore { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))
             _ = try store.storeBatch(F.batch(user: "writer-2", device: "phone-3", sequence: 1, samples: 2))
-            let rows = try store.featuresToAdvance(from: F.stamps, to: FreezePoint(4), user: UserID("writer-2"), limit: 10)
+            let rows = try store.featuresToAdvance(
+                from: F.stamps, to: FreezePoint(4), user: UserID("writer-2"), limit: 10)
             #expect(rows.map(\.user) == [UserID("writer-2"), UserID("writer-2")])
         }
     }
@@ -62,8 +64,10 @@ import ThawNodes
         try withTemporaryStore { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 1))
             let row = try #require(try store.features(UserID("writer-1"), stamps: F.stamps, limit: 1).first)
-            let shallower = FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(1), hyperParameterHash: "x")
-            let otherModel = FeatureStamps(modelVersion: ModelVersion(2), freezePoint: FreezePoint(4), hyperParameterHash: "x")
+            let shallower = FeatureStamps(
+                modelVersion: ModelVersion(1), freezePoint: FreezePoint(1), hyperParameterHash: "x")
+            let otherModel = FeatureStamps(
+                modelVersion: ModelVersion(2), freezePoint: FreezePoint(4), hyperParameterHash: "x")
             for target in [shallower, otherModel] {
                 let error = #expect(throws: RegistryError.self) {
                     try store.advanceFeatures([Self.advance(row)], to: target)

@@ -6,7 +6,8 @@ import ThawNodes
 /// store under a unique temporary directory.
 enum RegistryFixtures {
     static let hyper = "hyper-a"
-    static let stamps = FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(2), hyperParameterHash: hyper)
+    static let stamps = FeatureStamps(
+        modelVersion: ModelVersion(1), freezePoint: FreezePoint(2), hyperParameterHash: hyper)
     static let deployment = DeploymentState(
         modelVersion: ModelVersion(1), modelHash: "model-1", freezePoint: FreezePoint(2), hyperParameterHash: hyper,
         epoch: 1)
@@ -29,7 +30,9 @@ enum RegistryFixtures {
         user: String = "writer-1", parent: UInt64, stamps: FeatureStamps = stamps, parameters: [Float] = [1, 2, 3],
         samples: Int = 3
     ) -> HeadCommit {
-        HeadCommit(user: UserID(user), parentVersion: parent, stamps: stamps, parameters: parameters, loss: 0.5, samples: samples)
+        HeadCommit(
+            user: UserID(user), parentVersion: parent, stamps: stamps, parameters: parameters, loss: 0.5,
+            samples: samples)
     }
 }
 

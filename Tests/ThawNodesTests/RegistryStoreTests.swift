@@ -22,7 +22,7 @@ import ThawNodes
     @Test func concurrentStoresOfOneBatchStoreItOnce() throws {
         try withTemporaryStore { store throws in
             let batch = F.batch(samples: 4)
-            let outcomes = Outcomes()
+            let outcomes = StoreOutcomeCollector()
             DispatchQueue.concurrentPerform(iterations: 8) { _ in
                 outcomes.append(Result { try store.storeBatch(batch) })
             }
@@ -41,9 +41,13 @@ import ThawNodes
     }
 
     static let invalidBatches = [
-        InvalidBatch(name: "shape", batch: F.batchWith(StoredActivations(shape: [2, 3], scalars: [1, 2, 3])), code: .invalidShape),
-        InvalidBatch(name: "nan", batch: F.batchWith(StoredActivations(shape: [2], scalars: [1, .nan])), code: .nonFiniteValue),
-        InvalidBatch(name: "zero-dim", batch: F.batchWith(StoredActivations(shape: [0], scalars: [])), code: .invalidShape),
+        InvalidBatch(
+            name: "shape", batch: F.batchWith(StoredActivations(shape: [2, 3], scalars: [1, 2, 3])), code: .invalidShape
+        ),
+        InvalidBatch(
+            name: "nan", batch: F.batchWith(StoredActivations(shape: [2], scalars: [1, .nan])), code: .nonFiniteValue),
+        InvalidBatch(
+            name: "zero-dim", batch: F.batchWith(StoredActivations(shape: [0], scalars: [])), code: .invalidShape),
         InvalidBatch(name: "empty", batch: F.batch(samples: 0), code: .emptyBatch),
         InvalidBatch(name: "repeated-id", batch: F.batchRepeatingSampleID(), code: .duplicateSample),
     ]
@@ -93,7 +97,8 @@ import ThawNodes
         try withTemporaryStore { store throws in
             let user = UserID("writer-1")
             _ = try store.commitHead(F.commit(parent: 0))
-            let first = try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(2))
+            let first = try store.head(
+                user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(2))
             guard case .head(let head) = first else {
                 Issue.record("expected a head, got \(first)")
                 return
@@ -116,19 +121,27 @@ import ThawNodes
     @Test func staleHeadIsNeverServed() throws {
         try withTemporaryStore { store throws in
             let user = UserID("writer-1")
-            #expect(try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(2)) == .noHead)
+            #expect(
+                try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(2))
+                    == .noHead)
             _ = try store.commitHead(F.commit(parent: 0))
             let stale = HeadLookup.stale(latestVersion: 1, latestStamps: F.stamps)
             // Another freeze point, another model version, other hyper-parameters: refused.
-            #expect(try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(3)) == stale)
-            #expect(try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(2), freezePoint: FreezePoint(2)) == stale)
+            #expect(
+                try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(3))
+                    == stale)
+            #expect(
+                try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(2), freezePoint: FreezePoint(2))
+                    == stale)
             #expect(
                 try store.head(
                     user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(2),
                     hyperParameterHash: "hyper-b") == stale)
             // Even the caller's own (matching) hash does not turn a stale head into "not modified".
             let hash = try #require(try store.latestHead(user)).hash
-            #expect(try store.head(user, ifNoneMatch: hash, modelVersion: ModelVersion(1), freezePoint: FreezePoint(3)) == stale)
+            #expect(
+                try store.head(user, ifNoneMatch: hash, modelVersion: ModelVersion(1), freezePoint: FreezePoint(3))
+                    == stale)
             #expect(store.counters.staleHeadReads == 4)
         }
     }
@@ -177,7 +190,8 @@ import ThawNodes
         try withTemporaryStore { store throws in
             let user = UserID("writer-1")
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 5))
-            let other = FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(3), hyperParameterHash: F.hyper)
+            let other = FeatureStamps(
+                modelVersion: ModelVersion(1), freezePoint: FreezePoint(3), hyperParameterHash: F.hyper)
             _ = try store.storeBatch(F.batch(sequence: 2, samples: 4, stamps: other, firstSample: 100))
             let page1 = try store.features(user, stamps: F.stamps, limit: 3)
             let page2 = try store.features(user, stamps: F.stamps, after: try #require(page1.last).id, limit: 3)
@@ -210,7 +224,7 @@ extension CommitOutcome {
 }
 
 /// Collects results from `concurrentPerform` threads.
-final class Outcomes: Sendable {
+final class StoreOutcomeCollector: Sendable {
     private let box = Mutex<[Result<StoreOutcome, any Error>]>([])
     func append(_ result: Result<StoreOutcome, any Error>) { box.withLock { $0.append(result) } }
     var all: [Result<StoreOutcome, any Error>] { box.withLock { $0 } }

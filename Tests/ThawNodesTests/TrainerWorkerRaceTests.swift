@@ -8,12 +8,28 @@ import ThawNodes
     typealias F = RegistryFixtures
     static let user = UserID("writer-1")
 
-    @Test(arguments: UInt64(1)...40)
+    static let seeds = UInt64(1)...40
+
+    @Test(arguments: seeds)
     func racingWorkersLeaveOneLinearHistory(seed: UInt64) throws {
+        _ = try Self.race(seed: seed)
+    }
+
+    /// Guards the test itself: the interleavings must actually make commits collide.
+    @Test func interleavingsProduceCommitConflicts() throws {
+        let conflicts = try Self.seeds.map { try Self.race(seed: $0) }.reduce(0, +)
+        #expect(conflicts > 0)
+    }
+
+    /// Runs one seeded race, checks its invariants, and returns how many commit conflicts it had.
+    static func race(seed: UInt64) throws -> Int {
         try withTemporaryStore { store throws in
-            var rng = SplitMix64(seed: seed)
+            var rng = RaceInterleavingGenerator(seed: seed)
             let configuration = TrainerWorkerConfiguration(maxConflictRetries: 50)
-            var workers = [WorkerHarness(store: store, configuration: configuration), WorkerHarness(store: store, configuration: configuration)]
+            var workers = [
+                TrainerWorkerHarness(store: store, configuration: configuration),
+                TrainerWorkerHarness(store: store, configuration: configuration),
+            ]
             for index in workers.indices { workers[index].send(.deploymentObserved(F.deployment)) }
             // Six batches from three phones, dealt to the two workers; one is resent to both.
             var batches: [FeatureBatch] = []
@@ -52,10 +68,13 @@ import ThawNodes
             // Every batch was acknowledged to its device.
             var acknowledged = Set<String>()
             for worker in workers {
-                for case .ackDevice(_, let device, let sequence, _) in worker.log { acknowledged.insert("\(device)#\(sequence)") }
+                for case .ackDevice(_, let device, let sequence, _) in worker.log {
+                    acknowledged.insert("\(device)#\(sequence)")
+                }
             }
             #expect(acknowledged.count == 6)
             #expect(workers.map(\.machine.metrics.commits).reduce(0, +) == history.count)
+            return workers.map(\.machine.metrics.conflicts).reduce(0, +)
         }
     }
 }

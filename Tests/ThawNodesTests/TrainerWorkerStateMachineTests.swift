@@ -6,17 +6,31 @@ import ThawNodes
     typealias F = RegistryFixtures
     static let user = UserID("writer-1")
 
-    static func deployed(_ configuration: TrainerWorkerConfiguration = TrainerWorkerConfiguration()) -> TrainerWorkerStateMachine {
+    static func deployed(_ configuration: TrainerWorkerConfiguration = TrainerWorkerConfiguration())
+        -> TrainerWorkerStateMachine
+    {
         var machine = TrainerWorkerStateMachine(configuration: configuration)
         #expect(machine.handle(.deploymentObserved(F.deployment)).isEmpty)
         return machine
     }
 
     @Test(arguments: [
-        (FeatureStamps(modelVersion: ModelVersion(0), freezePoint: FreezePoint(2), hyperParameterHash: F.hyper), RejectReason.staleModel),
-        (FeatureStamps(modelVersion: ModelVersion(2), freezePoint: FreezePoint(2), hyperParameterHash: F.hyper), .workerBehind),
-        (FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(3), hyperParameterHash: F.hyper), .staleFreezePoint),
-        (FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(2), hyperParameterHash: "old"), .staleHyper),
+        (
+            FeatureStamps(modelVersion: ModelVersion(0), freezePoint: FreezePoint(2), hyperParameterHash: F.hyper),
+            RejectReason.staleModel
+        ),
+        (
+            FeatureStamps(modelVersion: ModelVersion(2), freezePoint: FreezePoint(2), hyperParameterHash: F.hyper),
+            .workerBehind
+        ),
+        (
+            FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(3), hyperParameterHash: F.hyper),
+            .staleFreezePoint
+        ),
+        (
+            FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(2), hyperParameterHash: "old"),
+            .staleHyper
+        ),
     ])
     func staleBatchIsRejectedWithTheRightReason(stamps: FeatureStamps, reason: RejectReason) {
         var machine = Self.deployed()
@@ -71,7 +85,7 @@ import ThawNodes
 
     @Test func batchesArrivingDuringTrainingAreCoalescedIntoOneRun() throws {
         try withTemporaryStore { store throws in
-            var worker = WorkerHarness(store: store)
+            var worker = TrainerWorkerHarness(store: store)
             worker.send(.deploymentObserved(F.deployment))
             worker.send(.batchReceived(F.batch(sequence: 1)))
             try worker.step()  // store
@@ -92,7 +106,7 @@ import ThawNodes
 
     @Test func conflictLeadsToRetrainOnTheLatestHead() throws {
         try withTemporaryStore { store throws in
-            var worker = WorkerHarness(store: store)
+            var worker = TrainerWorkerHarness(store: store)
             worker.send(.deploymentObserved(F.deployment))
             worker.send(.batchReceived(F.batch(sequence: 1)))
             while true {
@@ -124,16 +138,24 @@ import ThawNodes
         _ = machine.handle(.stored(device: batch.device, sequence: 1, duplicate: false))
         func runToCommit() {
             _ = machine.handle(.headFetched(user: Self.user, head: nil))
-            let features = [StoredFeature(
-                id: 1, user: Self.user, device: batch.device, deviceSequence: 1, sampleID: 0, label: 0,
-                stamps: F.stamps, activations: StoredActivations(shape: [1], scalars: [1]))]
+            let features = [
+                StoredFeature(
+                    id: 1, user: Self.user, device: batch.device, deviceSequence: 1, sampleID: 0, label: 0,
+                    stamps: F.stamps, activations: StoredActivations(shape: [1], scalars: [1]))
+            ]
             _ = machine.handle(.featuresFetched(user: Self.user, features: features))
             _ = machine.handle(.trained(user: Self.user, parameters: [1], loss: 0.1))
         }
         runToCommit()
-        #expect(machine.handle(.commitConflict(user: Self.user, currentVersion: 4)) == [.retrainOnLatest(Self.user, latestVersion: 4, attempt: 1)])
+        #expect(
+            machine.handle(.commitConflict(user: Self.user, currentVersion: 4)) == [
+                .retrainOnLatest(Self.user, latestVersion: 4, attempt: 1)
+            ])
         runToCommit()
-        #expect(machine.handle(.commitConflict(user: Self.user, currentVersion: 5)) == [.gaveUp(Self.user, after: .commit(Self.user))])
+        #expect(
+            machine.handle(.commitConflict(user: Self.user, currentVersion: 5)) == [
+                .gaveUp(Self.user, after: .commit(Self.user))
+            ])
         #expect(!machine.isBusy(Self.user))
         #expect(machine.metrics.gaveUp == 1)
     }
@@ -175,21 +197,26 @@ import ThawNodes
             id: 1, user: Self.user, device: batch.device, deviceSequence: 1, sampleID: 0, label: 0, stamps: F.stamps,
             activations: StoredActivations(shape: [1], scalars: [1]))
         _ = machine.handle(.featuresFetched(user: Self.user, features: [feature]))
-        #expect(machine.handle(.trained(user: Self.user, parameters: [.nan], loss: 0.1)) == [.gaveUp(Self.user, after: .train(Self.user))])
+        #expect(
+            machine.handle(.trained(user: Self.user, parameters: [.nan], loss: 0.1)) == [
+                .gaveUp(Self.user, after: .train(Self.user))
+            ])
     }
 
     @Test func duplicateIsAcknowledgedAndSkipsTrainingWhenTheHeadCoversEverything() throws {
         try withTemporaryStore { store throws in
-            var first = WorkerHarness(store: store)
+            var first = TrainerWorkerHarness(store: store)
             first.send(.deploymentObserved(F.deployment))
             first.send(.batchReceived(F.batch()))
             try first.drain()
             // The ack was lost; the device resends to another worker.
-            var second = WorkerHarness(store: store)
+            var second = TrainerWorkerHarness(store: store)
             second.send(.deploymentObserved(F.deployment))
             second.send(.batchReceived(F.batch()))
             try second.drain()
-            #expect(second.log.contains(.ackDevice(user: Self.user, device: DeviceID("phone-1"), sequence: 1, duplicate: true)))
+            #expect(
+                second.log.contains(
+                    .ackDevice(user: Self.user, device: DeviceID("phone-1"), sequence: 1, duplicate: true)))
             #expect(second.machine.metrics.trainingsSkipped == 1)
             #expect(try store.headHistory(Self.user).count == 1)
         }

@@ -6,11 +6,16 @@ import Foundation
 /// Little-endian is fixed, not "host order", so a database file copied between machines still reads.
 enum FloatBlob {
     static func encode(_ values: [Float]) -> Data {
+        #if _endian(little)
+        // The host order is the file order: one copy.
+        return values.withUnsafeBytes { Data($0) }
+        #else
         var data = Data(capacity: values.count * 4)
         for value in values {
             withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
         }
         return data
+        #endif
     }
 
     /// - Throws: ``RegistryError`` `.corruptRow` when the byte count is not a multiple of four.
@@ -19,14 +24,19 @@ enum FloatBlob {
             throw RegistryError(.corruptRow, "\(field): blob of \(data.count) bytes is not float32")
         }
         let count = data.count / 4
-        var values = [Float](repeating: 0, count: count)
-        data.withUnsafeBytes { raw in
-            for index in 0..<count {
-                let bits = raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)
-                values[index] = Float(bitPattern: UInt32(littleEndian: bits))
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            data.withUnsafeBytes { raw in
+                #if _endian(little)
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
+                #else
+                for index in 0..<count {
+                    let bits = raw.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)
+                    buffer[index] = Float(bitPattern: UInt32(littleEndian: bits))
+                }
+                #endif
             }
+            initialized = count
         }
-        return values
     }
 
     static func encodeShape(_ shape: [Int]) -> String {

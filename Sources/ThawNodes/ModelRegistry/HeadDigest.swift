@@ -16,7 +16,8 @@ enum HeadDigest {
                 hash = hash &* 0x0000_0100_0000_01b3
             }
         }
-        let header = "\(version)|\(stamps.modelVersion.number)|\(stamps.freezePoint.index)|\(stamps.hyperParameterHash)|"
+        let header =
+            "\(version)|\(stamps.modelVersion.number)|\(stamps.freezePoint.index)|\(stamps.hyperParameterHash)|"
         mix(header.utf8)
         mix(parameterBlob)
         let hex = String(hash, radix: 16)

@@ -18,9 +18,10 @@ extension RegistryStore {
         let sequence = Int64(batch.sequence)
         let stamps = batch.stamps
         let outcome: StoreOutcome = try writeTransaction { db in
-            let exists = try Bool.fetchOne(
-                db, sql: "SELECT EXISTS (SELECT 1 FROM device_batches WHERE device = ? AND seq = ?)",
-                arguments: [device, sequence]) ?? false
+            let exists =
+                try Bool.fetchOne(
+                    db, sql: "SELECT EXISTS (SELECT 1 FROM device_batches WHERE device = ? AND seq = ?)",
+                    arguments: [device, sequence]) ?? false
             if exists { return .duplicate }
             try db.execute(
                 sql: """

@@ -8,7 +8,9 @@ extension RegistryStore {
     /// - Parameters:
     ///   - after: the last ``StoredFeature/id`` of the previous page (0 for the first page).
     ///   - limit: the page size; must be positive.
-    public func features(_ user: UserID, stamps: FeatureStamps, after: Int64 = 0, limit: Int) throws -> [StoredFeature] {
+    public func features(
+        _ user: UserID, stamps: FeatureStamps, after: Int64 = 0, limit: Int
+    ) throws -> [StoredFeature] {
         precondition(limit > 0, "a feature page needs a positive limit (got \(limit))")
         let rows = try read { db in
             try Row.fetchAll(

@@ -39,7 +39,8 @@ extension TrainerWorkerEvent {
         switch (action, reply) {
         case (.storeBatch, .batchStored(let device, let sequence, let duplicate)):
             self = .stored(device: device, sequence: sequence, duplicate: duplicate)
-        case (.fetchHead(let user), .latestHead(_, let head)), (.retrainOnLatest(let user, _, _), .latestHead(_, let head)):
+        case (.fetchHead(let user), .latestHead(_, let head)),
+            (.retrainOnLatest(let user, _, _), .latestHead(_, let head)):
             self = .headFetched(user: user, head: head)
         case (.fetchFeatures(let user, _, _), .features(let rows, _)):
             self = .featuresFetched(user: user, features: rows)

@@ -77,7 +77,7 @@ extension Topology {
     }
 
     private func validateEndpointCollisions() throws(TopologyError) {
-        struct Site { let path: String; let instance: String }
+        struct Site { let path: String; let instance: String; let isExpanded: Bool }
         var seen: [String: Site] = [:]
         for (index, node) in nodes.enumerated() {
             for instance in node.instances {
@@ -93,10 +93,10 @@ extension Topology {
                     let path = "nodes[\(index)].endpoints.\(key)"
                     if let other = seen[identity] {
                         let who = instance.name == node.name ? "" : " (process '\(instance.name)')"
-                        let whom = other.instance == nodes[Int(other.path.dropFirst(6).prefix { $0 != "]" })!].name ? "" : " (process '\(other.instance)')"
+                        let whom = other.isExpanded ? " (process '\(other.instance)')" : ""
                         throw fail(.endpointCollision, path, "\(endpoint)\(who) collides with \(other.path)\(whom)")
                     }
-                    seen[identity] = Site(path: path, instance: instance.name)
+                    seen[identity] = Site(path: path, instance: instance.name, isExpanded: instance.name != node.name)
                 }
             }
         }

@@ -81,7 +81,8 @@ extension HeadCommit {
             userID: proto.userID, parentVersion: proto.parentVersion, modelVersion: proto.modelVersion,
             freezePoint: proto.freezePoint, hyperHash: proto.hyperHash, headHash: proto.headHash,
             consumed: proto.consumed.map { BatchRef(deviceID: $0.deviceID, deviceSeq: $0.deviceSeq) },
-            metrics: TrainingMetrics(loss: proto.metrics.loss, samples: proto.metrics.samples, steps: proto.metrics.steps),
+            metrics: TrainingMetrics(
+                loss: proto.metrics.loss, samples: proto.metrics.samples, steps: proto.metrics.steps),
             headParameters: headParameters
         )
     }

@@ -7,10 +7,10 @@ enum TensorFrame {
     /// The little-endian bytes of `scalars`.
     static func bytes(of scalars: [Float]) -> [UInt8] {
         #if _endian(little)
-        return scalars.withUnsafeBytes { Array($0) }
+            return scalars.withUnsafeBytes { Array($0) }
         #else
-        let swapped = scalars.map { Float(bitPattern: $0.bitPattern.littleEndian) }
-        return swapped.withUnsafeBytes { Array($0) }
+            let swapped = scalars.map { Float(bitPattern: $0.bitPattern.littleEndian) }
+            return swapped.withUnsafeBytes { Array($0) }
         #endif
     }
 
@@ -24,9 +24,9 @@ enum TensorFrame {
             initialized = count
         }
         #if _endian(little)
-        return scalars
+            return scalars
         #else
-        return scalars.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+            return scalars.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
         #endif
     }
 

@@ -27,7 +27,8 @@ extension WireCodec {
         }
         var decoded = try decodeBody(frames.dropFirst(), limits: limits)
         guard Topic(publishing: decoded.message.kind) == topic else {
-            throw WireError(.topicMismatch, "\(decoded.message.kind.rawValue) arrived under topic \"\(topic.rawValue)\"")
+            throw WireError(
+                .topicMismatch, "\(decoded.message.kind.rawValue) arrived under topic \"\(topic.rawValue)\"")
         }
         decoded.topic = topic
         return decoded

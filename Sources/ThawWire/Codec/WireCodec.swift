@@ -39,7 +39,8 @@ public enum WireCodec {
         do {
             frames[0] = try envelope.serializedBytes(options: options)
         } catch {
-            throw WireError(.encodingFailed, "\(message.kind.rawValue): protobuf serialization failed", underlying: error)
+            throw WireError(
+                .encodingFailed, "\(message.kind.rawValue): protobuf serialization failed", underlying: error)
         }
         return frames
     }
@@ -77,7 +78,8 @@ public enum WireCodec {
         do {
             envelope = try Thaw_V1_Envelope(serializedBytes: header)
         } catch {
-            throw WireError(.headerUnparseable, "header frame of \(header.count) bytes is not an Envelope", underlying: error)
+            throw WireError(
+                .headerUnparseable, "header frame of \(header.count) bytes is not an Envelope", underlying: error)
         }
         guard envelope.protocolVersion == protocolVersion else {
             throw WireError(
@@ -121,7 +123,8 @@ public enum WireCodec {
                     "\(kind.rawValue) tensor \"\(descriptor.name)\": element \(bad) is \(scalars[bad])"
                 )
             }
-            attachments.append(.float(name: descriptor.name, WireTensor(validatedShape: shapes[index], scalars: scalars)))
+            attachments.append(
+                .float(name: descriptor.name, WireTensor(validatedShape: shapes[index], scalars: scalars)))
         }
         let message = try PayloadMapping.message(from: payload, attachments: attachments)
         let metadata = WireMetadata(

@@ -18,12 +18,18 @@ struct BenchTransportCommand: AsyncParsableCommand {
     @Option(help: "Multiplier for the per-size message counts (1.0 keeps the run under about 2 minutes).")
     var scale: Double = 1.0
 
+    @Option(help: "Transports to measure (tcp, ipc).")
+    var transports: [String] = ["tcp", "ipc"]
+
     @Option(help: "The C reference program, compiled with `cc -O2 … -lzmq`.")
     var cSource: String = "scripts/bench/zmq_thr.c"
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
+        guard transports.allSatisfy({ ["tcp", "ipc"].contains($0) }) else {
+            throw ValidationError("--transports takes tcp and/or ipc")
+        }
     }
 
     /// Message sizes and counts, scaled so each run takes a fraction of a second.
@@ -63,7 +69,7 @@ struct BenchTransportCommand: AsyncParsableCommand {
         var rows: [Row] = []
         var ipcCounter = 0
         print("transport  size      libzmq msg/s   thaw msg/s   thaw MB/s  ratio  (Frame API ratio)")
-        for transport in ["tcp", "ipc"] {
+        for transport in transports {
             for workload in Self.workloads {
                 let count = max(10, Int(Double(workload.count) * scale))
                 var libzmq: [Double] = []

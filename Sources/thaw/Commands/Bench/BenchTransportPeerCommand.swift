@@ -30,6 +30,10 @@ struct BenchTransportPeerCommand: ParsableCommand {
             for _ in 0..<count {
                 try socket.send(frame)
             }
+            // Keep the connection open until the receiver has everything (it closes our stdin then):
+            // over ipc, a PULL that is still behind can lose what it has not read when the PUSH
+            // peer disconnects, which stalled the receiver in early runs.
+            while readLine() != nil {}
         } catch {
             socket.close()
             try context.terminateBlocking()

@@ -31,10 +31,16 @@ enum TransportMeasurement {
             try socket.set(.receiveTimeout(.seconds(30)))
             try socket.bind(Endpoint(endpoint))
             let resolved = try socket.lastEndpoint.rawValue
+            let release = Pipe()
             let peer = try launch(
                 executable,
-                ["bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)"])
-            defer { peer.waitUntilExit() }
+                ["bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)"],
+                stdin: release)
+            defer {
+                // Closing the peer's stdin tells it that every message arrived (or that we gave up).
+                try? release.fileHandleForWriting.close()
+                peer.waitUntilExit()
+            }
             let clock = ContinuousClock()
             var start: ContinuousClock.Instant?
             for _ in 0..<count {
@@ -74,11 +80,17 @@ enum TransportMeasurement {
         }
     }
 
-    private static func launch(_ executable: URL, _ arguments: [String], stdout: Pipe? = nil) throws -> Process {
+    private static func launch(
+        _ executable: URL,
+        _ arguments: [String],
+        stdout: Pipe? = nil,
+        stdin: Pipe? = nil
+    ) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         if let stdout { process.standardOutput = stdout }
+        if let stdin { process.standardInput = stdin }
         try process.run()
         return process
     }

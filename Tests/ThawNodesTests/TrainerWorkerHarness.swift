@@ -6,7 +6,7 @@ import ThawNodes
 /// Training is a deterministic stand-in: the new head is `[parent[0] + 1, number of features]`, so a
 /// head whose first parameter equals its version was built on its parent's parameters (no lost
 /// update).
-struct WorkerHarness {
+struct TrainerWorkerHarness {
     var machine: TrainerWorkerStateMachine
     let registry: ModelRegistryStateMachine
     var queue: [TrainerWorkerAction] = []
@@ -35,7 +35,10 @@ struct WorkerHarness {
             if let event = TrainerWorkerEvent(reply: reply, to: action) { send(event) }
         } else if case .train(let job) = action {
             let base = job.initialParameters?.first ?? 0
-            send(.trained(user: job.user, parameters: [base + 1, Float(job.features.count)], loss: 1 / Float(job.features.count)))
+            send(
+                .trained(
+                    user: job.user, parameters: [base + 1, Float(job.features.count)],
+                    loss: 1 / Float(job.features.count)))
         }
     }
 
@@ -44,8 +47,8 @@ struct WorkerHarness {
     }
 }
 
-/// A small deterministic generator (SplitMix64) for interleavings; tests never use the system RNG.
-struct SplitMix64: RandomNumberGenerator {
+/// A small deterministic generator (RaceInterleavingGenerator) for interleavings; tests never use the system RNG.
+struct RaceInterleavingGenerator: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawWirePlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}
