@@ -26,7 +26,7 @@ nodes:
       publish: tcp://127.0.0.1:5701   # PUB: version, freeze point, heartbeats
       control: tcp://127.0.0.1:5702   # ROUTER: operator and auto-freeze requests
     options:
-      freeze-point: 2
+      freeze-point: 7                 # FedAvg CNN: backbone = both conv blocks + flatten (3136 floats)
       heartbeat-interval: 1s
       auto-freeze: off
 
@@ -62,6 +62,8 @@ nodes:
 
   - name: monitor
     role: monitor
+    endpoints:
+      metrics: tcp://127.0.0.1:5704   # SUB (bound): every role PUBlishes its metrics here
     options:
       interval: 2s
 

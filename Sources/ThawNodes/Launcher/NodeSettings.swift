@@ -28,6 +28,7 @@ public struct NodeSettings: Sendable {
             architecture: baseModel.architecture, parameters: baseModel.parameters
         ).hex
         self.stateDirectory = stateDirectory
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
     }
 
     // MARK: - Shared values

@@ -32,7 +32,7 @@ enum RegistryWireAdapter {
         case .featureFetch(let fetch):
             let stamps = FeatureStamps(
                 modelVersion: ModelVersion(fetch.modelVersion), freezePoint: FreezePoint(Int(fetch.freezePoint)),
-                hyperParameterHash: "")
+                hyperParameterHash: fetch.hyperHash)
             let reply = try machine.handle(
                 .featureFetch(
                     FeatureQuery(

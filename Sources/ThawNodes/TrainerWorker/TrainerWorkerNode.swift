@@ -77,8 +77,12 @@ public struct TrainerWorkerNode: Sendable {
             ) { event in
                 switch event {
                 case .delivery(let delivery) where delivery.socket == sub:
-                    guard let decoded = try? WireCodec.decodePublished(delivery.frames.map(\.bytes)) else {
+                    let decoded: DecodedMessage
+                    do {
+                        decoded = try WireCodec.decodePublished(delivery.frames.map(\.bytes))
+                    } catch {
                         session.counters.malformed += 1
+                        logger.warning("refused a malformed broadcast", metadata: ["error": "\(error)"])
                         return true
                     }
                     session.observe(decoded.message)

@@ -56,6 +56,7 @@ struct TrainerWorkerSession {
         do {
             guard case .featureBatch(let decoded) = try WireCodec.decode(frames).message else {
                 counters.malformed += 1
+                logger.warning("refused a message that is not a feature batch on the batch socket")
                 return
             }
             batch = decoded
@@ -69,6 +70,8 @@ struct TrainerWorkerSession {
         guard let deployment else {
             // No state yet: the batch is not acknowledged, so the device re-sends it later.
             counters.rejectedStale += 1
+            logger.notice("batch before any heartbeat; left for the device to re-send",
+                          metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)"])
             return
         }
         guard batch.modelVersion == deployment.modelVersion.number,
@@ -76,7 +79,7 @@ struct TrainerWorkerSession {
             batch.hyperHash == deployment.hyperParameterHash
         else {
             counters.rejectedStale += 1
-            logger.debug(
+            logger.notice(
                 "rejected a stale batch",
                 metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(batch.freezePoint)"])
             return
@@ -120,10 +123,13 @@ struct TrainerWorkerSession {
                     FeatureFetch(
                         userID: user, modelVersion: deployment.modelVersion.number,
                         freezePoint: UInt32(deployment.freezePoint.index),
-                        maxSamples: UInt32(configuration.maxSamplesPerUser))),
+                        maxSamples: UInt32(configuration.maxSamplesPerUser),
+                        hyperHash: deployment.hyperParameterHash)),
                 stamper: &stamper
             ) { if case .featureSet = $0 { true } else { false } }
-            guard case .featureSet(let features) = fetched, !features.labels.isEmpty else { return }
+            guard case .featureSet(let features) = fetched, !features.labels.isEmpty else {
+                throw NodeError(.refused, "the registry returned no stored features for \(user) after storing a batch")
+            }
 
             let trainer = HeadTrainer(model: model, recipe: configuration.recipe)
             let result = trainer.train(
@@ -135,7 +141,11 @@ struct TrainerWorkerSession {
             let commit = ThawWire.HeadCommit(
                 userID: user, parentVersion: parentVersion, modelVersion: deployment.modelVersion.number,
                 freezePoint: UInt32(deployment.freezePoint.index), hyperHash: deployment.hyperParameterHash,
-                headHash: "", consumed: [BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq)],
+                headHash: ContentHash.head(
+                    parameters: result.parameters, freezePoint: deployment.freezePoint,
+                    architecture: model.architecture
+                ).hex,
+                consumed: [BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq)],
                 metrics: TrainingMetrics(
                     loss: Double(result.loss), samples: UInt64(features.labels.count), steps: UInt64(result.steps)),
                 headParameters: WireTensor(flat: result.parameters))

@@ -26,7 +26,7 @@ public enum Role: String, Hashable, Sendable, CaseIterable, CustomStringConverti
     /// Endpoint names the role may declare besides the required ones.
     public var optionalEndpoints: [String] {
         switch self {
-        case .monitor: ["status"]
+        case .monitor: ["metrics"]
         case .coordinator, .registry, .worker, .device: []
         }
     }

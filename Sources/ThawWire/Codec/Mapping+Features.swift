@@ -112,7 +112,7 @@ extension FeatureFetch {
         guard proto.maxSamples > 0 else { throw WireError(.missingField, "feature_fetch.max_samples is 0") }
         self.init(
             userID: proto.userID, modelVersion: proto.modelVersion, freezePoint: proto.freezePoint,
-            maxSamples: proto.maxSamples
+            maxSamples: proto.maxSamples, hyperHash: proto.hyperHash
         )
     }
 
@@ -122,6 +122,7 @@ extension FeatureFetch {
         proto.modelVersion = modelVersion
         proto.freezePoint = freezePoint
         proto.maxSamples = maxSamples
+        proto.hyperHash = hyperHash
         return proto
     }
 }

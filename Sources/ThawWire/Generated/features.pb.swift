@@ -177,6 +177,9 @@ nonisolated struct Thaw_V1_FeatureFetch: Sendable {
 
   var maxSamples: UInt32 = 0
 
+  /// Only rows stamped with this hyper-parameter hash (rows from another recipe are stale).
+  var hyperHash: String = String()
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -413,7 +416,7 @@ nonisolated extension Thaw_V1_FeatureStored: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".FeatureFetch"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}model_version\0\u{3}freeze_point\0\u{3}max_samples\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}model_version\0\u{3}freeze_point\0\u{3}max_samples\0\u{3}hyper_hash\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -425,6 +428,7 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.modelVersion) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.freezePoint) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxSamples) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.hyperHash) }()
       default: break
       }
     }
@@ -443,6 +447,9 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
     if self.maxSamples != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxSamples, fieldNumber: 4)
     }
+    if !self.hyperHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.hyperHash, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -451,6 +458,7 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.freezePoint != rhs.freezePoint {return false}
     if lhs.maxSamples != rhs.maxSamples {return false}
+    if lhs.hyperHash != rhs.hyperHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

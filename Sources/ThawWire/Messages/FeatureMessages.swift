@@ -90,12 +90,15 @@ public struct FeatureFetch: Sendable, Equatable {
     public var freezePoint: UInt32
     /// At least 1.
     public var maxSamples: UInt32
+    /// The hyper-parameter stamp the rows must carry.
+    public var hyperHash: String
 
-    public init(userID: String, modelVersion: UInt64, freezePoint: UInt32, maxSamples: UInt32) {
+    public init(userID: String, modelVersion: UInt64, freezePoint: UInt32, maxSamples: UInt32, hyperHash: String = "") {
         self.userID = userID
         self.modelVersion = modelVersion
         self.freezePoint = freezePoint
         self.maxSamples = maxSamples
+        self.hyperHash = hyperHash
     }
 }
 

@@ -42,7 +42,9 @@ struct NodeOptions: ParsableArguments {
     }
 
     func logger(role: String) -> Logger {
-        LogSetup.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .info)
+        // THAW_LOG_LEVEL lets `thaw up` (or a person) turn every node's logs up without editing commands.
+        let level = ProcessInfo.processInfo.environment["THAW_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        LogSetup.bootstrap(level: level ?? Logger.Level(rawValue: logLevel) ?? .info)
         var logger = Logger(label: "thaw.\(role)")
         logger[metadataKey: "node.name"] = "\(node)"
         logger[metadataKey: "node.role"] = "\(role)"
