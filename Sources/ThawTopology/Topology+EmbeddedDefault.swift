@@ -16,7 +16,7 @@ model:
   pretrain-epochs: 3
   pretrain-share: 0.5
 goal:
-  heads-per-device: 3
+  heads-per-device: 1              # stop once every phone has a head covering all it uploaded
   duration: 10m
 
 nodes:
@@ -52,13 +52,13 @@ nodes:
     count: 8                          # eight simulated phones in one process
     options:
       users: auto
-      annotation-share: 0.25
+      annotation-share: 0.5
       battery:
         initial-level: 1.0
         minimum-level: 0.2
       flush:
-        samples: 32
-        interval: 5s
+        samples: 8
+        interval: 3s
 
   - name: monitor
     role: monitor

@@ -126,7 +126,7 @@ public struct NodeSettings: Sendable {
         return DeviceFleetNode.Configuration(
             name: instance.name, workers: workers, registry: try endpoint(.registry, "router"),
             coordinator: try endpoint(.coordinator, "publish"), metrics: metricsEndpoint, users: users,
-            annotationShare: options.annotationShare, samplesPerTick: 2, tick: .milliseconds(100),
+            annotationShare: options.annotationShare, samplesPerTick: 1, tick: .milliseconds(200),
             stateDirectory: "\(stateDirectory)/\(instance.name)", phone: phone,
             goalHeads: topology.goal.headsPerDevice ?? 1, seed: topology.seed)
     }

@@ -18,12 +18,13 @@ public struct RunReport: Sendable {
     public func render() -> String {
         var lines = ["", "Thaw run report (\(ending))", ""]
         lines.append(
-            pad(["user", "device", "annotated", "acc before", "acc after", "heads", "batches", "KiB sent", "energy J"]))
+            pad(["user", "device", "annotated", "acc before", "acc after", "heads", "batches", "retries", "KiB sent", "energy J"]))
         for phone in phones {
             lines.append(
                 pad([
                     phone.user, phone.device, "\(phone.annotated)", pct(phone.accuracyBefore), pct(phone.accuracyAfter),
-                    "\(phone.headsSwapped)", "\(phone.batchesSent)", String(format: "%.1f", Double(phone.bytesSent) / 1024),
+                    "\(phone.headsSwapped)", "\(phone.batchesSent)", "\(phone.batchRetries)",
+                    String(format: "%.1f", Double(phone.bytesSent) / 1024),
                     String(format: "%.1f", phone.energyJoules.values.reduce(0, +)),
                 ]))
         }

@@ -127,6 +127,8 @@ extension DeviceFleet {
         }
         phones[index].headPulls += 1
         var actions = phones[index].machine.batchesDurable(seqs: reply.durableSeqs)
+        let outstanding = phones[index].machine.outbox.count > 0 || !phones[index].machine.pendingUploads.isEmpty
+        phones[index].settledPulls = outstanding ? 0 : phones[index].settledPulls + 1
         guard reply.status == .head, let parameters = reply.headParameters else {
             return actions + phones[index].machine.headNotModified()
         }

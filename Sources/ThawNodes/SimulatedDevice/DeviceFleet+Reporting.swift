@@ -3,14 +3,15 @@ import ThawWire
 import ThawZMQ
 
 extension DeviceFleet {
-    /// A phone is done when its stream has ended, everything it annotated is durable, and a head was
-    /// swapped in at or after the pull that acknowledged its last batch (or it annotated nothing).
+    /// A phone is done when its stream has ended, everything it annotated is durable, it swapped in at
+    /// least `goalHeads` heads, and two head pulls since its last acknowledgement found nothing newer to
+    /// wait for (a worker trains within one pull interval here; a slower one only delays the goal).
     func phoneIsDone(_ phone: SimulatedPhone) -> Bool {
         guard phone.streamFinished, phone.machine.pendingUploads.isEmpty, phone.machine.outbox.count == 0 else {
             return false
         }
         if phone.machine.annotatedLabels.isEmpty { return true }
-        return phone.machine.statistics.headsSwapped >= configuration.goalHeads
+        return phone.machine.statistics.headsSwapped >= configuration.goalHeads && phone.settledPulls >= 2
     }
 
     mutating func announceGoalIfReached() {

@@ -20,6 +20,9 @@ struct SimulatedPhone {
     var bytesReceived = 0
     var predictions = 0
     var headPulls = 0
+    /// Successful head pulls since the phone last had anything unacknowledged; two in a row mean the
+    /// registry's newest head already covers everything the phone uploaded.
+    var settledPulls = 0
 
     var streamFinished: Bool { cursor >= stream.count }
 }
