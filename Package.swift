@@ -93,7 +93,10 @@ let package = Package(
         .testTarget(name: "ThawLearningTests", dependencies: ["ThawLearning", "ThawModel", "ThawNN", "ThawData"]),
         .testTarget(name: "ThawNodesTests", dependencies: ["ThawNodes", "ThawTestKit"]),
         .testTarget(name: "ThawCLITests", dependencies: ["thaw"]),
-        .testTarget(name: "ThawIntegrationTests", dependencies: ["thaw", "ThawTestKit", "ThawNodes"]),
+        .testTarget(
+            name: "ThawIntegrationTests",
+            dependencies: ["thaw", "ThawTestKit", "ThawNodes", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ"]
+        ),
     ]
 )
 

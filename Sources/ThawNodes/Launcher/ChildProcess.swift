@@ -46,6 +46,13 @@ final class ChildProcess: Sendable {
             }
             for line in complete { continuation.yield(line) }
         }
+        // A child inherits the signal mask of the spawning thread, and Swift's pool and Dispatch threads
+        // block nearly every signal, so a child would never see SIGTERM. Spawn with an empty mask.
+        var empty = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
         self.process = Mutex(process)
     }
