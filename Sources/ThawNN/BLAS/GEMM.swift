@@ -50,6 +50,20 @@ public enum BLAS {
         )
     }
 
+    /// y ← alpha · x + y over `count` contiguous values (level-1 BLAS, vectorised even in debug builds).
+    public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        precondition(count >= 0, "axpy count must be non-negative")
+        if count == 0 { return }
+        cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
+    }
+
+    /// x ← alpha · x over `count` contiguous values.
+    public static func scale(count: Int, alpha: Float, x: UnsafeMutablePointer<Float>) {
+        precondition(count >= 0, "scale count must be non-negative")
+        if count == 0 { return }
+        cblas_sscal(blasint(count), alpha, x, 1)
+    }
+
     /// The preconditions shared by ``gemm`` and ``NaiveGEMM/gemm``.
     static func checkShapes(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int

@@ -26,4 +26,14 @@ public enum NaiveGEMM {
             }
         }
     }
+
+    /// y ← alpha · x + y; the oracle for ``BLAS/axpy(count:alpha:x:y:)``.
+    public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { y[i] += alpha * x[i] }
+    }
+
+    /// x ← alpha · x; the oracle for ``BLAS/scale(count:alpha:x:)``.
+    public static func scale(count: Int, alpha: Float, x: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { x[i] *= alpha }
+    }
 }

@@ -77,7 +77,8 @@ public final class Conv2D: Layer {
         let g = geometry(for: x)
         let batch = x.batchSize
         let (rows, columns, outChannels) = (g.rows, g.columns, outChannels)
-        precondition(dy.shape == [batch, outChannels, g.outputHeight, g.outputWidth], "Conv2D.backward: dy \(dy.shape)")
+        precondition(
+            dy.shape == [batch, outChannels, g.outputHeight, g.outputWidth], "Conv2D.backward: dy \(dy.shape)")
         var col = [Float](repeating: 0, count: rows * columns)
         let inputStride = x.sampleCount
         parameters.withGradients(parameterRange) { grad in

@@ -19,7 +19,8 @@ extension Model {
     public func forward(_ x: Tensor, layers range: Range<Int>, recordingAt indices: Set<Int>)
         -> (output: Tensor, checkpoints: [Int: Tensor])
     {
-        precondition(indices.allSatisfy { range.lowerBound <= $0 && $0 <= range.upperBound }, "checkpoint outside \(range)")
+        precondition(
+            indices.allSatisfy { range.lowerBound <= $0 && $0 <= range.upperBound }, "checkpoint outside \(range)")
         var recorded: [Int: Tensor] = [:]
         var activation = x
         if indices.contains(range.lowerBound) { recorded[range.lowerBound] = activation }

@@ -15,7 +15,8 @@ public enum Initialization {
     /// Fills every weight slice of `buffer` layer by layer in order; biases are zero.
     ///
     /// A layer whose next layer is a ReLU gets He, any other Xavier.
-    static func initialize(_ buffer: ParameterBuffer, architecture: ModelArchitecture, generator: inout SeededGenerator) {
+    static func initialize(_ buffer: ParameterBuffer, architecture: ModelArchitecture, generator: inout SeededGenerator)
+    {
         var offset = 0
         for (index, spec) in architecture.layers.enumerated() {
             let fans: (fanIn: Int, fanOut: Int, weights: Int)?

@@ -33,7 +33,8 @@ public final class Model {
     /// - Precondition: `architecture` is valid and `parameters.count == architecture.parameterCount`.
     public convenience init(architecture: ModelArchitecture, parameters: [Float], seed: UInt64 = 0) {
         self.init(uninitialized: architecture, seed: seed)
-        precondition(parameters.count == parameterBuffer.count, "\(parameters.count) parameters for \(parameterBuffer.count)")
+        precondition(
+            parameters.count == parameterBuffer.count, "\(parameters.count) parameters for \(parameterBuffer.count)")
         parameterBuffer.values = parameters
     }
 
@@ -47,17 +48,8 @@ public final class Model {
         self.seed = seed
         self.activationShapes = architecture.activationShapes()
         var offsets = [0]
-        var slices: [ParameterBuffer.Slice] = []
-        for (index, spec) in architecture.layers.enumerated() {
-            let start = offsets[index]
-            for (suffix, shape) in Model.parameterShapes(of: spec) {
-                let lower = slices.last?.range.upperBound ?? 0
-                let count = Tensor.elementCount(shape)
-                slices.append(.init(name: "layer\(index).\(spec.kindName).\(suffix)", layerIndex: index,
-                                    range: lower..<(lower + count), shape: shape))
-            }
-            offsets.append(start + spec.parameterCount)
-        }
+        for spec in architecture.layers { offsets.append(offsets[offsets.count - 1] + spec.parameterCount) }
+        let slices = architecture.parameterSlices()
         self.layerOffsets = offsets
         let buffer = ParameterBuffer(count: offsets[architecture.layers.count], slices: slices)
         self.parameterBuffer = buffer
@@ -73,7 +65,8 @@ public final class Model {
     public var parameters: [Float] {
         get { parameterBuffer.values }
         set {
-            precondition(newValue.count == parameterBuffer.count, "\(newValue.count) parameters for \(parameterBuffer.count)")
+            precondition(
+                newValue.count == parameterBuffer.count, "\(newValue.count) parameters for \(parameterBuffer.count)")
             parameterBuffer.values = newValue
         }
     }
@@ -83,7 +76,8 @@ public final class Model {
 
     /// Where the parameters of `layers` sit in ``parameters``.
     public func parameterRange(layers range: Range<Int>) -> Range<Int> {
-        precondition(range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
         return layerOffsets[range.lowerBound]..<layerOffsets[range.upperBound]
     }
 
@@ -91,7 +85,8 @@ public final class Model {
     ///
     /// x: [batch] + activationShape(range.lowerBound) → [batch] + activationShape(range.upperBound).
     public func forward(_ x: Tensor, layers range: Range<Int>, training: Bool) -> Tensor {
-        precondition(range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
         precondition(
             x.sampleShape == activationShapes[range.lowerBound],
             "input samples \(x.sampleShape) do not match activation \(range.lowerBound) \(activationShapes[range.lowerBound])"
@@ -140,15 +135,6 @@ public final class Model {
 
     /// Inference runs in chunks of this many samples to bound activation memory.
     static let inferenceChunk = 256
-
-    private static func parameterShapes(of spec: LayerSpec) -> [(String, [Int])] {
-        switch spec {
-        case .dense(let inputs, let outputs): return [("weight", [outputs, inputs]), ("bias", [outputs])]
-        case .conv2D(let inChannels, let outChannels, let kernel, _, _):
-            return [("weight", [outChannels, inChannels, kernel, kernel]), ("bias", [outChannels])]
-        case .relu, .maxPool2D, .flatten, .dropout: return []
-        }
-    }
 
     private static func makeLayer(
         _ spec: LayerSpec, index: Int, buffer: ParameterBuffer, offset: Int, seed: UInt64

@@ -35,6 +35,7 @@ public struct Adam: Optimizer, Sendable {
 
     public mutating func step(parameters: inout [Float], gradients: [Float], range: Range<Int>) {
         precondition(gradients.count == range.count && range.upperBound <= parameters.count, "Adam range mismatch")
+        if range.isEmpty { return }
         if stateRange != range || firstMoment.count != range.count {
             firstMoment = [Float](repeating: 0, count: range.count)
             secondMoment = [Float](repeating: 0, count: range.count)
@@ -50,17 +51,21 @@ public struct Adam: Optimizer, Sendable {
         let correction1 = Float(1 - beta1Power)
         let correction2 = Float(1 - beta2Power)
         let base = range.lowerBound
-        parameters.withUnsafeMutableBufferPointer { p in
-            gradients.withUnsafeBufferPointer { g in
-                firstMoment.withUnsafeMutableBufferPointer { m in
-                    secondMoment.withUnsafeMutableBufferPointer { v in
-                        for i in 0..<g.count {
-                            let j = base &+ i
-                            m[i] = b1 * m[i] + (1 - b1) * g[i]
-                            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                            let mHat = m[i] / correction1
-                            let vHat = v[i] / correction2
-                            p[j] -= lr * (mHat / (vHat.squareRoot() + eps) + decay * p[j])
+        parameters.withUnsafeMutableBufferPointer { all in
+            // Raw pointers: no bounds checks in the per-element loop (the ranges were checked above).
+            let p = all.baseAddress! + base
+            gradients.withUnsafeBufferPointer { gBuffer in
+                firstMoment.withUnsafeMutableBufferPointer { mBuffer in
+                    secondMoment.withUnsafeMutableBufferPointer { vBuffer in
+                        let (g, m, v) = (gBuffer.baseAddress!, mBuffer.baseAddress!, vBuffer.baseAddress!)
+                        for i in 0..<gBuffer.count {
+                            let gi = g[i]
+                            let mi = b1 * m[i] + (1 - b1) * gi
+                            let vi = b2 * v[i] + (1 - b2) * gi * gi
+                            m[i] = mi
+                            v[i] = vi
+                            let vHat = vi / correction2
+                            p[i] -= lr * ((mi / correction1) / (vHat.squareRoot() + eps) + decay * p[i])
                         }
                     }
                 }

@@ -22,7 +22,8 @@ public enum OptimizerConfig: Hashable, Sendable {
         case .sgd(let learningRate, let momentum, let weightDecay):
             return SGD(learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
         case .adam(let learningRate, let beta1, let beta2, let epsilon, let weightDecay):
-            return Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
+            return Adam(
+                learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
         }
     }
 

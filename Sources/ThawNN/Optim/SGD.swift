@@ -20,33 +20,31 @@ public struct SGD: Optimizer, Sendable {
         .sgd(learningRate: learningRate, momentum: momentum, weightDecay: weightDecay)
     }
 
+    /// The update is four level-1 BLAS calls over the range, so its cost is memory bandwidth, not Swift loops.
     public mutating func step(parameters: inout [Float], gradients: [Float], range: Range<Int>) {
         precondition(gradients.count == range.count && range.upperBound <= parameters.count, "SGD range mismatch")
+        let count = range.count
+        if count == 0 { return }
         let (lr, mu, decay) = (learningRate, momentum, weightDecay)
-        let base = range.lowerBound
-        if mu == 0 {
-            parameters.withUnsafeMutableBufferPointer { p in
-                gradients.withUnsafeBufferPointer { g in
-                    for i in 0..<g.count {
-                        let j = base &+ i
-                        p[j] -= lr * (g[i] + decay * p[j])
-                    }
-                }
-            }
-            return
-        }
-        if stateRange != range || velocity.count != range.count {
-            velocity = [Float](repeating: 0, count: range.count)
+        if mu > 0 && (stateRange != range || velocity.count != count) {
+            velocity = [Float](repeating: 0, count: count)
             stateRange = range
         }
-        parameters.withUnsafeMutableBufferPointer { p in
+        parameters.withUnsafeMutableBufferPointer { all in
+            let p = all.baseAddress! + range.lowerBound
             gradients.withUnsafeBufferPointer { g in
+                if mu == 0 {
+                    // p ← p − lr·(g + decay·p) = (1 − lr·decay)·p − lr·g
+                    if decay > 0 { BLAS.scale(count: count, alpha: 1 - lr * decay, x: p) }
+                    BLAS.axpy(count: count, alpha: -lr, x: g.baseAddress!, y: p)
+                    return
+                }
                 velocity.withUnsafeMutableBufferPointer { v in
-                    for i in 0..<g.count {
-                        let j = base &+ i
-                        v[i] = mu * v[i] + g[i] + decay * p[j]
-                        p[j] -= lr * v[i]
-                    }
+                    // v ← mu·v + g + decay·p; p ← p − lr·v
+                    BLAS.scale(count: count, alpha: mu, x: v.baseAddress!)
+                    BLAS.axpy(count: count, alpha: 1, x: g.baseAddress!, y: v.baseAddress!)
+                    if decay > 0 { BLAS.axpy(count: count, alpha: decay, x: p, y: v.baseAddress!) }
+                    BLAS.axpy(count: count, alpha: -lr, x: v.baseAddress!, y: p)
                 }
             }
         }

@@ -19,6 +19,13 @@ public final class ParameterBuffer {
         public let range: Range<Int>
         /// The logical shape, e.g. `[outputs, inputs]` for a dense weight.
         public let shape: [Int]
+
+        public init(name: String, layerIndex: Int, range: Range<Int>, shape: [Int]) {
+            self.name = name
+            self.layerIndex = layerIndex
+            self.range = range
+            self.shape = shape
+        }
     }
 
     /// All parameters, layer by layer.
@@ -52,7 +59,8 @@ public final class ParameterBuffer {
 
     /// Allocates (if needed) and zeroes gradient storage for exactly `range`, once per training step.
     public func zeroGradients(for range: Range<Int>) {
-        precondition(range.lowerBound >= 0 && range.upperBound <= values.count, "gradient range \(range) outside buffer")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= values.count, "gradient range \(range) outside buffer")
         if gradientRange != range || gradients.count != range.count {
             gradients = [Float](repeating: 0, count: range.count)
             gradientRange = range

@@ -6,7 +6,8 @@ extension Tensor {
         let stride = sampleCount
         var newShape = shape
         newShape[0] = range.count
-        return Tensor(shape: newShape, scalars: Array(scalars[(range.lowerBound * stride)..<(range.upperBound * stride)]))
+        return Tensor(
+            shape: newShape, scalars: Array(scalars[(range.lowerBound * stride)..<(range.upperBound * stride)]))
     }
 
     /// The samples at `indices`, in that order (repeats allowed), as a new tensor.

@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawModelPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}

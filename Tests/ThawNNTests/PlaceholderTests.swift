@@ -1,5 +1,0 @@
-import Testing
-
-@Suite struct ThawNNPlaceholderTests {
-    @Test func packageBuilds() { #expect(Bool(true)) }
-}
