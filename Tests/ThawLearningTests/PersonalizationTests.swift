@@ -10,11 +10,11 @@ import ThawNN
         let data = try HandwritingDataset.shipped()
         // Deliberately weak general model (1 epoch on 2000 images) so users have room to improve.
         let general = PretrainJob(architecture: .smallCNN(classes: 10), epochs: 1, batchSize: 32,
-                                  learningRate: 0.05, seed: 3, trainingLimit: 2000).run(on: data).model
+                                  learningRate: 0.05, seed: 3, trainingLimit: 2000).train(on: data.train).model
         let job = PersonalizeJob(freezePoint: FreezePoint(7), epochs: 15, batchSize: 16,
                                  optimizer: .sgd(learningRate: 0.01, momentum: 0.9, weightDecay: 0),
                                  splitter: UserSplitter(adaptationFraction: 0.5, seed: 3), seed: 3)
-        let users = Array(data.userIDs.prefix(16))
+        let users = Array(data.userIDs.prefix(12))
         let results = users.map { job.run(general: general, samples: data.test, writer: $0) }
         let improved = results.filter { $0.gain > 0 }.count
         let worse = results.filter { $0.gain < 0 }.count

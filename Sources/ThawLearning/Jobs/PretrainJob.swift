@@ -33,23 +33,32 @@ public struct PretrainJob: Sendable {
         public let trainingSamples: Int
     }
 
+    /// Trains and evaluates on every test writer.
     public func run(on dataset: HandwritingDataset, logger: Logger = Logger(label: "thaw.learning.pretrain")) -> Result {
+        let trained = train(on: dataset.train, logger: logger)
+        return Result(model: trained.model, test: AccuracyReport.evaluate(trained.model, on: dataset.test),
+                      epochLosses: trained.epochLosses, trainingSamples: trained.trainingSamples)
+    }
+
+    /// Trains only (no evaluation pass), on `samples`.
+    public func train(on samples: HandwritingSamples, logger: Logger = Logger(label: "thaw.learning.pretrain"))
+        -> (model: Model, epochLosses: [Float], trainingSamples: Int)
+    {
         let model = Model(architecture: architecture, seed: seed)
-        var indices = Array(0..<dataset.train.count)
+        var indices = Array(0..<samples.count)
         if let limit = trainingLimit, limit < indices.count {
             var generator = SeededGenerator.derived(seed: seed, stream: 0x5355_4253)
             indices.shuffle(using: &generator)
             indices = Array(indices[..<limit]).sorted()
         }
-        let inputs = Batching.images(dataset.train, indices)
-        let labels = dataset.train.intLabels(indices)
+        let inputs = Batching.images(samples, indices)
+        let labels = samples.intLabels(indices)
         var optimizer = SGD(learningRate: learningRate, momentum: momentum)
         let trainer = MinibatchTrainer(epochs: epochs, batchSize: batchSize, seed: seed)
         let losses = trainer.train(model, inputs: inputs, labels: labels, freezePoint: FreezePoint(0),
                                    optimizer: &optimizer) { epoch, loss in
             logger.info("epoch done", metadata: ["epoch": "\(epoch + 1)", "loss": "\(loss)"])
         }
-        return Result(model: model, test: AccuracyReport.evaluate(model, on: dataset.test),
-                      epochLosses: losses, trainingSamples: indices.count)
+        return (model, losses, indices.count)
     }
 }
