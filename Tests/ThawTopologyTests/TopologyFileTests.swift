@@ -38,9 +38,9 @@ import ThawTopology
         #expect(topology.instances.map(\.name) == ["coordinator", "registry", "worker-0", "worker-1", "phones", "monitor"])
         #expect(topology.instance(named: "worker-1")?.endpoints["pull"] == "tcp://127.0.0.1:5711")
         #expect(topology.node(named: "phones")?.count == 8)
-        #expect(topology.node(named: "phones")?.options.device?.flush.interval == .seconds(5))
+        #expect(topology.node(named: "phones")?.options.device?.flush.interval == .seconds(3))
         #expect(topology.node(named: "coordinator")?.options.coordinator?.autoFreeze == .off)
-        #expect(topology.goal == Goal(headsPerDevice: 3, duration: .seconds(600)))
+        #expect(topology.goal == Goal(headsPerDevice: 1, duration: .seconds(600)))
         let devicePeers = topology.peerInstances(of: try #require(topology.node(named: "phones"))).map(\.name)
         #expect(devicePeers == ["coordinator", "registry", "worker-0", "worker-1"])
     }

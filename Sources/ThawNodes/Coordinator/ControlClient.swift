@@ -22,7 +22,8 @@ public struct ControlClient: Sendable {
     /// Sends `command` and returns the coordinator's state after it.
     /// - Throws: ``NodeError`` `.timeout` without a reply, `.refused` with the coordinator's reason.
     public func send(_ command: Command) async throws -> DeploymentState {
-        let empty = WireDeploymentState(modelVersion: 0, modelHash: "", freezePoint: 0, hyperHash: "", epoch: 0)
+        // The wire requires a model hash in every state; requests carry a marker the coordinator ignores.
+        let empty = WireDeploymentState(modelVersion: 0, modelHash: "ctl", freezePoint: 0, hyperHash: "ctl", epoch: 0)
         let message: ThawMessage
         switch command {
         case .status:
