@@ -132,3 +132,71 @@ struct DistributedSystemTests {
         #expect(try await second.terminate() == .exited(0))
     }
 }
+
+extension DistributedSystemTests {
+    /// The nodes of `topology` as separate processes (not through `thaw up`), so a test can act between steps.
+    static func startNodes(_ workspace: Workspace, topology: String, names: [String]) async throws -> [NodeProcess] {
+        var started: [NodeProcess] = []
+        do {
+            for name in names {
+                let role = name.hasPrefix("worker") ? "worker" : name == "phones" ? "device" : name
+                let node = try NodeProcess(
+                    name: name,
+                    arguments: [
+                        role, "--topology", topology, "--node", name, "--base-model",
+                        "\(workspace.path)/base-model.thaw", "--state-dir", "\(workspace.path)/state",
+                    ],
+                    hardTimeout: .seconds(300))
+                started.append(node)
+                _ = try await node.waitForReady(timeout: .seconds(60))
+            }
+        } catch {
+            for node in started.reversed() {
+                node.printOutput()
+                _ = try? await node.terminate()
+            }
+            throw error
+        }
+        return started
+    }
+
+    /// Lines like `{"event":"head-swapped",...,"freezePoint":6,...}` the device printed so far.
+    static func swaps(_ device: NodeProcess, freezePoint: Int) -> Int {
+        device.output.filter { $0.contains("\"head-swapped\"") && $0.contains("\"freezePoint\":\(freezePoint)") }.count
+    }
+
+    static func waitUntil(_ timeout: Duration, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return condition()
+    }
+
+    @Test func aFreezePointMoveReachesDevicesAndOnlyHeadsOfTheNewPointAreSwappedIn() async throws {
+        let workspace = try Workspace()
+        let topology = try workspace.topology(workers: 1, phones: 2)
+        let nodes = try await Self.startNodes(
+            workspace, topology: topology, names: ["registry", "coordinator", "worker", "phones"])
+        let device = nodes[3]
+        var passed = false
+        defer {
+            if !passed { for node in nodes { node.printOutput() } }
+        }
+        #expect(try await Self.waitUntil(.seconds(90)) { Self.swaps(device, freezePoint: 7) >= 2 })
+        let client = ControlClient(endpoint: Endpoint("ipc://\(workspace.path)/ctl"))
+        let moved = try await client.send(.freeze(6))
+        #expect(moved.freezePoint == FreezePoint(6))
+        // Devices rebuild their cached activations at k=6, re-upload them, and get heads trained at k=6.
+        #expect(try await Self.waitUntil(.seconds(90)) { Self.swaps(device, freezePoint: 6) >= 2 })
+        // After the move no head of the old point is swapped in any more.
+        let oldAfterMove = Self.swaps(device, freezePoint: 7)
+        try await Task.sleep(for: .seconds(3))
+        #expect(Self.swaps(device, freezePoint: 7) == oldAfterMove)
+        for node in nodes.reversed() {
+            #expect(try await node.terminate(grace: .seconds(10)) == .exited(0))
+        }
+        passed = true
+    }
+}

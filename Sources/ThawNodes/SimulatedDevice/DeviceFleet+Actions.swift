@@ -143,7 +143,7 @@ extension DeviceFleet {
             StdoutLine.write(
                 HeadSwapLine(
                     device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
-                    accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0))
+                    freezePoint: Int(reply.freezePoint), accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0))
         }
         actions += decided
         return actions
@@ -184,6 +184,7 @@ struct HeadSwapLine: Codable, Sendable {
     var device: String
     var user: String
     var headVersion: UInt64
+    var freezePoint: Int
     var accuracyBefore: Double
     var accuracy: Double
 }
