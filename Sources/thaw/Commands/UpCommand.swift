@@ -79,9 +79,8 @@ struct UpCommand: AsyncParsableCommand {
             topology: loaded, logger: logger)
         let report = try await launcher.run(shutdown: ShutdownSignal())
         let text = report.render()
-        print(text, terminator: "")
         try text.write(toFile: "\(out)/report.txt", atomically: true, encoding: .utf8)
-        print("report written to \(out)/report.txt")
+        FileHandle.standardOutput.write(Data((text + "report written to \(out)/report.txt\n").utf8))
     }
 
     /// This binary's absolute path, so children run exactly the same build.
@@ -94,7 +93,7 @@ struct UpCommand: AsyncParsableCommand {
 enum BaseModelPreparation {
     static func prepare(at path: String, settings: ModelSettings, seed: UInt64, dataset: HandwritingDataset) throws {
         if FileManager.default.fileExists(atPath: path), (try? ModelCheckpoint.load(from: path)) != nil {
-            print("[thaw up] reusing base model \(path)")
+            say("reusing base model \(path)")
             return
         }
         let share = min(max(settings.pretrainShare, 0.01), 1)
@@ -102,16 +101,21 @@ enum BaseModelPreparation {
             architecture: .fedAvgCNN(classes: 10), epochs: settings.pretrainEpochs, batchSize: settings.batchSize,
             learningRate: Float(settings.learningRate), seed: seed,
             trainingLimit: Int(Double(dataset.train.count) * share))
-        print(
-            "[thaw up] pretraining the base model (FedAvg CNN, \(settings.pretrainEpochs) epochs on "
+        say(
+            "pretraining the base model (FedAvg CNN, \(settings.pretrainEpochs) epochs on "
                 + "\(job.trainingLimit ?? dataset.train.count) training images)…")
         let start = ContinuousClock.now
         let result = job.run(on: dataset)
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try ModelCheckpoint.save(result.model, version: ModelVersion(1), to: path)
-        print(
-            "[thaw up] base model: test accuracy \(String(format: "%.2f%%", result.test.overall * 100)) "
+        say(
+            "base model: test accuracy \(String(format: "%.2f%%", result.test.overall * 100)) "
                 + "in \(ContinuousClock.now - start); saved to \(path)")
+    }
+
+    /// Unbuffered, so these lines keep their order with the launcher's own progress lines.
+    static func say(_ text: String) {
+        FileHandle.standardOutput.write(Data("[thaw up] \(text)\n".utf8))
     }
 }
