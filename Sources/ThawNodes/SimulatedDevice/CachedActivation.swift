@@ -1,29 +1,10 @@
 import ThawNN
 
-/// The stamps that say which deployment produced an activation.
-///
-/// An activation is only usable (for flushing or prediction) when all three match the current
-/// ``DeploymentState``; the epoch is deliberately not part of it, since an unrelated change must not
-/// make valid activations stale.
-public struct ActivationStamp: Hashable, Sendable, CustomStringConvertible {
-    public var modelVersion: ModelVersion
-    public var freezePoint: FreezePoint
-    public var hyperParameterHash: String
-
-    public init(modelVersion: ModelVersion, freezePoint: FreezePoint, hyperParameterHash: String) {
-        self.modelVersion = modelVersion
-        self.freezePoint = freezePoint
-        self.hyperParameterHash = hyperParameterHash
-    }
-
-    public init(_ state: DeploymentState) {
-        self.init(
-            modelVersion: state.modelVersion, freezePoint: state.freezePoint,
-            hyperParameterHash: state.hyperParameterHash)
-    }
-
-    public var description: String { "\(modelVersion)/\(freezePoint)/\(hyperParameterHash.prefix(8))" }
-}
+/// The stamps that say which deployment produced an activation: the same three stamps a feature
+/// row carries in the registry. An activation is only usable (for flushing or prediction) when all
+/// three match the current ``DeploymentState``; the epoch is deliberately not part of it, since an
+/// unrelated change must not make valid activations stale.
+public typealias ActivationStamp = FeatureStamps
 
 /// Where an annotated entry stands with respect to the registry.
 public enum UploadState: Hashable, Sendable {
