@@ -38,7 +38,7 @@ struct PretrainCommand: ParsableCommand {
         let start = clock.now
         let result = job.run(on: dataset, logger: logger)
         let seconds = (clock.now - start) / .seconds(1)
-        if let output { try ModelFile.write(result.model, architecture: architecture, to: output) }
+        if let output { try ModelFile.write(result.model, to: output) }
         let users = result.test.perUser.sorted { $0.key < $1.key }
         if options.json {
             let object: [String: Any] = [

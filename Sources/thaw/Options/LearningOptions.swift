@@ -40,9 +40,4 @@ enum ArchitectureChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
         case .smallCNN: return .smallCNN(classes: 10)
         }
     }
-
-    init?(architecture: ModelArchitecture) {
-        guard let match = Self.allCases.first(where: { $0.architecture == architecture }) else { return nil }
-        self = match
-    }
 }

@@ -4,7 +4,7 @@ import ThawNN
 /// Model files for the learning commands: ThawModel's `THAWMDL1` checkpoints (architecture, version
 /// and parameters, validated on load).
 enum ModelFile {
-    static func write(_ model: Model, architecture: ArchitectureChoice, to path: String) throws {
+    static func write(_ model: Model, to path: String) throws {
         try ModelCheckpoint.save(model, version: ModelVersion(1), to: path)
     }
 
