@@ -77,7 +77,9 @@ public final class NodeProcess: Sendable {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // A thaw node started by a test stops by itself if the test process dies before tearing it down.
+        process.environment = ProcessInfo.processInfo.environment.merging(["THAW_EXIT_WITH_PARENT": "1"]) { $1 }
+            .merging(environment) { $1 }
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout

@@ -113,23 +113,26 @@ struct DistributedSystemTests {
         ]
         let client = ControlClient(endpoint: Endpoint("ipc://\(workspace.path)/ctl"))
 
-        let first = try NodeProcess(name: "coordinator", arguments: arguments)
-        _ = try await first.waitForReady()
-        let initial = try await client.send(.status)
-        #expect(initial.freezePoint == FreezePoint(7))
-        let moved = try await client.send(.freeze(6))
-        #expect(moved.freezePoint == FreezePoint(6))
-        #expect(moved.epoch == initial.epoch + 1)
-        await #expect(throws: NodeError.self) { try await client.send(.freeze(99)) }
-        await #expect(throws: NodeError.self) { try await client.send(.publish(version: 1, hash: "00")) }
-        #expect(try await first.terminate() == .exited(0))
+        let (moved, firstExit) = try await withNodeProcess("coordinator", arguments: arguments) { node in
+            _ = try await node.waitForReady()
+            let initial = try await client.send(.status)
+            #expect(initial.freezePoint == FreezePoint(7))
+            let moved = try await client.send(.freeze(6))
+            #expect(moved.freezePoint == FreezePoint(6))
+            #expect(moved.epoch == initial.epoch + 1)
+            await #expect(throws: NodeError.self) { try await client.send(.freeze(99)) }
+            await #expect(throws: NodeError.self) { try await client.send(.publish(version: 1, hash: "00")) }
+            return moved
+        }
+        #expect(firstExit == .exited(0))
 
-        let second = try NodeProcess(name: "coordinator", arguments: arguments)
-        _ = try await second.waitForReady()
-        let restored = try await client.send(.status)
+        let (restored, secondExit) = try await withNodeProcess("coordinator", arguments: arguments) { node in
+            _ = try await node.waitForReady()
+            return try await client.send(.status)
+        }
         #expect(restored.freezePoint == FreezePoint(6))
         #expect(restored.epoch == moved.epoch)
-        #expect(try await second.terminate() == .exited(0))
+        #expect(secondExit == .exited(0))
     }
 }
 
@@ -180,10 +183,21 @@ extension DistributedSystemTests {
         let nodes = try await Self.startNodes(
             workspace, topology: topology, names: ["registry", "coordinator", "worker", "phones"])
         let device = nodes[3]
-        var passed = false
-        defer {
-            if !passed { for node in nodes { node.printOutput() } }
+        do {
+            try await Self.moveAndWatch(workspace, device: device)
+        } catch {
+            for node in nodes.reversed() {
+                node.printOutput()
+                _ = try? await node.terminate(grace: .seconds(2))
+            }
+            throw error
         }
+        for node in nodes.reversed() {
+            #expect(try await node.terminate(grace: .seconds(10)) == .exited(0))
+        }
+    }
+
+    static func moveAndWatch(_ workspace: Workspace, device: NodeProcess) async throws {
         #expect(try await Self.waitUntil(.seconds(90)) { Self.swaps(device, freezePoint: 7) >= 2 })
         let client = ControlClient(endpoint: Endpoint("ipc://\(workspace.path)/ctl"))
         let moved = try await client.send(.freeze(6))
@@ -194,9 +208,5 @@ extension DistributedSystemTests {
         let oldAfterMove = Self.swaps(device, freezePoint: 7)
         try await Task.sleep(for: .seconds(3))
         #expect(Self.swaps(device, freezePoint: 7) == oldAfterMove)
-        for node in nodes.reversed() {
-            #expect(try await node.terminate(grace: .seconds(10)) == .exited(0))
-        }
-        passed = true
     }
 }

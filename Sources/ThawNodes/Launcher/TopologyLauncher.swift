@@ -72,7 +72,7 @@ public struct TopologyLauncher: Sendable {
                     ] + (configuration.extraArguments[role] ?? [])
                     let child = try ChildProcess(
                         name: instance.name, executable: configuration.executable, arguments: arguments,
-                        logPath: "\(logs)/\(instance.name).log", environment: ["OPENBLAS_NUM_THREADS": "1"])
+                        logPath: "\(logs)/\(instance.name).log", environment: ["OPENBLAS_NUM_THREADS": "1", "THAW_EXIT_WITH_PARENT": "1"])
                     children.append((instance, child))
                     Self.follow(child, role: role, events: events)
                     try await waitForReady(child, events: events)

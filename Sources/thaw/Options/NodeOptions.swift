@@ -66,6 +66,16 @@ enum LogSetup {
 /// Runs a node until it stops; one error line with the node's metadata and a non-zero exit on failure.
 func runNode(_ logger: Logger, _ body: (ShutdownSignal) async throws -> Void) async throws {
     let shutdown = ShutdownSignal()
+    // Launchers (`thaw up`, the test kit) set THAW_EXIT_WITH_PARENT=1 so that a node whose parent
+    // died (a crashed launcher, a test process that ended) stops gracefully instead of lingering.
+    if ProcessInfo.processInfo.environment["THAW_EXIT_WITH_PARENT"] == "1" {
+        let parent = getppid()
+        Task.detached {
+            while getppid() == parent { try? await Task.sleep(for: .milliseconds(500)) }
+            logger.warning("parent process is gone; stopping")
+            kill(getpid(), SIGTERM)
+        }
+    }
     do {
         try await body(shutdown)
     } catch {
