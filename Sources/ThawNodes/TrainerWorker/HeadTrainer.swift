@@ -1,9 +1,11 @@
+import ThawLearning
 import ThawNN
 
 /// Trains one user's head from stored activations: the compute a worker does per commit.
 ///
 /// The head starts from the user's latest committed head, or from the base model's own head when the
-/// user has none, and runs `recipe.epochs` passes of shuffled minibatches over every stored sample.
+/// user has none, and runs `recipe.epochs` passes of shuffled minibatches over every stored sample
+/// (ThawLearning's ``MinibatchTrainer``, the same loop `thaw personalize` uses).
 struct HeadTrainer {
     let model: Model
     let recipe: TrainingRecipe
@@ -21,26 +23,12 @@ struct HeadTrainer {
         defer { model.setHeadParameters(base, from: freezePoint) }
         if let start { model.setHeadParameters(start, from: freezePoint) }
         var optimizer = recipe.optimizer.makeOptimizer()
-        var generator = SeededGenerator(seed: seed)
-        let count = labels.count
-        var order = Array(0..<count)
-        var lossSum: Float = 0
-        var steps = 0
-        for _ in 0..<max(recipe.epochs, 1) {
-            order.shuffle(using: &generator)
-            var offset = 0
-            while offset < count {
-                let indices = Array(order[offset..<min(offset + recipe.batchSize, count)])
-                let loss = model.trainStep(
-                    input: activations.gatheringRows(indices), labels: indices.map { labels[$0] },
-                    freezePoint: freezePoint, optimizer: &optimizer)
-                lossSum += loss
-                steps += 1
-                offset += recipe.batchSize
-            }
-        }
+        let epochs = max(recipe.epochs, 1)
+        let losses = MinibatchTrainer(epochs: epochs, batchSize: recipe.batchSize, seed: seed).train(
+            model, inputs: activations, labels: labels, freezePoint: freezePoint, optimizer: &optimizer)
+        let batches = (labels.count + recipe.batchSize - 1) / recipe.batchSize
         return Result(
-            parameters: model.headParameters(from: freezePoint), loss: steps > 0 ? lossSum / Float(steps) : 0,
-            steps: steps)
+            parameters: model.headParameters(from: freezePoint),
+            loss: losses.isEmpty ? 0 : losses.reduce(0, +) / Float(losses.count), steps: epochs * batches)
     }
 }
