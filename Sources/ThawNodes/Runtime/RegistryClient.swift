@@ -1,4 +1,6 @@
 import Logging
+import ThawModel
+import ThawNN
 import ThawWire
 import ThawZMQ
 
@@ -31,6 +33,21 @@ struct RegistryClient: Sendable {
             }
             if accept(decoded.message) { return decoded.message }
         }
+    }
+}
+
+extension RegistryClient {
+    /// Fetches base model `version` from the registry and builds it; the checkpoint's own checksum and
+    /// validation (ThawModel) guard what arrives.
+    /// - Throws: ``NodeError`` `.badModel` when the registry does not have it, or a ``ModelFileError``.
+    func baseModel(_ version: ModelVersion, stamper: inout EnvelopeStamper) async throws -> Model {
+        let reply = try await request(
+            .baseModelRequest(BaseModelRequest(modelVersion: version.number)), stamper: &stamper
+        ) { if case .baseModelReply = $0 { true } else { false } }
+        guard case .baseModelReply(let answer) = reply, answer.status == .ok, let bytes = answer.checkpoint else {
+            throw NodeError(.badModel, "the registry has no base model \(version)")
+        }
+        return try ModelCheckpoint.decode(bytes).makeModel()
     }
 }
 

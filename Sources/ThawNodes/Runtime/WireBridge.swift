@@ -20,6 +20,16 @@ enum WireBridge {
             freezePoint: FreezePoint(Int(state.freezePoint)), hyperParameterHash: state.hyperHash, epoch: state.epoch)
     }
 
+    /// The full state a coordinator broadcast carries (heartbeat, model announcement or freeze move).
+    static func deploymentState(in message: ThawMessage) -> WireDeploymentState? {
+        switch message {
+        case .heartbeat(let beat): beat.state
+        case .modelAnnounce(let announce): announce.state
+        case .freezePointChange(let change): change.state
+        default: nil
+        }
+    }
+
     static func wire(_ tensor: Tensor) -> WireTensor {
         WireTensor(shape: tensor.shape, scalars: tensor.scalars)
     }

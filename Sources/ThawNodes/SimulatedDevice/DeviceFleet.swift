@@ -47,10 +47,11 @@ struct DeviceFleet {
     // MARK: - Broadcasts
 
     mutating func observe(_ message: ThawMessage) async throws {
+        if let state = WireBridge.deploymentState(in: message) {
+            try await adopt(WireBridge.deployment(state))
+            return
+        }
         switch message {
-        case .heartbeat(let beat): try await adopt(WireBridge.deployment(beat.state))
-        case .modelAnnounce(let announce): try await adopt(WireBridge.deployment(announce.state))
-        case .freezePointChange(let change): try await adopt(WireBridge.deployment(change.state))
         case .invalidation(let invalidation):
             for index in phones.indices where invalidation.userID == nil || invalidation.userID == phones[index].user.rawValue {
                 try await perform(phones[index].machine.invalidation(sampleIds: invalidation.sampleIDs), phone: index)
@@ -83,14 +84,7 @@ struct DeviceFleet {
 
     private mutating func ensureModel(_ version: ModelVersion) async throws {
         if modelVersion == version, model != nil { return }
-        let reply = try await registry.request(
-            .baseModelRequest(BaseModelRequest(modelVersion: version.number)), stamper: &stamper
-        ) { if case .baseModelReply = $0 { true } else { false } }
-        guard case .baseModelReply(let answer) = reply, answer.status == .ok, let bytes = answer.checkpoint else {
-            throw NodeError(.badModel, "the registry has no base model \(version)")
-        }
-        let contents = try ModelCheckpoint.decode(bytes)
-        let made = contents.makeModel()
+        let made = try await registry.baseModel(version, stamper: &stamper)
         model = made
         modelVersion = version
         evaluationCache.removeAll()

@@ -39,13 +39,7 @@ struct TrainerWorkerSession {
 
     /// Adopts a broadcast state unless it is older than the one already known.
     mutating func observe(_ message: ThawMessage) {
-        let state: WireDeploymentState
-        switch message {
-        case .heartbeat(let beat): state = beat.state
-        case .modelAnnounce(let announce): state = announce.state
-        case .freezePointChange(let change): state = change.state
-        default: return
-        }
+        guard let state = WireBridge.deploymentState(in: message) else { return }
         let candidate = WireBridge.deployment(state)
         if let deployment, candidate.epoch < deployment.epoch { return }
         deployment = candidate
@@ -170,14 +164,7 @@ struct TrainerWorkerSession {
     /// The base model of `version`, fetched once from the registry and checked against its hash.
     private mutating func baseModel(_ version: ModelVersion) async throws -> Model {
         if let model, modelVersion == version { return model }
-        let reply = try await registry.request(.baseModelRequest(BaseModelRequest(modelVersion: version.number)), stamper: &stamper) {
-            if case .baseModelReply = $0 { true } else { false }
-        }
-        guard case .baseModelReply(let answer) = reply, answer.status == .ok, let bytes = answer.checkpoint else {
-            throw NodeError(.badModel, "the registry has no base model \(version)")
-        }
-        let contents = try ModelCheckpoint.decode(bytes)
-        let made = contents.makeModel()
+        let made = try await registry.baseModel(version, stamper: &stamper)
         model = made
         modelVersion = version
         return made
