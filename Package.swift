@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "ThawDataTests", dependencies: ["ThawData"]),
         .testTarget(name: "ThawModelTests", dependencies: ["ThawModel", "ThawNN"]),
         .testTarget(name: "ThawLearningTests", dependencies: ["ThawLearning", "ThawModel", "ThawNN", "ThawData"]),
-        .testTarget(name: "ThawNodesTests", dependencies: ["ThawNodes", "ThawTestKit"]),
+        .testTarget(name: "ThawNodesTests", dependencies: ["ThawNodes", "ThawModel", "ThawNN", "ThawTestKit"]),
         .testTarget(name: "ThawCLITests", dependencies: ["thaw"]),
         .testTarget(
             name: "ThawIntegrationTests",

@@ -31,8 +31,8 @@ enum RegistryFixtures {
         samples: Int = 3
     ) -> HeadCommit {
         HeadCommit(
-            user: UserID(user), parentVersion: parent, stamps: stamps, parameters: parameters, loss: 0.5,
-            samples: samples)
+            user: UserID(user), parentVersion: parent, stamps: stamps, parameters: parameters,
+            hash: "test-\(parameters)", loss: 0.5, samples: samples)
     }
 }
 

@@ -40,7 +40,7 @@ import ThawNodes
                     _ = try store.commitHead(
                         HeadCommit(
                             user: UserID("writer-0"), parentVersion: UInt64(parent), stamps: stamps,
-                            parameters: head, loss: 0.1, samples: 1))
+                            parameters: head, hash: "bench-\(parent)", loss: 0.1, samples: 1))
                 }
             }
             func perSecond(_ count: Int, _ duration: Duration) -> Int {

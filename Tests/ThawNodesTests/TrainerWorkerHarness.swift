@@ -38,7 +38,7 @@ struct TrainerWorkerHarness {
             send(
                 .trained(
                     user: job.user, parameters: [base + 1, Float(job.features.count)],
-                    loss: 1 / Float(job.features.count)))
+                    hash: "fake-\(base + 1)-\(job.features.count)", loss: 1 / Float(job.features.count)))
         }
     }
 

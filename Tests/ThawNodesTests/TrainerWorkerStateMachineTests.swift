@@ -144,7 +144,7 @@ import ThawNodes
                     stamps: F.stamps, activations: StoredActivations(shape: [1], scalars: [1]))
             ]
             _ = machine.handle(.featuresFetched(user: Self.user, features: features))
-            _ = machine.handle(.trained(user: Self.user, parameters: [1], loss: 0.1))
+            _ = machine.handle(.trained(user: Self.user, parameters: [1], hash: "test-hash", loss: 0.1))
         }
         runToCommit()
         #expect(
@@ -179,7 +179,7 @@ import ThawNodes
         moved.freezePoint = FreezePoint(3)
         moved.epoch = 2
         _ = machine.handle(.deploymentObserved(moved))
-        #expect(machine.handle(.trained(user: Self.user, parameters: [1], loss: 0.1)) == [.fetchHead(Self.user)])
+        #expect(machine.handle(.trained(user: Self.user, parameters: [1], hash: "test-hash", loss: 0.1)) == [.fetchHead(Self.user)])
         #expect(machine.metrics.trainingsDiscarded == 1)
         // The restarted run asks for features under the new stamps.
         #expect(
@@ -198,7 +198,7 @@ import ThawNodes
             activations: StoredActivations(shape: [1], scalars: [1]))
         _ = machine.handle(.featuresFetched(user: Self.user, features: [feature]))
         #expect(
-            machine.handle(.trained(user: Self.user, parameters: [.nan], loss: 0.1)) == [
+            machine.handle(.trained(user: Self.user, parameters: [.nan], hash: "test-hash", loss: 0.1)) == [
                 .gaveUp(Self.user, after: .train(Self.user))
             ])
     }

@@ -13,7 +13,8 @@ public struct HeadRecord: Hashable, Sendable {
     /// The deployment the head was trained under; a device must not use a head whose stamps differ
     /// from its own backbone's.
     public var stamps: FeatureStamps
-    /// An entity tag for not-modified checks (see ``HeadDigest``); unique per (user, version, content).
+    /// The head's SHA-256 content hash (`ContentHash.head`, 64 hex digits): the tag for not-modified
+    /// checks, and what a device verifies the parameters it received against.
     public var hash: String
     /// The head's flat parameter buffer (ThawNN's `ParameterBuffer` layout).
     public var parameters: [Float]
@@ -47,16 +48,20 @@ public struct HeadCommit: Hashable, Sendable {
     public var parentVersion: UInt64
     public var stamps: FeatureStamps
     public var parameters: [Float]
+    /// The SHA-256 content hash of `parameters` (see ``HeadRecord/hash``), verified before a commit.
+    public var hash: String
     public var loss: Float
     public var samples: Int
 
     public init(
-        user: UserID, parentVersion: UInt64, stamps: FeatureStamps, parameters: [Float], loss: Float, samples: Int
+        user: UserID, parentVersion: UInt64, stamps: FeatureStamps, parameters: [Float], hash: String, loss: Float,
+        samples: Int
     ) {
         self.user = user
         self.parentVersion = parentVersion
         self.stamps = stamps
         self.parameters = parameters
+        self.hash = hash
         self.loss = loss
         self.samples = samples
     }

@@ -10,7 +10,7 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidShape, nonFiniteValue, emptyBatch, duplicateSample, valueOutOfRange
-            case baseModelConflict, corruptRow
+            case baseModelConflict, corruptRow, unknownModelVersion, hashMismatch
         }
 
         private let base: Base
@@ -28,6 +28,10 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let valueOutOfRange = Code(.valueOutOfRange)
         /// A base model version re-registered with a different hash: versions are immutable.
         public static let baseModelConflict = Code(.baseModelConflict)
+        /// A head or batch for a base model version the registry does not hold.
+        public static let unknownModelVersion = Code(.unknownModelVersion)
+        /// A head whose claimed content hash is not the SHA-256 of its parameters.
+        public static let hashMismatch = Code(.hashMismatch)
         /// A stored row whose blob does not decode (truncated file, foreign writer).
         public static let corruptRow = Code(.corruptRow)
 

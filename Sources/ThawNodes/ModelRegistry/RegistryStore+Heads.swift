@@ -69,7 +69,7 @@ extension RegistryStore {
                 return .conflict(currentVersion: currentVersion, currentHash: current.map { $0["hash"] as String })
             }
             let version = commit.parentVersion + 1
-            let hash = HeadDigest.tag(version: version, stamps: commit.stamps, parameterBlob: blob)
+            let hash = commit.hash
             try db.execute(
                 sql: """
                     INSERT INTO heads (user, version, parent_version, freeze_point, model_version, hyper_hash,

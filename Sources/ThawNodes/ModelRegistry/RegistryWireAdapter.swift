@@ -40,15 +40,15 @@ enum RegistryWireAdapter {
             guard case .features(let rows, _) = reply else { return refusal(reply, sequence) }
             return .featureSet(featureSet(user: fetch.userID, rows))
         case .headCommit(let commit):
-            let reply = try machine.handle(
-                .commit(
-                    HeadCommit(
-                        user: UserID(commit.userID), parentVersion: commit.parentVersion,
-                        stamps: FeatureStamps(
-                            modelVersion: ModelVersion(commit.modelVersion),
-                            freezePoint: FreezePoint(Int(commit.freezePoint)), hyperParameterHash: commit.hyperHash),
-                        parameters: commit.headParameters.scalars, loss: Float(commit.metrics.loss),
-                        samples: Int(commit.metrics.samples))))
+            let head = HeadCommit(
+                user: UserID(commit.userID), parentVersion: commit.parentVersion,
+                stamps: FeatureStamps(
+                    modelVersion: ModelVersion(commit.modelVersion),
+                    freezePoint: FreezePoint(Int(commit.freezePoint)), hyperParameterHash: commit.hyperHash),
+                parameters: commit.headParameters.scalars, hash: commit.headHash, loss: Float(commit.metrics.loss),
+                samples: Int(commit.metrics.samples))
+            if let refusal = try machine.verifyHeadHash(head) { return Self.refusal(refusal, sequence) }
+            let reply = try machine.handle(.commit(head))
             switch reply {
             case .commit(.committed(let version, let hash)):
                 return .commitAck(CommitAck(userID: commit.userID, version: version, headHash: hash))

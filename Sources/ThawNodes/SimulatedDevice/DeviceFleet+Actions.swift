@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ThawData
+import ThawModel
 import ThawNN
 import ThawWire
 import ThawZMQ
@@ -133,6 +134,13 @@ extension DeviceFleet {
             return actions + phones[index].machine.headNotModified()
         }
         phones[index].bytesReceived += parameters.scalars.count * 4
+        if let refusal = headRefusal(parameters.scalars, reply: reply) {
+            phones[index].headsRefused += 1
+            logger.warning(
+                "refused a head from the registry",
+                metadata: ["device": "\(phone.device)", "head.version": "\(reply.headVersion)", "reason": "\(refusal)"])
+            return actions + phones[index].machine.headNotModified()
+        }
         let info = HeadInfo(
             version: reply.headVersion, hash: reply.headHash, freezePoint: FreezePoint(Int(reply.freezePoint)),
             modelVersion: ModelVersion(reply.modelVersion), byteCount: parameters.scalars.count * 4)
@@ -147,6 +155,21 @@ extension DeviceFleet {
         }
         actions += decided
         return actions
+    }
+
+    /// Why the served head must not be used, or nil: its parameters must fit layers `[k, L)` of the model
+    /// this device runs and hash to the `ContentHash.head` the registry vouched for, so a corrupted or
+    /// mislabelled head never replaces a working one.
+    func headRefusal(_ parameters: [Float], reply: HeadReply) -> String? {
+        guard let model else { return "no base model loaded" }
+        let architecture = model.architecture
+        let freezePoint = Int(reply.freezePoint)
+        guard (0..<architecture.layerCount).contains(freezePoint) else { return "freeze point \(freezePoint)" }
+        let expected = architecture.parameterCount(layers: freezePoint..<architecture.layerCount)
+        guard parameters.count == expected else { return "\(parameters.count) parameters, expected \(expected)" }
+        let actual = ContentHash.head(
+            parameters: parameters, freezePoint: FreezePoint(freezePoint), architecture: architecture)
+        return actual.hex == reply.headHash.lowercased() ? nil : "content hash \(actual.hex.prefix(16)) is not \(reply.headHash.prefix(16))"
     }
 
     func persist(_ snapshot: DeviceSnapshot, phone index: Int) {

@@ -54,6 +54,7 @@ extension DeviceFleet {
                     counters: [
                         "batches_sent": UInt64(report.batchesSent), "heads_swapped": UInt64(report.headsSwapped),
                         "bytes_sent": UInt64(report.bytesSent),
+                        "heads_refused": UInt64(phones[index].headsRefused),
                     ],
                     labels: ["user": report.user]))
             guard let frames = try? stamper.encodePublished(message) else { continue }

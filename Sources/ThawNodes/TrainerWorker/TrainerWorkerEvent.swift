@@ -20,7 +20,8 @@ public enum TrainerWorkerEvent: Hashable, Sendable {
     case headFetched(user: UserID, head: HeadRecord?)
     case featuresFetched(user: UserID, features: [StoredFeature])
     /// The caller finished a ``TrainingJob``.
-    case trained(user: UserID, parameters: [Float], loss: Float)
+    /// `hash` is the head's SHA-256 content hash (`ContentHash.head`), which the registry verifies.
+    case trained(user: UserID, parameters: [Float], hash: String, loss: Float)
     case commitAcked(user: UserID, version: UInt64)
     /// The compare-and-set lost: `currentVersion` is the head that won.
     case commitConflict(user: UserID, currentVersion: UInt64)

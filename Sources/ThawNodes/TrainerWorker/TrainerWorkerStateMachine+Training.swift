@@ -37,7 +37,7 @@ extension TrainerWorkerStateMachine {
         return [.train(job)]
     }
 
-    mutating func trained(_ user: UserID, _ parameters: [Float], _ loss: Float) -> [TrainerWorkerAction] {
+    mutating func trained(_ user: UserID, _ parameters: [Float], _ hash: String, _ loss: Float) -> [TrainerWorkerAction] {
         guard var state = users[user], case .training(let parentVersion, let stamps, let samples) = state.phase
         else {
             metrics.ignoredEvents += 1
@@ -48,7 +48,7 @@ extension TrainerWorkerStateMachine {
             return restart(user, &state)
         }
         let commit = HeadCommit(
-            user: user, parentVersion: parentVersion, stamps: stamps, parameters: parameters, loss: loss,
+            user: user, parentVersion: parentVersion, stamps: stamps, parameters: parameters, hash: hash, loss: loss,
             samples: samples)
         guard (try? commit.validate()) != nil else {
             // NaN or empty output: as good as a failed training.

@@ -61,7 +61,7 @@ public struct TrainerWorkerStateMachine: Sendable {
             return stored(BatchKey(device: device, sequence: sequence), duplicate: duplicate)
         case .headFetched(let user, let head): return headFetched(user, head)
         case .featuresFetched(let user, let features): return featuresFetched(user, features)
-        case .trained(let user, let parameters, let loss): return trained(user, parameters, loss)
+        case .trained(let user, let parameters, let hash, let loss): return trained(user, parameters, hash, loss)
         case .commitAcked(let user, let version): return commitAcked(user, version)
         case .commitConflict(let user, let current): return commitConflict(user, current)
         case .requestFailed(let request): return failed(request)
