@@ -16,6 +16,8 @@ public enum ThawMessage: Sendable, Equatable {
     case heartbeat(Heartbeat)
     case baseModelRequest(BaseModelRequest)
     case baseModelReply(BaseModelReply)
+    case baseModelUpload(BaseModelUpload)
+    case baseModelStored(BaseModelStored)
     case headRequest(HeadRequest)
     case headReply(HeadReply)
     case headCommit(HeadCommit)
@@ -39,6 +41,8 @@ public enum ThawMessage: Sendable, Equatable {
         case .heartbeat: .heartbeat
         case .baseModelRequest: .baseModelRequest
         case .baseModelReply: .baseModelReply
+        case .baseModelUpload: .baseModelUpload
+        case .baseModelStored: .baseModelStored
         case .headRequest: .headRequest
         case .headReply: .headReply
         case .headCommit: .headCommit
@@ -63,6 +67,8 @@ public enum ThawMessage: Sendable, Equatable {
         case heartbeat
         case baseModelRequest = "base_model_request"
         case baseModelReply = "base_model_reply"
+        case baseModelUpload = "base_model_upload"
+        case baseModelStored = "base_model_stored"
         case headRequest = "head_request"
         case headReply = "head_reply"
         case headCommit = "head_commit"

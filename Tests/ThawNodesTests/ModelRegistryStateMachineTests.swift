@@ -107,3 +107,44 @@ import ThawNodes
         }
     }
 }
+
+@Suite struct BaseModelUploadTests {
+    static func checkpoint(version: UInt64, seed: UInt64) -> (bytes: [UInt8], hash: String) {
+        let model = Model(architecture: .mlpHead(inputs: 4, hidden: 3, depth: 1, classes: 2), seed: seed)
+        return (ModelCheckpoint.encode(model, version: ModelVersion(version)), ContentHash.model(model).hex)
+    }
+
+    @Test func onlyACheckpointWithItsClaimedVersionAndHashIsStored() throws {
+        try withTemporaryStore { store throws in
+            let registry = ModelRegistryStateMachine(store: store)
+            let (bytes, hash) = Self.checkpoint(version: 2, seed: 1)
+            func code(_ reply: RegistryReply) -> RegistryError.Code? {
+                if case .rejected(let error) = reply { error.code } else { nil }
+            }
+            #expect(
+                try registry.handle(.storeBaseModel(version: ModelVersion(2), hash: hash, checkpoint: bytes))
+                    == .baseModelStored(ModelVersion(2), hash: hash, alreadyPresent: false))
+            #expect(
+                try registry.handle(.storeBaseModel(version: ModelVersion(2), hash: hash.uppercased(), checkpoint: bytes))
+                    == .baseModelStored(ModelVersion(2), hash: hash, alreadyPresent: true))
+            #expect(try store.baseModel(ModelVersion(2))?.blob == Data(bytes))
+
+            let other = Self.checkpoint(version: 2, seed: 2)
+            #expect(
+                code(try registry.handle(.storeBaseModel(version: ModelVersion(2), hash: other.hash, checkpoint: other.bytes)))
+                    == .baseModelConflict)
+            #expect(
+                code(try registry.handle(.storeBaseModel(version: ModelVersion(3), hash: hash, checkpoint: bytes)))
+                    == .invalidModel)
+            #expect(
+                code(try registry.handle(.storeBaseModel(version: ModelVersion(2), hash: other.hash, checkpoint: bytes)))
+                    == .hashMismatch)
+            var corrupt = bytes
+            corrupt[corrupt.count / 2] ^= 0xFF
+            #expect(
+                code(try registry.handle(.storeBaseModel(version: ModelVersion(2), hash: hash, checkpoint: corrupt)))
+                    == .invalidModel)
+            #expect(try store.latestBaseModelVersion() == ModelVersion(2))
+        }
+    }
+}

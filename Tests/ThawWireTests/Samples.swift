@@ -83,6 +83,12 @@ enum Samples {
             )
         ),
         (
+            "base_model_upload",
+            .baseModelUpload(
+                BaseModelUpload(modelVersion: 4, modelHash: "ef56ab78", checkpoint: [0x54, 0x48, 0x41, 0x57, 9, 8, 7]))
+        ),
+        ("base_model_stored", .baseModelStored(BaseModelStored(modelVersion: 4, modelHash: "ef56ab78", alreadyPresent: true))),
+        (
             "head_request",
             .headRequest(
                 HeadRequest(userID: "user-7", deviceID: "device-1", haveHash: "beef", modelVersion: 3, freezePoint: 4)

@@ -41,34 +41,12 @@ public struct ControlClient: Sendable {
             message = .invalidation(
                 ThawWire.Invalidation(epoch: 0, modelVersion: 0, userID: user, sampleIDs: ids, reason: reason))
         }
-        let context = try ZMQContext()
-        defer { try? context.shutdown() }
-        let replies = DeliveryQueue()
-        return try await withSocketLoop(
-            context: context, sockets: [SocketSpec(kind: .dealer, connect: [endpoint])]
-        ) { loop in
-            let dealer = loop.sockets[0]
-            return try await withThrowingTaskGroup(of: DeploymentState?.self) { group in
-                group.addTask {
-                    for try await delivery in loop.inbound where delivery.socket == dealer {
-                        await replies.push(delivery)
-                    }
-                    await replies.finish()
-                    return nil
-                }
-                var stamper = EnvelopeStamper(sender: "ctl")
-                try await loop.send(try stamper.encode(message), on: dealer)
-                guard let delivery = await replies.next(timeout: timeout) else {
-                    group.cancelAll()
-                    throw NodeError(.timeout, "no answer from the coordinator at \(endpoint) within \(timeout)")
-                }
-                group.cancelAll()
-                switch try WireCodec.decode(delivery.frames.map(\.bytes)).message {
-                case .heartbeat(let beat): return WireBridge.deployment(beat.state)
-                case .errorReply(let refusal): throw NodeError(.refused, refusal.message)
-                case let other: throw NodeError(.refused, "unexpected answer \(other.kind)")
-                }
-            }
+        let reply = try await OneShotRequest.send(
+            message, to: endpoint, sender: "ctl", timeout: timeout, peer: "coordinator")
+        switch reply {
+        case .heartbeat(let beat): return WireBridge.deployment(beat.state)
+        case .errorReply(let refusal): throw NodeError(.refused, refusal.message)
+        case let other: throw NodeError(.refused, "unexpected answer \(other.kind)")
         }
     }
 }

@@ -1,3 +1,7 @@
+import Foundation
+import ThawModel
+import ThawNN
+
 /// The registry role's request logic: maps each decoded ``RegistryRequest`` to one store operation and
 /// a typed ``RegistryReply``.
 ///
@@ -42,6 +46,24 @@ public struct ModelRegistryStateMachine: Sendable {
         }
     }
 
+    /// A base model is stored only if its checkpoint decodes (magic, CRC, architecture, finite values) and
+    /// carries the claimed version and SHA-256 content hash: workers and devices trust what the registry serves.
+    static func checkBaseModel(_ checkpoint: [UInt8], version: ModelVersion, hash: String) throws(RegistryError) {
+        let contents: ModelCheckpoint.Contents
+        do {
+            contents = try ModelCheckpoint.decode(checkpoint)
+        } catch {
+            throw RegistryError(.invalidModel, "base model \(version) does not decode: \(error)")
+        }
+        guard contents.version == version else {
+            throw RegistryError(.invalidModel, "checkpoint holds \(contents.version), uploaded as \(version)")
+        }
+        let actual = ContentHash.model(architecture: contents.architecture, parameters: contents.parameters).hex
+        guard actual == hash.lowercased() else {
+            throw RegistryError(.hashMismatch, "base model \(version) claims hash \(hash.prefix(16)), content is \(actual.prefix(16))")
+        }
+    }
+
     private func answer(_ request: RegistryRequest) throws -> RegistryReply {
         switch request {
         case .storeBatch(let batch):
@@ -64,6 +86,10 @@ public struct ModelRegistryStateMachine: Sendable {
             return .commit(try store.commitHead(commit))
         case .baseModelRequest(let version):
             return .baseModel(version, try store.baseModel(version))
+        case .storeBaseModel(let version, let hash, let checkpoint):
+            try Self.checkBaseModel(checkpoint, version: version, hash: hash)
+            let outcome = try store.putBaseModel(version: version, hash: hash.lowercased(), blob: Data(checkpoint))
+            return .baseModelStored(version, hash: hash.lowercased(), alreadyPresent: outcome == .alreadyPresent)
         case .durableSequences(let device):
             return .durableSequences(device, try store.durableSequences(device: device))
         }

@@ -10,7 +10,7 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidShape, nonFiniteValue, emptyBatch, duplicateSample, valueOutOfRange
-            case baseModelConflict, corruptRow, unknownModelVersion, hashMismatch
+            case baseModelConflict, corruptRow, unknownModelVersion, hashMismatch, invalidModel
         }
 
         private let base: Base
@@ -32,6 +32,8 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let unknownModelVersion = Code(.unknownModelVersion)
         /// A head whose claimed content hash is not the SHA-256 of its parameters.
         public static let hashMismatch = Code(.hashMismatch)
+        /// A base model checkpoint that does not decode or holds another version than claimed.
+        public static let invalidModel = Code(.invalidModel)
         /// A stored row whose blob does not decode (truncated file, foreign writer).
         public static let corruptRow = Code(.corruptRow)
 

@@ -49,10 +49,11 @@ public struct RegistryNode: Sendable {
     public func run(shutdown: ShutdownSignal) async throws {
         let store = try RegistryStore(path: configuration.databasePath)
         defer { try? store.close() }
-        for model in configuration.baseModels {
-            _ = try store.putBaseModel(version: model.version, hash: model.hash, blob: Data(model.bytes))
-        }
         let machine = ModelRegistryStateMachine(store: store)
+        for model in configuration.baseModels {
+            let reply = try machine.handle(.storeBaseModel(version: model.version, hash: model.hash, checkpoint: model.bytes))
+            if case .rejected(let error) = reply { throw error }
+        }
         var stamper = EnvelopeStamper(sender: configuration.name)
         let logger = self.logger
 

@@ -52,6 +52,8 @@ public enum RegistryRequest: Hashable, Sendable {
     /// A worker commits a head with compare-and-set on the parent version.
     case commit(HeadCommit)
     case baseModelRequest(ModelVersion)
+    /// Register a new base model checkpoint (`thaw ctl publish`, or the registry's own start-up files).
+    case storeBaseModel(version: ModelVersion, hash: String, checkpoint: [UInt8])
     /// A device that lost its state asks which of its batches are durable.
     case durableSequences(DeviceID)
 }
@@ -66,6 +68,7 @@ public enum RegistryReply: Hashable, Sendable {
     case commit(CommitOutcome)
     /// The checkpoint, or nil when that version is not registered.
     case baseModel(ModelVersion, BaseModelRecord?)
+    case baseModelStored(ModelVersion, hash: String, alreadyPresent: Bool)
     case durableSequences(DeviceID, [UInt64])
     /// The request carried values the registry refuses to store; nothing was written.
     case rejected(RegistryError)

@@ -69,6 +69,15 @@ enum RegistryWireAdapter {
             return .baseModelReply(
                 BaseModelReply(
                     modelVersion: version.number, modelHash: record.hash, status: .ok, checkpoint: [UInt8](record.blob)))
+        case .baseModelUpload(let upload):
+            let reply = try machine.handle(
+                .storeBaseModel(
+                    version: ModelVersion(upload.modelVersion), hash: upload.modelHash, checkpoint: upload.checkpoint))
+            guard case .baseModelStored(let version, let hash, let alreadyPresent) = reply else {
+                return refusal(reply, sequence)
+            }
+            return .baseModelStored(
+                BaseModelStored(modelVersion: version.number, modelHash: hash, alreadyPresent: alreadyPresent))
         default:
             return .errorReply(
                 ErrorReply(

@@ -173,3 +173,33 @@ extension BaseModelReply {
         return proto
     }
 }
+
+extension BaseModelUpload {
+    init(_ proto: Thaw_V1_BaseModelUpload, checkpoint: [UInt8]) throws(WireError) {
+        try Require.nonEmpty(proto.modelHash, "base_model_upload.model_hash")
+        guard proto.modelVersion > 0 else { throw WireError(.invalidField, "base_model_upload.model_version is 0") }
+        self.init(modelVersion: proto.modelVersion, modelHash: proto.modelHash, checkpoint: checkpoint)
+    }
+
+    var proto: Thaw_V1_BaseModelUpload {
+        var proto = Thaw_V1_BaseModelUpload()
+        proto.modelVersion = modelVersion
+        proto.modelHash = modelHash
+        return proto
+    }
+}
+
+extension BaseModelStored {
+    init(_ proto: Thaw_V1_BaseModelStored) throws(WireError) {
+        try Require.nonEmpty(proto.modelHash, "base_model_stored.model_hash")
+        self.init(modelVersion: proto.modelVersion, modelHash: proto.modelHash, alreadyPresent: proto.alreadyPresent)
+    }
+
+    var proto: Thaw_V1_BaseModelStored {
+        var proto = Thaw_V1_BaseModelStored()
+        proto.modelVersion = modelVersion
+        proto.modelHash = modelHash
+        proto.alreadyPresent = alreadyPresent
+        return proto
+    }
+}

@@ -19,6 +19,8 @@ enum PayloadMapping {
         case .baseModelRequest(let m): (.baseModelRequest(m.proto), [])
         case .baseModelReply(let m):
             (.baseModelReply(m.proto), m.checkpoint.map { [.bytes(name: AttachmentName.checkpoint, $0)] } ?? [])
+        case .baseModelUpload(let m): (.baseModelUpload(m.proto), [.bytes(name: AttachmentName.checkpoint, m.checkpoint)])
+        case .baseModelStored(let m): (.baseModelStored(m.proto), [])
         case .headRequest(let m): (.headRequest(m.proto), [])
         case .headReply(let m):
             (.headReply(m.proto), m.headParameters.map { [.float(name: AttachmentName.headParameters, $0)] } ?? [])
@@ -42,8 +44,10 @@ enum PayloadMapping {
             reply.status == .head ? [.float(AttachmentName.headParameters, ranks: 1...1)] : []
         case .baseModelReply(let reply):
             reply.status == .ok ? [.bytes(AttachmentName.checkpoint)] : []
+        case .baseModelUpload:
+            [.bytes(AttachmentName.checkpoint)]
         case .batchRejected, .batchAck, .featureStored, .featureFetch, .modelAnnounce, .freezePointChange,
-            .invalidation, .heartbeat, .baseModelRequest, .headRequest, .commitAck, .commitConflict, .metrics,
+            .invalidation, .heartbeat, .baseModelRequest, .baseModelStored, .headRequest, .commitAck, .commitConflict, .metrics,
             .errorReply:
             []
         }
@@ -63,6 +67,8 @@ enum PayloadMapping {
         case .heartbeat: .heartbeat
         case .baseModelRequest: .baseModelRequest
         case .baseModelReply: .baseModelReply
+        case .baseModelUpload: .baseModelUpload
+        case .baseModelStored: .baseModelStored
         case .headRequest: .headRequest
         case .headReply: .headReply
         case .headCommit: .headCommit
@@ -90,6 +96,8 @@ enum PayloadMapping {
         case .baseModelRequest(let p): .baseModelRequest(BaseModelRequest(p))
         case .baseModelReply(let p):
             .baseModelReply(try BaseModelReply(p, checkpoint: attachments.isEmpty ? nil : bytes(attachments, 0)))
+        case .baseModelUpload(let p): .baseModelUpload(try BaseModelUpload(p, checkpoint: bytes(attachments, 0)))
+        case .baseModelStored(let p): .baseModelStored(try BaseModelStored(p))
         case .headRequest(let p): .headRequest(try HeadRequest(p))
         case .headReply(let p):
             .headReply(try HeadReply(p, headParameters: attachments.isEmpty ? nil : float(attachments, 0)))

@@ -9,7 +9,7 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// Fetching a base model checkpoint from the registry.
+/// Fetching a base model checkpoint from the registry, and giving it a new one.
 
 import SwiftProtobuf
 
@@ -92,6 +92,41 @@ nonisolated struct Thaw_V1_BaseModelReply: Sendable {
   init() {}
 }
 
+/// Gives the registry a new base model version (`thaw ctl publish`), before the coordinator announces it.
+/// Followed by one DTYPE_BYTES frame "checkpoint" (the checkpoint file). The registry recomputes the hash
+/// from the checkpoint and refuses a mismatch; versions are immutable (same version, other hash: refused).
+nonisolated struct Thaw_V1_BaseModelUpload: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var modelVersion: UInt64 = 0
+
+  var modelHash: String = String()
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+/// The registry's answer to BaseModelUpload once the model is durable.
+nonisolated struct Thaw_V1_BaseModelStored: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var modelVersion: UInt64 = 0
+
+  var modelHash: String = String()
+
+  /// The registry already held exactly this version and hash.
+  var alreadyPresent: Bool = false
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "thaw.v1"
@@ -165,6 +200,81 @@ nonisolated extension Thaw_V1_BaseModelReply: SwiftProtobuf.Message, SwiftProtob
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.modelHash != rhs.modelHash {return false}
     if lhs.status != rhs.status {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Thaw_V1_BaseModelUpload: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".BaseModelUpload"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{3}model_hash\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.modelVersion) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.modelHash) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.modelVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.modelVersion, fieldNumber: 1)
+    }
+    if !self.modelHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelHash, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Thaw_V1_BaseModelUpload, rhs: Thaw_V1_BaseModelUpload) -> Bool {
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.modelHash != rhs.modelHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Thaw_V1_BaseModelStored: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".BaseModelStored"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{3}model_hash\0\u{3}already_present\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.modelVersion) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.modelHash) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.alreadyPresent) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.modelVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.modelVersion, fieldNumber: 1)
+    }
+    if !self.modelHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelHash, fieldNumber: 2)
+    }
+    if self.alreadyPresent != false {
+      try visitor.visitSingularBoolField(value: self.alreadyPresent, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Thaw_V1_BaseModelStored, rhs: Thaw_V1_BaseModelStored) -> Bool {
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.modelHash != rhs.modelHash {return false}
+    if lhs.alreadyPresent != rhs.alreadyPresent {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -51,13 +51,23 @@ struct CtlCommand: AsyncParsableCommand {
     struct Publish: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "publish",
-            abstract: "Announce a new base model (its file must also be given to the registry with --base-model).")
+            abstract: "Upload a new base model to the registry, then have the coordinator announce it.")
         @OptionGroup var target: Target
-        @Argument(help: "The model checkpoint file.") var model: String
+        @Option(help: "The registry's router endpoint (default: from the topology).") var registry: String?
+        @Argument(help: "The model checkpoint file (its version must be newer than the deployed one).") var model: String
         func run() async throws {
-            let contents = try ModelCheckpoint.load(from: model)
-            let hash = ContentHash.model(architecture: contents.architecture, parameters: contents.parameters).hex
-            CtlCommand.show(try await target.client().send(.publish(version: contents.version.number, hash: hash)))
+            let endpoint: String
+            if let registry {
+                endpoint = registry
+            } else {
+                let loaded = try target.topology.map { try Topology.load(path: $0) } ?? Topology.embedded()
+                guard let address = loaded.instances(of: .registry).first?.endpoints["router"] else {
+                    throw ValidationError("the topology has no registry router endpoint; pass --registry")
+                }
+                endpoint = address.description
+            }
+            let publisher = ModelPublisher(registry: Endpoint(endpoint), coordinator: try target.client())
+            CtlCommand.show(try await publisher.publish(checkpointAt: model))
         }
     }
 
