@@ -151,7 +151,7 @@ extension DeviceFleet {
             StdoutLine.write(
                 HeadSwapLine(
                     device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
-                    freezePoint: Int(reply.freezePoint), accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0))
+                    modelVersion: reply.modelVersion, freezePoint: Int(reply.freezePoint), accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0))
         }
         actions += decided
         return actions
@@ -207,6 +207,7 @@ struct HeadSwapLine: Codable, Sendable {
     var device: String
     var user: String
     var headVersion: UInt64
+    var modelVersion: UInt64
     var freezePoint: Int
     var accuracyBefore: Double
     var accuracy: Double

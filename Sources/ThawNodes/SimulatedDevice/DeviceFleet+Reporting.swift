@@ -68,3 +68,36 @@ struct GoalLine: Codable, Sendable {
     var event = "goal-reached"
     var devices: Int
 }
+
+/// Printed once per deployment change by a device process: how many cached entries its phones evicted
+/// and how long after the coordinator sent the broadcast each phone had applied it (the eviction latency
+/// the distributed benchmark reports, wall-clock milliseconds across processes on one host).
+struct DeploymentAppliedLine: Codable, Sendable {
+    var event = "deployment-applied"
+    var modelVersion: UInt64
+    var freezePoint: Int
+    var epoch: UInt64
+    var phones: Int
+    var evicted: Int
+    var latencyMs: LatencySummary
+}
+
+/// Percentiles of a set of latencies (nearest-rank), in the unit they were given.
+struct LatencySummary: Codable, Sendable, Equatable {
+    var count: Int
+    var p50: Double
+    var p99: Double
+    var max: Double
+
+    init(_ values: [Double]) {
+        let sorted = values.sorted()
+        func rank(_ q: Double) -> Double {
+            guard !sorted.isEmpty else { return 0 }
+            return sorted[min(sorted.count - 1, Swift.max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
+        }
+        count = sorted.count
+        p50 = rank(0.5)
+        p99 = rank(0.99)
+        max = sorted.last ?? 0
+    }
+}

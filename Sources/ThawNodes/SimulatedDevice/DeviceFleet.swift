@@ -46,9 +46,10 @@ struct DeviceFleet {
 
     // MARK: - Broadcasts
 
-    mutating func observe(_ message: ThawMessage) async throws {
+    /// - Parameter sentAtMs: when the coordinator sent the broadcast (wall clock), for the latency report.
+    mutating func observe(_ message: ThawMessage, sentAtMs: UInt64) async throws {
         if let state = WireBridge.deploymentState(in: message) {
-            try await adopt(WireBridge.deployment(state))
+            try await adopt(WireBridge.deployment(state), sentAtMs: sentAtMs)
             return
         }
         switch message {
@@ -62,8 +63,9 @@ struct DeviceFleet {
     }
 
     /// Follows a broadcast state; the same path serves a change and a late joiner's first heartbeat.
-    private mutating func adopt(_ state: DeploymentState) async throws {
+    private mutating func adopt(_ state: DeploymentState, sentAtMs: UInt64) async throws {
         if let deployment, state.epoch < deployment.epoch || (state == deployment && !phones.isEmpty) { return }
+        let previous = deployment
         do {
             try await ensureModel(state.modelVersion)
         } catch {
@@ -73,13 +75,29 @@ struct DeviceFleet {
         deployment = state
         if phones.isEmpty { try makePhones() }
         let now = WallClock.now()
+        let evictedBefore = phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }
+        var latenciesMs: [Double] = []
+        latenciesMs.reserveCapacity(phones.count)
         for index in phones.indices {
-            try await perform(phones[index].machine.deploymentObserved(state, now: now), phone: index)
+            let actions = phones[index].machine.deploymentObserved(state, now: now)
+            // Stale entries are gone once the state machine returns; recomputation follows in `perform`.
+            latenciesMs.append(Double(WallClock.nowMs()) - Double(sentAtMs))
+            try await perform(actions, phone: index)
             if phones[index].baseAccuracy == nil {
                 phones[index].baseAccuracy = evaluate(phone: index)
                 phones[index].accuracy = phones[index].baseAccuracy
             }
         }
+        guard let previous, previous.epoch != state.epoch else { return }
+        let line = DeploymentAppliedLine(
+            modelVersion: state.modelVersion.number, freezePoint: state.freezePoint.index, epoch: state.epoch,
+            phones: phones.count,
+            evicted: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted } - evictedBefore,
+            latencyMs: LatencySummary(latenciesMs))
+        StdoutLine.write(line)
+        logger.info(
+            "deployment applied",
+            metadata: ["epoch": "\(state.epoch)", "evicted": "\(line.evicted)", "p99.ms": "\(line.latencyMs.p99)"])
     }
 
     private mutating func ensureModel(_ version: ModelVersion) async throws {

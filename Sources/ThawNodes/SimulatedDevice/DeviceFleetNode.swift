@@ -94,7 +94,7 @@ public struct DeviceFleetNode: Sendable {
                         fleet.malformed += 1
                         return true
                     }
-                    try await fleet.observe(decoded.message)
+                    try await fleet.observe(decoded.message, sentAtMs: decoded.metadata.sentAtUnixMs)
                 case .delivery:
                     break
                 case .tick:

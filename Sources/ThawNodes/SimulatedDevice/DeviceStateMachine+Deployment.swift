@@ -17,6 +17,7 @@ extension DeviceStateMachine {
         // Eviction rules: an older model or other hyper-parameters make an activation worthless.
         var evicted = cache.evictOlderModels(than: state.modelVersion)
         evicted += cache.evictHyperParameterMismatch(current: state.hyperParameterHash)
+        statistics.entriesEvicted += evicted.count
         // Batches stamped differently will be rejected; stop retrying them, their entries are redone.
         for batch in outbox.outstanding where batch.stamp != ActivationStamp(state) { outbox.remove(batch.seq) }
         for entry in cache.allEntries where entry.stamp != ActivationStamp(state) {

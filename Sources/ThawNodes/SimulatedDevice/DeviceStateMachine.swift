@@ -30,6 +30,8 @@ public struct DeviceStateMachine: Sendable {
         public var staleResultsDropped = 0
         public var staleHeadsIgnored = 0
         public var headsSwapped = 0
+        /// Cached entries evicted because a new model version or new hyper-parameters made them stale.
+        public var entriesEvicted = 0
         public var unannotatedRejectedForSpace = 0
     }
 

@@ -1,0 +1,69 @@
+import Foundation
+import ThawData
+import ThawNN
+import ThawWire
+import ThawZMQ
+
+/// A stand-in phone that only produces load: real backbone activations of shipped test images at the
+/// deployed freeze point, as `FeatureBatch`es a device would PUSH, without a battery, cache or outbox.
+/// Not Sendable: it owns a `Model`, whose layers keep per-call buffers.
+///
+/// The system benchmark and the registry contract tests use it to drive the cloud side (workers and
+/// registry) at a known rate, independent of the device's flush policy.
+public struct SyntheticPhone {
+    public let state: DeploymentState
+    public let user: String
+    public let device: String
+    private let model: Model
+    private let images: HandwritingSamples
+
+    public init(model: Model, state: DeploymentState, images: HandwritingSamples, user: String, device: String) {
+        self.model = model
+        self.state = state
+        self.images = images
+        self.user = user
+        self.device = device
+    }
+
+    /// Batch `seq` with `count` samples: test images `seq * count ..< (seq + 1) * count`, wrapped around.
+    public func batch(seq: UInt64, count: Int) -> ThawMessage {
+        let first = Int(seq) * count
+        let samples = (first..<(first + count)).map { $0 % images.count }
+        let k = state.freezePoint.index
+        let raw = Tensor(shape: [count, 1, images.rows, images.columns], scalars: images.floatPixels(samples))
+        let activations = model.forward(raw, layers: 0..<k, training: false)
+        return .featureBatch(
+            ThawWire.FeatureBatch(
+                userID: user, deviceID: device, deviceSeq: seq, modelVersion: state.modelVersion.number,
+                modelHash: state.modelHash, freezePoint: UInt32(k), hyperHash: state.hyperParameterHash,
+                sampleIDs: samples.map(UInt64.init), labels: images.intLabels(samples).map(UInt32.init),
+                createdAtMs: WallClock.nowMs(),
+                activations: WireTensor(shape: activations.shape, scalars: activations.scalars)))
+    }
+
+    /// A head pull for this phone's user under its deployment, holding no head yet.
+    public var headRequest: HeadRequest {
+        HeadRequest(
+            userID: user, deviceID: device, haveHash: "", modelVersion: state.modelVersion.number,
+            freezePoint: UInt32(state.freezePoint.index))
+    }
+
+    /// PUSHes `messages` to the workers at `endpoints` (round-robin, as devices do) and keeps the socket
+    /// open until they are written out.
+    public static func push(_ messages: [ThawMessage], to endpoints: [Endpoint]) async throws {
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        try await withSocketLoop(
+            context: context,
+            sockets: [SocketSpec(kind: .push, connect: endpoints, options: [.linger(.seconds(5))])]
+        ) { loop in
+            // Let every connection complete first, so that round-robin spreads the batches over all workers.
+            try await Task.sleep(for: .milliseconds(500))
+            var stamper = EnvelopeStamper(sender: "synthetic-phones")
+            for message in messages {
+                try await loop.send(try stamper.encode(message), on: loop.sockets[0])
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+}
