@@ -83,13 +83,13 @@ struct DeploymentAppliedLine: Codable, Sendable {
 }
 
 /// Percentiles of a set of latencies (nearest-rank), in the unit they were given.
-struct LatencySummary: Codable, Sendable, Equatable {
-    var count: Int
-    var p50: Double
-    var p99: Double
-    var max: Double
+public struct LatencySummary: Codable, Sendable, Equatable {
+    public var count: Int
+    public var p50: Double
+    public var p99: Double
+    public var max: Double
 
-    init(_ values: [Double]) {
+    public init(_ values: [Double]) {
         let sorted = values.sorted()
         func rank(_ q: Double) -> Double {
             guard !sorted.isEmpty else { return 0 }

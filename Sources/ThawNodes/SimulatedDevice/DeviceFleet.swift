@@ -78,11 +78,16 @@ struct DeviceFleet {
         let evictedBefore = phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }
         var latenciesMs: [Double] = []
         latenciesMs.reserveCapacity(phones.count)
+        // Two passes: every phone drops its stale entries first (cheap), and only then does any phone
+        // recompute, so one phone's backbone passes never delay another phone's eviction.
+        var pending: [[DeviceAction]] = []
+        pending.reserveCapacity(phones.count)
         for index in phones.indices {
-            let actions = phones[index].machine.deploymentObserved(state, now: now)
-            // Stale entries are gone once the state machine returns; recomputation follows in `perform`.
+            pending.append(phones[index].machine.deploymentObserved(state, now: now))
             latenciesMs.append(Double(WallClock.nowMs()) - Double(sentAtMs))
-            try await perform(actions, phone: index)
+        }
+        for index in phones.indices {
+            try await perform(pending[index], phone: index)
             if phones[index].baseAccuracy == nil {
                 phones[index].baseAccuracy = evaluate(phone: index)
                 phones[index].accuracy = phones[index].baseAccuracy

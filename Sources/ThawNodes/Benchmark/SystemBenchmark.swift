@@ -1,0 +1,251 @@
+import Foundation
+import ThawData
+import ThawModel
+import ThawNN
+import ThawTopology
+import ThawWire
+import ThawZMQ
+
+/// `thaw bench system`: the distributed system measured as real processes on this host.
+///
+/// - **Throughput** with 1, 2, 4… workers: synthetic phones (``SyntheticPhone``) PUSH a fixed set of
+///   feature batches at once; the clock stops when the registry holds, for every user, a committed head
+///   trained on all of that user's samples. This measures the cloud pipeline (PULL, store, fetch, train,
+///   compare-and-set commit), not the devices' flush policy.
+/// - **Broadcast-to-eviction latency**: one device process simulating N phones runs until its phones
+///   have cached activations; then a new model version is published and, later, the freeze point moved.
+///   Each phone's latency is the time from the coordinator sending the broadcast to that phone having
+///   applied it (stale entries evicted), as the device process reports it.
+/// - **Memory per simulated device**: resident memory of device processes with few and many phones,
+///   measured at the same age; the slope is the cost of one more phone.
+public struct SystemBenchmark {
+    public struct Settings: Sendable {
+        public var executable: String
+        public var workerCounts: [Int] = [1, 2, 4]
+        public var users = 8
+        public var batchesPerUser = 4
+        public var samplesPerBatch = 32
+        public var epochs = 2
+        public var freezePoint = 7
+        public var evictionPhones = 1000
+        public var memoryPhones: [Int] = [10, 1000]
+        public var warmUp: Duration = .seconds(20)
+        public var timeout: Duration = .seconds(600)
+
+        public init(executable: String) { self.executable = executable }
+    }
+
+    public struct Throughput: Codable, Sendable {
+        public var workers: Int
+        public var users: Int
+        public var batches: Int
+        public var samples: Int
+        public var seconds: Double
+        public var samplesPerSecond: Double
+        public var batchesPerSecond: Double
+        /// Heads committed in the run (at least one per user; more when batches arrive while training).
+        public var headsCommitted: Int
+        /// Peak resident memory of each worker process, KiB.
+        public var workerPeakKiB: [Int]
+        public var registryPeakKiB: Int
+    }
+
+    public struct Eviction: Codable, Sendable {
+        public var change: String
+        public var phones: Int
+        public var evicted: Int
+        public var latencyMs: LatencySummary
+    }
+
+    public struct Memory: Codable, Sendable {
+        public var phones: Int
+        public var rssKiB: Int
+        public var peakKiB: Int
+    }
+
+    public struct Results: Codable, Sendable {
+        public var host: String
+        public var cores: Int
+        public var architecture: String
+        public var freezePoint: Int
+        public var throughput: [Throughput] = []
+        public var eviction: [Eviction] = []
+        public var memory: [Memory] = []
+        /// (RSS with the most phones − RSS with the fewest) / (difference in phones), KiB.
+        public var memoryPerPhoneKiB: Double?
+    }
+
+    public let settings: Settings
+    public let progress: @Sendable (String) -> Void
+
+    public init(settings: Settings, progress: @escaping @Sendable (String) -> Void) {
+        self.settings = settings
+        self.progress = progress
+    }
+
+    /// Runs every measurement; `workDirectory` (short path) is created and removed.
+    public func run(workDirectory: String) async throws -> Results {
+        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: workDirectory) }
+        let architecture = ModelArchitecture.fedAvgCNN()
+        let modelPath = "\(workDirectory)/base-model.thaw"
+        // Weights do not change the cost of a pass, so an untrained model serves every measurement.
+        try ModelCheckpoint.save(Model(architecture: architecture, seed: 1), version: ModelVersion(1), to: modelPath)
+        var results = Results(
+            host: ProcessInfo.processInfo.hostName, cores: ProcessInfo.processInfo.activeProcessorCount,
+            architecture: "FedAvg CNN (McMahan et al. 2017)", freezePoint: settings.freezePoint)
+        for (index, workers) in settings.workerCounts.enumerated() {
+            let cluster = try BenchCluster(
+                directory: "\(workDirectory)/t\(index)", executable: settings.executable, baseModelPath: modelPath)
+            do {
+                results.throughput.append(try await throughput(cluster, workers: workers, modelPath: modelPath))
+            } catch {
+                await cluster.stopAll()
+                throw error
+            }
+            await cluster.stopAll()
+        }
+        let cluster = try BenchCluster(
+            directory: "\(workDirectory)/e", executable: settings.executable, baseModelPath: modelPath)
+        do {
+            results.eviction = try await eviction(cluster, modelPath: modelPath)
+        } catch {
+            await cluster.stopAll()
+            throw error
+        }
+        await cluster.stopAll()
+        for (index, phones) in settings.memoryPhones.enumerated() {
+            let cluster = try BenchCluster(
+                directory: "\(workDirectory)/m\(index)", executable: settings.executable, baseModelPath: modelPath)
+            do {
+                results.memory.append(try await memory(cluster, phones: phones))
+            } catch {
+                await cluster.stopAll()
+                throw error
+            }
+            await cluster.stopAll()
+        }
+        if let few = results.memory.min(by: { $0.phones < $1.phones }),
+            let many = results.memory.max(by: { $0.phones < $1.phones }), many.phones > few.phones
+        {
+            results.memoryPerPhoneKiB = Double(many.rssKiB - few.rssKiB) / Double(many.phones - few.phones)
+        }
+        return results
+    }
+
+    // MARK: - Throughput
+
+    private func throughput(_ cluster: BenchCluster, workers: Int, modelPath: String) async throws -> Throughput {
+        try cluster.writeTopology(
+            workers: workers, phones: 1, freezePoint: settings.freezePoint, epochs: settings.epochs)
+        try await cluster.start("registry", role: .registry)
+        try await cluster.start("coordinator", role: .coordinator)
+        let workerNames = try cluster.instances(of: .worker).map(\.name)
+        for name in workerNames { try await cluster.start(name, role: .worker) }
+        let endpoints = try cluster.instances(of: .worker).compactMap { $0.endpoints["pull"] }
+            .map { Endpoint($0.description) }
+        let state = try await ControlClient(endpoint: Endpoint(cluster.controlEndpoint)).send(.status)
+
+        let model = try ModelCheckpoint.load(from: modelPath).makeModel()
+        let images = try HandwritingDataset.shipped().test
+        var messages: [ThawMessage] = []
+        for user in 0..<settings.users {
+            let phone = SyntheticPhone(
+                model: model, state: state, images: images, user: "bench-user-\(user)", device: "bench-phone-\(user)")
+            for seq in 1...settings.batchesPerUser {
+                messages.append(phone.batch(seq: UInt64(user * settings.batchesPerUser + seq), count: settings.samplesPerBatch))
+            }
+        }
+        // Interleave users so that every worker sees every user, as with real phones flushing at random.
+        messages = (0..<settings.batchesPerUser).flatMap { b in
+            (0..<settings.users).map { messages[$0 * settings.batchesPerUser + b] }
+        }
+        let perUser = settings.batchesPerUser * settings.samplesPerBatch
+        progress("throughput: \(workers) worker(s), \(messages.count) batches of \(settings.samplesPerBatch) samples")
+
+        let started = ContinuousClock.now
+        try await SyntheticPhone.push(messages, to: endpoints)
+        let store = try RegistryStore(path: cluster.databasePath)
+        defer { try? store.close() }
+        let users = (0..<settings.users).map { UserID("bench-user-\($0)") }
+        var finished = false
+        while ContinuousClock.now - started < settings.timeout {
+            let covered = try users.allSatisfy { (try store.latestHead($0)?.samples ?? 0) >= perUser }
+            if covered {
+                finished = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let elapsed = ContinuousClock.now - started
+        guard finished else { throw NodeError(.timeout, "workers did not train every batch within \(settings.timeout)") }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let heads = try users.reduce(0) { $0 + (try store.headHistory($1).count) }
+        let samples = perUser * settings.users
+        return Throughput(
+            workers: workers, users: settings.users, batches: messages.count, samples: samples, seconds: seconds,
+            samplesPerSecond: Double(samples) / seconds, batchesPerSecond: Double(messages.count) / seconds,
+            headsCommitted: heads, workerPeakKiB: workerNames.compactMap { cluster.memory(of: $0)?.peakKiB },
+            registryPeakKiB: cluster.memory(of: "registry")?.peakKiB ?? 0)
+    }
+
+    // MARK: - Eviction latency
+
+    private func eviction(_ cluster: BenchCluster, modelPath: String) async throws -> [Eviction] {
+        let phones = settings.evictionPhones
+        try cluster.writeTopology(workers: 1, phones: phones, freezePoint: settings.freezePoint, epochs: 1)
+        try await cluster.start("registry", role: .registry)
+        try await cluster.start("coordinator", role: .coordinator)
+        try await cluster.start("worker", role: .worker)
+        try await cluster.start("phones", role: .device)
+        progress("eviction: \(phones) phones warming up for \(settings.warmUp)")
+        try await Task.sleep(for: settings.warmUp)
+
+        var contents = try ModelCheckpoint.load(from: modelPath)
+        contents.version = ModelVersion(2)
+        contents.parameters = contents.parameters.map { $0 * 0.99 }
+        let next = "\(cluster.directory)/base-model-v2.thaw"
+        try ModelCheckpoint.save(contents, to: next)
+        let control = ControlClient(endpoint: Endpoint(cluster.controlEndpoint))
+        let publisher = ModelPublisher(registry: Endpoint(cluster.registryEndpoint), coordinator: control)
+
+        var measured: [Eviction] = []
+        progress("eviction: publishing model v2")
+        _ = try await publisher.publish(checkpointAt: next)
+        measured.append(try await applied(cluster, change: "model version 1 -> 2", marker: "\"modelVersion\":2"))
+        try await Task.sleep(for: .seconds(5))
+        let k = settings.freezePoint - 1
+        progress("eviction: moving the freeze point to \(k)")
+        _ = try await control.send(.freeze(k))
+        measured.append(try await applied(cluster, change: "freeze point \(settings.freezePoint) -> \(k)", marker: "\"freezePoint\":\(k)"))
+        return measured
+    }
+
+    private func applied(_ cluster: BenchCluster, change: String, marker: String) async throws -> Eviction {
+        let deadline = ContinuousClock.now + settings.timeout
+        while ContinuousClock.now < deadline {
+            if let line = cluster.lines(of: "phones").last(where: {
+                $0.contains("\"event\":\"deployment-applied\"") && $0.contains(marker)
+            }) {
+                let applied = try JSONDecoder().decode(DeploymentAppliedLine.self, from: Data(line.utf8))
+                return Eviction(change: change, phones: applied.phones, evicted: applied.evicted, latencyMs: applied.latencyMs)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw NodeError(.timeout, "the device process never applied \(change)")
+    }
+
+    // MARK: - Memory
+
+    private func memory(_ cluster: BenchCluster, phones: Int) async throws -> Memory {
+        try cluster.writeTopology(workers: 1, phones: phones, freezePoint: settings.freezePoint, epochs: 1)
+        try await cluster.start("registry", role: .registry)
+        try await cluster.start("coordinator", role: .coordinator)
+        try await cluster.start("worker", role: .worker)
+        try await cluster.start("phones", role: .device)
+        progress("memory: \(phones) phones running for \(settings.warmUp)")
+        try await Task.sleep(for: settings.warmUp)
+        let sample = cluster.memory(of: "phones") ?? (0, 0)
+        return Memory(phones: phones, rssKiB: sample.rssKiB, peakKiB: sample.peakKiB)
+    }
+}

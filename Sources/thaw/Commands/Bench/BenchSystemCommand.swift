@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import ThawNodes
+
+/// `thaw bench system`: end-to-end throughput with 1, 2 and 4 workers, broadcast-to-eviction latency with
+/// 1,000 simulated phones, and memory per simulated phone, all as real processes on this host.
+struct BenchSystemCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "system",
+        abstract: "Measure the distributed system: throughput by worker count, eviction latency, memory per phone.")
+
+    @Option(help: "Worker counts to measure throughput with, comma-separated.") var workers: String = "1,2,4"
+    @Option(help: "Synthetic users for the throughput runs.") var users: Int = 8
+    @Option(help: "Batches each synthetic user sends.") var batchesPerUser: Int = 4
+    @Option(help: "Samples per batch.") var samplesPerBatch: Int = 32
+    @Option(help: "Training epochs per batch on the workers.") var epochs: Int = 2
+    @Option(help: "Simulated phones in the device process for the eviction latency.") var phones: Int = 1000
+    @Option(help: "Phone counts of the device processes whose memory is compared, comma-separated.")
+    var memoryPhones: String = "10,1000"
+    @Option(help: "Seconds the device process runs before a measurement.") var warmUp: Int = 20
+    @Option(help: "Write results as JSON to this file.") var output: String = "bench-results/system.json"
+
+    func run() async throws {
+        var settings = SystemBenchmark.Settings(executable: try UpCommand.ownExecutable())
+        settings.workerCounts = try Self.integers(workers, "--workers")
+        settings.users = users
+        settings.batchesPerUser = batchesPerUser
+        settings.samplesPerBatch = samplesPerBatch
+        settings.epochs = epochs
+        settings.evictionPhones = phones
+        settings.memoryPhones = try Self.integers(memoryPhones, "--memory-phones")
+        settings.warmUp = .seconds(warmUp)
+        let benchmark = SystemBenchmark(settings: settings) { print("[bench system] \($0)") }
+        let results = try await benchmark.run(workDirectory: "/tmp/thaw-bench-\(getpid())")
+
+        print("\nthroughput (FedAvg CNN, freeze point \(results.freezePoint), \(results.cores) cores)")
+        print("workers  batches  samples  seconds  samples/s  batches/s  heads  worker peak MiB")
+        for row in results.throughput {
+            print(
+                String(
+                    format: "%7d  %7d  %7d  %7.1f  %9.1f  %9.2f  %5d  %@", row.workers, row.batches, row.samples,
+                    row.seconds, row.samplesPerSecond, row.batchesPerSecond, row.headsCommitted,
+                    row.workerPeakKiB.map { String($0 / 1024) }.joined(separator: ",")))
+        }
+        print("\nbroadcast-to-eviction latency")
+        for row in results.eviction {
+            print(
+                String(
+                    format: "%@: %d phones, %d entries evicted, p50 %.0f ms, p99 %.0f ms, max %.0f ms", row.change,
+                    row.phones, row.evicted, row.latencyMs.p50, row.latencyMs.p99, row.latencyMs.max))
+        }
+        print("\ndevice process memory")
+        for row in results.memory {
+            print(String(format: "%5d phones: RSS %.1f MiB (peak %.1f MiB)", row.phones, Double(row.rssKiB) / 1024, Double(row.peakKiB) / 1024))
+        }
+        if let perPhone = results.memoryPerPhoneKiB { print(String(format: "per simulated phone: %.1f KiB", perPhone)) }
+
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let url = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try encoder.encode(results).write(to: url)
+        print("wrote \(output)")
+    }
+
+    static func integers(_ text: String, _ option: String) throws -> [Int] {
+        let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("\(option) takes positive integers separated by commas, not \(text)")
+        }
+        return values.compactMap { $0 }
+    }
+}
