@@ -18,6 +18,8 @@ public enum ThawMessage: Sendable, Equatable {
     case baseModelReply(BaseModelReply)
     case baseModelUpload(BaseModelUpload)
     case baseModelStored(BaseModelStored)
+    case sampleCountRequest(SampleCountRequest)
+    case sampleCounts(SampleCounts)
     case headRequest(HeadRequest)
     case headReply(HeadReply)
     case headCommit(HeadCommit)
@@ -43,6 +45,8 @@ public enum ThawMessage: Sendable, Equatable {
         case .baseModelReply: .baseModelReply
         case .baseModelUpload: .baseModelUpload
         case .baseModelStored: .baseModelStored
+        case .sampleCountRequest: .sampleCountRequest
+        case .sampleCounts: .sampleCounts
         case .headRequest: .headRequest
         case .headReply: .headReply
         case .headCommit: .headCommit
@@ -69,6 +73,8 @@ public enum ThawMessage: Sendable, Equatable {
         case baseModelReply = "base_model_reply"
         case baseModelUpload = "base_model_upload"
         case baseModelStored = "base_model_stored"
+        case sampleCountRequest = "sample_count_request"
+        case sampleCounts = "sample_counts"
         case headRequest = "head_request"
         case headReply = "head_reply"
         case headCommit = "head_commit"

@@ -29,7 +29,8 @@ struct DistributedSystemTests {
 
         /// The default topology's shape on ipc endpoints: coordinator, registry, `workers` workers,
         /// one device process with `phones` phones, a monitor.
-        func topology(workers: Int = 2, phones: Int = 3) throws -> String {
+        /// `autoFreeze` is the coordinator's `auto-freeze` value (YAML flow mapping), off when nil.
+        func topology(workers: Int = 2, phones: Int = 3, autoFreeze: String? = nil) throws -> String {
             let text = """
                 name: integration
                 seed: 42
@@ -47,6 +48,7 @@ struct DistributedSystemTests {
                     options:
                       freeze-point: 7
                       heartbeat-interval: 500ms
+                      auto-freeze: \(autoFreeze ?? "off")
                   - name: registry
                     role: registry
                     endpoints:

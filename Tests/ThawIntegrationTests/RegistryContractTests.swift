@@ -33,10 +33,10 @@ struct RegistryContractTests {
 
     /// Registry, coordinator and `workers` workers; runs `body`, then stops them all on every path.
     static func withCloud(
-        workers: Int, _ body: (Workspace, String, [NodeProcess]) async throws -> Void
+        workers: Int, autoFreeze: String? = nil, _ body: (Workspace, String, [NodeProcess]) async throws -> Void
     ) async throws {
         let workspace = try Workspace()
-        let topology = try workspace.topology(workers: workers, phones: 1)
+        let topology = try workspace.topology(workers: workers, phones: 1, autoFreeze: autoFreeze)
         // A node with count 1 keeps its plain name; more instances are numbered.
         let names = ["registry", "coordinator"] + (workers == 1 ? ["worker"] : (0..<workers).map { "worker-\($0)" })
         let nodes = try await DistributedSystemTests.startNodes(workspace, topology: topology, names: names)
@@ -141,6 +141,32 @@ struct RegistryContractTests {
             // Training sets only grow, and the last head covers all 6 batches.
             #expect(zip(heads, heads.dropFirst()).allSatisfy { $0.samples <= $1.samples })
             #expect(heads.last?.samples == 48)
+        }
+    }
+
+    @Test func theCoordinatorThawsALayerItselfOnceTheMedianUserHasEnoughStoredSamples() async throws {
+        try await Self.withCloud(
+            workers: 1, autoFreeze: "{ median-samples: 16, interval: 1s, min-freeze-point: 6 }"
+        ) { workspace, topology, _ in
+            let probe = try await Self.phone(workspace, user: "writer-auto", device: "probe-3")
+            #expect(probe.state.freezePoint == FreezePoint(7))
+            // 8 samples: below the threshold, nothing moves.
+            try await Self.push([probe.batch(seq: 1, count: 8)], to: try Self.workerEndpoints(topology))
+            try await Task.sleep(for: .seconds(7))
+            #expect(try await Self.status(workspace).freezePoint == FreezePoint(7))
+            // 16 samples stored at k = 7: the coordinator learns it from the registry and thaws layer 6.
+            try await Self.push([probe.batch(seq: 2, count: 8)], to: try Self.workerEndpoints(topology))
+            var state = try await Self.status(workspace)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while state.freezePoint == FreezePoint(7), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(500))
+                state = try await Self.status(workspace)
+            }
+            #expect(state.freezePoint == FreezePoint(6))
+            #expect(state.epoch == probe.state.epoch + 1)
+            // Never below the floor, whatever is stored.
+            try await Task.sleep(for: .seconds(7))
+            #expect(try await Self.status(workspace).freezePoint == FreezePoint(6))
         }
     }
 }

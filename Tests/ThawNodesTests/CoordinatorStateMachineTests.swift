@@ -41,7 +41,8 @@ import ThawNN
         #expect(try machine.moveFreezePoint(to: FreezePoint(4), now: Fixture.at(1)).isEmpty)  // no change
         let actions = try machine.moveFreezePoint(to: FreezePoint(2), now: Fixture.at(2))
         let state = Fixture.state(version: 1, freeze: 2, epoch: 2)
-        #expect(actions.last == .broadcastFreezePointChange(from: FreezePoint(4), to: FreezePoint(2), state: state))
+        #expect(
+            actions.last == .broadcastFreezePointChange(from: FreezePoint(4), to: FreezePoint(2), state: state, reason: "operator"))
         #expect(actions.first == .persist(CoordinatorSnapshot(deployment: state, lastFreezeMoveAt: Fixture.at(2))))
     }
 
@@ -91,7 +92,9 @@ import ThawNN
         let moved = machine.tick(now: Fixture.at(200))
         #expect(
             moved.contains(
-                .broadcastFreezePointChange(from: FreezePoint(4), to: FreezePoint(3), state: machine.deployment)))
+                .broadcastFreezePointChange(
+                    from: FreezePoint(4), to: FreezePoint(3), state: machine.deployment,
+                    reason: "automatic: median user has 150 stored samples")))
         #expect(machine.lastFreezeMoveAt == Fixture.at(200))
         // The counts were for the old point; even with new reports, the interval must pass again...
         for user in ["a", "b", "c"] { machine.storedSamplesReported(user: UserID(user), count: 1000) }

@@ -51,7 +51,9 @@ import ThawTopology
         #expect(topology.instances(of: .worker).count == 4)
         let worker = try #require(topology.node(named: "worker")?.options.worker)
         #expect(worker.optimiser == .momentum && worker.batchSize == 64 && worker.epochs == 2)
-        #expect(topology.node(named: "coordinator")?.options.coordinator?.autoFreeze == .afterHeads(everyHeads: 500, maximum: 5))
+        #expect(
+            topology.node(named: "coordinator")?.options.coordinator?.autoFreeze
+                == .thaw(medianSamples: 64, interval: .seconds(120), minimumFreezePoint: 1))
         #expect(topology.seed == 7)
     }
 

@@ -87,6 +87,15 @@ enum Samples {
             .baseModelUpload(
                 BaseModelUpload(modelVersion: 4, modelHash: "ef56ab78", checkpoint: [0x54, 0x48, 0x41, 0x57, 9, 8, 7]))
         ),
+        (
+            "sample_count_request",
+            .sampleCountRequest(SampleCountRequest(modelVersion: 4, freezePoint: 6, hyperHash: "hh01"))
+        ),
+        (
+            "sample_counts",
+            .sampleCounts(
+                SampleCounts(modelVersion: 4, freezePoint: 6, hyperHash: "hh01", counts: ["writer-1": 40, "writer-2": 7]))
+        ),
         ("base_model_stored", .baseModelStored(BaseModelStored(modelVersion: 4, modelHash: "ef56ab78", alreadyPresent: true))),
         (
             "head_request",

@@ -32,7 +32,7 @@ public struct Invalidation: Sendable, Equatable {
 public enum CoordinatorAction: Sendable, Equatable {
     case persist(CoordinatorSnapshot)
     case broadcastModelAnnounce(DeploymentState)
-    case broadcastFreezePointChange(from: FreezePoint, to: FreezePoint, state: DeploymentState)
+    case broadcastFreezePointChange(from: FreezePoint, to: FreezePoint, state: DeploymentState, reason: String)
     case broadcastInvalidation(Invalidation)
     /// The full state, periodically, so late joiners and devices that missed a broadcast converge.
     case broadcastHeartbeat(DeploymentState, counter: UInt64)

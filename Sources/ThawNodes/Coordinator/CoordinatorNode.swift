@@ -10,6 +10,11 @@ import ThawZMQ
 /// is a request of the same message kind it causes: a `ModelAnnounce` asks to publish a model, a
 /// `FreezePointChange` to move the split, an `Invalidation` to invalidate samples, and a
 /// `Heartbeat` asks for the status; the reply is a `Heartbeat` with the new state or an `ErrorReply`.
+///
+/// With the automatic freeze policy on, a DEALER to the registry asks every `sampleCountInterval` how many
+/// samples each user has stored under the current stamps and feeds the answer to the state machine, whose
+/// tick decides whether to thaw a layer. The request waits at most 2 s, so a dead registry delays a
+/// heartbeat by that much at worst and never stops the coordinator.
 public struct CoordinatorNode: Sendable {
     public struct Configuration: Sendable {
         public var name: String
@@ -18,10 +23,14 @@ public struct CoordinatorNode: Sendable {
         public var stateFile: String
         public var initial: DeploymentState
         public var machine: CoordinatorStateMachine.Configuration
+        /// The registry to ask for stored-sample counts; nil when the automatic freeze policy is off.
+        public var registry: Endpoint?
+        public var sampleCountInterval: Duration
 
         public init(
             name: String, publish: Endpoint, control: Endpoint, stateFile: String,
-            initial: DeploymentState, machine: CoordinatorStateMachine.Configuration
+            initial: DeploymentState, machine: CoordinatorStateMachine.Configuration, registry: Endpoint? = nil,
+            sampleCountInterval: Duration = .seconds(5)
         ) {
             self.name = name
             self.publish = publish
@@ -29,6 +38,8 @@ public struct CoordinatorNode: Sendable {
             self.stateFile = stateFile
             self.initial = initial
             self.machine = machine
+            self.registry = registry
+            self.sampleCountInterval = sampleCountInterval
         }
     }
 
@@ -60,13 +71,24 @@ public struct CoordinatorNode: Sendable {
 
         let context = try ZMQContext()
         defer { try? context.shutdown() }
-        let specs = [
+        var specs = [
             SocketSpec(kind: .pub, bind: [configuration.publish], options: [.sendHighWaterMark(10_000)]),
             SocketSpec(kind: .router, bind: [configuration.control], options: [.maxMessageSize(1 << 20)]),
         ]
+        if let registry = configuration.registry {
+            specs.append(SocketSpec(kind: .dealer, connect: [registry], options: [.maxMessageSize(64 << 20)]))
+        }
+        let startedAtMs = WallClock.nowMs()
+        let replies = DeliveryQueue()
         try await withSocketLoop(context: context, sockets: specs) { loop in
             let pub = loop.sockets[0]
             let control = loop.sockets[1]
+            let dealer = loop.sockets.count > 2 ? loop.sockets[2] : nil
+            var sampleCounts = dealer.map {
+                SampleCountPoller(
+                    client: RegistryClient(loop: loop, dealer: $0, replies: replies, timeout: .seconds(2)),
+                    interval: configuration.sampleCountInterval, stamper: EnvelopeStamper(sender: configuration.name))
+            }
             ReadyLine(
                 role: "coordinator", node: configuration.name,
                 endpoints: [
@@ -86,11 +108,12 @@ public struct CoordinatorNode: Sendable {
                             ModelAnnounce(
                                 state: WireBridge.wire(state), checkpointLocation: "registry", checkpointByteLength: 0))
                         try await loop.send(try stamper.encodePublished(message), on: pub)
-                    case .broadcastFreezePointChange(let from, let to, let state):
-                        logger.info("freeze point moved", metadata: ["freeze.point": "\(to)", "from": "\(from)"])
+                    case .broadcastFreezePointChange(let from, let to, let state, let reason):
+                        logger.info(
+                            "freeze point moved", metadata: ["freeze.point": "\(to)", "from": "\(from)", "reason": "\(reason)"])
                         let message = ThawMessage.freezePointChange(
                             FreezePointChange(
-                                state: WireBridge.wire(state), fromFreezePoint: UInt32(from.index), reason: "operator"))
+                                state: WireBridge.wire(state), fromFreezePoint: UInt32(from.index), reason: reason))
                         try await loop.send(try stamper.encodePublished(message), on: pub)
                     case .broadcastInvalidation(let invalidation):
                         let message = ThawMessage.invalidation(
@@ -102,16 +125,20 @@ public struct CoordinatorNode: Sendable {
                     case .broadcastHeartbeat(let state, let counter):
                         let message = ThawMessage.heartbeat(
                             Heartbeat(
-                                state: WireBridge.wire(state), coordinatorStartedAtMs: WallClock.nowMs(),
-                                counter: counter))
+                                state: WireBridge.wire(state), coordinatorStartedAtMs: startedAtMs, counter: counter))
                         try await loop.send(try stamper.encodePublished(message), on: pub)
                     }
                 }
             }
 
-            try await runNodeEvents(loop: loop, tickEvery: .milliseconds(200), shutdown: shutdown) { event in
+            try await runNodeEvents(
+                loop: loop, tickEvery: .milliseconds(200), shutdown: shutdown, replySocket: dealer, replies: replies
+            ) { event in
                 switch event {
                 case .tick:
+                    if let counts = await sampleCounts?.pollIfDue(machine.deployment, logger: logger) {
+                        for (user, count) in counts { machine.storedSamplesReported(user: user, count: count) }
+                    }
                     try await carryOut(machine.tick(now: WallClock.now()))
                 case .shutdown:
                     logger.info("coordinator stopping")
@@ -121,7 +148,8 @@ public struct CoordinatorNode: Sendable {
                     let reply: ThawMessage
                     do {
                         let request = try WireCodec.decode(WireBridge.bytes(delivery.frames.dropFirst()))
-                        reply = try await answer(request.message, machine: &machine, carryOut: carryOut)
+                        reply = try await answer(
+                            request.message, machine: &machine, startedAtMs: startedAtMs, carryOut: carryOut)
                     } catch {
                         logger.warning("refused a control request", metadata: ["error": "\(error)"])
                         reply = .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
@@ -136,7 +164,7 @@ public struct CoordinatorNode: Sendable {
     }
 
     private func answer(
-        _ request: ThawMessage, machine: inout CoordinatorStateMachine,
+        _ request: ThawMessage, machine: inout CoordinatorStateMachine, startedAtMs: UInt64,
         carryOut: ([CoordinatorAction]) async throws -> Void
     ) async throws -> ThawMessage {
         switch request {
@@ -159,7 +187,41 @@ public struct CoordinatorNode: Sendable {
         }
         return .heartbeat(
             Heartbeat(
-                state: WireBridge.wire(machine.deployment), coordinatorStartedAtMs: WallClock.nowMs(),
+                state: WireBridge.wire(machine.deployment), coordinatorStartedAtMs: startedAtMs,
                 counter: machine.heartbeatCounter))
+    }
+}
+
+/// Asks the registry for stored-sample counts under the current stamps, at most once per `interval`.
+struct SampleCountPoller {
+    let client: RegistryClient
+    let interval: Duration
+    var stamper: EnvelopeStamper
+    var lastPoll: ContinuousClock.Instant?
+
+    /// The counts when a poll was due and answered for exactly `deployment`'s stamps; nil otherwise
+    /// (not due, no answer in time, or an answer about stamps that are no longer current).
+    mutating func pollIfDue(_ deployment: DeploymentState, logger: Logger) async -> [UserID: Int]? {
+        let now = ContinuousClock.now
+        if let lastPoll, now - lastPoll < interval { return nil }
+        lastPoll = now
+        let request = SampleCountRequest(
+            modelVersion: deployment.modelVersion.number, freezePoint: UInt32(deployment.freezePoint.index),
+            hyperHash: deployment.hyperParameterHash)
+        do {
+            let reply = try await client.request(.sampleCountRequest(request), stamper: &stamper) {
+                if case .sampleCounts(let counts) = $0 {
+                    counts.modelVersion == request.modelVersion && counts.freezePoint == request.freezePoint
+                        && counts.hyperHash == request.hyperHash
+                } else {
+                    false
+                }
+            }
+            guard case .sampleCounts(let counts) = reply else { return nil }
+            return Dictionary(uniqueKeysWithValues: counts.counts.map { (UserID($0.key), Int(clamping: $0.value)) })
+        } catch {
+            logger.debug("no stored-sample counts from the registry", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 }

@@ -87,8 +87,11 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     /// Moves the split. Moving to the current point is a no-op (no epoch change, no actions).
+    /// - Parameter reason: why it moved, carried in the broadcast (`operator`, or `automatic: …` from the policy).
     /// - Throws: ``CoordinatorError`` `.freezePointOutOfRange` outside `1..<layerCount`.
-    public mutating func moveFreezePoint(to target: FreezePoint, now: Timestamp) throws -> [CoordinatorAction] {
+    public mutating func moveFreezePoint(to target: FreezePoint, now: Timestamp, reason: String = "operator") throws
+        -> [CoordinatorAction]
+    {
         try Self.validate(target, layerCount: configuration.layerCount)
         guard target != deployment.freezePoint else { return [] }
         let from = deployment.freezePoint
@@ -96,7 +99,9 @@ public struct CoordinatorStateMachine: Sendable {
         deployment.epoch += 1
         lastFreezeMoveAt = now
         storedSamples.removeAll()
-        return [.persist(snapshot), .broadcastFreezePointChange(from: from, to: target, state: deployment)]
+        return [
+            .persist(snapshot), .broadcastFreezePointChange(from: from, to: target, state: deployment, reason: reason),
+        ]
     }
 
     /// Tells devices (all, or one user's) to forget samples.
@@ -120,7 +125,9 @@ public struct CoordinatorStateMachine: Sendable {
         if let target = configuration.autoFreeze.proposal(
             current: deployment.freezePoint, storedSamples: storedSamples, since: lastFreezeMoveAt ?? startedAt,
             now: now),
-            let moved = try? moveFreezePoint(to: target, now: now)
+            let median = AutoFreezePolicy.median(Array(storedSamples.values)),
+            let moved = try? moveFreezePoint(
+                to: target, now: now, reason: "automatic: median user has \(Int(median)) stored samples")
         {
             actions += moved
         }

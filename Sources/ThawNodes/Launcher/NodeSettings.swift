@@ -71,11 +71,22 @@ public struct NodeSettings: Sendable {
 
     public func coordinator() throws -> CoordinatorNode.Configuration {
         let options = instance.spec.options.coordinator ?? CoordinatorOptions()
+        var policy = ThawNodes.AutoFreezePolicy()
+        var registry: Endpoint?
+        if case .thaw(let samples, let interval, let floor) = options.autoFreeze {
+            policy = ThawNodes.AutoFreezePolicy(
+                isEnabled: true, minimumMedianSamples: samples, minimumInterval: interval,
+                minimumFreezePoint: FreezePoint(floor))
+            // The policy decides on the registry's stored-sample counts, so the coordinator asks for them.
+            registry = try endpoint(.registry, "router")
+        }
         return CoordinatorNode.Configuration(
             name: instance.name, publish: try ownBind("publish"), control: try ownBind("control"),
             stateFile: "\(stateDirectory)/\(instance.name).state", initial: initialDeployment,
             machine: CoordinatorStateMachine.Configuration(
-                layerCount: baseModel.architecture.layerCount, heartbeatInterval: options.heartbeatInterval))
+                layerCount: baseModel.architecture.layerCount, heartbeatInterval: options.heartbeatInterval,
+                autoFreeze: policy),
+            registry: registry)
     }
 
     public func registry(baseModelBytes: [UInt8]) throws -> RegistryNode.Configuration {

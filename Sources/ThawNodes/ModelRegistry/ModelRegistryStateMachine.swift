@@ -90,6 +90,8 @@ public struct ModelRegistryStateMachine: Sendable {
             try Self.checkBaseModel(checkpoint, version: version, hash: hash)
             let outcome = try store.putBaseModel(version: version, hash: hash.lowercased(), blob: Data(checkpoint))
             return .baseModelStored(version, hash: hash.lowercased(), alreadyPresent: outcome == .alreadyPresent)
+        case .sampleCounts(let stamps):
+            return .sampleCounts(stamps, try store.sampleCounts(stamps: stamps))
         case .durableSequences(let device):
             return .durableSequences(device, try store.durableSequences(device: device))
         }

@@ -54,6 +54,8 @@ public enum RegistryRequest: Hashable, Sendable {
     case baseModelRequest(ModelVersion)
     /// Register a new base model checkpoint (`thaw ctl publish`, or the registry's own start-up files).
     case storeBaseModel(version: ModelVersion, hash: String, checkpoint: [UInt8])
+    /// The coordinator asks how many samples each user has stored under these stamps.
+    case sampleCounts(FeatureStamps)
     /// A device that lost its state asks which of its batches are durable.
     case durableSequences(DeviceID)
 }
@@ -69,6 +71,7 @@ public enum RegistryReply: Hashable, Sendable {
     /// The checkpoint, or nil when that version is not registered.
     case baseModel(ModelVersion, BaseModelRecord?)
     case baseModelStored(ModelVersion, hash: String, alreadyPresent: Bool)
+    case sampleCounts(FeatureStamps, [UserID: Int])
     case durableSequences(DeviceID, [UInt64])
     /// The request carried values the registry refuses to store; nothing was written.
     case rejected(RegistryError)

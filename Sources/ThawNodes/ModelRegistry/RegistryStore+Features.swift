@@ -46,6 +46,22 @@ extension RegistryStore {
         }
     }
 
+    /// Feature rows per user under `stamps` (users with none are absent): what the coordinator's automatic
+    /// freeze policy decides on.
+    public func sampleCounts(stamps: FeatureStamps) throws -> [UserID: Int] {
+        try read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT user, COUNT(*) AS count FROM features
+                    WHERE model_version = ? AND freeze_point = ? AND hyper_hash = ?
+                    GROUP BY user
+                    """,
+                arguments: [Int64(stamps.modelVersion.number), stamps.freezePoint.index, stamps.hyperParameterHash])
+            return Dictionary(uniqueKeysWithValues: rows.map { (UserID($0["user"] as String), $0["count"] as Int) })
+        }
+    }
+
     /// Rows stamped `source` that have no counterpart at freeze point `target` yet, oldest first: the
     /// work list of a freeze-point move from k to a deeper k'.
     ///

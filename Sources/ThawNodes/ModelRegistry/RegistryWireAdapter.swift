@@ -69,6 +69,17 @@ enum RegistryWireAdapter {
             return .baseModelReply(
                 BaseModelReply(
                     modelVersion: version.number, modelHash: record.hash, status: .ok, checkpoint: [UInt8](record.blob)))
+        case .sampleCountRequest(let ask):
+            let stamps = FeatureStamps(
+                modelVersion: ModelVersion(ask.modelVersion), freezePoint: FreezePoint(Int(ask.freezePoint)),
+                hyperParameterHash: ask.hyperHash)
+            guard case .sampleCounts(_, let counts) = try machine.handle(.sampleCounts(stamps)) else {
+                return .errorReply(ErrorReply(code: .internal, message: "no sample counts", inReplyToSequence: sequence))
+            }
+            return .sampleCounts(
+                SampleCounts(
+                    modelVersion: ask.modelVersion, freezePoint: ask.freezePoint, hyperHash: ask.hyperHash,
+                    counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, UInt64($0.value)) })))
         case .baseModelUpload(let upload):
             let reply = try machine.handle(
                 .storeBaseModel(

@@ -11,17 +11,20 @@ extension RoleOptions {
             options.heartbeatInterval = try reader.duration("heartbeat-interval") ?? options.heartbeatInterval
             if let text = try? reader.string("auto-freeze"), text == "off" || text == "false" {
                 options.autoFreeze = .off
-            } else if let policy = try reader.mapping("auto-freeze", keys: ["every-heads", "max-freeze-point"]) {
-                guard let every = try policy.int("every-heads", in: 1...1_000_000) else {
-                    throw policy.error(.missingKey, nil, "missing required key 'every-heads'")
+            } else if let policy = try reader.mapping(
+                "auto-freeze", keys: ["median-samples", "interval", "min-freeze-point"])
+            {
+                guard let samples = try policy.int("median-samples", in: 1...100_000_000) else {
+                    throw policy.error(.missingKey, nil, "missing required key 'median-samples'")
                 }
-                guard let maximum = try policy.int("max-freeze-point", in: 0...1000) else {
-                    throw policy.error(.missingKey, nil, "missing required key 'max-freeze-point'")
+                let floor = try policy.int("min-freeze-point", in: 1...1000) ?? 1
+                guard floor <= options.freezePoint else {
+                    throw policy.error(
+                        .outOfRange, "min-freeze-point", "\(floor) is above the initial freeze-point \(options.freezePoint)")
                 }
-                guard maximum >= options.freezePoint else {
-                    throw policy.error(.outOfRange, "max-freeze-point", "\(maximum) is below the initial freeze-point \(options.freezePoint)")
-                }
-                options.autoFreeze = .afterHeads(everyHeads: every, maximum: maximum)
+                options.autoFreeze = .thaw(
+                    medianSamples: samples, interval: try policy.duration("interval") ?? .seconds(600),
+                    minimumFreezePoint: floor)
             }
             return .coordinator(options)
         case .registry:

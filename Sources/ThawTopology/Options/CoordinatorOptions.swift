@@ -10,12 +10,14 @@ public struct CoordinatorOptions: Hashable, Sendable {
     public init() {}
 }
 
-/// The coordinator's rule for moving the freeze point without an operator.
+/// The coordinator's rule for moving the freeze point without an operator (`auto-freeze`).
 public enum AutoFreezePolicy: Hashable, Sendable {
     /// k only changes through the control endpoint.
     case off
-    /// After every `everyHeads` heads stored by the registry, freeze one more layer, up to `maximum`.
-    case afterHeads(everyHeads: Int, maximum: Int)
+    /// Thaw one more layer (k → k−1) once the median user has `medianSamples` samples stored at the
+    /// current point and `interval` has passed since the last move, never below `minimumFreezePoint`
+    /// (`{ median-samples: 200, interval: 10m, min-freeze-point: 1 }`).
+    case thaw(medianSamples: Int, interval: Duration, minimumFreezePoint: Int)
 }
 
 /// Settings of the registry node.

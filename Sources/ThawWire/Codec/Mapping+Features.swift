@@ -144,3 +144,46 @@ extension FeatureSet {
         return proto
     }
 }
+
+extension SampleCountRequest {
+    init(_ proto: Thaw_V1_SampleCountRequest) throws(WireError) {
+        try Require.nonEmpty(proto.hyperHash, "sample_count_request.hyper_hash")
+        self.init(modelVersion: proto.modelVersion, freezePoint: proto.freezePoint, hyperHash: proto.hyperHash)
+    }
+
+    var proto: Thaw_V1_SampleCountRequest {
+        var proto = Thaw_V1_SampleCountRequest()
+        proto.modelVersion = modelVersion
+        proto.freezePoint = freezePoint
+        proto.hyperHash = hyperHash
+        return proto
+    }
+}
+
+extension SampleCounts {
+    init(_ proto: Thaw_V1_SampleCounts) throws(WireError) {
+        guard proto.userIds.count == proto.counts.count else {
+            throw WireError(
+                .invalidField, "sample_counts has \(proto.userIds.count) user_ids but \(proto.counts.count) counts")
+        }
+        var counts: [String: UInt64] = [:]
+        for (user, count) in zip(proto.userIds, proto.counts) {
+            guard !user.isEmpty, counts.updateValue(count, forKey: user) == nil else {
+                throw WireError(.invalidField, "sample_counts.user_ids has an empty or repeated id")
+            }
+        }
+        self.init(modelVersion: proto.modelVersion, freezePoint: proto.freezePoint, hyperHash: proto.hyperHash, counts: counts)
+    }
+
+    var proto: Thaw_V1_SampleCounts {
+        var proto = Thaw_V1_SampleCounts()
+        proto.modelVersion = modelVersion
+        proto.freezePoint = freezePoint
+        proto.hyperHash = hyperHash
+        // Sorted, so that equal counts always encode to the same bytes.
+        let sorted = counts.sorted { $0.key < $1.key }
+        proto.userIds = sorted.map(\.key)
+        proto.counts = sorted.map(\.value)
+        return proto
+    }
+}

@@ -21,6 +21,8 @@ enum PayloadMapping {
             (.baseModelReply(m.proto), m.checkpoint.map { [.bytes(name: AttachmentName.checkpoint, $0)] } ?? [])
         case .baseModelUpload(let m): (.baseModelUpload(m.proto), [.bytes(name: AttachmentName.checkpoint, m.checkpoint)])
         case .baseModelStored(let m): (.baseModelStored(m.proto), [])
+        case .sampleCountRequest(let m): (.sampleCountRequest(m.proto), [])
+        case .sampleCounts(let m): (.sampleCounts(m.proto), [])
         case .headRequest(let m): (.headRequest(m.proto), [])
         case .headReply(let m):
             (.headReply(m.proto), m.headParameters.map { [.float(name: AttachmentName.headParameters, $0)] } ?? [])
@@ -47,7 +49,7 @@ enum PayloadMapping {
         case .baseModelUpload:
             [.bytes(AttachmentName.checkpoint)]
         case .batchRejected, .batchAck, .featureStored, .featureFetch, .modelAnnounce, .freezePointChange,
-            .invalidation, .heartbeat, .baseModelRequest, .baseModelStored, .headRequest, .commitAck, .commitConflict, .metrics,
+            .invalidation, .heartbeat, .baseModelRequest, .baseModelStored, .sampleCountRequest, .sampleCounts, .headRequest, .commitAck, .commitConflict, .metrics,
             .errorReply:
             []
         }
@@ -69,6 +71,8 @@ enum PayloadMapping {
         case .baseModelReply: .baseModelReply
         case .baseModelUpload: .baseModelUpload
         case .baseModelStored: .baseModelStored
+        case .sampleCountRequest: .sampleCountRequest
+        case .sampleCounts: .sampleCounts
         case .headRequest: .headRequest
         case .headReply: .headReply
         case .headCommit: .headCommit
@@ -98,6 +102,8 @@ enum PayloadMapping {
             .baseModelReply(try BaseModelReply(p, checkpoint: attachments.isEmpty ? nil : bytes(attachments, 0)))
         case .baseModelUpload(let p): .baseModelUpload(try BaseModelUpload(p, checkpoint: bytes(attachments, 0)))
         case .baseModelStored(let p): .baseModelStored(try BaseModelStored(p))
+        case .sampleCountRequest(let p): .sampleCountRequest(try SampleCountRequest(p))
+        case .sampleCounts(let p): .sampleCounts(try SampleCounts(p))
         case .headRequest(let p): .headRequest(try HeadRequest(p))
         case .headReply(let p):
             .headReply(try HeadReply(p, headParameters: attachments.isEmpty ? nil : float(attachments, 0)))

@@ -222,6 +222,22 @@ nonisolated struct Thaw_V1_Envelope: Sendable {
     set {payload = .baseModelStored(newValue)}
   }
 
+  var sampleCountRequest: Thaw_V1_SampleCountRequest {
+    get {
+      if case .sampleCountRequest(let v)? = payload {return v}
+      return Thaw_V1_SampleCountRequest()
+    }
+    set {payload = .sampleCountRequest(newValue)}
+  }
+
+  var sampleCounts: Thaw_V1_SampleCounts {
+    get {
+      if case .sampleCounts(let v)? = payload {return v}
+      return Thaw_V1_SampleCounts()
+    }
+    set {payload = .sampleCounts(newValue)}
+  }
+
   var headRequest: Thaw_V1_HeadRequest {
     get {
       if case .headRequest(let v)? = payload {return v}
@@ -295,6 +311,8 @@ nonisolated struct Thaw_V1_Envelope: Sendable {
     case baseModelReply(Thaw_V1_BaseModelReply)
     case baseModelUpload(Thaw_V1_BaseModelUpload)
     case baseModelStored(Thaw_V1_BaseModelStored)
+    case sampleCountRequest(Thaw_V1_SampleCountRequest)
+    case sampleCounts(Thaw_V1_SampleCounts)
     case headRequest(Thaw_V1_HeadRequest)
     case headReply(Thaw_V1_HeadReply)
     case headCommit(Thaw_V1_HeadCommit)
@@ -363,7 +381,7 @@ nonisolated extension Thaw_V1_TensorDescriptor: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".Envelope"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sender\0\u{1}sequence\0\u{3}sent_at_unix_ms\0\u{1}tensors\0\u{4}\u{5}feature_batch\0\u{3}batch_rejected\0\u{3}batch_ack\0\u{3}feature_stored\0\u{3}feature_fetch\0\u{3}feature_set\0\u{4}\u{5}model_announce\0\u{3}freeze_point_change\0\u{1}invalidation\0\u{1}heartbeat\0\u{4}\u{7}base_model_request\0\u{3}base_model_reply\0\u{3}base_model_upload\0\u{3}base_model_stored\0\u{4}\u{7}head_request\0\u{3}head_reply\0\u{3}head_commit\0\u{3}commit_ack\0\u{3}commit_conflict\0\u{2}\u{6}metrics\0\u{4}\u{a}error_reply\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sender\0\u{1}sequence\0\u{3}sent_at_unix_ms\0\u{1}tensors\0\u{4}\u{5}feature_batch\0\u{3}batch_rejected\0\u{3}batch_ack\0\u{3}feature_stored\0\u{3}feature_fetch\0\u{3}feature_set\0\u{4}\u{5}model_announce\0\u{3}freeze_point_change\0\u{1}invalidation\0\u{1}heartbeat\0\u{4}\u{7}base_model_request\0\u{3}base_model_reply\0\u{3}base_model_upload\0\u{3}base_model_stored\0\u{3}sample_count_request\0\u{3}sample_counts\0\u{4}\u{5}head_request\0\u{3}head_reply\0\u{3}head_commit\0\u{3}commit_ack\0\u{3}commit_conflict\0\u{2}\u{6}metrics\0\u{4}\u{a}error_reply\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -558,6 +576,32 @@ nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Me
           self.payload = .baseModelStored(v)
         }
       }()
+      case 34: try {
+        var v: Thaw_V1_SampleCountRequest?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .sampleCountRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .sampleCountRequest(v)
+        }
+      }()
+      case 35: try {
+        var v: Thaw_V1_SampleCounts?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .sampleCounts(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .sampleCounts(v)
+        }
+      }()
       case 40: try {
         var v: Thaw_V1_HeadRequest?
         var hadOneofValue = false
@@ -730,6 +774,14 @@ nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Me
     case .baseModelStored?: try {
       guard case .baseModelStored(let v)? = self.payload else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+    }()
+    case .sampleCountRequest?: try {
+      guard case .sampleCountRequest(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+    }()
+    case .sampleCounts?: try {
+      guard case .sampleCounts(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
     }()
     case .headRequest?: try {
       guard case .headRequest(let v)? = self.payload else { preconditionFailure() }

@@ -202,6 +202,46 @@ nonisolated struct Thaw_V1_FeatureSet: Sendable {
   init() {}
 }
 
+/// The coordinator asks the registry, for its automatic freeze policy, how many samples each user has
+/// stored under these stamps.
+nonisolated struct Thaw_V1_SampleCountRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var modelVersion: UInt64 = 0
+
+  var freezePoint: UInt32 = 0
+
+  var hyperHash: String = String()
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
+/// The registry's answer: user_ids[i] has counts[i] stored samples under the requested stamps (users with
+/// none are absent).
+nonisolated struct Thaw_V1_SampleCounts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var modelVersion: UInt64 = 0
+
+  var freezePoint: UInt32 = 0
+
+  var hyperHash: String = String()
+
+  var userIds: [String] = []
+
+  var counts: [UInt64] = []
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "thaw.v1"
@@ -499,6 +539,96 @@ nonisolated extension Thaw_V1_FeatureSet: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.userID != rhs.userID {return false}
     if lhs.sampleIds != rhs.sampleIds {return false}
     if lhs.labels != rhs.labels {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Thaw_V1_SampleCountRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".SampleCountRequest"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{3}freeze_point\0\u{3}hyper_hash\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.modelVersion) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.freezePoint) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.hyperHash) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.modelVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.modelVersion, fieldNumber: 1)
+    }
+    if self.freezePoint != 0 {
+      try visitor.visitSingularUInt32Field(value: self.freezePoint, fieldNumber: 2)
+    }
+    if !self.hyperHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.hyperHash, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Thaw_V1_SampleCountRequest, rhs: Thaw_V1_SampleCountRequest) -> Bool {
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.freezePoint != rhs.freezePoint {return false}
+    if lhs.hyperHash != rhs.hyperHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Thaw_V1_SampleCounts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".SampleCounts"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{3}freeze_point\0\u{3}hyper_hash\0\u{3}user_ids\0\u{1}counts\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.modelVersion) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.freezePoint) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.hyperHash) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.userIds) }()
+      case 5: try { try decoder.decodeRepeatedUInt64Field(value: &self.counts) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.modelVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.modelVersion, fieldNumber: 1)
+    }
+    if self.freezePoint != 0 {
+      try visitor.visitSingularUInt32Field(value: self.freezePoint, fieldNumber: 2)
+    }
+    if !self.hyperHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.hyperHash, fieldNumber: 3)
+    }
+    if !self.userIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.userIds, fieldNumber: 4)
+    }
+    if !self.counts.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.counts, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Thaw_V1_SampleCounts, rhs: Thaw_V1_SampleCounts) -> Bool {
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.freezePoint != rhs.freezePoint {return false}
+    if lhs.hyperHash != rhs.hyperHash {return false}
+    if lhs.userIds != rhs.userIds {return false}
+    if lhs.counts != rhs.counts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

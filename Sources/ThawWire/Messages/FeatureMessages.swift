@@ -117,3 +117,31 @@ public struct FeatureSet: Sendable, Equatable {
         self.activations = activations
     }
 }
+
+/// The coordinator's question for its automatic freeze policy: stored samples per user under these stamps.
+public struct SampleCountRequest: Sendable, Equatable {
+    public var modelVersion: UInt64
+    public var freezePoint: UInt32
+    public var hyperHash: String
+
+    public init(modelVersion: UInt64, freezePoint: UInt32, hyperHash: String) {
+        self.modelVersion = modelVersion
+        self.freezePoint = freezePoint
+        self.hyperHash = hyperHash
+    }
+}
+
+/// The registry's answer to ``SampleCountRequest``: stored samples per user (users with none are absent).
+public struct SampleCounts: Sendable, Equatable {
+    public var modelVersion: UInt64
+    public var freezePoint: UInt32
+    public var hyperHash: String
+    public var counts: [String: UInt64]
+
+    public init(modelVersion: UInt64, freezePoint: UInt32, hyperHash: String, counts: [String: UInt64]) {
+        self.modelVersion = modelVersion
+        self.freezePoint = freezePoint
+        self.hyperHash = hyperHash
+        self.counts = counts
+    }
+}
