@@ -42,7 +42,7 @@ actor TimedQueue<Element: Sendable> {
             waiter = continuation
             Task {
                 try? await Task.sleep(for: timeout)
-                await self.expire(id)
+                self.expire(id)
             }
         }
     }
