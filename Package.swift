@@ -95,7 +95,11 @@ let package = Package(
         .testTarget(name: "ThawCLITests", dependencies: ["thaw"]),
         .testTarget(
             name: "ThawIntegrationTests",
-            dependencies: ["thaw", "ThawTestKit", "ThawNodes", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ"]
+            dependencies: [
+                "thaw", "ThawTestKit", "ThawNodes", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
+                // ThawWire + SwiftProtobuf: HostileInputTests edits generated headers to build lying messages.
+                "ThawWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
         ),
     ]
 )

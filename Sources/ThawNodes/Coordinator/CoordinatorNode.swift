@@ -18,11 +18,14 @@ public struct CoordinatorNode: Sendable {
         public var stateFile: String
         public var initial: DeploymentState
         public var machine: CoordinatorStateMachine.Configuration
+        /// The monitor's metrics endpoint (a PUB connects there), if any.
+        public var metrics: Endpoint?
 
         public init(
             name: String, publish: Endpoint, control: Endpoint, stateFile: String,
-            initial: DeploymentState, machine: CoordinatorStateMachine.Configuration
+            initial: DeploymentState, machine: CoordinatorStateMachine.Configuration, metrics: Endpoint? = nil
         ) {
+            self.metrics = metrics
             self.name = name
             self.publish = publish
             self.control = control
@@ -60,13 +63,21 @@ public struct CoordinatorNode: Sendable {
 
         let context = try ZMQContext()
         defer { try? context.shutdown() }
-        let specs = [
+        var specs = [
             SocketSpec(kind: .pub, bind: [configuration.publish], options: [.sendHighWaterMark(10_000)]),
-            SocketSpec(kind: .router, bind: [configuration.control], options: [.maxMessageSize(1 << 20)]),
+            SocketSpec(
+                kind: .router, bind: [configuration.control], options: [.maxMessageSize(SocketLimits.smallFrame)]),
         ]
+        if let metrics = configuration.metrics {
+            specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
+        }
+        let refusals = InputRefusals(logger: logger)
+        var commands: UInt64 = 0
         try await withSocketLoop(context: context, sockets: specs) { loop in
             let pub = loop.sockets[0]
             let control = loop.sockets[1]
+            let metricsSocket = loop.sockets.count > 2 ? loop.sockets[2] : nil
+            var lastMetrics = ContinuousClock.now
             ReadyLine(
                 role: "coordinator", node: configuration.name,
                 endpoints: [
@@ -113,18 +124,49 @@ public struct CoordinatorNode: Sendable {
                 switch event {
                 case .tick:
                     try await carryOut(machine.tick(now: WallClock.now()))
+                    if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
+                        lastMetrics = ContinuousClock.now
+                        var counters = refusals.counters
+                        counters["heartbeats"] = machine.heartbeatCounter
+                        counters["commands"] = commands
+                        let report = MetricsReport(
+                            node: configuration.name, role: "coordinator", timestampMs: WallClock.nowMs(),
+                            gauges: [
+                                "model_version": Double(machine.deployment.modelVersion.number),
+                                "freeze_point": Double(machine.deployment.freezePoint.index),
+                            ],
+                            counters: counters)
+                        _ = try? loop.trySend(try stamper.encodePublished(.metrics(report)), on: metricsSocket)
+                    }
                 case .shutdown:
                     logger.info("coordinator stopping")
                 case .delivery(let delivery) where delivery.socket == control:
-                    guard delivery.frames.count >= 2 else { return true }
+                    // A ROUTER delivery is [routing id, message…]; without a message there is nobody to answer.
+                    guard delivery.frames.count >= 2 else {
+                        refusals.refuse(
+                            on: "control", reason: InputViolation.Reason.frameLayout.rawValue,
+                            detail: "\(delivery.frames.count) frames: no message after the routing id")
+                        return true
+                    }
                     let routingID = delivery.frames[0]
                     let reply: ThawMessage
                     do {
                         let request = try WireCodec.decode(WireBridge.bytes(delivery.frames.dropFirst()))
                         reply = try await answer(request.message, machine: &machine, carryOut: carryOut)
-                    } catch {
-                        logger.warning("refused a control request", metadata: ["error": "\(error)"])
+                        commands += 1
+                    } catch let error as CoordinatorError {
+                        refusals.refuse(
+                            on: "control", reason: InputViolation.Reason.rejectedCommand.rawValue, detail: "\(error)")
                         reply = .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
+                    } catch let error as InputViolation {
+                        refusals.refuse(on: "control", error)
+                        reply = .errorReply(ErrorReply(code: .unsupported, message: "\(error)"))
+                    } catch let error as WireError {
+                        refusals.refuse(on: "control", error)
+                        reply = .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
+                    } catch {
+                        logger.error("could not carry out a control request", metadata: ["error": "\(error)"])
+                        reply = .errorReply(ErrorReply(code: .internal, message: "\(error)"))
                     }
                     try await loop.send([routingID] + (try stamper.encode(reply)), on: control)
                 case .delivery:
@@ -155,7 +197,7 @@ public struct CoordinatorNode: Sendable {
         case .heartbeat:
             break
         default:
-            return .errorReply(ErrorReply(code: .unsupported, message: "the coordinator does not handle \(request.kind)"))
+            throw InputViolation(.unexpectedKind, "the coordinator does not handle \(request.kind)")
         }
         return .heartbeat(
             Heartbeat(

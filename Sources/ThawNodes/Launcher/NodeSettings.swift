@@ -75,7 +75,8 @@ public struct NodeSettings: Sendable {
             name: instance.name, publish: try ownBind("publish"), control: try ownBind("control"),
             stateFile: "\(stateDirectory)/\(instance.name).state", initial: initialDeployment,
             machine: CoordinatorStateMachine.Configuration(
-                layerCount: baseModel.architecture.layerCount, heartbeatInterval: options.heartbeatInterval))
+                layerCount: baseModel.architecture.layerCount, heartbeatInterval: options.heartbeatInterval),
+            metrics: metricsEndpoint)
     }
 
     public func registry(baseModelBytes: [UInt8]) throws -> RegistryNode.Configuration {
@@ -84,7 +85,8 @@ public struct NodeSettings: Sendable {
             name: instance.name, router: try ownBind("router"), databasePath: options.database,
             baseModels: [
                 RegistryNode.BaseModelFile(version: baseModel.version, hash: baseModelHash, bytes: baseModelBytes)
-            ])
+            ],
+            metrics: metricsEndpoint)
     }
 
     public func worker() throws -> TrainerWorkerNode.Configuration {

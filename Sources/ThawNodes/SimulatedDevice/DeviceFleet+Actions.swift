@@ -117,7 +117,7 @@ extension DeviceFleet {
         let reply: HeadReply
         do {
             let answer = try await registry.request(.headRequest(request), stamper: &stamper) {
-                if case .headReply = $0 { true } else { false }
+                if case .headReply(let reply) = $0 { reply.userID == phone.user.rawValue } else { false }
             }
             guard case .headReply(let head) = answer else { return [] }
             reply = head
@@ -131,6 +131,20 @@ extension DeviceFleet {
         phones[index].settledPulls = outstanding ? 0 : phones[index].settledPulls + 1
         guard reply.status == .head, let parameters = reply.headParameters else {
             return actions + phones[index].machine.headNotModified()
+        }
+        // A head of the current model and freeze point is swapped into the model: its size must fit, or
+        // ThawNN's precondition would stop the whole fleet.
+        if let model, reply.freezePoint == UInt32(deployment.freezePoint.index),
+            reply.modelVersion == deployment.modelVersion.number
+        {
+            do {
+                try ModelContract(model.architecture).checkHead(
+                    count: parameters.scalars.count, freezePoint: reply.freezePoint,
+                    what: "head v\(reply.headVersion) of \(phone.user)")
+            } catch {
+                refusals.refuse(on: "dealer", error)
+                return actions + phones[index].machine.headNotModified()
+            }
         }
         phones[index].bytesReceived += parameters.scalars.count * 4
         let info = HeadInfo(

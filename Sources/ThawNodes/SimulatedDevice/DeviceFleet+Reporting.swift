@@ -59,6 +59,11 @@ extension DeviceFleet {
             guard let frames = try? stamper.encodePublished(message) else { continue }
             _ = try? loop.trySend(frames, on: metrics)
         }
+        // The process's own report: what it refused on its sockets (shared by all its phones).
+        let fleet = MetricsReport(
+            node: configuration.name, role: "device-fleet", timestampMs: WallClock.nowMs(),
+            gauges: ["phones": Double(phones.count)], counters: refusals.counters)
+        if let frames = try? stamper.encodePublished(.metrics(fleet)) { _ = try? loop.trySend(frames, on: metrics) }
     }
 }
 
