@@ -3,7 +3,9 @@ import Logging
 import Testing
 import ThawModel
 import ThawNN
+import ThawTestKit
 import ThawWire
+import ThawZMQ
 
 @testable import ThawNodes
 
@@ -165,5 +167,59 @@ import ThawWire
         let inputs = try FuzzCorpus.load(root, target: target)
         #expect(!inputs.isEmpty, "no corpus under \(root)/\(target.rawValue)")
         for input in inputs { _ = try target.run(input) }
+    }
+}
+
+/// The DEALER side: replies that answer nothing are skipped and counted, and the real answer still wins.
+@Suite struct RegistryClientRefusalTests {
+    @Test func repliesThatDoNotAnswerTheRequestAreCountedAndSkipped() async throws {
+        let endpoints = try TemporaryEndpoints()
+        defer { endpoints.removeAll() }
+        let endpoint = endpoints.next("reg")
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        let refusals = InputRefusals(logger: Logger(label: "test"))
+        let specs = [SocketSpec(kind: .router, bind: [endpoint]), SocketSpec(kind: .dealer, connect: [endpoint])]
+        let answer = try await withSocketLoop(context: context, sockets: specs) { loop in
+            let (router, dealer) = (loop.sockets[0], loop.sockets[1])
+            let replies = DeliveryQueue()
+            let client = RegistryClient(loop: loop, dealer: dealer, replies: replies, refusals: refusals)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var stamper = EnvelopeStamper(sender: "fake-registry")
+                    for try await delivery in loop.inbound {
+                        if delivery.socket == dealer {
+                            await replies.push(delivery)
+                            continue
+                        }
+                        // A hostile registry: garbage, another user's head, then the real answer.
+                        let id = delivery.frames[0]
+                        func head(_ user: String) -> ThawMessage {
+                            .headReply(
+                                HeadReply(
+                                    status: .noHead, userID: user, headVersion: 0, parentVersion: 0, headHash: "",
+                                    modelVersion: 1, freezePoint: 2, hyperHash: "", durableSeqs: [], headParameters: nil))
+                        }
+                        try await loop.send([id, Frame([0xde, 0xad])], on: router)
+                        try await loop.send([id] + (try stamper.encode(head("someone-else"))), on: router)
+                        try await loop.send([id] + (try stamper.encode(head("writer-1"))), on: router)
+                    }
+                }
+                defer { group.cancelAll() }
+                var stamper = EnvelopeStamper(sender: "worker")
+                let request = HeadRequest(userID: "writer-1", deviceID: "", haveHash: "", modelVersion: 1, freezePoint: 2)
+                return try await client.request(.headRequest(request), stamper: &stamper) {
+                    if case .headReply(let reply) = $0 { reply.userID == "writer-1" } else { false }
+                }
+            }
+        }
+        guard case .headReply(let reply) = answer else {
+            Issue.record("got \(answer.kind)")
+            return
+        }
+        #expect(reply.userID == "writer-1")
+        #expect(refusals.counters["refused.dealer.headerUnparseable"] == 1)
+        #expect(refusals.counters["refused.dealer.unsolicitedReply"] == 1)
+        #expect(refusals.total == 2)
     }
 }

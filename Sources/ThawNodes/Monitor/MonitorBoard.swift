@@ -95,7 +95,8 @@ struct MonitorBoard {
         case .metrics(let report):
             object["node"] = report.node
             object["role"] = report.role
-            object["gauges"] = report.gauges
+            // JSON has no NaN or infinity; a diverged loss is shown as a string instead of dropping the line.
+            object["gauges"] = report.gauges.mapValues { $0.isFinite ? $0 as Any : "\($0)" as Any }
             object["counters"] = report.counters
             object["labels"] = report.labels
         case .heartbeat(let beat):
