@@ -96,8 +96,10 @@ let package = Package(
         .testTarget(
             name: "ThawIntegrationTests",
             dependencies: [
-                "thaw", "ThawTestKit", "ThawNodes", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ", "ThawWire",
+                "thaw", "ThawTestKit", "ThawNodes", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
                 "ThawTopology",
+                // ThawWire + SwiftProtobuf: HostileInputTests edits generated headers to build lying messages.
+                "ThawWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
     ]

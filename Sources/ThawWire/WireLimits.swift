@@ -33,6 +33,11 @@ public struct WireLimits: Sendable, Equatable {
         self.maxDimension = maxDimension
     }
 
+    /// The largest single frame these limits accept (a header or one tensor). Nodes set a socket's
+    /// `ZMQ_MAXMSGSIZE`, which libzmq applies per frame, to this, so a bigger frame is dropped by libzmq
+    /// before it is buffered.
+    public var maxFrameBytes: Int { max(maxHeaderBytes, maxTensorBytes) }
+
     /// 4 MiB header, 16 frames, 64 MiB per tensor, 128 MiB per message, rank ≤ 8, dims ≤ 2³¹.
     public static let `default` = WireLimits()
 }

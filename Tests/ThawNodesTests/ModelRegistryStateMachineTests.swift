@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import ThawModel
 import ThawNN
-import ThawNodes
+@testable import ThawNodes
 
 @Suite struct ModelRegistryStateMachineTests {
     typealias F = RegistryFixtures
@@ -68,43 +68,30 @@ import ThawNodes
 }
 
 @Suite struct HeadHashVerificationTests {
-    typealias F = RegistryFixtures
-
-    /// A stored base model (small MLP) and a head for layers [2, L) at freeze point 2.
-    static func registered(_ store: RegistryStore) throws -> (ModelArchitecture, [Float]) {
+    @Test func aHeadPassesOnlyWithItsOwnContentHash() throws {
         let architecture = ModelArchitecture.mlpHead(inputs: 4, hidden: 3, depth: 1, classes: 2)
-        let model = Model(architecture: architecture, seed: 1)
-        let bytes = ModelCheckpoint.encode(model, version: ModelVersion(1))
-        _ = try store.putBaseModel(version: ModelVersion(1), hash: ContentHash.model(model).hex, blob: Data(bytes))
+        let contract = ModelContract(architecture)
         let head = [Float](repeating: 0.25, count: architecture.parameterCount(layers: 2..<architecture.layerCount))
-        return (architecture, head)
-    }
+        let hash = ContentHash.head(parameters: head, freezePoint: FreezePoint(2), architecture: architecture).hex
+        try contract.checkHead(parameters: head, claimedHash: hash, freezePoint: 2, what: "head")
+        try contract.checkHead(parameters: head, claimedHash: hash.uppercased(), freezePoint: 2, what: "head")
 
-    static func commit(_ parameters: [Float], hash: String, version: UInt64 = 1) -> HeadCommit {
-        HeadCommit(
-            user: UserID("writer-1"), parentVersion: 0,
-            stamps: FeatureStamps(modelVersion: ModelVersion(version), freezePoint: FreezePoint(2), hyperParameterHash: "h"),
-            parameters: parameters, hash: hash, loss: 0.1, samples: 1)
-    }
-
-    @Test func aHeadIsCommittedOnlyWithItsOwnContentHash() throws {
-        try withTemporaryStore { store throws in
-            let registry = ModelRegistryStateMachine(store: store)
-            let (architecture, head) = try Self.registered(store)
-            let hash = ContentHash.head(parameters: head, freezePoint: FreezePoint(2), architecture: architecture).hex
-            #expect(try registry.verifyHeadHash(Self.commit(head, hash: hash)) == nil)
-            #expect(try registry.verifyHeadHash(Self.commit(head, hash: hash.uppercased())) == nil)
-
-            func code(_ reply: RegistryReply?) -> RegistryError.Code? {
-                if case .rejected(let error) = reply { error.code } else { nil }
+        func reason(_ parameters: [Float], _ claimed: String, k: UInt32 = 2) -> InputViolation.Reason? {
+            do {
+                try contract.checkHead(parameters: parameters, claimedHash: claimed, freezePoint: k, what: "head")
+                return nil
+            } catch let violation as InputViolation {
+                return violation.reason
+            } catch {
+                return nil
             }
-            var tampered = head
-            tampered[0] += 1
-            #expect(code(try registry.verifyHeadHash(Self.commit(tampered, hash: hash))) == .hashMismatch)
-            #expect(code(try registry.verifyHeadHash(Self.commit(head, hash: "not-a-hash"))) == .hashMismatch)
-            #expect(code(try registry.verifyHeadHash(Self.commit(head + [1], hash: hash))) == .invalidShape)
-            #expect(code(try registry.verifyHeadHash(Self.commit(head, hash: hash, version: 9))) == .unknownModelVersion)
         }
+        var tampered = head
+        tampered[0] += 1
+        #expect(reason(tampered, hash) == .hashMismatch)
+        #expect(reason(head, "not-a-hash") == .hashMismatch)
+        #expect(reason(head + [1], hash) == .wrongShape)
+        #expect(reason(head, hash, k: 9) == .freezePointOutOfRange)
     }
 }
 

@@ -66,6 +66,16 @@ public enum ModelCheckpoint {
         return writer.bytes
     }
 
+    /// `bytes` with its last 32 bytes replaced by the SHA-256 of everything before them.
+    ///
+    /// For fuzzers and tests that corrupt a file on purpose and want the decoder to get past the checksum
+    /// to the structure behind it (a hostile writer can always compute a valid checksum).
+    public static func resealed(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.count >= checksumSize else { return bytes }
+        let payloadEnd = bytes.count - checksumSize
+        return Array(bytes[0..<payloadEnd]) + Array(SHA256.hash(data: bytes[0..<payloadEnd]))
+    }
+
     /// Parses and validates a model file.
     ///
     /// - Throws: ``ModelFileError`` with `.badMagic`, `.unsupportedFormatVersion`, `.truncated`,

@@ -2,7 +2,7 @@
 public struct ArchitectureError: Error, Hashable, Sendable, CustomStringConvertible {
     /// An extensible, opaque failure category.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case invalidInputShape, emptyModel, invalidParameter, shapeMismatch }
+        private enum Value: Hashable, Sendable { case invalidInputShape, emptyModel, invalidParameter, shapeMismatch, tooLarge }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
@@ -14,6 +14,9 @@ public struct ArchitectureError: Error, Hashable, Sendable, CustomStringConverti
         public static let invalidParameter = Code(.invalidParameter)
         /// A layer's input shape does not match what it expects.
         public static let shapeMismatch = Code(.shapeMismatch)
+        /// An activation or the parameter count exceeds ``ModelArchitecture/maxActivationElements`` or
+        /// ``ModelArchitecture/maxParameterCount``.
+        public static let tooLarge = Code(.tooLarge)
 
         public var description: String { "\(value)" }
     }

@@ -26,6 +26,31 @@ public enum LayerSpec: Hashable, Sendable {
         }
     }
 
+    /// ``parameterCount`` computed without trapping: `nil` when it overflows `Int` (only an architecture
+    /// from untrusted bytes can get there; ``ModelArchitecture/validate()`` refuses it).
+    var checkedParameterCount: Int? {
+        func product(_ factors: Int...) -> Int? {
+            var result = 1
+            for factor in factors {
+                let (next, overflow) = result.multipliedReportingOverflow(by: factor)
+                if overflow { return nil }
+                result = next
+            }
+            return result
+        }
+        switch self {
+        case .dense(let inputs, let outputs):
+            guard let weights = product(inputs, outputs) else { return nil }
+            let (total, overflow) = weights.addingReportingOverflow(outputs)
+            return overflow ? nil : total
+        case .conv2D(let inChannels, let outChannels, let kernel, _, _):
+            guard let weights = product(outChannels, inChannels, kernel, kernel) else { return nil }
+            let (total, overflow) = weights.addingReportingOverflow(outChannels)
+            return overflow ? nil : total
+        case .relu, .maxPool2D, .flatten, .dropout: return 0
+        }
+    }
+
     /// A short lower-case name used in parameter slice names (`"dense"`, `"conv2d"`, ...).
     public var kindName: String {
         switch self {

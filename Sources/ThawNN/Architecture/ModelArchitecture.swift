@@ -13,6 +13,14 @@ public struct ModelArchitecture: Hashable, Sendable {
         self.layers = layers
     }
 
+    /// The largest per-sample activation, in elements, a valid architecture may have (256 Mi floats).
+    ///
+    /// Far above any model Thaw trains; it exists so that an architecture read from an untrusted file
+    /// cannot make a forward pass allocate terabytes or overflow an element count.
+    public static let maxActivationElements = 1 << 28
+    /// The largest total parameter count a valid architecture may have (2 Gi floats), for the same reason.
+    public static let maxParameterCount = 1 << 31
+
     /// The number of layers, L.
     public var layerCount: Int { layers.count }
 
@@ -68,10 +76,37 @@ public struct ModelArchitecture: Hashable, Sendable {
             throw ArchitectureError(.invalidInputShape, layerIndex: nil, "input shape \(inputShape)")
         }
         guard !layers.isEmpty else { throw ArchitectureError(.emptyModel, layerIndex: nil, "no layers") }
+        try Self.checkSize(inputShape, layerIndex: nil)
         var shapes = [inputShape]
+        var parameters = 0
         for (index, layer) in layers.enumerated() {
-            shapes.append(try layer.outputShape(for: shapes[index], layerIndex: index))
+            // Each input was bounded before the layer sees it, so outputShape's arithmetic cannot overflow.
+            let output = try layer.outputShape(for: shapes[index], layerIndex: index)
+            try Self.checkSize(output, layerIndex: index)
+            guard let count = layer.checkedParameterCount,
+                case let (total, overflow) = parameters.addingReportingOverflow(count), !overflow,
+                total <= Self.maxParameterCount
+            else {
+                throw ArchitectureError(
+                    .tooLarge, layerIndex: index, "\(layer) takes the model past \(Self.maxParameterCount) parameters")
+            }
+            parameters = total
+            shapes.append(output)
         }
         return shapes
+    }
+
+    /// Throws unless `shape` has at most ``maxActivationElements`` elements (checked without overflow).
+    private static func checkSize(_ shape: [Int], layerIndex: Int?) throws(ArchitectureError) {
+        var product = 1
+        for dimension in shape {
+            let (next, overflow) = product.multipliedReportingOverflow(by: dimension)
+            guard !overflow, next <= maxActivationElements else {
+                throw ArchitectureError(
+                    .tooLarge, layerIndex: layerIndex,
+                    "activation \(shape) exceeds \(maxActivationElements) elements per sample")
+            }
+            product = next
+        }
     }
 }

@@ -26,12 +26,15 @@ public struct CoordinatorNode: Sendable {
         /// The registry to ask for stored-sample counts; nil when the automatic freeze policy is off.
         public var registry: Endpoint?
         public var sampleCountInterval: Duration
+        /// The monitor's metrics endpoint (a PUB connects there), if any.
+        public var metrics: Endpoint?
 
         public init(
             name: String, publish: Endpoint, control: Endpoint, stateFile: String,
             initial: DeploymentState, machine: CoordinatorStateMachine.Configuration, registry: Endpoint? = nil,
-            sampleCountInterval: Duration = .seconds(5)
+            sampleCountInterval: Duration = .seconds(5), metrics: Endpoint? = nil
         ) {
+            self.metrics = metrics
             self.name = name
             self.publish = publish
             self.control = control
@@ -73,17 +76,26 @@ public struct CoordinatorNode: Sendable {
         defer { try? context.shutdown() }
         var specs = [
             SocketSpec(kind: .pub, bind: [configuration.publish], options: [.sendHighWaterMark(10_000)]),
-            SocketSpec(kind: .router, bind: [configuration.control], options: [.maxMessageSize(1 << 20)]),
+            SocketSpec(
+                kind: .router, bind: [configuration.control], options: [.maxMessageSize(SocketLimits.smallFrame)]),
         ]
+        // Optional sockets follow the PUB and the ROUTER in this order; their indices are found by kind below.
         if let registry = configuration.registry {
             specs.append(SocketSpec(kind: .dealer, connect: [registry], options: [.maxMessageSize(64 << 20)]))
         }
+        if let metrics = configuration.metrics {
+            specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
+        }
         let startedAtMs = WallClock.nowMs()
         let replies = DeliveryQueue()
+        let refusals = InputRefusals(logger: logger)
+        var commands: UInt64 = 0
         try await withSocketLoop(context: context, sockets: specs) { loop in
             let pub = loop.sockets[0]
             let control = loop.sockets[1]
-            let dealer = loop.sockets.count > 2 ? loop.sockets[2] : nil
+            let dealer = configuration.registry == nil ? nil : loop.sockets[2]
+            let metricsSocket = configuration.metrics == nil ? nil : loop.sockets[specs.count - 1]
+            var lastMetrics = ContinuousClock.now
             var sampleCounts = dealer.map {
                 SampleCountPoller(
                     client: RegistryClient(loop: loop, dealer: $0, replies: replies, timeout: .seconds(2)),
@@ -140,19 +152,50 @@ public struct CoordinatorNode: Sendable {
                         for (user, count) in counts { machine.storedSamplesReported(user: user, count: count) }
                     }
                     try await carryOut(machine.tick(now: WallClock.now()))
+                    if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
+                        lastMetrics = ContinuousClock.now
+                        var counters = refusals.counters
+                        counters["heartbeats"] = machine.heartbeatCounter
+                        counters["commands"] = commands
+                        let report = MetricsReport(
+                            node: configuration.name, role: "coordinator", timestampMs: WallClock.nowMs(),
+                            gauges: [
+                                "model_version": Double(machine.deployment.modelVersion.number),
+                                "freeze_point": Double(machine.deployment.freezePoint.index),
+                            ],
+                            counters: counters)
+                        _ = try? loop.trySend(try stamper.encodePublished(.metrics(report)), on: metricsSocket)
+                    }
                 case .shutdown:
                     logger.info("coordinator stopping")
                 case .delivery(let delivery) where delivery.socket == control:
-                    guard delivery.frames.count >= 2 else { return true }
+                    // A ROUTER delivery is [routing id, message…]; without a message there is nobody to answer.
+                    guard delivery.frames.count >= 2 else {
+                        refusals.refuse(
+                            on: "control", reason: InputViolation.Reason.frameLayout.rawValue,
+                            detail: "\(delivery.frames.count) frames: no message after the routing id")
+                        return true
+                    }
                     let routingID = delivery.frames[0]
                     let reply: ThawMessage
                     do {
                         let request = try WireCodec.decode(WireBridge.bytes(delivery.frames.dropFirst()))
                         reply = try await answer(
                             request.message, machine: &machine, startedAtMs: startedAtMs, carryOut: carryOut)
-                    } catch {
-                        logger.warning("refused a control request", metadata: ["error": "\(error)"])
+                        commands += 1
+                    } catch let error as CoordinatorError {
+                        refusals.refuse(
+                            on: "control", reason: InputViolation.Reason.rejectedCommand.rawValue, detail: "\(error)")
                         reply = .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
+                    } catch let error as InputViolation {
+                        refusals.refuse(on: "control", error)
+                        reply = .errorReply(ErrorReply(code: .unsupported, message: "\(error)"))
+                    } catch let error as WireError {
+                        refusals.refuse(on: "control", error)
+                        reply = .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
+                    } catch {
+                        logger.error("could not carry out a control request", metadata: ["error": "\(error)"])
+                        reply = .errorReply(ErrorReply(code: .internal, message: "\(error)"))
                     }
                     try await loop.send([routingID] + (try stamper.encode(reply)), on: control)
                 case .delivery:
@@ -183,7 +226,7 @@ public struct CoordinatorNode: Sendable {
         case .heartbeat:
             break
         default:
-            return .errorReply(ErrorReply(code: .unsupported, message: "the coordinator does not handle \(request.kind)"))
+            throw InputViolation(.unexpectedKind, "the coordinator does not handle \(request.kind)")
         }
         return .heartbeat(
             Heartbeat(

@@ -86,7 +86,7 @@ public struct NodeSettings: Sendable {
             machine: CoordinatorStateMachine.Configuration(
                 layerCount: baseModel.architecture.layerCount, heartbeatInterval: options.heartbeatInterval,
                 autoFreeze: policy),
-            registry: registry)
+            registry: registry, metrics: metricsEndpoint)
     }
 
     public func registry(baseModelBytes: [UInt8]) throws -> RegistryNode.Configuration {
@@ -95,7 +95,8 @@ public struct NodeSettings: Sendable {
             name: instance.name, router: try ownBind("router"), databasePath: options.database,
             baseModels: [
                 RegistryNode.BaseModelFile(version: baseModel.version, hash: baseModelHash, bytes: baseModelBytes)
-            ])
+            ],
+            metrics: metricsEndpoint)
     }
 
     public func worker() throws -> TrainerWorkerNode.Configuration {

@@ -11,8 +11,6 @@ import ThawNN
 /// every call blocks on disk I/O, so the node calls it from its dedicated thread.
 public struct ModelRegistryStateMachine: Sendable {
     public let store: RegistryStore
-    /// Recomputes the content hash of heads that arrive over the wire (see ``verifyHeadHash(_:)``).
-    private let headHashes = HeadHashVerifier()
 
     public init(store: RegistryStore) {
         self.store = store
@@ -26,21 +24,6 @@ public struct ModelRegistryStateMachine: Sendable {
     public func handle(_ request: RegistryRequest) throws -> RegistryReply {
         do {
             return try answer(request)
-        } catch let error as RegistryError {
-            return .rejected(error)
-        }
-    }
-
-    /// Checks a head that came from a peer before it is committed: its parameters must fit the base model's
-    /// layers `[k, L)` and hash to the claimed SHA-256 content hash. The wire adapter calls this for every
-    /// `HeadCommit`; in-process callers (tests, tools) that build heads themselves may skip it.
-    ///
-    /// - Returns: nil when the head is sound, else `.rejected` with ``RegistryError`` `.unknownModelVersion`,
-    ///   `.invalidShape` or `.hashMismatch`.
-    public func verifyHeadHash(_ commit: HeadCommit) throws -> RegistryReply? {
-        do {
-            try headHashes.verify(commit, store: store)
-            return nil
         } catch let error as RegistryError {
             return .rejected(error)
         }

@@ -10,7 +10,7 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidShape, nonFiniteValue, emptyBatch, duplicateSample, valueOutOfRange
-            case baseModelConflict, corruptRow, unknownModelVersion, hashMismatch, invalidModel
+            case baseModelConflict, corruptRow, hashMismatch, invalidModel
         }
 
         private let base: Base
@@ -28,9 +28,7 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let valueOutOfRange = Code(.valueOutOfRange)
         /// A base model version re-registered with a different hash: versions are immutable.
         public static let baseModelConflict = Code(.baseModelConflict)
-        /// A head or batch for a base model version the registry does not hold.
-        public static let unknownModelVersion = Code(.unknownModelVersion)
-        /// A head whose claimed content hash is not the SHA-256 of its parameters.
+        /// A base model whose claimed content hash is not the SHA-256 of its checkpoint's contents.
         public static let hashMismatch = Code(.hashMismatch)
         /// A base model checkpoint that does not decode or holds another version than claimed.
         public static let invalidModel = Code(.invalidModel)

@@ -16,12 +16,17 @@ public struct RegistryNode: Sendable {
         public var databasePath: String
         /// Base model files to store at start (idempotent by version).
         public var baseModels: [BaseModelFile]
+        /// The monitor's metrics endpoint (PUB connects there), if any.
+        public var metrics: Endpoint?
 
-        public init(name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile]) {
+        public init(
+            name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile], metrics: Endpoint? = nil
+        ) {
             self.name = name
             self.router = router
             self.databasePath = databasePath
             self.baseModels = baseModels
+            self.metrics = metrics
         }
     }
 
@@ -55,31 +60,90 @@ public struct RegistryNode: Sendable {
             if case .rejected(let error) = reply { throw error }
         }
         var stamper = EnvelopeStamper(sender: configuration.name)
+        var contracts = RegistryContracts()
         let logger = self.logger
+        let refusals = InputRefusals(logger: logger)
 
         let context = try ZMQContext()
         defer { try? context.shutdown() }
-        let specs = [SocketSpec(kind: .router, bind: [configuration.router], options: [.maxMessageSize(256 << 20)])]
+        var specs = [
+            SocketSpec(kind: .router, bind: [configuration.router], options: [.maxMessageSize(SocketLimits.dataFrame)])
+        ]
+        if let metrics = configuration.metrics {
+            specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
+        }
         try await withSocketLoop(context: context, sockets: specs) { loop in
             let router = loop.sockets[0]
+            let metricsSocket = loop.sockets.count > 1 ? loop.sockets[1] : nil
             ReadyLine(
                 role: "registry", node: configuration.name,
                 endpoints: ["router": loop.boundEndpoints(of: router).first?.rawValue ?? ""]
             ).emit()
-            try await runNodeEvents(loop: loop, tickEvery: .seconds(5), shutdown: shutdown) { event in
-                guard case .delivery(let delivery) = event, delivery.frames.count >= 2 else { return true }
-                let routingID = delivery.frames[0]
-                let reply: ThawMessage
-                do {
-                    let request = try WireCodec.decode(WireBridge.bytes(delivery.frames.dropFirst()))
-                    reply = try RegistryWireAdapter.answer(request, machine: machine)
-                } catch {
-                    logger.warning("refused a request", metadata: ["error": "\(error)"])
-                    reply = .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
+            var lastMetrics = ContinuousClock.now
+            try await runNodeEvents(loop: loop, tickEvery: .seconds(1), shutdown: shutdown) { event in
+                switch event {
+                case .delivery(let delivery):
+                    // A ROUTER delivery is [routing id, message…]; without a message there is nobody to answer.
+                    guard delivery.frames.count >= 2 else {
+                        refusals.refuse(
+                            on: "router", reason: InputViolation.Reason.frameLayout.rawValue,
+                            detail: "\(delivery.frames.count) frames: no message after the routing id")
+                        return true
+                    }
+                    let reply = Self.reply(
+                        to: WireBridge.bytes(delivery.frames.dropFirst()), machine: machine, contracts: &contracts,
+                        refusals: refusals, logger: logger)
+                    try await loop.send([delivery.frames[0]] + (try stamper.encode(reply)), on: router)
+                case .tick:
+                    if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
+                        lastMetrics = ContinuousClock.now
+                        let report = Self.metricsReport(
+                            name: configuration.name, counters: store.counters, refusals: refusals)
+                        _ = try? loop.trySend(try stamper.encodePublished(.metrics(report)), on: metricsSocket)
+                    }
+                case .shutdown:
+                    break
                 }
-                try await loop.send([routingID] + (try stamper.encode(reply)), on: router)
                 return true
             }
         }
+    }
+
+    /// The answer to one request's frames: the store's reply, or an `ErrorReply` that says why the
+    /// request was refused (counted in `refusals`). Only store failures (disk, database) are not the
+    /// peer's fault; they are logged as errors and answered with `.internal`.
+    static func reply(
+        to frames: [[UInt8]], machine: ModelRegistryStateMachine, contracts: inout RegistryContracts,
+        refusals: InputRefusals, logger: Logger
+    ) -> ThawMessage {
+        let request: DecodedMessage
+        do {
+            request = try WireCodec.decode(frames)
+        } catch {
+            refusals.refuse(on: "router", error)
+            return .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
+        }
+        let sequence = request.metadata.sequence
+        do {
+            return try RegistryWireAdapter.answer(request, machine: machine, contracts: &contracts)
+        } catch let violation as InputViolation {
+            refusals.refuse(on: "router", violation)
+            let code: ErrorReply.Code = violation.reason == .unexpectedKind ? .unsupported : .malformed
+            return .errorReply(ErrorReply(code: code, message: "\(violation)", inReplyToSequence: sequence))
+        } catch {
+            logger.error("could not answer a request", metadata: ["error": "\(error)"])
+            return .errorReply(ErrorReply(code: .internal, message: "\(error)", inReplyToSequence: sequence))
+        }
+    }
+
+    static func metricsReport(name: String, counters: RegistryCounters, refusals: InputRefusals) -> MetricsReport {
+        var values: [String: UInt64] = [
+            "batches_stored": UInt64(counters.batchesStored), "samples_stored": UInt64(counters.samplesStored),
+            "duplicates": UInt64(counters.duplicates), "heads_served": UInt64(counters.headsServed),
+            "not_modified": UInt64(counters.notModified), "commits": UInt64(counters.commits),
+            "conflicts": UInt64(counters.conflicts), "features_served": UInt64(counters.featuresServed),
+        ]
+        values.merge(refusals.counters) { $1 }
+        return MetricsReport(node: name, role: "registry", timestampMs: WallClock.nowMs(), counters: values)
     }
 }

@@ -12,6 +12,8 @@ extension RegistryStore {
         _ user: UserID, stamps: FeatureStamps, after: Int64 = 0, limit: Int
     ) throws -> [StoredFeature] {
         precondition(limit > 0, "a feature page needs a positive limit (got \(limit))")
+        // No stored row has a version beyond Int64 (batches are refused first); a peer may still ask.
+        guard stamps.modelVersion.number <= UInt64(Int64.max) else { return [] }
         let rows = try read { db in
             try Row.fetchAll(
                 db,

@@ -3,16 +3,29 @@ import ThawNN
 import ThawWire
 
 /// Maps wire requests to ``RegistryRequest``s and the store's answers back to wire replies.
+///
+/// Feature batches and head commits are checked against the contract of the base model they claim
+/// (``RegistryContracts``) before they reach the store: stored features and heads are trusted by every
+/// worker and device that later reads them.
 enum RegistryWireAdapter {
-    static func answer(_ request: DecodedMessage, machine: ModelRegistryStateMachine) throws -> ThawMessage {
+    /// The reply to `request`.
+    /// - Throws: ``InputViolation`` when the request is refused because of what the peer sent (a kind
+    ///   the registry does not serve, tensors that do not fit the model, values the store rejects);
+    ///   the store's database errors otherwise.
+    static func answer(
+        _ request: DecodedMessage, machine: ModelRegistryStateMachine, contracts: inout RegistryContracts
+    ) throws -> ThawMessage {
         let sequence = request.metadata.sequence
         switch request.message {
         case .featureBatch(let batch):
+            try contracts.contract(ModelVersion(batch.modelVersion), store: machine.store).checkBatch(
+                shape: batch.activations.shape, labels: batch.labels, freezePoint: batch.freezePoint,
+                what: "feature batch \(batch.deviceID)#\(batch.deviceSeq)")
             let reply = try machine.handle(.storeBatch(featureBatch(batch)))
             if case .batchStored(let device, let seq, let duplicate) = reply {
                 return .featureStored(FeatureStored(deviceID: device.rawValue, deviceSeq: seq, duplicate: duplicate))
             }
-            return refusal(reply, sequence)
+            return try refusal(reply, sequence)
         case .headRequest(let query):
             let head = try machine.handle(
                 .headRequest(
@@ -27,7 +40,7 @@ enum RegistryWireAdapter {
             {
                 durable = seqs
             }
-            guard case .head(let lookup) = head else { return refusal(head, sequence) }
+            guard case .head(let lookup) = head else { return try refusal(head, sequence) }
             return .headReply(headReply(lookup, query: query, durable: durable))
         case .featureFetch(let fetch):
             let stamps = FeatureStamps(
@@ -37,18 +50,22 @@ enum RegistryWireAdapter {
                 .featureFetch(
                     FeatureQuery(
                         user: UserID(fetch.userID), stamps: stamps, limit: Int(max(fetch.maxSamples, 1)))))
-            guard case .features(let rows, _) = reply else { return refusal(reply, sequence) }
+            guard case .features(let rows, _) = reply else { return try refusal(reply, sequence) }
             return .featureSet(featureSet(user: fetch.userID, rows))
         case .headCommit(let commit):
-            let head = HeadCommit(
-                user: UserID(commit.userID), parentVersion: commit.parentVersion,
-                stamps: FeatureStamps(
-                    modelVersion: ModelVersion(commit.modelVersion),
-                    freezePoint: FreezePoint(Int(commit.freezePoint)), hyperParameterHash: commit.hyperHash),
-                parameters: commit.headParameters.scalars, hash: commit.headHash, loss: Float(commit.metrics.loss),
-                samples: Int(commit.metrics.samples))
-            if let refusal = try machine.verifyHeadHash(head) { return Self.refusal(refusal, sequence) }
-            let reply = try machine.handle(.commit(head))
+            // The head must fit the model and hash to the SHA-256 it claims: devices swap heads by that hash.
+            try contracts.contract(ModelVersion(commit.modelVersion), store: machine.store).checkHead(
+                parameters: commit.headParameters.scalars, claimedHash: commit.headHash,
+                freezePoint: commit.freezePoint, what: "head commit for \(commit.userID)")
+            let reply = try machine.handle(
+                .commit(
+                    HeadCommit(
+                        user: UserID(commit.userID), parentVersion: commit.parentVersion,
+                        stamps: FeatureStamps(
+                            modelVersion: ModelVersion(commit.modelVersion),
+                            freezePoint: FreezePoint(Int(commit.freezePoint)), hyperParameterHash: commit.hyperHash),
+                        parameters: commit.headParameters.scalars, hash: commit.headHash.lowercased(),
+                        loss: Float(commit.metrics.loss), samples: Int(clamping: commit.metrics.samples))))
             switch reply {
             case .commit(.committed(let version, let hash)):
                 return .commitAck(CommitAck(userID: commit.userID, version: version, headHash: hash))
@@ -56,11 +73,11 @@ enum RegistryWireAdapter {
                 return .commitConflict(
                     CommitConflict(userID: commit.userID, currentVersion: current, currentHash: hash ?? ""))
             default:
-                return refusal(reply, sequence)
+                return try refusal(reply, sequence)
             }
         case .baseModelRequest(let ask):
             let reply = try machine.handle(.baseModelRequest(ModelVersion(ask.modelVersion)))
-            guard case .baseModel(let version, let record) = reply else { return refusal(reply, sequence) }
+            guard case .baseModel(let version, let record) = reply else { return try refusal(reply, sequence) }
             guard let record else {
                 return .baseModelReply(
                     BaseModelReply(
@@ -85,22 +102,17 @@ enum RegistryWireAdapter {
                 .storeBaseModel(
                     version: ModelVersion(upload.modelVersion), hash: upload.modelHash, checkpoint: upload.checkpoint))
             guard case .baseModelStored(let version, let hash, let alreadyPresent) = reply else {
-                return refusal(reply, sequence)
+                return try refusal(reply, sequence)
             }
             return .baseModelStored(
                 BaseModelStored(modelVersion: version.number, modelHash: hash, alreadyPresent: alreadyPresent))
         default:
-            return .errorReply(
-                ErrorReply(
-                    code: .unsupported, message: "the registry does not handle \(request.message.kind)",
-                    inReplyToSequence: sequence))
+            throw InputViolation(.unexpectedKind, "the registry does not handle \(request.message.kind)")
         }
     }
 
-    private static func refusal(_ reply: RegistryReply, _ sequence: UInt64) -> ThawMessage {
-        if case .rejected(let error) = reply {
-            return .errorReply(ErrorReply(code: .malformed, message: "\(error)", inReplyToSequence: sequence))
-        }
+    private static func refusal(_ reply: RegistryReply, _ sequence: UInt64) throws -> ThawMessage {
+        if case .rejected(let error) = reply { throw InputViolation(.rejectedByStore, "\(error)") }
         return .errorReply(ErrorReply(code: .internal, message: "unexpected reply \(reply)", inReplyToSequence: sequence))
     }
 

@@ -6,7 +6,6 @@ struct MonitorBoard {
     var deployment: WireDeploymentState?
     var heartbeats: UInt64 = 0
     var reports: [String: MetricsReport] = [:]
-    var malformed = 0
 
     mutating func record(_ message: ThawMessage) {
         switch message {
@@ -55,8 +54,30 @@ struct MonitorBoard {
                     ]))
             }
         }
-        if malformed > 0 { lines.append("malformed messages dropped: \(malformed)") }
+        let refusing = reports.values.filter { ($0.counters["refused"] ?? 0) > 0 }.sorted { $0.node < $1.node }
+        if !refusing.isEmpty {
+            lines.append(Self.row(["refusing", "role", "refused", "top reasons"]))
+            for report in refusing {
+                lines.append(
+                    Self.row([
+                        report.node, report.role, "\(report.counters["refused"] ?? 0)", Self.topReasons(report.counters),
+                    ]))
+            }
+        }
         return lines.joined(separator: "\n") + "\n\n"
+    }
+
+    /// `reason=count` for the three most frequent refusal reasons (`refused.<reason>` counters whose
+    /// name is not a socket).
+    static func topReasons(_ counters: [String: UInt64]) -> String {
+        let sockets: Set<String> = ["router", "pull", "sub", "dealer", "control", "metrics"]
+        let reasons = counters.compactMap { key, value -> (String, UInt64)? in
+            let parts = key.split(separator: ".")
+            guard parts.count == 2, parts[0] == "refused", !sockets.contains(String(parts[1])) else { return nil }
+            return (String(parts[1]), value)
+        }
+        return reasons.sorted { ($0.1, $1.0) > ($1.1, $0.0) }.prefix(3).map { "\($0.0)=\($0.1)" }
+            .joined(separator: " ")
     }
 
     static func row(_ cells: [String]) -> String {
@@ -74,7 +95,8 @@ struct MonitorBoard {
         case .metrics(let report):
             object["node"] = report.node
             object["role"] = report.role
-            object["gauges"] = report.gauges
+            // JSON has no NaN or infinity; a diverged loss is shown as a string instead of dropping the line.
+            object["gauges"] = report.gauges.mapValues { $0.isFinite ? $0 as Any : "\($0)" as Any }
             object["counters"] = report.counters
             object["labels"] = report.labels
         case .heartbeat(let beat):

@@ -33,22 +33,29 @@ public struct MonitorNode: Sendable {
     public func run(shutdown: ShutdownSignal) async throws {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
-        var specs = [SocketSpec(kind: .sub, bind: [configuration.metrics], options: [.subscribe("")])]
+        let small = SocketOption.maxMessageSize(SocketLimits.smallFrame)
+        var specs = [SocketSpec(kind: .sub, bind: [configuration.metrics], options: [.subscribe(""), small])]
         if let coordinator = configuration.coordinator {
-            specs.append(SocketSpec(kind: .sub, connect: [coordinator], options: [.subscribe("")]))
+            specs.append(SocketSpec(kind: .sub, connect: [coordinator], options: [.subscribe(""), small]))
         }
+        let refusals = InputRefusals(logger: logger)
         try await withSocketLoop(context: context, sockets: specs) { loop in
+            let metricsSocket = loop.sockets[0]
             ReadyLine(
                 role: "monitor", node: configuration.name,
-                endpoints: ["metrics": loop.boundEndpoints(of: loop.sockets[0]).first?.rawValue ?? ""]
+                endpoints: ["metrics": loop.boundEndpoints(of: metricsSocket).first?.rawValue ?? ""]
             ).emit()
             var board = MonitorBoard()
             var lastPrint = ContinuousClock.now
+            var lastRefused: UInt64 = 0
             try await runNodeEvents(loop: loop, tickEvery: .milliseconds(250), shutdown: shutdown) { event in
                 switch event {
                 case .delivery(let delivery):
-                    guard let decoded = try? WireCodec.decodePublished(delivery.frames.map(\.bytes)) else {
-                        board.malformed += 1
+                    let decoded: DecodedMessage
+                    do {
+                        decoded = try WireCodec.decodePublished(delivery.frames.map(\.bytes))
+                    } catch {
+                        refusals.refuse(on: delivery.socket == metricsSocket ? "metrics" : "sub", error)
                         return true
                     }
                     board.record(decoded.message)
@@ -56,6 +63,15 @@ public struct MonitorNode: Sendable {
                         FileHandle.standardOutput.write(Data((line + "\n").utf8))
                     }
                 case .tick:
+                    // The monitor's own refusals are shown like any node's (role "monitor").
+                    let own = MetricsReport(
+                        node: configuration.name, role: "monitor", timestampMs: WallClock.nowMs(),
+                        counters: refusals.counters)
+                    board.record(.metrics(own))
+                    if configuration.json, refusals.total != lastRefused, let line = MonitorBoard.jsonLine(.metrics(own)) {
+                        lastRefused = refusals.total
+                        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+                    }
                     if !configuration.json, ContinuousClock.now - lastPrint >= configuration.interval {
                         lastPrint = ContinuousClock.now
                         FileHandle.standardOutput.write(Data(board.render().utf8))

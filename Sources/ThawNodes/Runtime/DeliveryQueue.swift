@@ -8,17 +8,29 @@ typealias DeliveryQueue = TimedQueue<Delivery>
 /// An `AsyncStream` cannot be awaited with a timeout (cancelling `next()` ends the stream), so the
 /// node's event loop pushes replies here and a requester waits on a continuation that either a reply
 /// or a timer resumes, whichever comes first.
+///
+/// The buffer is bounded (``capacity``): a peer that sends replies nobody waits for cannot grow it
+/// without limit; the oldest are dropped and counted, and ``drain()`` reports them.
 actor TimedQueue<Element: Sendable> {
+    /// Most values kept while nobody waits; older ones are dropped.
+    let capacity: Int
     private var buffer: [Element] = []
+    private var dropped = 0
     private var waiter: CheckedContinuation<Element?, Never>?
     private var waiterID = 0
     private var finished = false
+
+    init(capacity: Int = 64) { self.capacity = max(capacity, 1) }
 
     func push(_ delivery: Element) {
         if let waiter {
             self.waiter = nil
             waiter.resume(returning: delivery)
         } else {
+            if buffer.count >= capacity {
+                buffer.removeFirst()
+                dropped += 1
+            }
             buffer.append(delivery)
         }
     }
@@ -29,8 +41,15 @@ actor TimedQueue<Element: Sendable> {
         waiter = nil
     }
 
-    /// Drops replies that arrived after their requester gave up.
-    func drain() { buffer.removeAll() }
+    /// Drops replies that arrived while nobody waited (after their requester gave up, or never asked
+    /// for) and returns how many there were, overflow included.
+    @discardableResult
+    func drain() -> Int {
+        let count = buffer.count + dropped
+        buffer.removeAll()
+        dropped = 0
+        return count
+    }
 
     /// The next reply, or `nil` after `timeout` or once the loop has stopped.
     func next(timeout: Duration) async -> Element? {

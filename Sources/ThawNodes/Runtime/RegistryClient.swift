@@ -6,12 +6,15 @@ import ThawZMQ
 
 /// Requests to the registry over the node's DEALER, one at a time, each with a timeout.
 ///
-/// Replies carry no correlation id, so a reply of the wrong kind (a late answer to a request that
-/// timed out) is skipped; the wait is bounded by the timeout either way.
+/// Replies carry no correlation id, so the caller's `accept` checks that a reply answers *this*
+/// request (kind, user, version); anything else (a late answer to a request that timed out, a reply
+/// nobody asked for, bytes that do not decode) is skipped and counted in `refusals` under the socket
+/// name `dealer`. The wait is bounded by the timeout either way.
 struct RegistryClient: Sendable {
     let loop: SocketLoop
     let dealer: SocketID
     let replies: DeliveryQueue
+    var refusals: InputRefusals? = nil
     var timeout: Duration = .seconds(10)
 
     /// Sends `request` and returns the first reply that `accept` takes.
@@ -19,7 +22,12 @@ struct RegistryClient: Sendable {
     func request(
         _ request: ThawMessage, stamper: inout EnvelopeStamper, accept: (ThawMessage) -> Bool
     ) async throws -> ThawMessage {
-        await replies.drain()
+        let stray = await replies.drain()
+        if stray > 0 {
+            refusals?.refuse(
+                on: "dealer", reason: InputViolation.Reason.unsolicitedReply.rawValue,
+                detail: "\(stray) replies arrived while no request was outstanding")
+        }
         try await loop.send(try stamper.encode(request), on: dealer)
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -27,11 +35,20 @@ struct RegistryClient: Sendable {
             guard remaining > .zero, let delivery = await replies.next(timeout: remaining) else {
                 throw NodeError(.timeout, "no reply from the registry to \(request.kind) within \(timeout)")
             }
-            guard let decoded = try? WireCodec.decode(delivery.frames.map(\.bytes)) else { continue }
+            let decoded: DecodedMessage
+            do {
+                decoded = try WireCodec.decode(delivery.frames.map(\.bytes))
+            } catch {
+                refusals?.refuse(on: "dealer", error)
+                continue
+            }
             if case .errorReply(let refusal) = decoded.message {
                 throw NodeError(.refused, "the registry refused \(request.kind): \(refusal.message)")
             }
             if accept(decoded.message) { return decoded.message }
+            refusals?.refuse(
+                on: "dealer", reason: InputViolation.Reason.unsolicitedReply.rawValue,
+                detail: "\(decoded.message.kind) does not answer the outstanding \(request.kind)")
         }
     }
 }
@@ -43,7 +60,7 @@ extension RegistryClient {
     func baseModel(_ version: ModelVersion, stamper: inout EnvelopeStamper) async throws -> Model {
         let reply = try await request(
             .baseModelRequest(BaseModelRequest(modelVersion: version.number)), stamper: &stamper
-        ) { if case .baseModelReply = $0 { true } else { false } }
+        ) { if case .baseModelReply(let answer) = $0 { answer.modelVersion == version.number } else { false } }
         guard case .baseModelReply(let answer) = reply, answer.status == .ok, let bytes = answer.checkpoint else {
             throw NodeError(.badModel, "the registry has no base model \(version)")
         }
@@ -54,7 +71,7 @@ extension RegistryClient {
 /// A failure of a node's conversation with a peer.
 public struct NodeError: Error, CustomStringConvertible, Sendable {
     public struct Code: Hashable, Sendable {
-        fileprivate let name: String
+        let name: String
         public static let timeout = Code(name: "timeout")
         public static let refused = Code(name: "refused")
         public static let badModel = Code(name: "badModel")

@@ -96,6 +96,19 @@ public struct DeviceCacheStore: Sendable {
         for scalar in activation.scalars { writer.append(scalar) }
     }
 
+    /// `bytes` with the length field and the CRC-32 trailer recomputed, for fuzzers and tests that corrupt
+    /// a file on purpose and want the decoder to reach the content behind the checksum.
+    static func resealed(_ bytes: [UInt8]) -> [UInt8] {
+        let lengthOffset = magic.count + 2
+        guard bytes.count >= lengthOffset + 4 + 4 else { return bytes }
+        var data = bytes
+        let length = UInt32(truncatingIfNeeded: data.count)
+        for index in 0..<4 { data[lengthOffset + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        let crc = CRC32.checksum(data.dropLast(4))
+        for index in 0..<4 { data[data.count - 4 + index] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(index))) }
+        return data
+    }
+
     // MARK: - Decoding
 
     static func decode(_ bytes: [UInt8], path: String) throws -> DeviceSnapshot {
@@ -140,7 +153,10 @@ public struct DeviceCacheStore: Sendable {
         var labels: [UInt64: Int] = [:]
         for _ in 0..<(try reader.read(UInt32.self)) {
             let id = try reader.read(UInt64.self)
-            guard labels.updateValue(Int(try reader.read(Int64.self)), forKey: id) == nil else {
+            let label = try reader.read(Int64.self)
+            // Labels travel as UInt32 on the wire; anything else cannot be a class index.
+            guard (0...Int64(UInt32.max)).contains(label) else { throw invalid("label \(label) of sample \(id)") }
+            guard labels.updateValue(Int(label), forKey: id) == nil else {
                 throw invalid("duplicate label for sample \(id)")
             }
         }
@@ -184,16 +200,28 @@ public struct DeviceCacheStore: Sendable {
         for _ in 0..<rank { shape.append(Int(try reader.read(UInt32.self))) }
         let count = Int(try reader.read(UInt32.self))
         // Check the product before allocating, so a corrupt count cannot request a huge buffer.
-        let product = shape.reduce(into: 1 as Int) { total, dim in
-            total = total.multipliedReportingOverflow(by: dim).partialValue
+        // An overflowing product is refused, not wrapped: a wrapped product could match a small count.
+        var product: Int? = 1
+        for dimension in shape {
+            guard let total = product else { break }
+            let (next, overflow) = total.multipliedReportingOverflow(by: dimension)
+            product = overflow ? nil : next
         }
-        guard product == count, count * 4 <= reader.remaining else {
+        guard let product, product == count, count * 4 <= reader.remaining else {
             throw StateFileError(
                 code: .invalidContent, path: path, detail: "activation shape \(shape) vs \(count) scalars")
         }
         var scalars: [Float] = []
         scalars.reserveCapacity(count)
-        for _ in 0..<count { scalars.append(try reader.readFloat()) }
+        for _ in 0..<count {
+            let value = try reader.readFloat()
+            // A NaN cached here would be uploaded later, and the wire refuses non-finite tensors.
+            guard value.isFinite else {
+                throw StateFileError(
+                    code: .invalidContent, path: path, detail: "activation \(shape) holds the non-finite value \(value)")
+            }
+            scalars.append(value)
+        }
         return Activation(shape: shape, scalars: scalars)
     }
 }

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import ThawData
-import ThawModel
 import ThawNN
 import ThawWire
 import ThawZMQ
@@ -118,7 +117,7 @@ extension DeviceFleet {
         let reply: HeadReply
         do {
             let answer = try await registry.request(.headRequest(request), stamper: &stamper) {
-                if case .headReply = $0 { true } else { false }
+                if case .headReply(let reply) = $0 { reply.userID == phone.user.rawValue } else { false }
             }
             guard case .headReply(let head) = answer else { return [] }
             reply = head
@@ -133,14 +132,22 @@ extension DeviceFleet {
         guard reply.status == .head, let parameters = reply.headParameters else {
             return actions + phones[index].machine.headNotModified()
         }
-        phones[index].bytesReceived += parameters.scalars.count * 4
-        if let refusal = headRefusal(parameters.scalars, reply: reply) {
-            phones[index].headsRefused += 1
-            logger.warning(
-                "refused a head from the registry",
-                metadata: ["device": "\(phone.device)", "head.version": "\(reply.headVersion)", "reason": "\(refusal)"])
-            return actions + phones[index].machine.headNotModified()
+        // A head of the current model and freeze point is swapped into the model: its size must fit, or
+        // ThawNN's precondition would stop the whole fleet, and its parameters must hash to the SHA-256 the
+        // registry vouched for, so a corrupted or mislabelled head never replaces a working one.
+        if let model, reply.freezePoint == UInt32(deployment.freezePoint.index),
+            reply.modelVersion == deployment.modelVersion.number
+        {
+            do {
+                try ModelContract(model.architecture).checkHead(
+                    parameters: parameters.scalars, claimedHash: reply.headHash, freezePoint: reply.freezePoint,
+                    what: "head v\(reply.headVersion) of \(phone.user)")
+            } catch {
+                refusals.refuse(on: "dealer", error)
+                return actions + phones[index].machine.headNotModified()
+            }
         }
+        phones[index].bytesReceived += parameters.scalars.count * 4
         let info = HeadInfo(
             version: reply.headVersion, hash: reply.headHash, freezePoint: FreezePoint(Int(reply.freezePoint)),
             modelVersion: ModelVersion(reply.modelVersion), byteCount: parameters.scalars.count * 4)
@@ -155,21 +162,6 @@ extension DeviceFleet {
         }
         actions += decided
         return actions
-    }
-
-    /// Why the served head must not be used, or nil: its parameters must fit layers `[k, L)` of the model
-    /// this device runs and hash to the `ContentHash.head` the registry vouched for, so a corrupted or
-    /// mislabelled head never replaces a working one.
-    func headRefusal(_ parameters: [Float], reply: HeadReply) -> String? {
-        guard let model else { return "no base model loaded" }
-        let architecture = model.architecture
-        let freezePoint = Int(reply.freezePoint)
-        guard (0..<architecture.layerCount).contains(freezePoint) else { return "freeze point \(freezePoint)" }
-        let expected = architecture.parameterCount(layers: freezePoint..<architecture.layerCount)
-        guard parameters.count == expected else { return "\(parameters.count) parameters, expected \(expected)" }
-        let actual = ContentHash.head(
-            parameters: parameters, freezePoint: FreezePoint(freezePoint), architecture: architecture)
-        return actual.hex == reply.headHash.lowercased() ? nil : "content hash \(actual.hex.prefix(16)) is not \(reply.headHash.prefix(16))"
     }
 
     func persist(_ snapshot: DeviceSnapshot, phone index: Int) {

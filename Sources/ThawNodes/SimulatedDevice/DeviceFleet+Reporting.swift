@@ -54,12 +54,16 @@ extension DeviceFleet {
                     counters: [
                         "batches_sent": UInt64(report.batchesSent), "heads_swapped": UInt64(report.headsSwapped),
                         "bytes_sent": UInt64(report.bytesSent),
-                        "heads_refused": UInt64(phones[index].headsRefused),
                     ],
                     labels: ["user": report.user]))
             guard let frames = try? stamper.encodePublished(message) else { continue }
             _ = try? loop.trySend(frames, on: metrics)
         }
+        // The process's own report: what it refused on its sockets (shared by all its phones).
+        let fleet = MetricsReport(
+            node: configuration.name, role: "device-fleet", timestampMs: WallClock.nowMs(),
+            gauges: ["phones": Double(phones.count)], counters: refusals.counters)
+        if let frames = try? stamper.encodePublished(.metrics(fleet)) { _ = try? loop.trySend(frames, on: metrics) }
     }
 }
 

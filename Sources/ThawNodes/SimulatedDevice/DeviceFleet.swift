@@ -13,6 +13,8 @@ struct DeviceFleet {
     let configuration: DeviceFleetNode.Configuration
     let dataset: HandwritingDataset
     let logger: Logger
+    /// Every message refused on any of the process's sockets (broadcasts, registry replies).
+    let refusals: InputRefusals
     let registry: RegistryClient
     let loop: SocketLoop
     let push: SocketID
@@ -23,7 +25,6 @@ struct DeviceFleet {
     var modelVersion: ModelVersion?
     var baseHead: [Float] = []
     var phones: [SimulatedPhone] = []
-    var malformed = 0
     var generator: SeededGenerator
     var goalAnnounced = false
     var lastMetrics = ContinuousClock.now
@@ -31,11 +32,12 @@ struct DeviceFleet {
 
     init(
         configuration: DeviceFleetNode.Configuration, dataset: HandwritingDataset, logger: Logger,
-        registry: RegistryClient, loop: SocketLoop, push: SocketID, metrics: SocketID?
+        refusals: InputRefusals, registry: RegistryClient, loop: SocketLoop, push: SocketID, metrics: SocketID?
     ) {
         self.configuration = configuration
         self.dataset = dataset
         self.logger = logger
+        self.refusals = refusals
         self.registry = registry
         self.loop = loop
         self.push = push
@@ -71,6 +73,16 @@ struct DeviceFleet {
         } catch {
             logger.warning("no base model yet", metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
             return
+        }
+        // A broadcast whose freeze point does not split this model would make every phone run layers
+        // that do not exist; refuse it and keep following the last good state.
+        if let model {
+            do {
+                _ = try ModelContract(model.architecture).freezePoint(UInt32(clamping: state.freezePoint.index))
+            } catch {
+                refusals.refuse(on: "sub", error)
+                return
+            }
         }
         deployment = state
         if phones.isEmpty { try makePhones() }

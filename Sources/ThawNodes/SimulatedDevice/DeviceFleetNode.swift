@@ -69,10 +69,12 @@ public struct DeviceFleetNode: Sendable {
             SocketSpec(
                 kind: .push, connect: configuration.workers,
                 options: [.sendHighWaterMark(64), .linger(.seconds(2))]),
-            SocketSpec(kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(512 << 20)]),
+            SocketSpec(
+                kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(SocketLimits.dataFrame)]),
             SocketSpec(
                 kind: .sub, connect: [configuration.coordinator],
-                options: Topic.allCases.filter { $0 != .metrics }.map { .subscribe($0.rawValue) }),
+                options: Topic.allCases.filter { $0 != .metrics }.map { .subscribe($0.rawValue) }
+                    + [.maxMessageSize(SocketLimits.smallFrame)]),
         ]
         if let metrics = configuration.metrics {
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(1000)]))
@@ -81,17 +83,21 @@ public struct DeviceFleetNode: Sendable {
         try await withSocketLoop(context: context, sockets: specs) { loop in
             let (push, dealer, sub) = (loop.sockets[0], loop.sockets[1], loop.sockets[2])
             ReadyLine(role: "device", node: configuration.name, endpoints: [:]).emit()
+            let refusals = InputRefusals(logger: logger)
             var fleet = DeviceFleet(
-                configuration: configuration, dataset: dataset, logger: logger,
-                registry: RegistryClient(loop: loop, dealer: dealer, replies: replies), loop: loop, push: push,
-                metrics: loop.sockets.count > 3 ? loop.sockets[3] : nil)
+                configuration: configuration, dataset: dataset, logger: logger, refusals: refusals,
+                registry: RegistryClient(loop: loop, dealer: dealer, replies: replies, refusals: refusals), loop: loop,
+                push: push, metrics: loop.sockets.count > 3 ? loop.sockets[3] : nil)
             try await runNodeEvents(
                 loop: loop, tickEvery: configuration.tick, shutdown: shutdown, replySocket: dealer, replies: replies
             ) { event in
                 switch event {
                 case .delivery(let delivery) where delivery.socket == sub:
-                    guard let decoded = try? WireCodec.decodePublished(delivery.frames.map(\.bytes)) else {
-                        fleet.malformed += 1
+                    let decoded: DecodedMessage
+                    do {
+                        decoded = try WireCodec.decodePublished(delivery.frames.map(\.bytes))
+                    } catch {
+                        refusals.refuse(on: "sub", error)
                         return true
                     }
                     try await fleet.observe(decoded.message, sentAtMs: decoded.metadata.sentAtUnixMs)

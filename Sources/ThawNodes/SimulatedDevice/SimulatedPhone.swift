@@ -20,8 +20,6 @@ struct SimulatedPhone {
     var bytesReceived = 0
     var predictions = 0
     var headPulls = 0
-    /// Heads the registry served whose parameters did not match their content hash or shape; never used.
-    var headsRefused = 0
     /// Successful head pulls since the phone last had anything unacknowledged; two in a row mean the
     /// registry's newest head already covers everything the phone uploaded.
     var settledPulls = 0

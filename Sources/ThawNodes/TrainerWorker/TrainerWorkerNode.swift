@@ -50,12 +50,15 @@ public struct TrainerWorkerNode: Sendable {
         var specs = [
             SocketSpec(
                 kind: .pull, bind: [configuration.pull],
-                options: [.receiveHighWaterMark(64), .maxMessageSize(256 << 20)]),
-            SocketSpec(kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(512 << 20)]),
+                options: [.receiveHighWaterMark(64), .maxMessageSize(SocketLimits.dataFrame)]),
+            SocketSpec(
+                kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(SocketLimits.dataFrame)]),
             SocketSpec(
                 kind: .sub, connect: [configuration.coordinator],
-                options: [.subscribe(Topic.heartbeat.rawValue), .subscribe(Topic.model.rawValue),
-                          .subscribe(Topic.freeze.rawValue)]),
+                options: [
+                    .subscribe(Topic.heartbeat.rawValue), .subscribe(Topic.model.rawValue),
+                    .subscribe(Topic.freeze.rawValue), .maxMessageSize(SocketLimits.smallFrame),
+                ]),
         ]
         if let metrics = configuration.metrics {
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
@@ -68,9 +71,10 @@ public struct TrainerWorkerNode: Sendable {
                 role: "worker", node: configuration.name,
                 endpoints: ["pull": loop.boundEndpoints(of: pull).first?.rawValue ?? ""]
             ).emit()
+            let refusals = InputRefusals(logger: logger)
             var session = TrainerWorkerSession(
-                configuration: configuration, logger: logger,
-                registry: RegistryClient(loop: loop, dealer: dealer, replies: replies))
+                configuration: configuration, logger: logger, refusals: refusals,
+                registry: RegistryClient(loop: loop, dealer: dealer, replies: replies, refusals: refusals))
             var lastMetrics = ContinuousClock.now
             try await runNodeEvents(
                 loop: loop, tickEvery: .seconds(1), shutdown: shutdown, replySocket: dealer, replies: replies
@@ -81,8 +85,7 @@ public struct TrainerWorkerNode: Sendable {
                     do {
                         decoded = try WireCodec.decodePublished(delivery.frames.map(\.bytes))
                     } catch {
-                        session.counters.malformed += 1
-                        logger.warning("refused a malformed broadcast", metadata: ["error": "\(error)"])
+                        refusals.refuse(on: "sub", error)
                         return true
                     }
                     session.observe(decoded.message)

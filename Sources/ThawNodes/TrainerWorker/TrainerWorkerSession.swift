@@ -15,13 +15,14 @@ struct TrainerWorkerSession {
         var conflicts = 0
         var duplicates = 0
         var rejectedStale = 0
-        var malformed = 0
         var failures = 0
         var lastLoss: Double = 0
     }
 
     let configuration: TrainerWorkerNode.Configuration
     let logger: Logger
+    /// Every message refused on any of the worker's sockets (batches, broadcasts, registry replies).
+    let refusals: InputRefusals
     let registry: RegistryClient
     var stamper: EnvelopeStamper
     var deployment: DeploymentState?
@@ -30,9 +31,13 @@ struct TrainerWorkerSession {
     var counters = Counters()
     let started = ContinuousClock.now
 
-    init(configuration: TrainerWorkerNode.Configuration, logger: Logger, registry: RegistryClient) {
+    init(
+        configuration: TrainerWorkerNode.Configuration, logger: Logger, refusals: InputRefusals,
+        registry: RegistryClient
+    ) {
         self.configuration = configuration
         self.logger = logger
+        self.refusals = refusals
         self.registry = registry
         self.stamper = EnvelopeStamper(sender: configuration.name)
     }
@@ -48,15 +53,13 @@ struct TrainerWorkerSession {
     mutating func handleBatch(_ frames: [[UInt8]]) async {
         let batch: ThawWire.FeatureBatch
         do {
-            guard case .featureBatch(let decoded) = try WireCodec.decode(frames).message else {
-                counters.malformed += 1
-                logger.warning("refused a message that is not a feature batch on the batch socket")
-                return
+            let message = try WireCodec.decode(frames).message
+            guard case .featureBatch(let decoded) = message else {
+                throw InputViolation(.unexpectedKind, "\(message.kind) on the batch socket, which takes feature batches")
             }
             batch = decoded
         } catch {
-            counters.malformed += 1
-            logger.warning("refused a malformed batch", metadata: ["error": "\(error)"])
+            refusals.refuse(on: "pull", error)
             return
         }
         counters.batches += 1
@@ -80,6 +83,8 @@ struct TrainerWorkerSession {
         }
         do {
             try await process(batch, deployment: deployment)
+        } catch let violation as InputViolation {
+            refusals.refuse(on: "pull", violation)
         } catch {
             counters.failures += 1
             logger.warning(
@@ -88,16 +93,29 @@ struct TrainerWorkerSession {
         }
     }
 
+    /// Stores `batch` in the registry, then trains and commits the user's head.
+    /// - Throws: ``InputViolation`` when the batch does not fit the model (checked before anything is
+    ///   stored); ``NodeError`` or a store refusal when the registry does not cooperate.
     private mutating func process(_ batch: ThawWire.FeatureBatch, deployment: DeploymentState) async throws {
+        // The model first: a batch that does not fit it must not reach the store, where it would poison
+        // every later training of this user.
+        let model = try await baseModel(deployment.modelVersion)
+        let contract = ModelContract(model.architecture)
+        try contract.checkBatch(
+            shape: batch.activations.shape, labels: batch.labels, freezePoint: batch.freezePoint,
+            what: "feature batch \(batch.deviceID)#\(batch.deviceSeq)")
         let stored = try await registry.request(.featureBatch(batch), stamper: &stamper) {
-            if case .featureStored = $0 { true } else { false }
+            if case .featureStored(let answer) = $0 {
+                answer.deviceID == batch.deviceID && answer.deviceSeq == batch.deviceSeq
+            } else {
+                false
+            }
         }
         if case .featureStored(let answer) = stored, answer.duplicate {
             // Already durable, and trained into a head by whoever stored it first.
             counters.duplicates += 1
             return
         }
-        let model = try await baseModel(deployment.modelVersion)
         let user = batch.userID
         for _ in 0..<configuration.commitAttempts {
             let head = try await registry.request(
@@ -106,8 +124,13 @@ struct TrainerWorkerSession {
                         userID: user, deviceID: "", haveHash: "", modelVersion: deployment.modelVersion.number,
                         freezePoint: UInt32(deployment.freezePoint.index))),
                 stamper: &stamper
-            ) { if case .headReply = $0 { true } else { false } }
+            ) { if case .headReply(let reply) = $0 { reply.userID == user } else { false } }
             guard case .headReply(let current) = head else { return }
+            if current.status == .head {
+                try contract.checkHead(
+                    count: current.headParameters?.scalars.count ?? 0, freezePoint: current.freezePoint,
+                    what: "the registry's head of \(user)")
+            }
             let parent = current.status == .head ? current.headVersion : 0
             let start = current.status == .head ? current.headParameters?.scalars : nil
             let parentVersion = current.status == .staleRequest ? current.headVersion : parent
@@ -120,10 +143,13 @@ struct TrainerWorkerSession {
                         maxSamples: UInt32(configuration.maxSamplesPerUser),
                         hyperHash: deployment.hyperParameterHash)),
                 stamper: &stamper
-            ) { if case .featureSet = $0 { true } else { false } }
+            ) { if case .featureSet(let set) = $0 { set.userID == user } else { false } }
             guard case .featureSet(let features) = fetched, !features.labels.isEmpty else {
                 throw NodeError(.refused, "the registry returned no stored features for \(user) after storing a batch")
             }
+            try contract.checkBatch(
+                shape: features.activations.shape, labels: features.labels,
+                freezePoint: UInt32(deployment.freezePoint.index), what: "the registry's stored features of \(user)")
 
             let trainer = HeadTrainer(model: model, recipe: configuration.recipe)
             let result = trainer.train(
@@ -145,7 +171,8 @@ struct TrainerWorkerSession {
                 headParameters: WireTensor(flat: result.parameters))
             let outcome = try await registry.request(.headCommit(commit), stamper: &stamper) {
                 switch $0 {
-                case .commitAck, .commitConflict: true
+                case .commitAck(let ack): ack.userID == user
+                case .commitConflict(let conflict): conflict.userID == user
                 default: false
                 }
             }
@@ -182,9 +209,8 @@ struct TrainerWorkerSession {
             counters: [
                 "batches": UInt64(counters.batches), "commits": UInt64(counters.commits),
                 "conflicts": UInt64(counters.conflicts), "duplicates": UInt64(counters.duplicates),
-                "rejected_stale": UInt64(counters.rejectedStale), "malformed": UInt64(counters.malformed),
-                "failures": UInt64(counters.failures),
-            ],
+                "rejected_stale": UInt64(counters.rejectedStale), "failures": UInt64(counters.failures),
+            ].merging(refusals.counters) { $1 },
             labels: [:])
     }
 }

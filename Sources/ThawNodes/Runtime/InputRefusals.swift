@@ -1,0 +1,118 @@
+import Logging
+import Synchronization
+import ThawWire
+
+/// Counts and logs every message a node refused, per receiving socket and per reason, for its metrics.
+///
+/// A peer's bad input never stops a node: the node refuses the message, records it here, and serves the
+/// next one. The counts go into the node's `MetricsReport` (`refused`, `refused.<socket>`,
+/// `refused.<reason>`), so the monitor shows which role is being fed garbage and what kind.
+///
+/// Logging is bounded so that a flood of garbage cannot flood the log: the first
+/// ``loggedPerKey`` refusals of each (socket, reason) pair are logged at warning level, then every
+/// ``logEvery``-th, each line carrying the running count. Counting is never skipped.
+///
+/// Thread rule: any thread or task may call it (a `Mutex` guards the counts); it holds no socket.
+public final class InputRefusals: Sendable {
+    /// Refusals of one (socket, reason) pair that are each logged before sampling starts.
+    public static let loggedPerKey: UInt64 = 20
+    /// After that, one refusal in this many is logged.
+    public static let logEvery: UInt64 = 1000
+
+    private let counts = Mutex<[String: UInt64]>([:])
+    private let logger: Logger
+
+    public init(logger: Logger) { self.logger = logger }
+
+    /// Records one refused message.
+    /// - Parameters:
+    ///   - socket: the receiving socket's short name (`router`, `pull`, `sub`, `dealer`, `control`, `metrics`).
+    ///   - reason: a stable camel-case reason (a ``WireError/Code`` name, `unexpectedKind`, `wrongShape`…).
+    ///   - detail: what exactly was wrong, for the log line.
+    public func refuse(on socket: String, reason: String, detail: String) {
+        let key = "refused.\(socket).\(reason)"
+        let count = counts.withLock { counts -> UInt64 in
+            counts["refused", default: 0] += 1
+            counts["refused.\(socket)", default: 0] += 1
+            counts["refused.\(reason)", default: 0] += 1
+            counts[key, default: 0] += 1
+            return counts[key]!
+        }
+        guard count <= Self.loggedPerKey || count % Self.logEvery == 0 else { return }
+        logger.warning(
+            "refused a message",
+            metadata: [
+                "socket": "\(socket)", "reason": "\(reason)", "refused.count": "\(count)",
+                "error": "\(detail.prefix(300))",
+            ])
+    }
+
+    /// Records one refused message, with the reason taken from `error`'s code.
+    public func refuse(on socket: String, _ error: any Error) {
+        refuse(on: socket, reason: Self.reason(of: error), detail: "\(error)")
+    }
+
+    /// How many messages were refused in all.
+    public var total: UInt64 { counts.withLock { $0["refused"] ?? 0 } }
+
+    /// The counters for a `MetricsReport`: `refused` (always present), `refused.<socket>` and
+    /// `refused.<reason>`.
+    public var counters: [String: UInt64] {
+        counts.withLock { counts in
+            var shown = counts.filter { $0.key.hasPrefix("refused") }
+            shown["refused", default: 0] += 0
+            return shown
+        }
+    }
+
+    /// A stable reason name for a refusal caused by `error`.
+    static func reason(of error: any Error) -> String {
+        switch error {
+        case let wire as WireError: "\(wire.code)"
+        case let violation as InputViolation: violation.reason.rawValue
+        case let node as NodeError: "\(node.code.name)"
+        default: "other"
+        }
+    }
+}
+
+/// A decoded message that is well-formed on the wire but makes no sense to this node: a tensor whose
+/// shape does not fit the model, a label beyond the classes, a message kind this socket never takes,
+/// a reply nobody asked for. Thrown at the edge, counted by ``InputRefusals``, never a crash.
+public struct InputViolation: Error, Sendable, CustomStringConvertible {
+    public struct Reason: RawRepresentable, Hashable, Sendable {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// The ROUTER delivery has no routing id or no message after it.
+        public static let frameLayout = Reason(rawValue: "frameLayout")
+        /// A message kind this socket does not take (e.g. a heartbeat sent to the registry).
+        public static let unexpectedKind = Reason(rawValue: "unexpectedKind")
+        /// A tensor's shape does not match what the model produces or expects at that freeze point.
+        public static let wrongShape = Reason(rawValue: "wrongShape")
+        /// A label outside the model's classes.
+        public static let labelOutOfRange = Reason(rawValue: "labelOutOfRange")
+        /// A freeze point outside `1..<layerCount` of the model.
+        public static let freezePointOutOfRange = Reason(rawValue: "freezePointOutOfRange")
+        /// A head whose parameters do not hash to the SHA-256 content hash it claims.
+        public static let hashMismatch = Reason(rawValue: "hashMismatch")
+        /// A model version this node does not have.
+        public static let unknownModel = Reason(rawValue: "unknownModel")
+        /// A reply that answers no outstanding request (late, duplicated, or never asked for).
+        public static let unsolicitedReply = Reason(rawValue: "unsolicitedReply")
+        /// The store refused the request's values (see ``RegistryError``).
+        public static let rejectedByStore = Reason(rawValue: "rejectedByStore")
+        /// An operator command the coordinator refused (see ``CoordinatorError``).
+        public static let rejectedCommand = Reason(rawValue: "rejectedCommand")
+    }
+
+    public let reason: Reason
+    public let detail: String
+
+    public init(_ reason: Reason, _ detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+
+    public var description: String { "\(reason.rawValue): \(detail)" }
+}
