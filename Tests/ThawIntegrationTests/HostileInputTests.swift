@@ -21,7 +21,9 @@ struct HostileInputTests {
     static let metadata = WireMetadata(sender: "hostile", sequence: 1, sentAtUnixMs: 1)
 
     /// A valid feature batch for the deployment: `[n] + activation shape at k`, labels < 10.
-    static func batch(_ state: DeploymentState, device: String, seq: UInt64, shape: [Int], labels: [UInt32]) -> ThawMessage {
+    static func batch(_ state: DeploymentState, device: String, seq: UInt64, shape: [Int], labels: [UInt32])
+        -> ThawMessage
+    {
         let count = shape.reduce(1, *)
         return .featureBatch(
             FeatureBatch(
@@ -84,8 +86,10 @@ struct HostileInputTests {
     @Test func everyRoleRefusesGarbageCountsItAndKeepsServing() async throws {
         let workspace = try Workspace()
         let topology = try workspace.topology(workers: 1, phones: 1)
-        let base = ["--topology", topology, "--base-model", "\(workspace.path)/base-model.thaw", "--state-dir",
-                    "\(workspace.path)/state"]
+        let base = [
+            "--topology", topology, "--base-model", "\(workspace.path)/base-model.thaw", "--state-dir",
+            "\(workspace.path)/state",
+        ]
         var nodes: [NodeProcess] = []
         do {
             for (role, name, extra) in [
@@ -142,7 +146,9 @@ struct HostileInputTests {
         let registryReplies = DeliveryQueue(capacity: 256)
         let controlReplies = DeliveryQueue(capacity: 256)
         try await withSocketLoop(context: context, sockets: specs) { loop in
-            let (registry, worker, coordinator, metrics) = (loop.sockets[0], loop.sockets[1], loop.sockets[2], loop.sockets[3])
+            let (registry, worker, coordinator, metrics) = (
+                loop.sockets[0], loop.sockets[1], loop.sockets[2], loop.sockets[3]
+            )
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await delivery in loop.inbound {
@@ -178,7 +184,8 @@ struct HostileInputTests {
                     #expect(isRefusal(try await ask(frames, coordinator, controlReplies)), "coordinator: batch")
                 }
                 let coordinatorRefusals = small.count + 2
-                try await loop.send(garbage.first { $0.name == "header over 4 MiB" }!.frames.map(Frame.init), on: coordinator)
+                try await loop.send(
+                    garbage.first { $0.name == "header over 4 MiB" }!.frames.map(Frame.init), on: coordinator)
 
                 // 3. The worker's PULL: garbage, then (below) batches that are well-formed but wrong for the
                 // model, and one good batch, which must become durable.
