@@ -21,7 +21,9 @@ struct HostileInputTests {
     static let metadata = WireMetadata(sender: "hostile", sequence: 1, sentAtUnixMs: 1)
 
     /// A valid feature batch for the deployment: `[n] + activation shape at k`, labels < 10.
-    static func batch(_ state: DeploymentState, device: String, seq: UInt64, shape: [Int], labels: [UInt32]) -> ThawMessage {
+    static func batch(_ state: DeploymentState, device: String, seq: UInt64, shape: [Int], labels: [UInt32])
+        -> ThawMessage
+    {
         let count = shape.reduce(1, *)
         return .featureBatch(
             FeatureBatch(
@@ -84,8 +86,10 @@ struct HostileInputTests {
     @Test func everyRoleRefusesGarbageCountsItAndKeepsServing() async throws {
         let workspace = try Workspace()
         let topology = try workspace.topology(workers: 1, phones: 1)
-        let base = ["--topology", topology, "--base-model", "\(workspace.path)/base-model.thaw", "--state-dir",
-                    "\(workspace.path)/state"]
+        let base = [
+            "--topology", topology, "--base-model", "\(workspace.path)/base-model.thaw", "--state-dir",
+            "\(workspace.path)/state",
+        ]
         var nodes: [NodeProcess] = []
         do {
             for (role, name, extra) in [
@@ -98,6 +102,75 @@ struct HostileInputTests {
                 _ = try await node.waitForReady(timeout: .seconds(60))
             }
             try await Self.attack(workspace, monitor: nodes[0], nodes: nodes)
+        } catch {
+            for node in nodes.reversed() {
+                node.printOutput()
+                _ = try? await node.terminate(grace: .seconds(2))
+            }
+            throw error
+        }
+        for node in nodes.reversed() {
+            #expect(try await node.terminate(grace: .seconds(10)) == .exited(0), "\(node.name) did not stop cleanly")
+        }
+    }
+
+    /// The subscribers: a hostile publisher takes the coordinator's place (it binds the publish
+    /// endpoint the worker and the device process connect to) and broadcasts garbage, then a
+    /// well-formed heartbeat whose freeze point does not split the model. Both processes refuse and
+    /// count it under `sub`, the device also refuses the lying heartbeat, and both stay up.
+    @Test func subscribersRefuseAHostilePublisherAndStayUp() async throws {
+        let workspace = try Workspace()
+        let topology = try workspace.topology(workers: 1, phones: 1)
+        let base = ["--topology", topology, "--base-model", "\(workspace.path)/base-model.thaw", "--state-dir",
+                    "\(workspace.path)/state"]
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        let specs = [SocketSpec(kind: .pub, bind: [Endpoint("ipc://\(workspace.path)/pub")])]
+        var nodes: [NodeProcess] = []
+        do {
+            try await withSocketLoop(context: context, sockets: specs) { loop in
+                for (role, name, extra) in [
+                    ("monitor", "monitor", ["--json"]), ("registry", "registry", []), ("worker", "worker", []),
+                    ("device", "phones", []),
+                ] {
+                    let node = try NodeProcess(
+                        name: name, arguments: [role, "--node", name] + base + extra, hardTimeout: .seconds(300))
+                    nodes.append(node)
+                    _ = try await node.waitForReady(timeout: .seconds(60))
+                }
+                let pub = loop.sockets[0]
+                let valid = try WireCodec.encodePublished(
+                    .heartbeat(
+                        Heartbeat(
+                            state: WireDeploymentState(
+                                modelVersion: 1, modelHash: "hostile", freezePoint: 2, hyperHash: "h", epoch: 1),
+                            coordinatorStartedAtMs: 1, counter: 1)), metadata: Self.metadata)
+                let lying = try WireCodec.encodePublished(
+                    .heartbeat(
+                        Heartbeat(
+                            state: WireDeploymentState(
+                                modelVersion: 1, modelHash: "hostile", freezePoint: 99, hyperHash: "h", epoch: 2),
+                            coordinatorStartedAtMs: 1, counter: 2)), metadata: Self.metadata)
+                let body = Array(valid.dropFirst())
+                let garbage: [[[UInt8]]] = [
+                    [valid[0]],  // a topic and nothing else
+                    [Array("heartbeat".utf8)] + [Array(body[0].prefix(body[0].count / 2))],  // truncated header
+                    [Array("heartbeat".utf8), [0xFF, 0xFF, 0xFF]],  // unparseable header
+                    [Array("freeze".utf8)] + body,  // a heartbeat under the freeze topic
+                    try Self.editing(body) { $0.protocolVersion = 9 }.prefixed(by: valid[0]),
+                ]
+                // Repeated until both subscribers report refusals (PUB/SUB slow joiner; metrics every 2 s).
+                let refusedByBoth = try await Self.waitUntil(.seconds(60)) {
+                    for frames in garbage + [lying] { _ = try? loop.trySend(frames.map(Frame.init), on: pub) }
+                    return (Self.refused(by: "worker", in: nodes[0]) ?? 0) >= UInt64(garbage.count)
+                        && (Self.refused(by: "phones", in: nodes[0]) ?? 0) > UInt64(garbage.count)
+                }
+                let counts = (Self.refused(by: "worker", in: nodes[0]) ?? 0, Self.refused(by: "phones", in: nodes[0]) ?? 0)
+                #expect(refusedByBoth, "worker refused \(counts.0), phones \(counts.1)")
+                let deviceLog = nodes[3].output.joined(separator: "\n")
+                #expect(deviceLog.contains("reason=freezePointOutOfRange"), "the device followed a freeze point of 99")
+                for node in nodes { #expect(node.exitStatus == nil, "\(node.name) died") }
+            }
         } catch {
             for node in nodes.reversed() {
                 node.printOutput()
@@ -142,7 +215,9 @@ struct HostileInputTests {
         let registryReplies = DeliveryQueue(capacity: 256)
         let controlReplies = DeliveryQueue(capacity: 256)
         try await withSocketLoop(context: context, sockets: specs) { loop in
-            let (registry, worker, coordinator, metrics) = (loop.sockets[0], loop.sockets[1], loop.sockets[2], loop.sockets[3])
+            let (registry, worker, coordinator, metrics) = (
+                loop.sockets[0], loop.sockets[1], loop.sockets[2], loop.sockets[3]
+            )
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await delivery in loop.inbound {
@@ -178,7 +253,8 @@ struct HostileInputTests {
                     #expect(isRefusal(try await ask(frames, coordinator, controlReplies)), "coordinator: batch")
                 }
                 let coordinatorRefusals = small.count + 2
-                try await loop.send(garbage.first { $0.name == "header over 4 MiB" }!.frames.map(Frame.init), on: coordinator)
+                try await loop.send(
+                    garbage.first { $0.name == "header over 4 MiB" }!.frames.map(Frame.init), on: coordinator)
 
                 // 3. The worker's PULL: garbage, then (below) batches that are well-formed but wrong for the
                 // model, and one good batch, which must become durable.
@@ -261,4 +337,9 @@ struct HostileInputTests {
         }
         return try await condition()
     }
+}
+
+extension Array where Element == [UInt8] {
+    /// `self` with `frame` in front (a topic frame before an edited message).
+    func prefixed(by frame: [UInt8]) -> [[UInt8]] { [frame] + self }
 }

@@ -39,7 +39,9 @@ import ThawZMQ
                 RegistryNode.reply(
                     to: frames, machine: machine, contracts: &contracts, refusals: refusals, logger: Logger(label: "t"))
             }
-            func encoded(_ message: ThawMessage) throws -> [[UInt8]] { try WireCodec.encode(message, metadata: Self.metadata) }
+            func encoded(_ message: ThawMessage) throws -> [[UInt8]] {
+                try WireCodec.encode(message, metadata: Self.metadata)
+            }
             func isRefusal(_ message: ThawMessage) -> Bool { if case .errorReply = message { true } else { false } }
 
             #expect(isRefusal(answer([[0xFF, 0x00, 0x13]])))
@@ -92,10 +94,18 @@ import ThawZMQ
             }
             return nil
         }
-        #expect(reason { try contract.checkBatch(shape: [3, 4], labels: [0, 1, 2], freezePoint: 2, what: "") } == "wrongShape")
-        #expect(reason { try contract.checkBatch(shape: [2, 5], labels: [0, 1, 2], freezePoint: 2, what: "") } == "wrongShape")
-        #expect(reason { try contract.checkBatch(shape: [1, 5], labels: [3], freezePoint: 2, what: "") } == "labelOutOfRange")
-        #expect(reason { try contract.checkBatch(shape: [1, 4], labels: [0], freezePoint: 0, what: "") } == "freezePointOutOfRange")
+        #expect(
+            reason { try contract.checkBatch(shape: [3, 4], labels: [0, 1, 2], freezePoint: 2, what: "") }
+                == "wrongShape")
+        #expect(
+            reason { try contract.checkBatch(shape: [2, 5], labels: [0, 1, 2], freezePoint: 2, what: "") }
+                == "wrongShape")
+        #expect(
+            reason { try contract.checkBatch(shape: [1, 5], labels: [3], freezePoint: 2, what: "") }
+                == "labelOutOfRange")
+        #expect(
+            reason { try contract.checkBatch(shape: [1, 4], labels: [0], freezePoint: 0, what: "") }
+                == "freezePointOutOfRange")
         #expect(reason { try contract.checkHead(count: 17, freezePoint: 2, what: "") } == "wrongShape")
         #expect(reason { try contract.checkHead(count: 18, freezePoint: 3, what: "") } == "freezePointOutOfRange")
     }
@@ -117,7 +127,8 @@ import ThawZMQ
             inputShape: [Int(UInt32.max)], layers: [.dense(inputs: Int(UInt32.max), outputs: Int(UInt32.max))])
         #expect(throws: ArchitectureError.self) { try huge.validate() }
         let wide = ModelArchitecture(
-            inputShape: [1, 1 << 20, 1 << 20], layers: [.conv2D(inChannels: 1, outChannels: 1, kernel: 1, stride: 1, padding: 0)])
+            inputShape: [1, 1 << 20, 1 << 20],
+            layers: [.conv2D(inChannels: 1, outChannels: 1, kernel: 1, stride: 1, padding: 0)])
         #expect(throws: ArchitectureError.self) { try wide.validate() }
         let overflow = ModelArchitecture(
             inputShape: [65536, 65536, 65536, 65536, 65536], layers: [.flatten])
@@ -133,7 +144,8 @@ import ThawZMQ
                 nextSequence: 1, deployment: nil, annotatedLabels: [1: label],
                 entries: [
                     CachedActivation(
-                        sampleId: 1, label: label, annotated: true, activation: Activation(shape: [2], scalars: [1, value]),
+                        sampleId: 1, label: label, annotated: true,
+                        activation: Activation(shape: [2], scalars: [1, value]),
                         stamp: stamp, createdAt: Timestamp(milliseconds: 1))
                 ])
         }
@@ -198,7 +210,8 @@ import ThawZMQ
                             .headReply(
                                 HeadReply(
                                     status: .noHead, userID: user, headVersion: 0, parentVersion: 0, headHash: "",
-                                    modelVersion: 1, freezePoint: 2, hyperHash: "", durableSeqs: [], headParameters: nil))
+                                    modelVersion: 1, freezePoint: 2, hyperHash: "", durableSeqs: [], headParameters: nil
+                                ))
                         }
                         try await loop.send([id, Frame([0xde, 0xad])], on: router)
                         try await loop.send([id] + (try stamper.encode(head("someone-else"))), on: router)
@@ -207,7 +220,8 @@ import ThawZMQ
                 }
                 defer { group.cancelAll() }
                 var stamper = EnvelopeStamper(sender: "worker")
-                let request = HeadRequest(userID: "writer-1", deviceID: "", haveHash: "", modelVersion: 1, freezePoint: 2)
+                let request = HeadRequest(
+                    userID: "writer-1", deviceID: "", haveHash: "", modelVersion: 1, freezePoint: 2)
                 return try await client.request(.headRequest(request), stamper: &stamper) {
                     if case .headReply(let reply) = $0 { reply.userID == "writer-1" } else { false }
                 }

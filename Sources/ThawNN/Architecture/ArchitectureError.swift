@@ -2,7 +2,9 @@
 public struct ArchitectureError: Error, Hashable, Sendable, CustomStringConvertible {
     /// An extensible, opaque failure category.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case invalidInputShape, emptyModel, invalidParameter, shapeMismatch, tooLarge }
+        private enum Value: Hashable, Sendable {
+            case invalidInputShape, emptyModel, invalidParameter, shapeMismatch, tooLarge
+        }
         private let value: Value
         private init(_ value: Value) { self.value = value }
 

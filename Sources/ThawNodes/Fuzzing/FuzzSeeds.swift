@@ -24,13 +24,16 @@ enum FuzzSeeds {
             .batchAck(BatchAck(deviceID: "phones-0", durableSeqs: [1, 2, 4])),
             .featureStored(FeatureStored(deviceID: "phones-0", deviceSeq: 4, duplicate: false)),
             .featureFetch(FeatureFetch(userID: "writer-1", modelVersion: 3, freezePoint: 2, maxSamples: 64)),
-            .featureSet(FeatureSet(userID: "writer-1", sampleIDs: [10, 11], labels: [3, 7], activations: activations)),
+            .featureSet(
+                FeatureSet(userID: "writer-1", sampleIDs: [10, 11], labels: [3, 7], activations: activations)),
             .modelAnnounce(ModelAnnounce(state: state, checkpointLocation: "registry", checkpointByteLength: 120)),
             .freezePointChange(FreezePointChange(state: state, fromFreezePoint: 3, reason: "operator")),
-            .invalidation(ThawWire.Invalidation(epoch: 5, modelVersion: 3, userID: "writer-1", sampleIDs: [10], reason: "x")),
+            .invalidation(
+                ThawWire.Invalidation(epoch: 5, modelVersion: 3, userID: "writer-1", sampleIDs: [10], reason: "x")),
             .heartbeat(Heartbeat(state: state, coordinatorStartedAtMs: 12, counter: 9)),
             .baseModelRequest(BaseModelRequest(modelVersion: 3)),
-            .baseModelReply(BaseModelReply(modelVersion: 3, modelHash: "ab12cd34", status: .ok, checkpoint: [1, 2, 3])),
+            .baseModelReply(
+                BaseModelReply(modelVersion: 3, modelHash: "ab12cd34", status: .ok, checkpoint: [1, 2, 3])),
             .headRequest(
                 HeadRequest(userID: "writer-1", deviceID: "phones-0", haveHash: "", modelVersion: 3, freezePoint: 2)),
             .headReply(
@@ -76,7 +79,8 @@ enum FuzzSeeds {
 
     /// Two device caches: an empty one and one with entries, checkpoints and a deployment.
     static var snapshots: [DeviceSnapshot] {
-        let stamp = ActivationStamp(modelVersion: ModelVersion(3), freezePoint: FreezePoint(2), hyperParameterHash: "hh01")
+        let stamp = ActivationStamp(
+            modelVersion: ModelVersion(3), freezePoint: FreezePoint(2), hyperParameterHash: "hh01")
         let entries = (0..<3).map { index in
             CachedActivation(
                 sampleId: UInt64(10 + index), label: index, annotated: true,

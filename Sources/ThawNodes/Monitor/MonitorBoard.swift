@@ -60,7 +60,8 @@ struct MonitorBoard {
             for report in refusing {
                 lines.append(
                     Self.row([
-                        report.node, report.role, "\(report.counters["refused"] ?? 0)", Self.topReasons(report.counters),
+                        report.node, report.role, "\(report.counters["refused"] ?? 0)",
+                        Self.topReasons(report.counters),
                     ]))
             }
         }

@@ -68,7 +68,9 @@ public struct MonitorNode: Sendable {
                         node: configuration.name, role: "monitor", timestampMs: WallClock.nowMs(),
                         counters: refusals.counters)
                     board.record(.metrics(own))
-                    if configuration.json, refusals.total != lastRefused, let line = MonitorBoard.jsonLine(.metrics(own)) {
+                    if configuration.json, refusals.total != lastRefused,
+                        let line = MonitorBoard.jsonLine(.metrics(own))
+                    {
                         lastRefused = refusals.total
                         FileHandle.standardOutput.write(Data((line + "\n").utf8))
                     }

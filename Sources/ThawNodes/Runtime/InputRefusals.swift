@@ -6,7 +6,8 @@ import ThawWire
 ///
 /// A peer's bad input never stops a node: the node refuses the message, records it here, and serves the
 /// next one. The counts go into the node's `MetricsReport` (`refused`, `refused.<socket>`,
-/// `refused.<reason>`), so the monitor shows which role is being fed garbage and what kind.
+/// `refused.<reason>`, `refused.<socket>.<reason>`), so the monitor shows which role is being fed
+/// garbage and what kind.
 ///
 /// Logging is bounded so that a flood of garbage cannot flood the log: the first
 /// ``loggedPerKey`` refusals of each (socket, reason) pair are logged at warning level, then every
@@ -55,8 +56,8 @@ public final class InputRefusals: Sendable {
     /// How many messages were refused in all.
     public var total: UInt64 { counts.withLock { $0["refused"] ?? 0 } }
 
-    /// The counters for a `MetricsReport`: `refused` (always present), `refused.<socket>` and
-    /// `refused.<reason>`.
+    /// The counters for a `MetricsReport`: `refused` (always present), `refused.<socket>`,
+    /// `refused.<reason>` and `refused.<socket>.<reason>`.
     public var counters: [String: UInt64] {
         counts.withLock { counts in
             var shown = counts.filter { $0.key.hasPrefix("refused") }

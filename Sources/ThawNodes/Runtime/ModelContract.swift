@@ -35,7 +35,9 @@ struct ModelContract: Sendable, Equatable {
         guard shape.count == expected.count + 1, Array(shape.dropFirst()) == expected, shape[0] == labels.count else {
             throw InputViolation(
                 .wrongShape,
-                "\(what): activations \(shape) with \(labels.count) labels; the model needs [n] + \(expected) at k=\(raw)")
+                "\(what): activations \(shape) with \(labels.count) labels; "
+                    + "the model needs [n] + \(expected) at k=\(raw)"
+            )
         }
         if let bad = labels.first(where: { Int($0) >= classCount }) {
             throw InputViolation(.labelOutOfRange, "\(what): label \(bad) but the model has \(classCount) classes")
@@ -51,7 +53,8 @@ struct ModelContract: Sendable, Equatable {
         let k = try freezePoint(raw)
         let expected = headParameterCount(k)
         guard count == expected else {
-            throw InputViolation(.wrongShape, "\(what): \(count) head parameters, the model has \(expected) at k=\(raw)")
+            throw InputViolation(
+                .wrongShape, "\(what): \(count) head parameters, the model has \(expected) at k=\(raw)")
         }
     }
 

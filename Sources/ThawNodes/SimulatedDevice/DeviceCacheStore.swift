@@ -218,7 +218,8 @@ public struct DeviceCacheStore: Sendable {
             // A NaN cached here would be uploaded later, and the wire refuses non-finite tensors.
             guard value.isFinite else {
                 throw StateFileError(
-                    code: .invalidContent, path: path, detail: "activation \(shape) holds the non-finite value \(value)")
+                    code: .invalidContent, path: path,
+                    detail: "activation \(shape) holds the non-finite value \(value)")
             }
             scalars.append(value)
         }

@@ -155,6 +155,11 @@ struct DeviceFleet {
     // MARK: - Time
 
     mutating func tick() async throws {
+        // Metrics first: a fleet that never got a usable deployment still reports what it refused.
+        if ContinuousClock.now - lastMetrics >= .seconds(2) {
+            lastMetrics = ContinuousClock.now
+            publishMetrics()
+        }
         guard deployment != nil, model != nil else { return }
         let now = WallClock.now()
         for index in phones.indices {
@@ -167,10 +172,6 @@ struct DeviceFleet {
                 try await perform(actions, phone: index)
             }
             try await perform(phones[index].machine.tick(now: now), phone: index)
-        }
-        if ContinuousClock.now - lastMetrics >= .seconds(2) {
-            lastMetrics = ContinuousClock.now
-            publishMetrics()
         }
         announceGoalIfReached()
     }

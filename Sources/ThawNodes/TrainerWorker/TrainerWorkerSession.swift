@@ -55,7 +55,8 @@ struct TrainerWorkerSession {
         do {
             let message = try WireCodec.decode(frames).message
             guard case .featureBatch(let decoded) = message else {
-                throw InputViolation(.unexpectedKind, "\(message.kind) on the batch socket, which takes feature batches")
+                throw InputViolation(
+                    .unexpectedKind, "\(message.kind) on the batch socket, which takes feature batches")
             }
             batch = decoded
         } catch {

@@ -68,7 +68,8 @@ struct FuzzCommand: ParsableCommand {
         let refused = report.refused.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }
         print(
             String(
-                format: "%@: %d inputs in %.1f s (%.0f/s), %d accepted, %d refused, peak RSS %.0f MiB, largest input %d B",
+                format:
+                    "%@: %d inputs in %.1f s (%.0f/s), %d accepted, %d refused, peak RSS %.0f MiB, largest input %d B",
                 target, report.runs, report.seconds, Double(report.runs) / max(report.seconds, 0.001), report.accepted,
                 report.refused.values.reduce(0, +), Double(report.peakResidentBytes) / 1_048_576, report.largestInput))
         print("refusals by code: \(refused.joined(separator: ", "))")
