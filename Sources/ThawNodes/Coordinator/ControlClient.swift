@@ -6,10 +6,13 @@ import ThawZMQ
 public struct ControlClient: Sendable {
     public let endpoint: Endpoint
     public let timeout: Duration
+    /// The operator's CURVE key and the coordinator's server key, for a tcp control endpoint.
+    public let curve: NodeCurve?
 
-    public init(endpoint: Endpoint, timeout: Duration = .seconds(5)) {
+    public init(endpoint: Endpoint, timeout: Duration = .seconds(5), curve: NodeCurve? = nil) {
         self.endpoint = endpoint
         self.timeout = timeout
+        self.curve = curve
     }
 
     public enum Command: Sendable {
@@ -44,9 +47,9 @@ public struct ControlClient: Sendable {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         let replies = DeliveryQueue()
-        return try await withSocketLoop(
-            context: context, sockets: [SocketSpec(kind: .dealer, connect: [endpoint])]
-        ) { loop in
+        let specs = try curve?.secure([SocketSpec(kind: .dealer, connect: [endpoint])])
+            ?? [SocketSpec(kind: .dealer, connect: [endpoint])]
+        return try await withSocketLoop(context: context, sockets: specs) { loop in
             let dealer = loop.sockets[0]
             return try await withThrowingTaskGroup(of: DeploymentState?.self) { group in
                 group.addTask {

@@ -18,6 +18,8 @@ public struct CoordinatorNode: Sendable {
         public var stateFile: String
         public var initial: DeploymentState
         public var machine: CoordinatorStateMachine.Configuration
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
 
         public init(
             name: String, publish: Endpoint, control: Endpoint, stateFile: String,
@@ -64,7 +66,9 @@ public struct CoordinatorNode: Sendable {
             SocketSpec(kind: .pub, bind: [configuration.publish], options: [.sendHighWaterMark(10_000)]),
             SocketSpec(kind: .router, bind: [configuration.control], options: [.maxMessageSize(1 << 20)]),
         ]
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        let access = NodeCurve.policy(configuration.curve, bound: configuration.control)
+        var forbidden = 0
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let pub = loop.sockets[0]
             let control = loop.sockets[1]
             ReadyLine(
@@ -121,6 +125,14 @@ public struct CoordinatorNode: Sendable {
                     let reply: ThawMessage
                     do {
                         let request = try WireCodec.decode(WireBridge.bytes(delivery.frames.dropFirst()))
+                        if let refusal = access?.checkControl(from: delivery.userID) {
+                            forbidden += 1
+                            logger.warning(
+                                "refused a control command", metadata: ["refusal": "\(refusal)", "forbidden.total": "\(forbidden)"])
+                            let refused = ThawMessage.errorReply(ErrorReply(code: .unsupported, message: "forbidden: \(refusal)"))
+                            try await loop.send([routingID] + (try stamper.encode(refused)), on: control)
+                            return true
+                        }
                         reply = try await answer(request.message, machine: &machine, carryOut: carryOut)
                     } catch {
                         logger.warning("refused a control request", metadata: ["error": "\(error)"])

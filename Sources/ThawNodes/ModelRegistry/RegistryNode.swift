@@ -16,6 +16,8 @@ public struct RegistryNode: Sendable {
         public var databasePath: String
         /// Base model files to store at start (idempotent by version).
         public var baseModels: [BaseModelFile]
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
 
         public init(name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile]) {
             self.name = name
@@ -59,7 +61,9 @@ public struct RegistryNode: Sendable {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         let specs = [SocketSpec(kind: .router, bind: [configuration.router], options: [.maxMessageSize(256 << 20)])]
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        let access = NodeCurve.policy(configuration.curve, bound: configuration.router)
+        var forbidden = 0
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let router = loop.sockets[0]
             ReadyLine(
                 role: "registry", node: configuration.name,
@@ -71,6 +75,19 @@ public struct RegistryNode: Sendable {
                 let reply: ThawMessage
                 do {
                     let request = try WireCodec.decode(WireBridge.bytes(delivery.frames.dropFirst()))
+                    if let refusal = access?.checkRegistry(request.message, from: delivery.userID) {
+                        // A device asking for (or feeding) another user's head: refused, counted, logged.
+                        forbidden += 1
+                        logger.warning(
+                            "refused a request from an authenticated peer",
+                            metadata: [
+                                "kind": "\(request.message.kind)", "refusal": "\(refusal)",
+                                "forbidden.total": "\(forbidden)",
+                            ])
+                        let refused = ThawMessage.errorReply(ErrorReply(code: .unsupported, message: "forbidden: \(refusal)"))
+                        try await loop.send([routingID] + (try stamper.encode(refused)), on: router)
+                        return true
+                    }
                     reply = try RegistryWireAdapter.answer(request, machine: machine)
                 } catch {
                     logger.warning("refused a request", metadata: ["error": "\(error)"])

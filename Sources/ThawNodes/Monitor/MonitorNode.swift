@@ -12,6 +12,8 @@ public struct MonitorNode: Sendable {
         public var coordinator: Endpoint?
         public var interval: Duration
         public var json: Bool
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
 
         public init(name: String, metrics: Endpoint, coordinator: Endpoint?, interval: Duration, json: Bool) {
             self.name = name
@@ -37,7 +39,7 @@ public struct MonitorNode: Sendable {
         if let coordinator = configuration.coordinator {
             specs.append(SocketSpec(kind: .sub, connect: [coordinator], options: [.subscribe("")]))
         }
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             ReadyLine(
                 role: "monitor", node: configuration.name,
                 endpoints: ["metrics": loop.boundEndpoints(of: loop.sockets[0]).first?.rawValue ?? ""]

@@ -17,6 +17,8 @@ struct TrainerWorkerSession {
         var rejectedStale = 0
         var malformed = 0
         var failures = 0
+        /// Batches whose claimed user or device is not the authenticated sender's (docs/SECURITY.md).
+        var forbidden = 0
         var lastLoss: Double = 0
     }
 
@@ -45,7 +47,10 @@ struct TrainerWorkerSession {
         deployment = candidate
     }
 
-    mutating func handleBatch(_ frames: [[UInt8]]) async {
+    /// - Parameters:
+    ///   - access: the policy of an authenticating PULL socket (CURVE on tcp), nil on plain ipc.
+    ///   - userID: the ZAP User-Id libzmq stamped on the message.
+    mutating func handleBatch(_ frames: [[UInt8]], access: AccessPolicy? = nil, userID: String? = nil) async {
         let batch: ThawWire.FeatureBatch
         do {
             guard case .featureBatch(let decoded) = try WireCodec.decode(frames).message else {
@@ -57,6 +62,16 @@ struct TrainerWorkerSession {
         } catch {
             counters.malformed += 1
             logger.warning("refused a malformed batch", metadata: ["error": "\(error)"])
+            return
+        }
+        if let refusal = access?.checkBatch(batch, from: userID) {
+            counters.forbidden += 1
+            logger.warning(
+                "refused a batch from an authenticated device",
+                metadata: [
+                    "batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "refusal": "\(refusal)",
+                    "forbidden.total": "\(counters.forbidden)",
+                ])
             return
         }
         counters.batches += 1
