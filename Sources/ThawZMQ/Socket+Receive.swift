@@ -31,15 +31,18 @@ extension ZMQSocket {
     /// - Throws: ``ZMQError``.
     public func receiveWithMetadata(_ mode: TransferMode = .wait) throws(ZMQError) -> ([Frame], MessageMetadata)? {
         guard try receiveIntoScratch(mode) else { return nil }
-        // Read before the content leaves `scratch`: the properties travel with the message.
-        let metadata = MessageMetadata(
-            userID: property("User-Id"), peerAddress: property("Peer-Address"))
-        var frames = [takeScratchFrame()]
-        while hasMoreFrames {
-            guard let next = try receiveFrame(.wait) else {
+        var metadata = MessageMetadata()
+        var frames: [Frame] = []
+        while true {
+            // Read before the content leaves `scratch`. Look at every part: a ROUTER makes the
+            // routing-id part itself, and that part carries none of the connection's properties.
+            if metadata.userID == nil { metadata.userID = property("User-Id") }
+            if metadata.peerAddress == nil { metadata.peerAddress = property("Peer-Address") }
+            frames.append(takeScratchFrame())
+            guard hasMoreFrames else { break }
+            guard try receiveIntoScratch(.wait) else {
                 throw ZMQError(code: .wouldBlock, errno: 0, operation: "zmq_msg_recv(part \(frames.count))")
             }
-            frames.append(next)
         }
         return (frames, metadata)
     }

@@ -51,15 +51,16 @@ import ThawZMQ
     /// Runs a CURVE PULL server (ZAP enforced) in `context` and a PUSH client with `clientKeys`
     /// that sends "hello"; returns what the server received within `timeout`.
     static func exchange(
-        context: ZMQContext, server: CurveKeyPair, clientKeys: CurveKeyPair, timeout: Duration
+        context: ZMQContext, server: CurveKeyPair, clientKeys: CurveKeyPair, timeout: Duration,
+        kinds: (server: SocketKind, client: SocketKind) = (.pull, .push)
     ) async throws -> Delivery? {
         let serverSpec = SocketSpec(
-            kind: .pull, bind: [.loopbackWildcard],
+            kind: kinds.server, bind: [.loopbackWildcard],
             options: SocketOption.authenticatedCurveServer(keys: server, domain: "thaw"))
         return try await withSocketLoop(context: context, sockets: [serverSpec]) { serverLoop in
             let endpoint = serverLoop.boundEndpoints(of: serverLoop.sockets[0])[0]
             let clientSpec = SocketSpec(
-                kind: .push, connect: [endpoint],
+                kind: kinds.client, connect: [endpoint],
                 options: SocketOption.curveClient(keys: clientKeys, serverKey: server.publicKey))
             return try await withSocketLoop(context: context, sockets: [clientSpec]) { clientLoop in
                 try await clientLoop.send([Frame("hello")], on: clientLoop.sockets[0])
@@ -84,6 +85,25 @@ import ThawZMQ
         #expect(delivery?.userID == "device:phones")
         #expect(delivery?.metadata.peerAddress == "127.0.0.1")
         #expect(decisions.accepted.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func aRouterSeesTheUserIDAlthoughItMakesTheRoutingIDPartItself() async throws {
+        let server = try CurveKeyPair.generate()
+        let client = try CurveKeyPair.generate()
+        let decisions = Decisions()
+        let delivery = try await withAsyncTestContext { context, _ in
+            try await withZAPHandler(
+                context: context,
+                authenticate: Self.handler(allowing: client.publicKey, as: "worker:worker", decisions: decisions)
+            ) {
+                try await Self.exchange(
+                    context: context, server: server, clientKeys: client, timeout: .seconds(10),
+                    kinds: (.router, .dealer))
+            }
+        }
+        #expect(delivery?.frames.count == 2)
+        #expect(delivery?.frames.last == Frame("hello"))
+        #expect(delivery?.userID == "worker:worker")
     }
 
     @Test func anUnlistedClientIsRefusedAndNothingArrives() async throws {
