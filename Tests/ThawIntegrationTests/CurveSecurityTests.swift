@@ -201,7 +201,7 @@ struct CurveSecurityTests {
                     if request.allowed {
                         if case .errorReply(let refusal) = decoded { Issue.record("own head pull refused: \(refusal.message)") }
                     } else if case .errorReply(let refusal) = decoded {
-                        #expect(refusal.message.contains("forbidden"), "\(refusal.message)")
+                        #expect(refusal.code == .forbidden, "\(refusal.message)")
                     } else {
                         Issue.record("\(request.kind) was answered with \(decoded.kind)")
                     }

@@ -129,7 +129,7 @@ public struct CoordinatorNode: Sendable {
                             forbidden += 1
                             logger.warning(
                                 "refused a control command", metadata: ["refusal": "\(refusal)", "forbidden.total": "\(forbidden)"])
-                            let refused = ThawMessage.errorReply(ErrorReply(code: .unsupported, message: "forbidden: \(refusal)"))
+                            let refused = ThawMessage.errorReply(ErrorReply(code: .forbidden, message: "forbidden: \(refusal)"))
                             try await loop.send([routingID] + (try stamper.encode(refused)), on: control)
                             return true
                         }

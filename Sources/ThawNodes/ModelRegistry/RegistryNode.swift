@@ -84,7 +84,7 @@ public struct RegistryNode: Sendable {
                                 "kind": "\(request.message.kind)", "refusal": "\(refusal)",
                                 "forbidden.total": "\(forbidden)",
                             ])
-                        let refused = ThawMessage.errorReply(ErrorReply(code: .unsupported, message: "forbidden: \(refusal)"))
+                        let refused = ThawMessage.errorReply(ErrorReply(code: .forbidden, message: "forbidden: \(refusal)"))
                         try await loop.send([routingID] + (try stamper.encode(refused)), on: router)
                         return true
                     }
