@@ -10,9 +10,11 @@ extension Topology {
         override ?? security.keys ?? "thaw-out/keys"
     }
 
-    /// The allowlist file: `security.allowlist`, else `<keys>/allowlist`.
-    public func allowlistPath(keysDirectory: String) -> String {
-        security.allowlist ?? "\(keysDirectory)/allowlist"
+    /// The allowlist file: `<keys>/allowlist` when the command gave `--keys`, else the topology's
+    /// `security.allowlist`, else `<keys>/allowlist` (a `--keys` folder is self-contained).
+    public func allowlistPath(keysDirectory override: String?) -> String {
+        if let override { return "\(override)/allowlist" }
+        return security.allowlist ?? "\(keysDirectory(override: nil))/allowlist"
     }
 
     /// Whether any endpoint of the deployment is protected by CURVE (tcp with `curve` on).
@@ -41,7 +43,7 @@ extension Topology {
         let directory = keysDirectory(override: override)
         let keys = try KeyFile.readKeyPair(path: KeyFile.secretPath(directory, keyName))
         let files = curveServerKeyNames().mapValues { KeyFile.publicPath(directory, $0) }
-        let allowlist = binds ? try Allowlist.load(path: allowlistPath(keysDirectory: directory)) : nil
+        let allowlist = binds ? try Allowlist.load(path: allowlistPath(keysDirectory: override)) : nil
         return NodeCurve(keys: keys, serverKeyFiles: files, allowlist: allowlist)
     }
 

@@ -23,6 +23,8 @@ public struct TopologyKeys: Sendable {
         /// Key names that already had files and were kept.
         public var kept: [String] = []
         public var allowlist: Allowlist
+        /// Where the allowlist was written.
+        public var allowlistPath: String
     }
 
     /// The principals of the topology: every node by its role, and the operator.
@@ -57,7 +59,9 @@ public struct TopologyKeys: Sendable {
             entries.append(Allowlist.Entry(publicKey: keys.publicKey, principal: principal, users: users))
         }
         let allowlist = try Allowlist(entries: entries, origin: allowlistPath)
+        try FileManager.default.createDirectory(
+            atPath: (allowlistPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try allowlist.render().write(toFile: allowlistPath, atomically: true, encoding: .utf8)
-        return Outcome(created: created, kept: kept, allowlist: allowlist)
+        return Outcome(created: created, kept: kept, allowlist: allowlist, allowlistPath: allowlistPath)
     }
 }

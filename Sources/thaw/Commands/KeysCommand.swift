@@ -40,10 +40,10 @@ struct KeysCommand: ParsableCommand {
             let directory = loaded.keysDirectory(override: keys)
             let dataset = try data.map { try HandwritingDataset.load(directory: URL(fileURLWithPath: $0)) }
                 ?? HandwritingDataset.shipped()
-            let outcome = try TopologyKeys.generate(for: loaded, keysDirectory: directory, dataset: dataset)
+            let outcome = try TopologyKeys.generate(for: loaded, keysOverride: keys, dataset: dataset)
             print("keys in \(directory): created \(outcome.created.joined(separator: ", ").ifEmpty("none")); "
                 + "kept \(outcome.kept.joined(separator: ", ").ifEmpty("none"))")
-            print("allowlist \(loaded.allowlistPath(keysDirectory: directory)): \(outcome.allowlist.entries.count) keys")
+            print("allowlist \(outcome.allowlistPath): \(outcome.allowlist.entries.count) keys")
         }
     }
 
@@ -123,14 +123,15 @@ struct KeysCommand: ParsableCommand {
 extension TopologyKeys {
     /// Keys for `topology` in `keysDirectory`; device users are picked from `dataset` exactly as the
     /// device processes pick them (so pass the data set they run with: `--data`, else the shipped one).
-    static func generate(for topology: Topology, keysDirectory: String, dataset: HandwritingDataset) throws -> Outcome {
+    /// - Parameter keysOverride: the command's `--keys`; nil uses the topology's folder and allowlist.
+    static func generate(for topology: Topology, keysOverride: String?, dataset: HandwritingDataset) throws -> Outcome {
         var users: [String: [String]] = [:]
         for node in topology.nodes where node.role == .device {
             users[node.name] = try topology.deviceUsers(of: node, dataset: dataset)
         }
         let keys = TopologyKeys(
-            topology: topology, directory: keysDirectory,
-            allowlistPath: topology.allowlistPath(keysDirectory: keysDirectory))
+            topology: topology, directory: topology.keysDirectory(override: keysOverride),
+            allowlistPath: topology.allowlistPath(keysDirectory: keysOverride))
         return try keys.generate(deviceUsers: users)
     }
 }

@@ -96,7 +96,7 @@ struct UpCommand: AsyncParsableCommand {
             return nil
         }
         let directory = "\(out)/keys"
-        let outcome = try TopologyKeys.generate(for: topology, keysDirectory: directory, dataset: dataset)
+        let outcome = try TopologyKeys.generate(for: topology, keysOverride: directory, dataset: dataset)
         BaseModelPreparation.say(
             "CURVE on tcp endpoints; keys in \(directory) (\(outcome.created.count) new, \(outcome.kept.count) kept), "
                 + "allowlist of \(outcome.allowlist.entries.count) keys")
