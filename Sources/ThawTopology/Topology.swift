@@ -16,6 +16,8 @@ public struct Topology: Hashable, Sendable {
     public var model = ModelSettings()
     /// `goal:` when the run ends.
     public var goal = Goal()
+    /// `security:` CURVE on tcp endpoints, key folder, allowlist.
+    public var security = SecuritySettings()
     /// The nodes, in file order.
     public var nodes: [NodeSpec]
 

@@ -41,6 +41,10 @@ public enum SocketOption: Sendable, Hashable {
     case curveServerKey(String)
     /// The ZAP domain for authentication.
     case zapDomain(String)
+    /// Refuse a CURVE (or PLAIN) client when no ZAP handler is bound, instead of libzmq's legacy
+    /// default of letting every client in (`ZMQ_ZAP_ENFORCE_DOMAIN`, a draft option that Debian's
+    /// libzmq 4.3.4 is built with). Fail closed: a handler that is gone must not mean "allow all".
+    case zapEnforceDomain(Bool)
 
     /// SUB: subscribe to a UTF-8 topic prefix.
     public static func subscribe(_ topic: String) -> SocketOption { .subscribe(Array(topic.utf8)) }
@@ -50,11 +54,21 @@ public enum SocketOption: Sendable, Hashable {
         [.curveServer(true), .curveSecretKey(keys.secretKey)]
     }
 
+    /// Options for a CURVE server whose clients must pass the ZAP handler of its context
+    /// (``withZAPHandler(context:authenticate:_:)``), under `domain`; with no handler bound, every
+    /// client is refused.
+    public static func authenticatedCurveServer(keys: CurveKeyPair, domain: String) -> [SocketOption] {
+        [.zapDomain(domain), .zapEnforceDomain(true), .curveServer(true), .curveSecretKey(keys.secretKey)]
+    }
+
     /// Options for a CURVE client with its own `keys` that trusts `serverKey`.
     public static func curveClient(keys: CurveKeyPair, serverKey: String) -> [SocketOption] {
         [.curveServerKey(serverKey), .curvePublicKey(keys.publicKey), .curveSecretKey(keys.secretKey)]
     }
 }
+
+/// `ZMQ_ZAP_ENFORCE_DOMAIN` from zmq.h's draft section (not visible without ZMQ_BUILD_DRAFT_API).
+private let zapEnforceDomainOption: Int32 = 93
 
 extension ZMQSocket {
     /// Applies one option.
@@ -85,6 +99,7 @@ extension ZMQSocket {
         case .curveSecretKey(let key): try setBytes(ZMQ_CURVE_SECRETKEY, Array(key.utf8), "ZMQ_CURVE_SECRETKEY")
         case .curveServerKey(let key): try setBytes(ZMQ_CURVE_SERVERKEY, Array(key.utf8), "ZMQ_CURVE_SERVERKEY")
         case .zapDomain(let domain): try setBytes(ZMQ_ZAP_DOMAIN, Array(domain.utf8), "ZMQ_ZAP_DOMAIN")
+        case .zapEnforceDomain(let flag): try setInt(zapEnforceDomainOption, flag ? 1 : 0, "ZMQ_ZAP_ENFORCE_DOMAIN")
         }
     }
 

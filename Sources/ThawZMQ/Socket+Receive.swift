@@ -7,6 +7,11 @@ extension ZMQSocket {
     /// - Throws: ``ZMQError`` (`contextTerminated`, `invalidState`, ...).
     public func receiveFrame(_ mode: TransferMode = .wait) throws(ZMQError) -> Frame? {
         guard try receiveIntoScratch(mode) else { return nil }
+        return takeScratchFrame()
+    }
+
+    /// The frame just received into `scratch`, copied out when small, moved out when large.
+    private func takeScratchFrame() -> Frame {
         let size = zmq_msg_size(scratch)
         if size <= copyOutThreshold {
             let bytes = [UInt8](UnsafeRawBufferPointer(start: zmq_msg_data(scratch), count: size))
@@ -17,6 +22,37 @@ extension ZMQSocket {
         // zmq_msg_move transfers the content without copying and leaves `scratch` empty.
         zmq_msg_move(owned, scratch)
         return Frame(message: ReceivedMessage(taking: owned))
+    }
+
+    /// Receives a whole multipart message with the metadata libzmq attached to it (the ZAP User-Id
+    /// of an authenticated peer, its address).
+    /// - Returns: every part and the metadata read from the first part, or `nil` on would-block or
+    ///   timeout (nothing was consumed then).
+    /// - Throws: ``ZMQError``.
+    public func receiveWithMetadata(_ mode: TransferMode = .wait) throws(ZMQError) -> ([Frame], MessageMetadata)? {
+        guard try receiveIntoScratch(mode) else { return nil }
+        var metadata = MessageMetadata()
+        var frames: [Frame] = []
+        while true {
+            // Read before the content leaves `scratch`. Look at every part: a ROUTER makes the
+            // routing-id part itself, and that part carries none of the connection's properties.
+            if metadata.userID == nil { metadata.userID = property("User-Id") }
+            if metadata.peerAddress == nil { metadata.peerAddress = property("Peer-Address") }
+            frames.append(takeScratchFrame())
+            guard hasMoreFrames else { break }
+            guard try receiveIntoScratch(.wait) else {
+                throw ZMQError(code: .wouldBlock, errno: 0, operation: "zmq_msg_recv(part \(frames.count))")
+            }
+        }
+        return (frames, metadata)
+    }
+
+    /// A metadata property of the message in `scratch` (`zmq_msg_gets`), `nil` when absent (libzmq
+    /// returns NULL; that is an expected outcome here, not an error).
+    private func property(_ name: String) -> String? {
+        guard let value = zmq_msg_gets(scratch, name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
     }
 
     /// Receives a whole multipart message.

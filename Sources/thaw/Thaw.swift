@@ -9,7 +9,7 @@ struct Thaw: AsyncParsableCommand {
         subcommands: [
             UpCommand.self, CoordinatorCommand.self, RegistryCommand.self, WorkerCommand.self, DeviceCommand.self,
             MonitorCommand.self, CtlCommand.self, PretrainCommand.self, PersonalizeCommand.self,
-            TopologyCommand.self, BenchCommand.self, FuzzCommand.self,
+            TopologyCommand.self, KeysCommand.self, BenchCommand.self, FuzzCommand.self,
         ]
     )
 }

@@ -37,7 +37,8 @@ import ThawZMQ
             let refusals = InputRefusals(logger: Logger(label: "test"))
             func answer(_ frames: [[UInt8]]) -> ThawMessage {
                 RegistryNode.reply(
-                    to: frames, machine: machine, contracts: &contracts, refusals: refusals, logger: Logger(label: "t"))
+                    to: frames, from: nil, access: nil, machine: machine, contracts: &contracts, refusals: refusals,
+                    logger: Logger(label: "t"))
             }
             func encoded(_ message: ThawMessage) throws -> [[UInt8]] {
                 try WireCodec.encode(message, metadata: Self.metadata)

@@ -61,6 +61,6 @@ import ThawTopology
 
     @Test func unknownTopLevelKeyIsRejected() {
         let error = #expect(throws: TopologyError.self) { try Topology.parse(yaml: "node: []\n", origin: "t.yaml") }
-        #expect(error?.description == "t.yaml: node: unknown key 'node' (expected one of name, seed, data, model, goal, nodes)")
+        #expect(error?.description == "t.yaml: node: unknown key 'node' (expected one of name, seed, data, model, goal, security, nodes)")
     }
 }

@@ -6,10 +6,13 @@ import ThawZMQ
 public struct ControlClient: Sendable {
     public let endpoint: Endpoint
     public let timeout: Duration
+    /// The operator's CURVE key and the coordinator's server key, for a tcp control endpoint.
+    public let curve: NodeCurve?
 
-    public init(endpoint: Endpoint, timeout: Duration = .seconds(5)) {
+    public init(endpoint: Endpoint, timeout: Duration = .seconds(5), curve: NodeCurve? = nil) {
         self.endpoint = endpoint
         self.timeout = timeout
+        self.curve = curve
     }
 
     public enum Command: Sendable {
@@ -42,7 +45,7 @@ public struct ControlClient: Sendable {
                 ThawWire.Invalidation(epoch: 0, modelVersion: 0, userID: user, sampleIDs: ids, reason: reason))
         }
         let reply = try await OneShotRequest.send(
-            message, to: endpoint, sender: "ctl", timeout: timeout, peer: "coordinator")
+            message, to: endpoint, sender: "ctl", timeout: timeout, peer: "coordinator", curve: curve)
         switch reply {
         case .heartbeat(let beat): return WireBridge.deployment(beat.state)
         case .errorReply(let refusal): throw NodeError(.refused, refusal.message)

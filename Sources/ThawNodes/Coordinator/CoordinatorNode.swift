@@ -28,6 +28,8 @@ public struct CoordinatorNode: Sendable {
         public var sampleCountInterval: Duration
         /// The monitor's metrics endpoint (a PUB connects there), if any.
         public var metrics: Endpoint?
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
 
         public init(
             name: String, publish: Endpoint, control: Endpoint, stateFile: String,
@@ -90,7 +92,8 @@ public struct CoordinatorNode: Sendable {
         let replies = DeliveryQueue()
         let refusals = InputRefusals(logger: logger)
         var commands: UInt64 = 0
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        let access = NodeCurve.policy(configuration.curve, bound: configuration.control)
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let pub = loop.sockets[0]
             let control = loop.sockets[1]
             let dealer = configuration.registry == nil ? nil : loop.sockets[2]
@@ -180,6 +183,12 @@ public struct CoordinatorNode: Sendable {
                     let reply: ThawMessage
                     do {
                         let request = try WireCodec.decode(WireBridge.bytes(delivery.frames.dropFirst()))
+                        if let refusal = access?.checkControl(from: delivery.userID) {
+                            refusals.refuse(on: "control", reason: InputViolation.Reason.forbidden.rawValue, detail: "\(refusal)")
+                            let refused = ThawMessage.errorReply(ErrorReply(code: .forbidden, message: "forbidden: \(refusal)"))
+                            try await loop.send([routingID] + (try stamper.encode(refused)), on: control)
+                            return true
+                        }
                         reply = try await answer(
                             request.message, machine: &machine, startedAtMs: startedAtMs, carryOut: carryOut)
                         commands += 1

@@ -31,7 +31,8 @@ public struct ModelPublisher: Sendable {
         let upload = BaseModelUpload(
             modelVersion: contents.version.number, modelHash: hash, checkpoint: ModelCheckpoint.encode(contents))
         let reply = try await OneShotRequest.send(
-            .baseModelUpload(upload), to: registry, sender: "ctl", timeout: timeout, peer: "registry")
+            .baseModelUpload(upload), to: registry, sender: "ctl", timeout: timeout, peer: "registry",
+            curve: coordinator.curve)
         switch reply {
         case .baseModelStored(let stored) where stored.modelVersion == upload.modelVersion && stored.modelHash == hash:
             break

@@ -15,6 +15,8 @@ public struct NodeSettings: Sendable {
     public let baseModelHash: String
     /// Folder for state files (coordinator state, device caches) when the topology names none.
     public let stateDirectory: String
+    /// The key folder given on the command line (`--keys`); nil: the topology's, else `thaw-out/keys`.
+    public var keysDirectory: String? = nil
 
     public init(topology: Topology, node: String, baseModelPath: String, stateDirectory: String) throws {
         guard let instance = topology.instance(named: node) else {
@@ -80,29 +82,35 @@ public struct NodeSettings: Sendable {
             // The policy decides on the registry's stored-sample counts, so the coordinator asks for them.
             registry = try endpoint(.registry, "router")
         }
-        return CoordinatorNode.Configuration(
+        var configuration = CoordinatorNode.Configuration(
             name: instance.name, publish: try ownBind("publish"), control: try ownBind("control"),
             stateFile: "\(stateDirectory)/\(instance.name).state", initial: initialDeployment,
             machine: CoordinatorStateMachine.Configuration(
                 layerCount: baseModel.architecture.layerCount, heartbeatInterval: options.heartbeatInterval,
                 autoFreeze: policy),
             registry: registry, metrics: metricsEndpoint)
+        configuration.curve = try curve()
+        return configuration
     }
 
     public func registry(baseModelBytes: [UInt8]) throws -> RegistryNode.Configuration {
         let options = instance.spec.options.registry ?? RegistryOptions()
-        return RegistryNode.Configuration(
+        var configuration = RegistryNode.Configuration(
             name: instance.name, router: try ownBind("router"), databasePath: options.database,
             baseModels: [
                 RegistryNode.BaseModelFile(version: baseModel.version, hash: baseModelHash, bytes: baseModelBytes)
             ],
             metrics: metricsEndpoint)
+        configuration.curve = try curve()
+        return configuration
     }
 
     public func worker() throws -> TrainerWorkerNode.Configuration {
-        TrainerWorkerNode.Configuration(
+        var configuration = TrainerWorkerNode.Configuration(
             name: instance.name, pull: try ownBind("pull"), registry: try endpoint(.registry, "router"),
             coordinator: try endpoint(.coordinator, "publish"), metrics: metricsEndpoint, recipe: recipe)
+        configuration.curve = try curve()
+        return configuration
     }
 
     public func monitor(json: Bool) throws -> MonitorNode.Configuration {
@@ -110,9 +118,11 @@ public struct NodeSettings: Sendable {
         guard let metrics = instance.endpoints["metrics"] else {
             throw NodeError(.badConfiguration, "\(topology.origin): monitor '\(instance.name)' needs a 'metrics' endpoint")
         }
-        return MonitorNode.Configuration(
+        var configuration = MonitorNode.Configuration(
             name: instance.name, metrics: Endpoint(metrics.bindAddress.description),
             coordinator: try? endpoint(.coordinator, "publish"), interval: options.interval, json: json)
+        configuration.curve = try curve()
+        return configuration
     }
 
     public func device(dataset: HandwritingDataset) throws -> DeviceFleetNode.Configuration {
@@ -135,12 +145,14 @@ public struct NodeSettings: Sendable {
                 minimumBatteryPercent: options.battery.minimumLevel * 100, minimumBatch: options.flush.samples,
                 maximumAge: options.flush.interval),
             initialBatteryLevel: options.battery.initialLevel)
-        return DeviceFleetNode.Configuration(
+        var configuration = DeviceFleetNode.Configuration(
             name: instance.name, workers: workers, registry: try endpoint(.registry, "router"),
             coordinator: try endpoint(.coordinator, "publish"), metrics: metricsEndpoint, users: users,
             annotationShare: options.annotationShare, samplesPerTick: 1, tick: .milliseconds(200),
             stateDirectory: "\(stateDirectory)/\(instance.name)", phone: phone,
             goalHeads: topology.goal.headsPerDevice ?? 1, seed: topology.seed)
+        configuration.curve = try curve()
+        return configuration
     }
 
     /// `count` users chosen deterministically from the writers with the most samples, cycling when

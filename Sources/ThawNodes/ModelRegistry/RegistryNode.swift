@@ -18,6 +18,8 @@ public struct RegistryNode: Sendable {
         public var baseModels: [BaseModelFile]
         /// The monitor's metrics endpoint (PUB connects there), if any.
         public var metrics: Endpoint?
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
 
         public init(
             name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile], metrics: Endpoint? = nil
@@ -72,7 +74,8 @@ public struct RegistryNode: Sendable {
         if let metrics = configuration.metrics {
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
         }
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        let access = NodeCurve.policy(configuration.curve, bound: configuration.router)
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let router = loop.sockets[0]
             let metricsSocket = loop.sockets.count > 1 ? loop.sockets[1] : nil
             ReadyLine(
@@ -91,8 +94,8 @@ public struct RegistryNode: Sendable {
                         return true
                     }
                     let reply = Self.reply(
-                        to: WireBridge.bytes(delivery.frames.dropFirst()), machine: machine, contracts: &contracts,
-                        refusals: refusals, logger: logger)
+                        to: WireBridge.bytes(delivery.frames.dropFirst()), from: delivery.userID, access: access,
+                        machine: machine, contracts: &contracts, refusals: refusals, logger: logger)
                     try await loop.send([delivery.frames[0]] + (try stamper.encode(reply)), on: router)
                 case .tick:
                     if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
@@ -112,9 +115,11 @@ public struct RegistryNode: Sendable {
     /// The answer to one request's frames: the store's reply, or an `ErrorReply` that says why the
     /// request was refused (counted in `refusals`). Only store failures (disk, database) are not the
     /// peer's fault; they are logged as errors and answered with `.internal`.
+    /// The answer to one request; `userID` is the CURVE-authenticated peer's ZAP User-Id, which `access`
+    /// checks (a device asking for or feeding another user's head is refused as forbidden).
     static func reply(
-        to frames: [[UInt8]], machine: ModelRegistryStateMachine, contracts: inout RegistryContracts,
-        refusals: InputRefusals, logger: Logger
+        to frames: [[UInt8]], from userID: String?, access: AccessPolicy?, machine: ModelRegistryStateMachine,
+        contracts: inout RegistryContracts, refusals: InputRefusals, logger: Logger
     ) -> ThawMessage {
         let request: DecodedMessage
         do {
@@ -124,6 +129,11 @@ public struct RegistryNode: Sendable {
             return .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
         }
         let sequence = request.metadata.sequence
+        if let refusal = access?.checkRegistry(request.message, from: userID) {
+            refusals.refuse(on: "router", reason: InputViolation.Reason.forbidden.rawValue, detail: "\(refusal)")
+            return .errorReply(
+                ErrorReply(code: .forbidden, message: "forbidden: \(refusal)", inReplyToSequence: sequence))
+        }
         do {
             return try RegistryWireAdapter.answer(request, machine: machine, contracts: &contracts)
         } catch let violation as InputViolation {

@@ -12,6 +12,8 @@ public struct MonitorNode: Sendable {
         public var coordinator: Endpoint?
         public var interval: Duration
         public var json: Bool
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
 
         public init(name: String, metrics: Endpoint, coordinator: Endpoint?, interval: Duration, json: Bool) {
             self.name = name
@@ -39,7 +41,7 @@ public struct MonitorNode: Sendable {
             specs.append(SocketSpec(kind: .sub, connect: [coordinator], options: [.subscribe(""), small]))
         }
         let refusals = InputRefusals(logger: logger)
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let metricsSocket = loop.sockets[0]
             ReadyLine(
                 role: "monitor", node: configuration.name,

@@ -103,6 +103,8 @@ public struct InputViolation: Error, Sendable, CustomStringConvertible {
         public static let unsolicitedReply = Reason(rawValue: "unsolicitedReply")
         /// The store refused the request's values (see ``RegistryError``).
         public static let rejectedByStore = Reason(rawValue: "rejectedByStore")
+        /// The authenticated (CURVE) peer may not send this (docs/SECURITY.md).
+        public static let forbidden = Reason(rawValue: "forbidden")
         /// An operator command the coordinator refused (see ``CoordinatorError``).
         public static let rejectedCommand = Reason(rawValue: "rejectedCommand")
     }

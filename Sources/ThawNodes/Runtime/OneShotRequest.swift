@@ -4,18 +4,19 @@ import ThawZMQ
 /// One request over a fresh DEALER and one reply within a bounded wait: what command-line tools
 /// (`thaw ctl`) need. Long-lived nodes use ``RegistryClient`` on their own socket loop instead.
 public enum OneShotRequest {
-    /// Sends `message` to the ROUTER at `endpoint` and returns the decoded reply.
+    /// Sends `message` to the ROUTER at `endpoint` (as a CURVE client when `curve` is given and the
+    /// endpoint is tcp) and returns the decoded reply.
     /// - Throws: ``NodeError`` `.timeout` without a reply within `timeout` (`peer` names who was asked),
     ///   `WireError` for a reply that does not decode.
     public static func send(
-        _ message: ThawMessage, to endpoint: Endpoint, sender: String, timeout: Duration, peer: String
+        _ message: ThawMessage, to endpoint: Endpoint, sender: String, timeout: Duration, peer: String,
+        curve: NodeCurve? = nil
     ) async throws -> ThawMessage {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         let replies = DeliveryQueue()
-        return try await withSocketLoop(
-            context: context, sockets: [SocketSpec(kind: .dealer, connect: [endpoint])]
-        ) { loop in
+        let plain = [SocketSpec(kind: .dealer, connect: [endpoint])]
+        return try await withSocketLoop(context: context, sockets: try curve?.secure(plain) ?? plain) { loop in
             let dealer = loop.sockets[0]
             return try await withThrowingTaskGroup(of: ThawMessage?.self) { group in
                 group.addTask {

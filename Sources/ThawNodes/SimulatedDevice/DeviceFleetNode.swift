@@ -28,6 +28,8 @@ public struct DeviceFleetNode: Sendable {
         /// Print a `goal-reached` line once every phone swapped in this many heads after its stream ended.
         public var goalHeads: Int
         public var seed: UInt64
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
 
         public init(
             name: String, workers: [Endpoint], registry: Endpoint, coordinator: Endpoint, metrics: Endpoint?,
@@ -80,7 +82,7 @@ public struct DeviceFleetNode: Sendable {
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(1000)]))
         }
         let replies = DeliveryQueue()
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let (push, dealer, sub) = (loop.sockets[0], loop.sockets[1], loop.sockets[2])
             ReadyLine(role: "device", node: configuration.name, endpoints: [:]).emit()
             let refusals = InputRefusals(logger: logger)

@@ -20,6 +20,8 @@ public struct TrainerWorkerNode: Sendable {
         public var recipe: TrainingRecipe
         public var maxSamplesPerUser: Int
         public var commitAttempts: Int
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
 
         public init(
             name: String, pull: Endpoint, registry: Endpoint, coordinator: Endpoint, metrics: Endpoint?,
@@ -64,7 +66,8 @@ public struct TrainerWorkerNode: Sendable {
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
         }
         let replies = DeliveryQueue()
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        let access = NodeCurve.policy(configuration.curve, bound: configuration.pull)
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let (pull, dealer, sub) = (loop.sockets[0], loop.sockets[1], loop.sockets[2])
             let metricsSocket = loop.sockets.count > 3 ? loop.sockets[3] : nil
             ReadyLine(
@@ -90,7 +93,7 @@ public struct TrainerWorkerNode: Sendable {
                     }
                     session.observe(decoded.message)
                 case .delivery(let delivery) where delivery.socket == pull:
-                    await session.handleBatch(delivery.frames.map(\.bytes))
+                    await session.handleBatch(delivery.frames.map(\.bytes), access: access, userID: delivery.userID)
                 case .delivery, .shutdown:
                     break
                 case .tick:
@@ -102,7 +105,9 @@ public struct TrainerWorkerNode: Sendable {
                 }
                 return true
             }
-            logger.info("worker stopping", metadata: ["batches": "\(session.counters.batches)"])
+            logger.info(
+                "worker stopping",
+                metadata: ["batches": "\(session.counters.batches)", "refused": "\(session.refusals.total)"])
         }
     }
 }

@@ -16,6 +16,7 @@ struct TrainerWorkerSession {
         var duplicates = 0
         var rejectedStale = 0
         var failures = 0
+        /// Batches whose claimed user or device is not the authenticated sender's (docs/SECURITY.md).
         var lastLoss: Double = 0
     }
 
@@ -50,7 +51,10 @@ struct TrainerWorkerSession {
         deployment = candidate
     }
 
-    mutating func handleBatch(_ frames: [[UInt8]]) async {
+    /// - Parameters:
+    ///   - access: the policy of an authenticating PULL socket (CURVE on tcp), nil on plain ipc.
+    ///   - userID: the ZAP User-Id libzmq stamped on the message.
+    mutating func handleBatch(_ frames: [[UInt8]], access: AccessPolicy? = nil, userID: String? = nil) async {
         let batch: ThawWire.FeatureBatch
         do {
             let message = try WireCodec.decode(frames).message
@@ -61,6 +65,12 @@ struct TrainerWorkerSession {
             batch = decoded
         } catch {
             refusals.refuse(on: "pull", error)
+            return
+        }
+        if let refusal = access?.checkBatch(batch, from: userID) {
+            refusals.refuse(
+                on: "pull", reason: InputViolation.Reason.forbidden.rawValue,
+                detail: "batch \(batch.deviceID)#\(batch.deviceSeq): \(refusal)")
             return
         }
         counters.batches += 1

@@ -33,7 +33,7 @@ extension Topology {
         return try decode(root, origin: origin).validated()
     }
 
-    static let rootKeys = ["name", "seed", "data", "model", "goal", "nodes"]
+    static let rootKeys = ["name", "seed", "data", "model", "goal", "security", "nodes"]
 
     static func decode(_ root: Node, origin: String) throws(TopologyError) -> Topology {
         let reader = try MappingReader(root, path: "", origin: origin, keys: rootKeys)
@@ -65,6 +65,23 @@ extension Topology {
                 throw reader.error(.missingKey, "goal", "set 'heads-per-device', 'duration' or both")
             }
         }
+        if let security = try reader.mapping("security", keys: ["curve", "keys", "allowlist"]) {
+            topology.security = try SecuritySettings.decode(security)
+        }
         return topology
+    }
+}
+
+extension SecuritySettings {
+    static func decode(_ reader: MappingReader) throws(TopologyError) -> SecuritySettings {
+        var settings = SecuritySettings()
+        switch try reader.string("curve") {
+        case nil, "on", "true", "yes": settings.curve = true
+        case "off", "false", "no": settings.curve = false
+        case let other?: throw reader.error(.invalidValue, "curve", "expected on or off, got '\(other)'")
+        }
+        settings.keys = try reader.string("keys")
+        settings.allowlist = try reader.string("allowlist")
+        return settings
     }
 }

@@ -31,6 +31,7 @@ extension ErrorReply {
         case .notFound: code = .notFound
         case .internal: code = .internal
         case .unavailable: code = .unavailable
+        case .forbidden: code = .forbidden
         case .unspecified: throw WireError(.missingField, "error_reply.code is unspecified")
         case .UNRECOGNIZED(let raw): throw WireError(.invalidField, "error_reply.code \(raw) is unknown")
         }
@@ -46,6 +47,7 @@ extension ErrorReply {
             case .notFound: .notFound
             case .internal: .internal
             case .unavailable: .unavailable
+            case .forbidden: .forbidden
             }
         proto.message = message
         proto.inReplyToSequence = inReplyToSequence

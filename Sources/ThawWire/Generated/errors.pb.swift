@@ -35,6 +35,11 @@ nonisolated enum Thaw_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterable {
   case notFound // = 3
   case `internal` // = 4
   case unavailable // = 5
+
+  /// The authenticated sender (its CURVE key's principal) may not make this request: e.g. a device
+  /// asking for another user's head (docs/SECURITY.md). 75: from the security range, so it cannot
+  /// collide with codes added elsewhere.
+  case forbidden // = 75
   case UNRECOGNIZED(Int)
 
   init() {
@@ -49,6 +54,7 @@ nonisolated enum Thaw_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterable {
     case 3: self = .notFound
     case 4: self = .internal
     case 5: self = .unavailable
+    case 75: self = .forbidden
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -61,6 +67,7 @@ nonisolated enum Thaw_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterable {
     case .notFound: return 3
     case .internal: return 4
     case .unavailable: return 5
+    case .forbidden: return 75
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -73,6 +80,7 @@ nonisolated enum Thaw_V1_ErrorCode: SwiftProtobuf.Enum, Swift.CaseIterable {
     .notFound,
     .internal,
     .unavailable,
+    .forbidden,
   ]
 
 }
@@ -99,7 +107,7 @@ nonisolated struct Thaw_V1_ErrorReply: Sendable {
 fileprivate nonisolated let _protobuf_package = "thaw.v1"
 
 nonisolated extension Thaw_V1_ErrorCode: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_MALFORMED\0\u{1}ERROR_CODE_UNSUPPORTED\0\u{1}ERROR_CODE_NOT_FOUND\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_UNAVAILABLE\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ERROR_CODE_UNSPECIFIED\0\u{1}ERROR_CODE_MALFORMED\0\u{1}ERROR_CODE_UNSUPPORTED\0\u{1}ERROR_CODE_NOT_FOUND\0\u{1}ERROR_CODE_INTERNAL\0\u{1}ERROR_CODE_UNAVAILABLE\0\u{2}F\u{1}ERROR_CODE_FORBIDDEN\0")
 }
 
 nonisolated extension Thaw_V1_ErrorReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -8,6 +8,8 @@ public struct ErrorReply: Sendable, Equatable {
         case notFound
         case `internal`
         case unavailable
+        /// The authenticated sender may not make this request (docs/SECURITY.md).
+        case forbidden
     }
     public var code: Code
     public var message: String

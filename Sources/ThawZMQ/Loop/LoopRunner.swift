@@ -40,7 +40,10 @@ final class LoopRunner {
                     try socket.bind(endpoint)
                     bound.append(try socket.lastEndpoint)
                 }
-                for endpoint in spec.connect { try socket.connect(endpoint) }
+                for endpoint in spec.connect {
+                    try socket.set(spec.connectOptions[endpoint] ?? [])
+                    try socket.connect(endpoint)
+                }
                 endpoints.append(bound)
             }
         } catch {
@@ -92,8 +95,8 @@ final class LoopRunner {
     private func receiveAvailable(from index: Int) throws(ZMQError) {
         let socket = sockets[index]
         for _ in 0..<Self.receiveBatch {
-            guard let frames = try socket.receive(.dontWait) else { return }
-            inbound.yield(Delivery(socket: SocketID(index: index), frames: frames))
+            guard let received = try socket.receiveWithMetadata(.dontWait) else { return }
+            inbound.yield(Delivery(socket: SocketID(index: index), frames: received.0, metadata: received.1))
         }
     }
 

@@ -17,14 +17,30 @@ struct CtlCommand: AsyncParsableCommand {
         var control: String?
         @Option(help: "Topology YAML file (default: the embedded local topology).")
         var topology: String?
+        @Option(help: "Folder with the ctl key and the coordinator's public key (default: the topology's, else thaw-out/keys).")
+        var keys: String?
 
         func client() throws -> ControlClient {
-            if let control { return ControlClient(endpoint: Endpoint(control)) }
             let loaded = try topology.map { try Topology.load(path: $0) } ?? Topology.embedded()
-            guard let address = loaded.instances(of: .coordinator).first?.endpoints["control"] else {
-                throw ValidationError("the topology has no coordinator control endpoint")
+            let coordinator = loaded.instances(of: .coordinator).first
+            let endpoint: Endpoint
+            if let control {
+                endpoint = Endpoint(control)
+            } else {
+                guard let address = coordinator?.endpoints["control"] else {
+                    throw ValidationError("the topology has no coordinator control endpoint")
+                }
+                endpoint = Endpoint(address.description)
             }
-            return ControlClient(endpoint: Endpoint(address.description))
+            guard endpoint.transport == "tcp", loaded.security.curve,
+                var curve = try loaded.curve(keyName: "ctl", binds: false, keysDirectory: keys)
+            else { return ControlClient(endpoint: endpoint) }
+            // The operator key is `ctl`; it trusts the coordinator's key, also on an endpoint given by hand.
+            if curve.serverKeyFiles[endpoint] == nil, let coordinator {
+                curve.serverKeyFiles[endpoint] = KeyFile.publicPath(
+                    loaded.keysDirectory(override: keys), coordinator.spec.name)
+            }
+            return ControlClient(endpoint: endpoint, curve: curve)
         }
     }
 

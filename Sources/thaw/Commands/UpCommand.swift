@@ -70,6 +70,9 @@ struct UpCommand: AsyncParsableCommand {
 
         var extra: [Role: [String]] = [:]
         if let data { extra[.device] = ["--data", data] }
+        if let keys = try Self.prepareKeys(loaded, out: out, dataset: dataset) {
+            for role in Role.allCases { extra[role, default: []] += ["--keys", keys] }
+        }
         if let workers { for role in Role.allCases { extra[role, default: []] += ["--workers", "\(workers)"] } }
         let limit = timeLimit.map { Duration.seconds($0) } ?? loaded.goal.duration ?? .seconds(600)
         let launcher = TopologyLauncher(
@@ -81,6 +84,23 @@ struct UpCommand: AsyncParsableCommand {
         let text = report.render()
         try text.write(toFile: "\(out)/report.txt", atomically: true, encoding: .utf8)
         FileHandle.standardOutput.write(Data((text + "report written to \(out)/report.txt\n").utf8))
+    }
+
+    /// CURVE keys for a topology with tcp endpoints: generated into `<out>/keys` (missing ones only)
+    /// unless the topology names its own key folder or allowlist, which are then used as they are.
+    /// - Returns: the folder to pass to every node as `--keys`, or nil.
+    static func prepareKeys(_ topology: Topology, out: String, dataset: HandwritingDataset) throws -> String? {
+        guard topology.usesCurve else { return nil }
+        guard topology.security.keys == nil, topology.security.allowlist == nil else {
+            BaseModelPreparation.say("CURVE on tcp endpoints; keys from \(topology.keysDirectory(override: nil))")
+            return nil
+        }
+        let directory = "\(out)/keys"
+        let outcome = try TopologyKeys.generate(for: topology, keysOverride: directory, dataset: dataset)
+        BaseModelPreparation.say(
+            "CURVE on tcp endpoints; keys in \(directory) (\(outcome.created.count) new, \(outcome.kept.count) kept), "
+                + "allowlist of \(outcome.allowlist.entries.count) keys")
+        return directory
     }
 
     /// This binary's absolute path, so children run exactly the same build.

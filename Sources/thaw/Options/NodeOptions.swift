@@ -25,6 +25,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Run every worker node with this many processes (as `thaw up --workers N` does).")
     var workers: Int?
 
+    @Option(help: "Folder with CURVE key files and the allowlist (default: the topology's, else thaw-out/keys).")
+    var keys: String?
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown log level '\(logLevel)'")
@@ -37,8 +40,10 @@ struct NodeOptions: ParsableArguments {
     }
 
     func settings() throws -> NodeSettings {
-        try NodeSettings(
+        var settings = try NodeSettings(
             topology: try loadTopology(), node: node, baseModelPath: baseModel, stateDirectory: stateDir)
+        settings.keysDirectory = keys
+        return settings
     }
 
     func logger(role: String) -> Logger {

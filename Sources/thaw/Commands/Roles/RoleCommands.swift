@@ -74,9 +74,10 @@ struct DeviceCommand: AsyncParsableCommand {
             if let count, let index = topology.nodes.firstIndex(where: { $0.name == options.node }) {
                 topology.nodes[index].count = count
             }
-            let settings = try NodeSettings(
+            var settings = try NodeSettings(
                 topology: topology, node: options.node, baseModelPath: options.baseModel,
                 stateDirectory: options.stateDir)
+            settings.keysDirectory = options.keys
             let node = DeviceFleetNode(
                 configuration: try settings.device(dataset: dataset), dataset: dataset, logger: logger)
             try await node.run(shutdown: shutdown)
