@@ -127,18 +127,7 @@ public struct NodeSettings: Sendable {
 
     public func device(dataset: HandwritingDataset) throws -> DeviceFleetNode.Configuration {
         let options = instance.spec.options.device ?? DeviceOptions()
-        let users: [UInt16]
-        switch options.users {
-        case .ids(let ids):
-            users = try ids.map { text in
-                guard let id = UInt16(text.replacingOccurrences(of: "writer-", with: "")) else {
-                    throw NodeError(.badConfiguration, "user id '\(text)' is not a writer number")
-                }
-                return id
-            }
-        case .auto:
-            users = Self.pickUsers(dataset, count: instance.spec.count, seed: topology.seed)
-        }
+        let users = try topology.deviceWriters(of: instance.spec, dataset: dataset)
         let workers = topology.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
         let phone = PhoneSettings(
             flush: FlushPolicy(
@@ -162,5 +151,24 @@ public struct NodeSettings: Sendable {
         let writers = byWriter.keys.sorted { (byWriter[$0]!.count, $1) > (byWriter[$1]!.count, $0) }
         guard !writers.isEmpty else { return [] }
         return (0..<count).map { writers[$0 % writers.count] }
+    }
+}
+
+extension Topology {
+    /// The writer numbers a device node's phones act for: its `users` list (`writer-<n>` or `<n>`), or
+    /// with `users: auto` the node's `count` writers picked by ``NodeSettings/pickUsers(_:count:seed:)``.
+    /// - Throws: ``NodeError`` `badConfiguration` for a user id that is not a writer number.
+    public func deviceWriters(of spec: NodeSpec, dataset: HandwritingDataset) throws -> [UInt16] {
+        switch (spec.options.device ?? DeviceOptions()).users {
+        case .ids(let ids):
+            return try ids.map { text in
+                guard let id = UInt16(text.replacingOccurrences(of: "writer-", with: "")) else {
+                    throw NodeError(.badConfiguration, "user id '\(text)' is not a writer number")
+                }
+                return id
+            }
+        case .auto:
+            return NodeSettings.pickUsers(dataset, count: spec.count, seed: seed)
+        }
     }
 }

@@ -51,20 +51,7 @@ extension Topology {
     /// (`writer-<n>`), so that the allowlist binds exactly those to the node's key.
     /// - Throws: ``NodeError`` `badConfiguration` for a user id that is not a writer number.
     public func deviceUsers(of spec: NodeSpec, dataset: HandwritingDataset) throws -> [String] {
-        let options = spec.options.device ?? DeviceOptions()
-        let numbers: [UInt16]
-        switch options.users {
-        case .ids(let ids):
-            numbers = try ids.map { text in
-                guard let id = UInt16(text.replacingOccurrences(of: "writer-", with: "")) else {
-                    throw NodeError(.badConfiguration, "user id '\(text)' is not a writer number")
-                }
-                return id
-            }
-        case .auto:
-            numbers = NodeSettings.pickUsers(dataset, count: spec.count, seed: seed)
-        }
-        return numbers.map { "writer-\($0)" }
+        try deviceWriters(of: spec, dataset: dataset).map { "writer-\($0)" }
     }
 }
 
