@@ -89,11 +89,16 @@ struct TrainerWorkerSession {
     }
 
     private mutating func process(_ batch: ThawWire.FeatureBatch, deployment: DeploymentState) async throws {
+        // Each accept checks the reply is about this request: a late answer to an earlier request that
+        // timed out (the registry was down, then came back) must not be taken for this one.
         let stored = try await registry.request(.featureBatch(batch), stamper: &stamper) {
-            if case .featureStored = $0 { true } else { false }
+            if case .featureStored(let answer) = $0 {
+                answer.deviceID == batch.deviceID && answer.deviceSeq == batch.deviceSeq
+            } else { false }
         }
         if case .featureStored(let answer) = stored, answer.duplicate {
-            // Already durable, and trained into a head by whoever stored it first.
+            // Stored before and already in the user's latest head: nothing to do. (A redelivery of a batch
+            // that is stored but in no head yet comes back with `duplicate == false` and is trained.)
             counters.duplicates += 1
             return
         }
@@ -106,7 +111,7 @@ struct TrainerWorkerSession {
                         userID: user, deviceID: "", haveHash: "", modelVersion: deployment.modelVersion.number,
                         freezePoint: UInt32(deployment.freezePoint.index))),
                 stamper: &stamper
-            ) { if case .headReply = $0 { true } else { false } }
+            ) { if case .headReply(let reply) = $0 { reply.userID == user } else { false } }
             guard case .headReply(let current) = head else { return }
             let parent = current.status == .head ? current.headVersion : 0
             let start = current.status == .head ? current.headParameters?.scalars : nil
@@ -120,7 +125,7 @@ struct TrainerWorkerSession {
                         maxSamples: UInt32(configuration.maxSamplesPerUser),
                         hyperHash: deployment.hyperParameterHash)),
                 stamper: &stamper
-            ) { if case .featureSet = $0 { true } else { false } }
+            ) { if case .featureSet(let set) = $0 { set.userID == user } else { false } }
             guard case .featureSet(let features) = fetched, !features.labels.isEmpty else {
                 throw NodeError(.refused, "the registry returned no stored features for \(user) after storing a batch")
             }
@@ -145,7 +150,8 @@ struct TrainerWorkerSession {
                 headParameters: WireTensor(flat: result.parameters))
             let outcome = try await registry.request(.headCommit(commit), stamper: &stamper) {
                 switch $0 {
-                case .commitAck, .commitConflict: true
+                case .commitAck(let ack): ack.userID == user
+                case .commitConflict(let conflict): conflict.userID == user
                 default: false
                 }
             }
