@@ -23,10 +23,11 @@ struct FaultToleranceTests {
     @Test func aWorkerKilledWhileTrainingLosesNoBatchAndTrainsNoneTwice() async throws {
         try await Cluster.run(workers: 2, phones: 4) { cluster in
             try await cluster.startAll()
-            // Under load: batches are flowing and heads are being committed.
-            try await cluster.waitUntil("batches stored and a head committed") {
-                let audit = try cluster.audit()
-                return audit.batches >= 4 && audit.heads >= 1
+            // Under load: batches are flowing and worker-0 is training and committing heads.
+            let victim = try cluster.node("worker-0")
+            try await cluster.waitUntil("worker-0 committed a head") {
+                guard victim.output.contains(where: { $0.contains("committed a head") }) else { return false }
+                return try cluster.audit().batches >= 4
             }
             try await cluster.kill("worker-0")
             try await cluster.waitForGoal()
@@ -137,6 +138,11 @@ struct FaultToleranceTests {
                 try await Task.sleep(for: .milliseconds(500))
             }
             let audit = try cluster.audit()
+            print(
+                "[faults] stalled pool: "
+                    + peaks.sorted { $0.key < $1.key }.map { name, peak in
+                        "\(name) \((first[name] ?? 0) >> 20)->\(peak >> 20) MiB"
+                    }.joined(separator: ", ") + "; untrained while stalled \(audit.untrained.count)")
             // Devices back off: no phone has more than its outbox's capacity (4) untrained batches out.
             #expect(audit.untrained.count <= 6 * 4, "\(audit.untrained.count) untrained batches")
             for (name, peak) in peaks {
@@ -159,7 +165,14 @@ struct FaultToleranceTests {
 
 extension FaultToleranceTests {
     /// A small pretrained CNN, made once for the whole suite (debug builds train slowly).
+    /// Kept for the life of the test process (the suite has no teardown); files left by earlier test
+    /// processes that are gone are removed here.
     static let baseModel: Result<String, any Error> = Result {
+        let stale = (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []
+        for name in stale where name.hasPrefix("thaw-ft-model-") && name.hasSuffix(".thaw") {
+            let owner = Int32(name.dropFirst("thaw-ft-model-".count).dropLast(".thaw".count)) ?? 0
+            if owner > 0, kill(owner, 0) != 0 { try? FileManager.default.removeItem(atPath: "/tmp/\(name)") }
+        }
         let path = "/tmp/thaw-ft-model-\(getpid()).thaw"
         let job = PretrainJob(
             architecture: .smallCNN(), epochs: 2, batchSize: 32, learningRate: 0.05, seed: 7, trainingLimit: 1200)
@@ -323,8 +336,12 @@ extension FaultToleranceTests {
         /// `contiguous`) every device's batches 1…n are all stored: a gap would be a batch the device sent
         /// and then forgot. After a freeze-point move gaps are expected: batches stamped for the old point
         /// are dropped by the device and their samples re-sent under new numbers.
-        func expectExactlyOnce(contiguous: Bool = true) throws {
+        func expectExactlyOnce(contiguous: Bool = true, _ test: String = #function) throws {
             let audit = try audit()
+            print(
+                "[faults] \(test): \(audit.batches) batches (\(audit.superseded) superseded), \(audit.featureRows) "
+                    + "samples, \(audit.heads) heads for \(audit.usersWithHeads) users; untrained "
+                    + "\(audit.untrained.count), stored twice \(audit.duplicateSamples.count)")
             #expect(audit.untrained.isEmpty, "stored but never trained: \(audit.untrained)")
             #expect(audit.duplicateSamples.isEmpty, "stored (and trained) twice: \(audit.duplicateSamples)")
             for (device, seqs) in audit.sequencesByDevice where contiguous {
