@@ -7,11 +7,12 @@ import ThawNN
 @Suite struct DeviceCacheStoreTests {
     private func sampleSnapshot() -> DeviceSnapshot {
         DeviceSnapshot(
-            nextSequence: 42, deployment: Fixture.state(epoch: 7), annotatedLabels: [1: 1, 2: 2, 9: 9],
+            nextSequence: 42, deployment: Fixture.state(epoch: 7), annotatedLabels: [1: 1, 2: 2, 3: 3, 9: 9],
             entries: [
                 Fixture.entry(
-                    1, checkpoints: [1: Activation(shape: [2, 2], scalars: [1, 2, 3, 4])], upload: .durable(seq: 41)),
+                    1, checkpoints: [1: Activation(shape: [2, 2], scalars: [1, 2, 3, 4])], upload: .durable(seq: 40)),
                 Fixture.entry(2, createdAt: 1234),
+                Fixture.entry(3, upload: .inFlight(seq: 41)),
             ])
     }
 
@@ -42,7 +43,7 @@ import ThawNN
         case "truncated": bytes.removeLast(9)
         case "flipped byte": bytes[bytes.count / 2] ^= 0x40
         case "bad magic": bytes[0] = UInt8(ascii: "X")
-        case "new version": bytes[8] = 2
+        case "new version": bytes[8] = 3
         default: bytes = []
         }
         try Data(bytes).write(to: URL(fileURLWithPath: path))

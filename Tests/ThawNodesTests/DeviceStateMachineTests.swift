@@ -36,6 +36,27 @@ import ThawNN
         #expect(device.tick(now: Fixture.at(100)).sentBatches.isEmpty)  // nothing to retry
     }
 
+    @Test func aReplayedAnnotationKeepsItsUploadStateSoItIsNotUploadedTwice() throws {
+        var device = DeviceStateMachine.ready(minimumBatch: 2)
+        device.addAnnotated(1)
+        device.addAnnotated(2)
+        _ = device.tick(now: Fixture.at(1))
+        _ = device.batchesDurable(seqs: [1])
+        device.addAnnotated(3)
+        device.addAnnotated(4)
+        _ = device.tick(now: Fixture.at(2))  // batch 2 in flight
+        // A restarted app replays its stream: the same annotations arrive again.
+        for id in UInt64(1)...4 {
+            #expect(device.sampleArrived(sampleId: id, annotated: true, label: Int(id), now: Fixture.at(3)).isEmpty)
+        }
+        #expect(device.cache[1]?.upload == .durable(seq: 1) && device.cache[3]?.upload == .inFlight(seq: 2))
+        #expect(device.pendingUploads.isEmpty)
+        #expect(device.tick(now: Fixture.at(3.5)).sentBatches.isEmpty)
+        // A changed label is a new annotation: it goes out again.
+        _ = device.sampleArrived(sampleId: 1, annotated: true, label: 9, now: Fixture.at(4))
+        #expect(device.pendingUploads.map(\.sampleId) == [1])
+    }
+
     @Test func unacknowledgedBatchesAreResentUnderTheSameSequence() {
         var device = DeviceStateMachine.ready(minimumBatch: 1)
         device.addAnnotated(1)

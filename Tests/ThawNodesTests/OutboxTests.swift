@@ -58,8 +58,10 @@ import ThawNN
             if case .sendBatch(let batch) = action { return batch }
             return nil
         }
-        // The three unacknowledged samples were restored as pending and go out again under a fresh seq.
-        #expect(resent.map(\.seq) == [4])
-        #expect(resent.first?.entries.map(\.sampleId) == [1, 2, 3])
+        // The outbox survived: the three unacknowledged batches go out again under their own sequence
+        // numbers (so the registry recognises any it already stored), and the next new batch gets seq 4.
+        #expect(resent.map(\.seq) == [1, 2, 3])
+        #expect(resent.map { $0.entries.map(\.sampleId) } == [[1], [2], [3]])
+        #expect(restarted.outbox.nextSequence == 4)
     }
 }

@@ -77,6 +77,12 @@ public struct ModelRegistryStateMachine: Sendable {
             return .sampleCounts(stamps, try store.sampleCounts(stamps: stamps))
         case .durableSequences(let device):
             return .durableSequences(device, try store.durableSequences(device: device))
+        case .acknowledgedSequences(let device, let modelVersion, let freezePoint):
+            return .durableSequences(
+                device,
+                try store.acknowledgedSequences(device: device, modelVersion: modelVersion, freezePoint: freezePoint))
+        case .batchTrained(let device, let sequence):
+            return .batchTrained(device, sequence: sequence, trained: try store.isTrained(device: device, sequence: sequence))
         }
     }
 }

@@ -58,6 +58,11 @@ public enum RegistryRequest: Hashable, Sendable {
     case sampleCounts(FeatureStamps)
     /// A device that lost its state asks which of its batches are durable.
     case durableSequences(DeviceID)
+    /// A device on deployment (`modelVersion`, `freezePoint`) asks which of its batches it may drop from
+    /// its outbox: stored and trained into the latest head, or stamped for another deployment.
+    case acknowledgedSequences(DeviceID, modelVersion: ModelVersion, freezePoint: FreezePoint)
+    /// A worker asks whether a stored batch is already in its user's latest head.
+    case batchTrained(DeviceID, sequence: UInt64)
 }
 
 /// The registry's answer to one ``RegistryRequest``.
@@ -73,6 +78,7 @@ public enum RegistryReply: Hashable, Sendable {
     case baseModelStored(ModelVersion, hash: String, alreadyPresent: Bool)
     case sampleCounts(FeatureStamps, [UserID: Int])
     case durableSequences(DeviceID, [UInt64])
+    case batchTrained(DeviceID, sequence: UInt64, trained: Bool)
     /// The request carried values the registry refuses to store; nothing was written.
     case rejected(RegistryError)
 }

@@ -23,7 +23,14 @@ enum RegistryWireAdapter {
                 what: "feature batch \(batch.deviceID)#\(batch.deviceSeq)")
             let reply = try machine.handle(.storeBatch(featureBatch(batch)))
             if case .batchStored(let device, let seq, let duplicate) = reply {
-                return .featureStored(FeatureStored(deviceID: device.rawValue, deviceSeq: seq, duplicate: duplicate))
+                // `duplicate` tells the worker it has nothing to do. A redelivered batch that is stored but
+                // in no committed head yet (its first worker died before committing) is reported as new,
+                // so the worker that got the redelivery trains it.
+                var done = duplicate
+                if duplicate, case .batchTrained(_, _, let trained) = try machine.handle(.batchTrained(device, sequence: seq)) {
+                    done = trained
+                }
+                return .featureStored(FeatureStored(deviceID: device.rawValue, deviceSeq: seq, duplicate: done))
             }
             return try refusal(reply, sequence)
         case .headRequest(let query):
@@ -35,8 +42,13 @@ enum RegistryWireAdapter {
                         modelVersion: ModelVersion(query.modelVersion),
                         freezePoint: FreezePoint(Int(query.freezePoint)))))
             var durable: [UInt64] = []
+            // Only batches already trained into a head (or stamped for another deployment) are reported
+            // durable: the device keeps re-sending the others until some worker has trained them.
             if !query.deviceID.isEmpty,
-                case .durableSequences(_, let seqs) = try machine.handle(.durableSequences(DeviceID(query.deviceID)))
+                case .durableSequences(_, let seqs) = try machine.handle(
+                    .acknowledgedSequences(
+                        DeviceID(query.deviceID), modelVersion: ModelVersion(query.modelVersion),
+                        freezePoint: FreezePoint(Int(query.freezePoint))))
             {
                 durable = seqs
             }

@@ -2,7 +2,8 @@ import ThawNN
 
 /// Reads and writes a ``DeviceSnapshot`` as one small binary file, atomically and with strict checks.
 ///
-/// Format version 1, all integers little-endian:
+/// Format version 2, all integers little-endian (version 1 files still load; they differ only in the
+/// upload field, see below):
 /// ```
 /// "THAWDEV1"  magic (8 bytes)
 /// u16 format version (1)
@@ -12,9 +13,12 @@ import ThawNN
 /// u32 label count, then per label: u64 sample id, i64 label
 /// u32 entry count, then per entry:
 ///     u64 sample id, i64 label, u64 model version, u32 freeze point, str hyper hash,
-///     u64 created-at ms, u64 durable seq (0 = not durable), activation,
+///     u64 created-at ms, u8 upload (0 pending, 1 in flight, 2 durable), u64 batch seq (0 when pending),
+///     activation,
 ///     u16 checkpoint count, then per checkpoint: u32 layer, activation
 /// u32 CRC-32 of every byte before it
+/// Version 1 had only `u64 durable seq (0 = not durable)` in place of the upload pair: it did not keep
+/// the outbox, so an in-flight batch came back pending and was re-sent under a new sequence number.
 /// activation = u8 rank, rank × u32 dims, u32 scalar count, count × f32
 /// str = u16 byte length, UTF-8 bytes
 /// ```
@@ -24,7 +28,9 @@ public struct DeviceCacheStore: Sendable {
     public let path: String
 
     static let magic = Array("THAWDEV1".utf8)
-    static let formatVersion: UInt16 = 1
+    static let formatVersion: UInt16 = 2
+    /// Versions ``decode(_:path:)`` reads.
+    static let readableVersions: ClosedRange<UInt16> = 1...2
 
     public init(path: String) { self.path = path }
 
@@ -76,7 +82,17 @@ public struct DeviceCacheStore: Sendable {
             writer.append(UInt32(entry.stamp.freezePoint.index))
             writer.append(string: entry.stamp.hyperParameterHash)
             writer.append(entry.createdAt.milliseconds)
-            if case .durable(let seq) = entry.upload { writer.append(seq) } else { writer.append(UInt64(0)) }
+            switch entry.upload {
+            case .pending:
+                writer.append(UInt8(0))
+                writer.append(UInt64(0))
+            case .inFlight(let seq):
+                writer.append(UInt8(1))
+                writer.append(seq)
+            case .durable(let seq):
+                writer.append(UInt8(2))
+                writer.append(seq)
+            }
             append(entry.activation, to: &writer)
             writer.append(UInt16(entry.checkpoints.count))
             for (layer, activation) in entry.checkpoints.sorted(by: { $0.key < $1.key }) {
@@ -124,9 +140,10 @@ public struct DeviceCacheStore: Sendable {
         var reader = ByteReader(Array(bytes.dropLast(4)), path: path)
         _ = try reader.readRaw(count: magic.count)
         let version = try reader.read(UInt16.self)
-        guard version == formatVersion else {
+        guard readableVersions.contains(version) else {
             throw StateFileError(
-                code: .unsupportedVersion, path: path, detail: "format \(version), expected \(formatVersion)")
+                code: .unsupportedVersion, path: path,
+                detail: "format \(version), expected \(readableVersions.lowerBound)...\(readableVersions.upperBound)")
         }
         let declaredLength = try reader.read(UInt32.self)
         guard declaredLength == bytes.count else {
@@ -171,7 +188,20 @@ public struct DeviceCacheStore: Sendable {
                 freezePoint: FreezePoint(Int(try reader.read(UInt32.self))),
                 hyperParameterHash: try reader.readString())
             let createdAt = Timestamp(milliseconds: try reader.read(UInt64.self))
-            let durableSeq = try reader.read(UInt64.self)
+            let upload: UploadState
+            if version == 1 {
+                let durableSeq = try reader.read(UInt64.self)
+                upload = durableSeq == 0 ? .pending : .durable(seq: durableSeq)
+            } else {
+                let kind = try reader.read(UInt8.self)
+                let seq = try reader.read(UInt64.self)
+                switch (kind, seq) {
+                case (0, 0): upload = .pending
+                case (1, 1...) where seq < nextSequence: upload = .inFlight(seq: seq)
+                case (2, 1...): upload = .durable(seq: seq)
+                default: throw invalid("upload state \(kind) with batch \(seq) for sample \(id)")
+                }
+            }
             let activation = try readActivation(&reader, path: path)
             var checkpoints: [Int: Activation] = [:]
             for _ in 0..<(try reader.read(UInt16.self)) {
@@ -185,7 +215,7 @@ public struct DeviceCacheStore: Sendable {
                 CachedActivation(
                     sampleId: id, label: label, annotated: true, activation: activation, stamp: stamp,
                     createdAt: createdAt, checkpoints: checkpoints,
-                    upload: durableSeq == 0 ? .pending : .durable(seq: durableSeq)))
+                    upload: upload))
         }
         guard reader.remaining == 0 else {
             throw StateFileError(code: .truncated, path: path, detail: "\(reader.remaining) unexpected trailing bytes")

@@ -110,19 +110,30 @@ extension DeviceFleet {
     /// Asks the registry for the user's head with the hash in use; learns which batches are durable.
     private mutating func pullHead(phone index: Int, haveHash: String?) async -> [DeviceAction] {
         guard let deployment else { return [] }
+        // While the registry is unreachable, phones do not each wait out a request timeout: the whole
+        // fleet backs off (doubling up to 30 s) and the next due pull after that probes again.
+        if let retryAt = registryRetryAt, ContinuousClock.now < retryAt { return [] }
         let phone = phones[index]
         let request = HeadRequest(
             userID: phone.user.rawValue, deviceID: phone.device.rawValue, haveHash: haveHash ?? "",
             modelVersion: deployment.modelVersion.number, freezePoint: UInt32(deployment.freezePoint.index))
         let reply: HeadReply
         do {
+            // A late reply to another phone's timed-out request is skipped, never taken for this one.
             let answer = try await registry.request(.headRequest(request), stamper: &stamper) {
                 if case .headReply(let reply) = $0 { reply.userID == phone.user.rawValue } else { false }
             }
             guard case .headReply(let head) = answer else { return [] }
             reply = head
+            registryBackoff = nil
+            registryRetryAt = nil
         } catch {
-            logger.debug("head pull failed", metadata: ["device": "\(phone.device)", "error": "\(error)"])
+            let backoff = min((registryBackoff ?? .milliseconds(500)) * 2, .seconds(30))
+            registryBackoff = backoff
+            registryRetryAt = ContinuousClock.now + backoff
+            logger.warning(
+                "head pull failed; backing off", metadata: ["device": "\(phone.device)", "error": "\(error)",
+                                                           "backoff": "\(backoff)"])
             return []
         }
         phones[index].headPulls += 1
@@ -176,15 +187,18 @@ extension DeviceFleet {
     mutating func evaluate(phone index: Int) -> Double? {
         guard let model, let deployment, !phones[index].evaluation.isEmpty else { return nil }
         let stamp = ActivationStamp(deployment)
-        if evaluationCache[index]?.stamp != stamp {
+        // Keyed by user: phones of the same user share one evaluation set (a 1,000-phone fleet has only
+        // as many sets as users, not one backbone output per phone).
+        let user = phones[index].user
+        if evaluationCache[user]?.stamp != stamp {
             let samples = phones[index].evaluation
             let raw = Tensor(
                 shape: [samples.count, 1, dataset.test.rows, dataset.test.columns],
                 scalars: dataset.test.floatPixels(samples))
             let inputs = model.forward(raw, layers: 0..<deployment.freezePoint.index, training: false)
-            evaluationCache[index] = (stamp, inputs, dataset.test.intLabels(samples))
+            evaluationCache[user] = (stamp, inputs, dataset.test.intLabels(samples))
         }
-        guard let cached = evaluationCache[index] else { return nil }
+        guard let cached = evaluationCache[user] else { return nil }
         var accuracy = 0.0
         withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
             accuracy = model.evaluate(cached.inputs, labels: cached.labels, from: deployment.freezePoint).accuracy

@@ -28,7 +28,10 @@ struct DeviceFleet {
     var generator: SeededGenerator
     var goalAnnounced = false
     var lastMetrics = ContinuousClock.now
-    var evaluationCache: [Int: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
+    /// Set after a failed registry request: no head pulls until `registryRetryAt`.
+    var registryBackoff: Duration?
+    var registryRetryAt: ContinuousClock.Instant?
+    var evaluationCache: [UserID: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
 
     init(
         configuration: DeviceFleetNode.Configuration, dataset: HandwritingDataset, logger: Logger,

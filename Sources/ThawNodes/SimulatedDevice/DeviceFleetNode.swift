@@ -68,9 +68,13 @@ public struct DeviceFleetNode: Sendable {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         var specs = [
+            // A batch that cannot go out at once (every worker's queue full, or no worker connected:
+            // `immediate` keeps messages off pipes to workers that are down) is dropped, not queued: it
+            // stays in the phone's outbox and is re-sent with back-off, so a slow or dead worker pool
+            // never stalls this process's head pulls behind it, and memory stays bounded by the outboxes.
             SocketSpec(
                 kind: .push, connect: configuration.workers,
-                options: [.sendHighWaterMark(64), .linger(.seconds(2))]),
+                options: [.sendHighWaterMark(16), .immediate(true), .linger(.seconds(2))], whenBlocked: .drop),
             SocketSpec(
                 kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(SocketLimits.dataFrame)]),
             SocketSpec(

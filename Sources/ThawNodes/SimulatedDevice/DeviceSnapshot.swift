@@ -6,8 +6,8 @@ public struct DeviceSnapshot: Sendable, Equatable {
     public var deployment: DeploymentState?
     /// Labels of every annotated sample the user has, cached or not, keyed by sample id.
     public var annotatedLabels: [UInt64: Int]
-    /// Annotated cache entries only; in-flight uploads are stored as pending (they are re-sent with a new
-    /// sequence number after the restart).
+    /// Annotated cache entries only, with their upload state; the in-flight ones, grouped by sequence,
+    /// are the outbox, restored and re-sent under the same sequence numbers after a restart.
     public var entries: [CachedActivation]
 
     public init(

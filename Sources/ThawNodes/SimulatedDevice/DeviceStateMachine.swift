@@ -65,18 +65,27 @@ public struct DeviceStateMachine: Sendable {
             nextSequence: snapshot?.nextSequence ?? 1)
         self.annotatedLabels = snapshot?.annotatedLabels ?? [:]
         for entry in snapshot?.entries ?? [] { _ = cache.insert(entry) }
+        // The outbox survives a restart: batches that were in flight go out again under their own
+        // sequence numbers (the registry then recognises a batch it already stored).
+        var inFlight: [UInt64: [CachedActivation]] = [:]
+        for entry in cache.allEntries { if case .inFlight(let seq) = entry.upload { inFlight[seq, default: []].append(entry) } }
+        for (seq, entries) in inFlight.sorted(by: { $0.key < $1.key }) {
+            guard seq < outbox.nextSequence, let stamp = entries.first?.stamp, entries.allSatisfy({ $0.stamp == stamp })
+            else {
+                cache.setUpload(.pending, for: entries.map(\.sampleId))
+                continue
+            }
+            outbox.restore(seq: seq, sampleIds: entries.map(\.sampleId).sorted(), stamp: stamp)
+        }
     }
 
     /// The stamps an activation must carry to be current, or `nil` before any deployment was observed.
     public var currentStamp: ActivationStamp? { deployment.map(ActivationStamp.init) }
 
-    /// What to persist now: annotated entries (in-flight ones as pending), labels, deployment, sequence.
+    /// What to persist now: annotated entries with their upload state (in-flight ones keep their batch's
+    /// sequence, which is the persisted outbox), labels, deployment, sequence.
     public var snapshot: DeviceSnapshot {
-        let entries = cache.allEntries.filter(\.annotated).map { entry -> CachedActivation in
-            var entry = entry
-            if case .inFlight = entry.upload { entry.upload = .pending }
-            return entry
-        }
+        let entries = cache.allEntries.filter(\.annotated)
         return DeviceSnapshot(
             nextSequence: outbox.nextSequence, deployment: deployment, annotatedLabels: annotatedLabels,
             entries: entries)
@@ -90,6 +99,9 @@ public struct DeviceStateMachine: Sendable {
         if annotated { annotatedLabels[sampleId] = label }
         if !annotated { return predictionRequested(sampleId: sampleId, now: now) }
         if let entry = cache[sampleId], entry.stamp == currentStamp {
+            // The same annotation seen again (a restarted app replays its stream) keeps its upload state:
+            // resetting an in-flight or durable entry to pending would upload and train it twice.
+            if entry.annotated && entry.label == label { return [] }
             var updated = entry
             updated.annotated = true
             updated.label = label

@@ -70,6 +70,16 @@ public struct Outbox: Sendable {
         return seq
     }
 
+    /// Puts back a batch that was outstanding when the device stopped (restored from its snapshot), due
+    /// for a re-send at once under its own sequence number, so the registry recognises it as a duplicate
+    /// instead of storing its samples a second time. May exceed ``capacity`` (then ``isFull`` holds
+    /// until acks arrive).
+    /// - Precondition: `seq` is below ``nextSequence`` and not outstanding.
+    public mutating func restore(seq: UInt64, sampleIds: [UInt64], stamp: ActivationStamp) {
+        precondition(seq < nextSequence && batches[seq] == nil, "restored batch \(seq) must be an old, absent sequence")
+        batches[seq] = Batch(seq: seq, sampleIds: sampleIds, stamp: stamp, attempts: 1, nextRetryAt: .zero)
+    }
+
     /// Removes acknowledged batches; returns those that were outstanding (duplicates and unknown
     /// sequences are ignored, which is what makes redelivered acks harmless).
     public mutating func acknowledge(_ seqs: some Sequence<UInt64>) -> [Batch] {

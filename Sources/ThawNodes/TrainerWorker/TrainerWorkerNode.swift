@@ -40,6 +40,8 @@ public struct TrainerWorkerNode: Sendable {
 
     public let configuration: Configuration
     public let logger: Logger
+    /// Batches read from the PULL socket but not yet handled, at most.
+    static let inboundBatches = 4
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -50,9 +52,14 @@ public struct TrainerWorkerNode: Sendable {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         var specs = [
+            // At most `inboundBatches` batches are read ahead of training; beyond that the loop stops
+            // reading, the high-water marks fill, and devices stop being able to push (they keep the
+            // batches in their outboxes and re-send later). Without the limit a slow worker would read
+            // every batch into memory as fast as devices send.
             SocketSpec(
                 kind: .pull, bind: [configuration.pull],
-                options: [.receiveHighWaterMark(64), .maxMessageSize(SocketLimits.dataFrame)]),
+                options: [.receiveHighWaterMark(16), .maxMessageSize(SocketLimits.dataFrame)],
+                inboundLimit: Self.inboundBatches),
             SocketSpec(
                 kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(SocketLimits.dataFrame)]),
             SocketSpec(
@@ -94,6 +101,7 @@ public struct TrainerWorkerNode: Sendable {
                     session.observe(decoded.message)
                 case .delivery(let delivery) where delivery.socket == pull:
                     await session.handleBatch(delivery.frames.map(\.bytes), access: access, userID: delivery.userID)
+                    loop.release(delivery)
                 case .delivery, .shutdown:
                     break
                 case .tick:

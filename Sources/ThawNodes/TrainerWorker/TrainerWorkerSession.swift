@@ -115,6 +115,8 @@ struct TrainerWorkerSession {
         try contract.checkBatch(
             shape: batch.activations.shape, labels: batch.labels, freezePoint: batch.freezePoint,
             what: "feature batch \(batch.deviceID)#\(batch.deviceSeq)")
+        // Each accept checks the reply is about this request: a late answer to an earlier request that
+        // timed out (the registry was down, then came back) must not be taken for this one.
         let stored = try await registry.request(.featureBatch(batch), stamper: &stamper) {
             if case .featureStored(let answer) = $0 {
                 answer.deviceID == batch.deviceID && answer.deviceSeq == batch.deviceSeq
@@ -123,7 +125,8 @@ struct TrainerWorkerSession {
             }
         }
         if case .featureStored(let answer) = stored, answer.duplicate {
-            // Already durable, and trained into a head by whoever stored it first.
+            // Stored before and already in the user's latest head: nothing to do. (A redelivery of a batch
+            // that is stored but in no head yet comes back with `duplicate == false` and is trained.)
             counters.duplicates += 1
             return
         }

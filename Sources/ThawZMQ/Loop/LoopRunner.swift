@@ -19,6 +19,10 @@ final class LoopRunner {
     /// The message at the head of the queue whose socket would block (head-of-line: nothing behind it
     /// is sent until it goes, which keeps per-socket order).
     private var stalled: Mailbox.Item?
+    private let policies: [BlockedSendPolicy]
+    private let limits: [Int?]
+    /// Sockets not read because their outstanding deliveries reached the limit.
+    private var paused: Set<Int> = []
 
     /// Creates and configures the sockets. On failure every socket made so far is closed.
     /// - Returns: the runner and the endpoints each socket bound, resolved.
@@ -50,16 +54,22 @@ final class LoopRunner {
             for socket in sockets { socket.close() }
             throw error
         }
-        let runner = LoopRunner(sockets: sockets, inbound: inbound, shared: shared)
+        let runner = LoopRunner(
+            sockets: sockets, policies: specs.map(\.whenBlocked), limits: specs.map(\.inboundLimit), inbound: inbound,
+            shared: shared)
         return (runner, endpoints)
     }
 
     private init(
         sockets: [ZMQSocket],
+        policies: [BlockedSendPolicy],
+        limits: [Int?],
         inbound: AsyncThrowingStream<Delivery, any Error>.Continuation,
         shared: LoopShared
     ) {
         self.sockets = sockets
+        self.policies = policies
+        self.limits = limits
         self.mailbox = shared.mailbox
         self.inbound = inbound
         self.shared = shared
@@ -78,6 +88,7 @@ final class LoopRunner {
                 for (index, events) in ready {
                     if index == wakeupIndex {
                         mailbox.wakeup.drain()
+                        resumeReleased()
                     } else if events.contains(.readable) {
                         try receiveAvailable(from: index)
                     }
@@ -95,9 +106,37 @@ final class LoopRunner {
     private func receiveAvailable(from index: Int) throws(ZMQError) {
         let socket = sockets[index]
         for _ in 0..<Self.receiveBatch {
+            if let limit = limits[index] {
+                let admitted = shared.outstanding.withLock { counts -> Bool in
+                    guard counts[index] < limit else { return false }
+                    counts[index] += 1
+                    return true
+                }
+                guard admitted else {
+                    paused.insert(index)
+                    updateInterest()
+                    return
+                }
+                guard let received = try socket.receiveWithMetadata(.dontWait) else {
+                    shared.outstanding.withLock { $0[index] -= 1 }
+                    return
+                }
+                inbound.yield(Delivery(socket: SocketID(index: index), frames: received.0, metadata: received.1))
+                continue
+            }
             guard let received = try socket.receiveWithMetadata(.dontWait) else { return }
             inbound.yield(Delivery(socket: SocketID(index: index), frames: received.0, metadata: received.1))
         }
+    }
+
+    /// Reads paused sockets again once their consumer released deliveries below the limit.
+    private func resumeReleased() {
+        guard !paused.isEmpty else { return }
+        let counts = shared.outstanding.withLock { $0 }
+        let resumed = paused.filter { counts[$0] < (limits[$0] ?? .max) }
+        guard !resumed.isEmpty else { return }
+        paused.subtract(resumed)
+        updateInterest()
     }
 
     /// Sends the stalled message, then queued ones, until the queue is empty or a socket would block.
@@ -120,7 +159,12 @@ final class LoopRunner {
     ///   `routerMandatory` and an unknown peer) is dropped and counted, not fatal.
     private func trySend(_ item: Mailbox.Item) throws(ZMQError) -> Bool {
         do throws(ZMQError) {
-            return try sockets[item.socket.index].send(item.frames, mode: .dontWait) == .sent
+            let sent = try sockets[item.socket.index].send(item.frames, mode: .dontWait) == .sent
+            if !sent && policies[item.socket.index] == .drop {
+                shared.dropped.add(1, ordering: .relaxed)
+                return true
+            }
+            return sent
         } catch where error.code == .hostUnreachable {
             shared.dropped.add(1, ordering: .relaxed)
             return true
@@ -128,9 +172,18 @@ final class LoopRunner {
     }
 
     private func setWritableInterest(_ index: Int?) {
+        writableInterest = index
+        updateInterest()
+    }
+
+    /// The socket waited on for writability (the stalled head of the queue), if any.
+    private var writableInterest: Int?
+
+    /// Poll readable on every receiving socket that is not paused, writable on the stalled one.
+    private func updateInterest() {
         for (position, socket) in sockets.enumerated() {
-            var events: PollEvents = socket.kind.canReceive ? .readable : []
-            if position == index { events.insert(.writable) }
+            var events: PollEvents = socket.kind.canReceive && !paused.contains(position) ? .readable : []
+            if position == writableInterest { events.insert(.writable) }
             poller.setEvents(events, at: position)
         }
     }

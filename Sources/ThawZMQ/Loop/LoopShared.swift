@@ -7,6 +7,8 @@ final class LoopShared: Sendable {
     let mailbox: Mailbox
     /// Messages dropped because their peer was unknown (ROUTER with `routerMandatory`).
     let dropped = Atomic<Int>(0)
+    /// Deliveries handed out and not yet released, per socket (only sockets with an inbound limit count).
+    let outstanding: Mutex<[Int]>
 
     private enum ExitState {
         case running
@@ -16,8 +18,9 @@ final class LoopShared: Sendable {
 
     private let exit = Mutex(ExitState.running)
 
-    init(mailbox: Mailbox) {
+    init(mailbox: Mailbox, sockets: Int) {
         self.mailbox = mailbox
+        self.outstanding = Mutex(Array(repeating: 0, count: sockets))
     }
 
     /// Loop thread, as its last action: lets ``waitForExit()`` return.

@@ -14,7 +14,8 @@ import Synchronization
 ///   **suspends** until the thread takes a message; ``trySend(_:on:)`` returns `false` instead. A
 ///   socket that would block (high-water mark reached, no peer for PUSH/DEALER) stalls the queue
 ///   head until it becomes writable, so order is kept and the stall propagates back to senders.
-/// - Inbound is buffered without bound; consume it promptly (one task doing `for try await`).
+/// - Inbound is buffered without bound unless a socket's spec sets an ``SocketSpec/inboundLimit``;
+///   consume it promptly (one task doing `for try await`), and release limited deliveries when done.
 public struct SocketLoop: Sendable {
     /// One id per ``SocketSpec``, in order.
     public let sockets: [SocketID]
@@ -53,7 +54,20 @@ public struct SocketLoop: Sendable {
         return try shared.mailbox.tryEnqueue(frames, on: id)
     }
 
-    /// Messages dropped because a ROUTER (with `routerMandatory`) had no such peer.
+    /// Marks a delivery from a socket with an ``SocketSpec/inboundLimit`` as handled, making room for
+    /// the next one (the loop resumes reading the socket if it had paused). Releasing a delivery of a
+    /// socket without a limit does nothing.
+    public func release(_ delivery: Delivery) {
+        let resume = shared.outstanding.withLock { counts -> Bool in
+            guard counts[delivery.socket.index] > 0 else { return false }
+            counts[delivery.socket.index] -= 1
+            return true
+        }
+        if resume { shared.mailbox.wakeup.signal() }
+    }
+
+    /// Messages dropped because a ROUTER (with `routerMandatory`) had no such peer, or because their
+    /// socket would block and its spec said ``BlockedSendPolicy/drop``.
     public var droppedMessages: Int {
         shared.dropped.load(ordering: .relaxed)
     }
@@ -77,7 +91,7 @@ public func withSocketLoop<Result: Sendable>(
 ) async throws -> Result {
     let wakeup = try Wakeup()
     defer { wakeup.close() }
-    let shared = LoopShared(mailbox: Mailbox(capacity: queueCapacity, wakeup: wakeup))
+    let shared = LoopShared(mailbox: Mailbox(capacity: queueCapacity, wakeup: wakeup), sockets: specs.count)
     let (inbound, continuation) = AsyncThrowingStream<Delivery, any Error>.makeStream()
 
     let thread = Mutex<OwnedThread?>(nil)

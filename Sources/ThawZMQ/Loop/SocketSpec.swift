@@ -14,17 +14,38 @@ public struct SocketSpec: Sendable, Hashable {
     /// different CURVE server key per peer (``SocketOption/curveServerKey(_:)``), or connects to one
     /// peer with CURVE and to another in the clear (``SocketOption/curveServer(_:)`` `false`).
     public var connectOptions: [Endpoint: [SocketOption]]
+    /// What the loop does with a message for this socket when the socket would block (high-water mark
+    /// reached, or no peer): wait, stalling the outbound queue behind it (the default), or drop it.
+    public var whenBlocked: BlockedSendPolicy
+    /// At most this many deliveries from this socket may be handed out and not yet released with
+    /// ``SocketLoop/release(_:)``; at the limit the loop stops reading the socket, so its receive
+    /// high-water mark fills and back-pressure reaches the senders. `nil`: no limit (the consumer must
+    /// keep up).
+    public var inboundLimit: Int?
 
     public init(
         kind: SocketKind, bind: [Endpoint] = [], connect: [Endpoint] = [], options: [SocketOption] = [],
-        connectOptions: [Endpoint: [SocketOption]] = [:]
+        connectOptions: [Endpoint: [SocketOption]] = [:], whenBlocked: BlockedSendPolicy = .wait,
+        inboundLimit: Int? = nil
     ) {
+        precondition(inboundLimit.map { $0 > 0 } ?? true, "an inbound limit must be positive")
         self.kind = kind
         self.bind = bind
         self.connect = connect
         self.options = options
         self.connectOptions = connectOptions
+        self.whenBlocked = whenBlocked
+        self.inboundLimit = inboundLimit
     }
+}
+
+/// What a ``SocketLoop`` does with an outbound message whose socket would block.
+public enum BlockedSendPolicy: Sendable, Hashable {
+    /// Keep it at the head of the queue until the socket is writable; everything behind it waits.
+    case wait
+    /// Drop it and count it in ``SocketLoop/droppedMessages``: for senders that re-send on their own
+    /// (an outbox with retries), so a stalled peer never blocks their other sockets.
+    case drop
 }
 
 /// A token for one socket of a ``SocketLoop``: the index of its ``SocketSpec``.

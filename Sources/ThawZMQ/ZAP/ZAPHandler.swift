@@ -26,7 +26,7 @@ public func withZAPHandler<Result>(
 ) async throws -> Result {
     let wakeup = try Wakeup()
     defer { wakeup.close() }
-    let shared = LoopShared(mailbox: Mailbox(capacity: 1, wakeup: wakeup))
+    let shared = LoopShared(mailbox: Mailbox(capacity: 1, wakeup: wakeup), sockets: 0)
     let failure = FailureBox()
     let thread = Mutex<OwnedThread?>(nil)
     let startup: Swift.Result<Void, ZMQError> = await withCheckedContinuation { ready in

@@ -10,7 +10,7 @@ import ThawZMQ
 struct CtlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl", abstract: "Control the coordinator: status, freeze K, publish MODEL, invalidate IDS.",
-        subcommands: [Status.self, Freeze.self, Publish.self, Invalidate.self])
+        subcommands: [Status.self, Freeze.self, Publish.self, Invalidate.self, Audit.self])
 
     struct Target: ParsableArguments {
         @Option(help: "The coordinator's control endpoint (default: from the topology).")
@@ -96,6 +96,20 @@ struct CtlCommand: AsyncParsableCommand {
         @Argument(help: "Sample ids.") var ids: [UInt64]
         func run() async throws {
             CtlCommand.show(try await target.client().send(.invalidate(user: user, sampleIDs: ids, reason: reason)))
+        }
+    }
+
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "audit",
+            abstract: "Check a registry database for lost or doubly stored batches; print it as JSON.")
+        @Option(help: "The registry's SQLite file (safe to read while the registry runs).") var database: String
+        func run() async throws {
+            let store = try RegistryStore(path: database)
+            defer { try? store.close() }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(try store.audit()), as: UTF8.self))
         }
     }
 }

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Turns one scripts/load-test.sh run into bench-results/load.json and a short summary.
+
+Usage: load-test-report.py OUT DATABASE WORKERS SECONDS LAUNCHER_STATUS WALL_SECONDS
+
+Lost batches are counted from the phones' own state files (THAWDEV1, format 1 or 2, see
+Sources/ThawNodes/SimulatedDevice/DeviceCacheStore.swift), not from the end-of-run reports, so a
+device process stopped the hard way still counts. A phone has sent batches 1 ... next_sequence-1. Each
+of them must be stored in the registry or still be in the phone's outbox (persisted as in-flight
+entries). Any other batch is lost.
+"""
+import glob
+import json
+import re
+import sqlite3
+import statistics
+import struct
+import sys
+from datetime import datetime
+
+
+def read_snapshot(path):
+    """(next_sequence, {in-flight seqs}, {durable seqs}) of one device cache file."""
+    data = open(path, "rb").read()
+    if data[:8] != b"THAWDEV1":
+        raise ValueError(f"{path}: not a device cache file")
+    pos = 8
+    def take(fmt):
+        nonlocal pos
+        values = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return values if len(values) > 1 else values[0]
+    def string():
+        nonlocal pos
+        length = take("H")
+        pos += length
+    def activation():
+        nonlocal pos
+        rank = take("B")
+        pos += 4 * rank
+        count = take("I")
+        pos += 4 * count
+    version = take("H")
+    take("I")  # total length
+    next_sequence = take("Q")
+    if take("B") == 1:
+        take("Q"); string(); take("I"); string(); take("Q")
+    for _ in range(take("I")):
+        take("Qq")
+    in_flight, durable = set(), set()
+    for _ in range(take("I")):
+        take("QqQI"); string(); take("Q")
+        if version == 1:
+            seq = take("Q")
+            if seq:
+                durable.add(seq)
+        else:
+            kind, seq = take("BQ")
+            if kind == 1:
+                in_flight.add(seq)
+            elif kind == 2:
+                durable.add(seq)
+        activation()
+        for _ in range(take("H")):
+            take("I"); activation()
+    return next_sequence, in_flight, durable
+
+
+def main():
+    out, database, workers, limit, status, wall = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+    audit = json.load(open(f"{out}/audit.json"))
+    rss = json.load(open(f"{out}/rss.json"))
+    up = open(f"{out}/up.txt").read()
+    ending = re.search(r"Thaw run report \(([^)]*)\)", up)
+    ending = ending.group(1) if ending else "no report"
+    unclean = re.search(r"nodes that did not exit cleanly: (.*)", up)
+
+    stored = {device: set(seqs) for device, seqs in audit["sequencesByDevice"].items()}
+    sent = in_outbox = lost = 0
+    lost_examples = []
+    files = sorted(glob.glob(f"{out}/state/*/*.cache"))
+    for path in files:
+        device = path.rsplit("/", 1)[1][: -len(".cache")]
+        next_sequence, in_flight, _ = read_snapshot(path)
+        mine = stored.get(device, set())
+        sent += next_sequence - 1
+        waiting = in_flight - mine
+        in_outbox += len(waiting)
+        missing = [seq for seq in range(1, next_sequence) if seq not in mine and seq not in in_flight]
+        lost += len(missing)
+        lost_examples += [f"{device}#{seq}" for seq in missing[:3]]
+
+    db = sqlite3.connect(database)
+    stamps = [
+        datetime.strptime(row[0], "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        for row in db.execute("SELECT stored_at FROM device_batches ORDER BY stored_at")
+    ]
+    windows, span, mean_rate = [], 0.0, 0.0
+    if len(stamps) >= 2:
+        span = stamps[-1] - stamps[0]
+        mean_rate = (len(stamps) - 1) / span if span > 0 else 0.0
+        counts = {}
+        for s in stamps:
+            counts[int((s - stamps[0]) // 10)] = counts.get(int((s - stamps[0]) // 10), 0) + 1
+        windows = [counts.get(i, 0) / 10 for i in range(int(span // 10))]  # complete 10 s windows only
+
+    durable = audit["batches"]
+    untrained = len(audit["untrained"])
+    result = {
+        "command": f"scripts/load-test.sh {limit} {workers}",
+        "topology": "Topologies/load.yaml",
+        "workers": workers,
+        "phones": len(files),
+        "ending": ending,
+        "nodes_not_exiting_cleanly": unclean.group(1) if unclean else "",
+        "launcher_exit_status": status,
+        "wall_seconds": wall,
+        "batches": {
+            "sent": sent,
+            "durable": durable,
+            "trained": durable - untrained - audit["superseded"],
+            "durable_not_yet_trained": untrained,
+            "superseded": audit["superseded"],
+            "in_outbox_not_durable": in_outbox,
+            "duplicate_samples": len(audit["duplicateSamples"]),
+            "lost": lost,
+            "lost_examples": lost_examples[:10],
+        },
+        "samples_stored": audit["featureRows"],
+        "heads_committed": audit["heads"],
+        "users_with_heads": audit["usersWithHeads"],
+        "batches_per_second": {
+            "active_span_seconds": round(span, 1),
+            "mean": round(mean_rate, 2),
+            "median_10s_window": round(statistics.median(windows), 2) if windows else None,
+            "min_10s_window": round(min(windows), 2) if windows else None,
+            "max_10s_window": round(max(windows), 2) if windows else None,
+        },
+        "peak_rss_mib": {name: round(v["peak_rss_bytes"] / 2**20, 1) for name, v in sorted(rss["processes"].items())},
+        "rss_samples": rss["samples"],
+    }
+    json.dump(result, open("bench-results/load.json", "w"), indent=2, sort_keys=True)
+    b, r = result["batches"], result["batches_per_second"]
+    print(f"load test: {workers} workers, {len(files)} phones, ended: {ending} after {wall} s (launcher exit {status})")
+    if result["nodes_not_exiting_cleanly"]:
+        print(f"not stopped cleanly: {result['nodes_not_exiting_cleanly']}")
+    print(
+        f"batches/s stored: mean {r['mean']} over {r['active_span_seconds']} s; 10 s windows median "
+        f"{r['median_10s_window']}, min {r['min_10s_window']}, max {r['max_10s_window']}")
+    print(
+        f"batches: sent {b['sent']}, durable {b['durable']} (trained {b['trained']}, not yet trained "
+        f"{b['durable_not_yet_trained']}), still in outboxes {b['in_outbox_not_durable']}, "
+        f"samples stored twice {b['duplicate_samples']}, lost {b['lost']}")
+    print("peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mib"].items()))
+    print("written to bench-results/load.json")
+
+
+if __name__ == "__main__":
+    main()
