@@ -56,6 +56,11 @@ public struct NodeSettings: Sendable {
         return Endpoint(address.description)
     }
 
+    /// Every worker's PULL endpoint (devices push batches there; the registry pushes retrain requests).
+    var workerEndpoints: [Endpoint] {
+        topology.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
+    }
+
     var metricsEndpoint: Endpoint? {
         topology.instances(of: .monitor).first?.endpoints["metrics"].map { Endpoint($0.description) }
     }
@@ -84,7 +89,8 @@ public struct NodeSettings: Sendable {
             name: instance.name, router: try ownBind("router"), databasePath: options.database,
             baseModels: [
                 RegistryNode.BaseModelFile(version: baseModel.version, hash: baseModelHash, bytes: baseModelBytes)
-            ])
+            ],
+            coordinator: try? endpoint(.coordinator, "publish"), workers: workerEndpoints)
     }
 
     public func worker() throws -> TrainerWorkerNode.Configuration {
@@ -117,7 +123,7 @@ public struct NodeSettings: Sendable {
         case .auto:
             users = Self.pickUsers(dataset, count: instance.spec.count, seed: topology.seed)
         }
-        let workers = topology.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
+        let workers = workerEndpoints
         let phone = PhoneSettings(
             flush: FlushPolicy(
                 minimumBatteryPercent: options.battery.minimumLevel * 100, minimumBatch: options.flush.samples,

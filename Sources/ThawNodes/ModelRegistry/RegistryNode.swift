@@ -16,12 +16,22 @@ public struct RegistryNode: Sendable {
         public var databasePath: String
         /// Base model files to store at start (idempotent by version).
         public var baseModels: [BaseModelFile]
+        /// The coordinator's PUB endpoint: with it the registry follows freeze moves and advances stored
+        /// activations itself (docs/FREEZE-MOVES.md); without it, it only serves requests.
+        public var coordinator: Endpoint?
+        /// Worker PULL endpoints that receive `RetrainRequest`s once a user's rows were advanced.
+        public var workers: [Endpoint]
 
-        public init(name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile]) {
+        public init(
+            name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile],
+            coordinator: Endpoint? = nil, workers: [Endpoint] = []
+        ) {
             self.name = name
             self.router = router
             self.databasePath = databasePath
             self.baseModels = baseModels
+            self.coordinator = coordinator
+            self.workers = workers
         }
     }
 
@@ -58,15 +68,46 @@ public struct RegistryNode: Sendable {
 
         let context = try ZMQContext()
         defer { try? context.shutdown() }
-        let specs = [SocketSpec(kind: .router, bind: [configuration.router], options: [.maxMessageSize(256 << 20)])]
+        var specs = [SocketSpec(kind: .router, bind: [configuration.router], options: [.maxMessageSize(256 << 20)])]
+        if let coordinator = configuration.coordinator {
+            specs.append(
+                SocketSpec(
+                    kind: .sub, connect: [coordinator],
+                    options: [.subscribe(Topic.heartbeat.rawValue), .subscribe(Topic.freeze.rawValue),
+                              .subscribe(Topic.model.rawValue)]))
+            if !configuration.workers.isEmpty {
+                specs.append(
+                    SocketSpec(
+                        kind: .push, connect: configuration.workers,
+                        options: [.sendHighWaterMark(1000), .linger(.seconds(1))]))
+            }
+        }
         try await withSocketLoop(context: context, sockets: specs) { loop in
             let router = loop.sockets[0]
+            let sub = loop.sockets.count > 1 ? loop.sockets[1] : nil
+            var mover = RegistryFreezeMover(
+                store: store, push: loop.sockets.count > 2 ? loop.sockets[2] : nil, loop: loop, logger: logger,
+                stamper: EnvelopeStamper(sender: configuration.name))
             ReadyLine(
                 role: "registry", node: configuration.name,
                 endpoints: ["router": loop.boundEndpoints(of: router).first?.rawValue ?? ""]
             ).emit()
-            try await runNodeEvents(loop: loop, tickEvery: .seconds(5), shutdown: shutdown) { event in
-                guard case .delivery(let delivery) = event, delivery.frames.count >= 2 else { return true }
+            // Ticks drive the advancer one page at a time between requests; 50 ms keeps a move's cloud
+            // work close to its compute time without spinning when there is none.
+            try await runNodeEvents(loop: loop, tickEvery: .milliseconds(50), shutdown: shutdown) { event in
+                switch event {
+                case .tick:
+                    try await mover.tick()
+                    return true
+                case .delivery(let delivery) where delivery.socket == sub:
+                    mover.observe(delivery.frames.map(\.bytes))
+                    return true
+                case .delivery(let delivery) where delivery.frames.count >= 2:
+                    break
+                case .delivery, .shutdown:
+                    return true
+                }
+                guard case .delivery(let delivery) = event else { return true }
                 let routingID = delivery.frames[0]
                 let reply: ThawMessage
                 do {

@@ -70,6 +70,7 @@ enum RegistryWireAdapter {
                 BaseModelReply(
                     modelVersion: version.number, modelHash: record.hash, status: .ok, checkpoint: [UInt8](record.blob)))
         default:
+            if let answer = try freezeMoveAnswer(request.message, store: machine.store) { return answer }
             return .errorReply(
                 ErrorReply(
                     code: .unsupported, message: "the registry does not handle \(request.message.kind)",

@@ -15,6 +15,9 @@ struct TrainerWorkerSession {
         var conflicts = 0
         var duplicates = 0
         var rejectedStale = 0
+        var advancedStale = 0
+        var rejectionsReturned = 0
+        var retrains = 0
         var malformed = 0
         var failures = 0
         var lastLoss: Double = 0
@@ -46,14 +49,19 @@ struct TrainerWorkerSession {
     }
 
     mutating func handleBatch(_ frames: [[UInt8]]) async {
-        let batch: ThawWire.FeatureBatch
+        var batch: ThawWire.FeatureBatch
         do {
-            guard case .featureBatch(let decoded) = try WireCodec.decode(frames).message else {
+            switch try WireCodec.decode(frames).message {
+            case .featureBatch(let decoded):
+                batch = decoded
+            case .retrainRequest(let request):
+                await handleRetrain(request)
+                return
+            default:
                 counters.malformed += 1
                 logger.warning("refused a message that is not a feature batch on the batch socket")
                 return
             }
-            batch = decoded
         } catch {
             counters.malformed += 1
             logger.warning("refused a malformed batch", metadata: ["error": "\(error)"])
@@ -68,14 +76,30 @@ struct TrainerWorkerSession {
                           metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)"])
             return
         }
-        guard batch.modelVersion == deployment.modelVersion.number,
-            batch.freezePoint == UInt32(deployment.freezePoint.index),
-            batch.hyperHash == deployment.hyperParameterHash
-        else {
+        switch StaleBatchFence.decide(
+            batch: FeatureStamps(
+                modelVersion: ModelVersion(batch.modelVersion), freezePoint: FreezePoint(Int(batch.freezePoint)),
+                hyperParameterHash: batch.hyperHash),
+            epoch: batch.epoch, current: deployment)
+        {
+        case .accept:
+            break
+        case .advance(let from, let to):
+            guard let advanced = await advanceStale(batch, from: from, to: to, deployment: deployment) else { return }
+            batch = advanced
+        case .leaveForRetry:
+            counters.rejectedStale += 1
+            logger.notice(
+                "batch newer than this worker's state; left for the device to re-send",
+                metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(batch.freezePoint)"])
+            return
+        case .reject(let reason):
             counters.rejectedStale += 1
             logger.notice(
                 "rejected a stale batch",
-                metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(batch.freezePoint)"])
+                metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(batch.freezePoint)",
+                           "reason": "\(reason)"])
+            await returnRejection(batch, reason: reason, deployment: deployment)
             return
         }
         do {
@@ -97,8 +121,15 @@ struct TrainerWorkerSession {
             counters.duplicates += 1
             return
         }
+        try await train(
+            user: batch.userID, deployment: deployment, seed: batch.deviceSeq,
+            consumed: [BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq)])
+    }
+
+    /// Trains `user`'s head on everything stored under `deployment` and commits it (compare-and-set,
+    /// retried on conflict).
+    mutating func train(user: String, deployment: DeploymentState, seed: UInt64, consumed: [BatchRef]) async throws {
         let model = try await baseModel(deployment.modelVersion)
-        let user = batch.userID
         for _ in 0..<configuration.commitAttempts {
             let head = try await registry.request(
                 .headRequest(
@@ -122,14 +153,14 @@ struct TrainerWorkerSession {
                 stamper: &stamper
             ) { if case .featureSet = $0 { true } else { false } }
             guard case .featureSet(let features) = fetched, !features.labels.isEmpty else {
-                throw NodeError(.refused, "the registry returned no stored features for \(user) after storing a batch")
+                throw NodeError(.refused, "the registry returned no stored features for \(user)")
             }
 
             let trainer = HeadTrainer(model: model, recipe: configuration.recipe)
             let result = trainer.train(
                 start: start, activations: WireBridge.tensor(features.activations),
                 labels: features.labels.map(Int.init), freezePoint: deployment.freezePoint,
-                seed: batch.deviceSeq &+ parentVersion)
+                seed: seed &+ parentVersion)
             counters.trainedSamples += features.labels.count * configuration.recipe.epochs
             counters.lastLoss = Double(result.loss)
             let commit = ThawWire.HeadCommit(
@@ -139,7 +170,7 @@ struct TrainerWorkerSession {
                     parameters: result.parameters, freezePoint: deployment.freezePoint,
                     architecture: model.architecture
                 ).hex,
-                consumed: [BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq)],
+                consumed: consumed,
                 metrics: TrainingMetrics(
                     loss: Double(result.loss), samples: UInt64(features.labels.count), steps: UInt64(result.steps)),
                 headParameters: WireTensor(flat: result.parameters))
@@ -162,7 +193,7 @@ struct TrainerWorkerSession {
     }
 
     /// The base model of `version`, fetched once from the registry and checked against its hash.
-    private mutating func baseModel(_ version: ModelVersion) async throws -> Model {
+    mutating func baseModel(_ version: ModelVersion) async throws -> Model {
         if let model, modelVersion == version { return model }
         let made = try await registry.baseModel(version, stamper: &stamper)
         model = made
@@ -183,7 +214,8 @@ struct TrainerWorkerSession {
                 "batches": UInt64(counters.batches), "commits": UInt64(counters.commits),
                 "conflicts": UInt64(counters.conflicts), "duplicates": UInt64(counters.duplicates),
                 "rejected_stale": UInt64(counters.rejectedStale), "malformed": UInt64(counters.malformed),
-                "failures": UInt64(counters.failures),
+                "failures": UInt64(counters.failures), "advanced_stale": UInt64(counters.advancedStale),
+                "rejections_returned": UInt64(counters.rejectionsReturned), "retrains": UInt64(counters.retrains),
             ],
             labels: [:])
     }
