@@ -95,7 +95,10 @@ let package = Package(
         .testTarget(name: "ThawCLITests", dependencies: ["thaw"]),
         .testTarget(
             name: "ThawIntegrationTests",
-            dependencies: ["thaw", "ThawTestKit", "ThawNodes", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ"]
+            dependencies: [
+                "thaw", "ThawTestKit", "ThawNodes", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
+                "ThawWire",
+            ]
         ),
     ]
 )

@@ -122,6 +122,7 @@ struct FreezeMoveSystemTests {
             #expect(reuploaded.isSubset(of: sentAt8), "re-uploaded samples never sent at k=8")
             #expect(reuploaded.isDisjoint(with: sentAt7.subtracting(sentAt8)), "re-uploaded samples the cloud had at k=7")
             #expect(reuploaded.count == missing, "re-uploaded \(reuploaded.count), registry reported \(missing) missing")
+            print("shallower move k8->7: asked \(asked), missing \(missing), re-uploaded \(reuploaded.count)")
             // Heads of k=8 are not swapped in after the move back.
             #expect(Self.swaps(device, at: 8) == swapsAt8)
         }

@@ -113,10 +113,11 @@ public struct FreezeMoveBenchmark {
                 tally.deviceSeconds = Self.median(tallies.map(\.deviceSeconds))
                 tally.cloudSeconds = Self.median(tallies.map(\.cloudSeconds))
                 let compute = tally.deviceFLOPs * prices.joulesPerFLOP
-                let messages = tally.batchesUploaded + (tally.controlBytesUploaded > 0 ? phones.count : 0)
+                // One radio tail per phone that transmitted; the head request every phone sends on a move
+                // (both policies) is not counted for either.
                 let radio =
                     Double(tally.bytesUploaded + tally.controlBytesUploaded) * prices.radioJoulesPerByte
-                    + Double(messages) * prices.radioTailJoules
+                    + Double(tally.radioSessions) * prices.radioTailJoules
                 let result = Result(
                     scenario: name, policy: policy, tally: tally, deviceJoules: compute + radio,
                     computeJoules: compute, radioJoules: radio)

@@ -34,6 +34,9 @@ public struct FreezeMoveSimulation {
         /// Other device-to-cloud bytes the move needed (freeze-sync requests).
         public var controlBytesUploaded = 0
         public var batchesUploaded = 0
+        /// Phones that switched their radio on for the move (sent a batch or a sync); each pays one radio
+        /// tail, since a phone's sync and its uploads go out back to back.
+        public var radioSessions = 0
         public var samplesUploaded = 0
         /// Forward FLOPs the phones executed for the move.
         public var deviceFLOPs = 0.0
@@ -62,6 +65,8 @@ public struct FreezeMoveSimulation {
     /// A naive device starts over with a fresh state; a new device name keeps its batch sequence
     /// numbers from colliding with the ones the registry already stored.
     var incarnation = 0
+    /// Phones that transmitted during the current move.
+    var transmitting: Set<Int> = []
 
     /// - Parameters:
     ///   - image: the raw input of a sample as a `[1, ...inputShape]` tensor.
@@ -100,6 +105,7 @@ public struct FreezeMoveSimulation {
     /// Moves every phone and the cloud to `freezePoint` under `policy` and returns what it cost.
     public mutating func move(to freezePoint: FreezePoint, policy: Policy) throws -> Tally {
         tally = Tally()
+        transmitting = []
         let started = ContinuousClock.now
         var next = state
         next.freezePoint = freezePoint
@@ -136,6 +142,7 @@ public struct FreezeMoveSimulation {
             }
         }
         tally.wallSeconds = (ContinuousClock.now - started).secondsValue
+        tally.radioSessions = transmitting.count
         tally.cloudSamplesAtTarget = try phones.reduce(0) { total, phone in
             total + (try store.featureCount(UserID(phone.spec.user), stamps: FeatureStamps(next)))
         }
@@ -193,6 +200,7 @@ public struct FreezeMoveSimulation {
                         userID: spec.user, deviceID: deviceName(spec), modelVersion: stamp.modelVersion.number,
                         freezePoint: UInt32(stamp.freezePoint.index), hyperHash: stamp.hyperParameterHash,
                         sampleIDs: ids))
+                transmitting.insert(index)
                 tally.controlBytesUploaded += try WireCodec.encode(request, metadata: Self.metadata).reduce(0) { $0 + $1.count }
                 let start = ContinuousClock.now
                 let missing = try store.missingSamples(UserID(spec.user), stamps: stamp, among: ids)
@@ -218,6 +226,7 @@ public struct FreezeMoveSimulation {
             epoch: state.epoch)
         tally.bytesUploaded += try WireCodec.encode(.featureBatch(wire), metadata: Self.metadata).reduce(0) { $0 + $1.count }
         tally.batchesUploaded += 1
+        transmitting.insert(index)
         tally.samplesUploaded += batch.entries.count
         let start = ContinuousClock.now
         _ = try store.storeBatch(
