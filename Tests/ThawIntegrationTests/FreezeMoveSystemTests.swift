@@ -24,6 +24,7 @@ struct FreezeMoveSystemTests {
         var fromActivation: Int?
         var asked: Int?
         var missing: Int?
+        var user: String?
     }
 
     static func lines(_ node: NodeProcess, _ event: String) -> [Line] {
@@ -92,7 +93,8 @@ struct FreezeMoveSystemTests {
             // Some samples reach the cloud at k=7; then the point moves deeper while phones keep
             // annotating, so later samples exist in the cloud only at k=8.
             #expect(try await System.waitUntil(.seconds(90)) { Self.swaps(device, at: 7) >= 2 })
-            #expect(try await client.send(.freeze(8)).freezePoint == FreezePoint(8))
+            let atEight = try await client.send(.freeze(8))
+            #expect(atEight.freezePoint == FreezePoint(8))
             #expect(try await System.waitUntil(.seconds(150)) { device.output.contains { $0.contains("goal-reached") } })
             #expect(try await System.waitUntil(.seconds(60)) { Self.swaps(device, at: 8) >= 2 })
             let before = Self.lines(device, "batch-sent")
@@ -100,6 +102,19 @@ struct FreezeMoveSystemTests {
             #expect(!sentAt7.isEmpty)
             let swapsAt8 = Self.swaps(device, at: 8)
             let swapsAt7 = Self.swaps(device, at: 7)
+            // What the cloud lacks at k=7 right now, read from the registry's database: samples first
+            // uploaded at k=8, and k=7 batches a worker received after the first move and advanced to k=8.
+            let store = try RegistryStore(path: "\(workspace.path)/registry.sqlite")
+            var lacking: Set<UInt64> = []
+            var users: [String: String] = [:]
+            for line in Self.lines(device, "head-swapped") { users[line.device ?? ""] = line.user }
+            for (phone, user) in users {
+                let ids = before.filter { $0.device == phone }.flatMap { $0.sampleIds ?? [] }
+                var stamps = FeatureStamps(atEight)
+                stamps.freezePoint = FreezePoint(7)
+                lacking.formUnion(try store.missingSamples(UserID(user), stamps: stamps, among: Array(Set(ids))))
+            }
+            try store.close()
 
             #expect(try await client.send(.freeze(7)).freezePoint == FreezePoint(7))
             // Each phone asks which samples the registry lacks at k=7 ...
@@ -108,20 +123,18 @@ struct FreezeMoveSystemTests {
             let asked = syncs.reduce(0) { $0 + ($1.asked ?? 0) }
             let missing = syncs.reduce(0) { $0 + ($1.missing ?? 0) }
             #expect(asked > 0 && missing < asked, "asked \(asked), missing \(missing)")
+            #expect(missing == lacking.count)
             // ... and, once new k=7 heads arrive, it has uploaded only those: none of them had reached the
             // cloud at k=7 before, and their number is what the registry reported missing.
             #expect(try await System.waitUntil(.seconds(90)) { Self.swaps(device, at: 7) >= swapsAt7 + 2 })
             try await Task.sleep(for: .seconds(3))
             let all = Self.lines(device, "batch-sent")
             let after = all.dropFirst(before.count)
-            // Everything that ever went up at k=8 (a batch in flight at the first move was re-sent there).
-            let sentAt8 = Set(all.filter { $0.freezePoint == 8 }.flatMap { $0.sampleIds ?? [] })
             let reuploaded = Set(after.filter { $0.freezePoint == 7 }.flatMap { $0.sampleIds ?? [] })
-            // Only samples the cloud could hold at k=8 alone are re-sent; one that only ever went up at
-            // k=7 is never re-sent, and the count is exactly what the registry reported missing.
-            #expect(reuploaded.isSubset(of: sentAt8), "re-uploaded samples never sent at k=8")
-            #expect(reuploaded.isDisjoint(with: sentAt7.subtracting(sentAt8)), "re-uploaded samples the cloud had at k=7")
+            // Exactly the samples the cloud lacked at k=7 are re-sent, nothing it already had.
+            #expect(reuploaded == lacking, "re-uploaded \(reuploaded.sorted()), lacking \(lacking.sorted())")
             #expect(reuploaded.count == missing, "re-uploaded \(reuploaded.count), registry reported \(missing) missing")
+            #expect(reuploaded.isDisjoint(with: sentAt7.subtracting(lacking)))
             print("shallower move k8->7: asked \(asked), missing \(missing), re-uploaded \(reuploaded.count)")
             // Heads of k=8 are not swapped in after the move back.
             #expect(Self.swaps(device, at: 8) == swapsAt8)

@@ -92,11 +92,7 @@ public struct FreezeMoveSimulation {
     public mutating func populate() throws {
         for index in phones.indices {
             try perform(phones[index].machine.deploymentObserved(state, now: now), phone: index)
-            for sample in phones[index].spec.samples {
-                try perform(
-                    phones[index].machine.sampleArrived(sampleId: sample.id, annotated: true, label: sample.label, now: now),
-                    phone: index)
-            }
+            try arrive(phone: index)
             try flush(phone: index)
         }
         tally = Tally()
@@ -132,12 +128,7 @@ public struct FreezeMoveSimulation {
                 phones[index].machine = DeviceStateMachine(configuration: configuration)
                 incarnation = Int(next.epoch)
                 try perform(phones[index].machine.deploymentObserved(next, now: now), phone: index)
-                for sample in phones[index].spec.samples {
-                    try perform(
-                        phones[index].machine.sampleArrived(
-                            sampleId: sample.id, annotated: true, label: sample.label, now: now),
-                        phone: index)
-                }
+                try arrive(phone: index)
                 try flush(phone: index)
             }
         }
@@ -147,6 +138,16 @@ public struct FreezeMoveSimulation {
             total + (try store.featureCount(UserID(phone.spec.user), stamps: FeatureStamps(next)))
         }
         return tally
+    }
+
+    /// Every annotated sample of the phone arrives; their backbone passes run as one batch.
+    private mutating func arrive(phone index: Int) throws {
+        var actions: [DeviceAction] = []
+        for sample in phones[index].spec.samples {
+            actions += phones[index].machine.sampleArrived(
+                sampleId: sample.id, annotated: true, label: sample.label, now: now)
+        }
+        try perform(actions, phone: index)
     }
 
     private mutating func flush(phone index: Int) throws {
@@ -163,32 +164,51 @@ public struct FreezeMoveSimulation {
         while let action = queue.popFirst() {
             switch action {
             case .computeBackbone(let id, let version, let upTo, let checkpointsAt):
+                // Both policies run their passes as one batch per kind (a phone extracts many samples in
+                // one go), so wall times compare the work, not batch-1 matrix-vector overheads.
+                var ids = [id]
+                while case .computeBackbone(let next, version, upTo, checkpointsAt)? = queue.first {
+                    ids.append(next)
+                    queue.removeFirst()
+                }
                 let start = ContinuousClock.now
-                let (output, recorded) = model.forward(image(id), layers: 0..<upTo.index, recordingAt: Set(checkpointsAt))
+                let input = Tensor(
+                    shape: [ids.count] + model.architecture.inputShape,
+                    scalars: ids.flatMap { image($0).scalars })
+                let (output, recorded) = model.forward(input, layers: 0..<upTo.index, recordingAt: Set(checkpointsAt))
                 tally.deviceSeconds += (ContinuousClock.now - start).secondsValue
-                tally.deviceFLOPs += flops(0, upTo.index)
-                tally.entriesFromRaw += 1
-                queue += phones[index].machine.backboneComputed(
-                    sampleId: id, activation: Self.activation(output), checkpoints: recorded.mapValues(Self.activation),
-                    modelVersion: version, freezePoint: upTo)
-            case .rebuildActivations(let plan):
-                for step in plan.steps {
-                    let start = ContinuousClock.now
-                    let input: Tensor
-                    switch step.source {
-                    case .rawInput:
-                        input = image(step.sampleId)
-                        tally.entriesFromRaw += 1
-                    case .activation(_, let activation):
-                        input = Tensor(shape: [1] + activation.shape, scalars: activation.scalars)
-                        tally.entriesFromActivation += 1
-                    }
-                    let output = model.advance(checkpoint: input, from: step.startLayer, to: plan.target.index)
-                    tally.deviceSeconds += (ContinuousClock.now - start).secondsValue
-                    tally.deviceFLOPs += flops(step.startLayer, plan.target.index)
+                tally.deviceFLOPs += Double(ids.count) * flops(0, upTo.index)
+                tally.entriesFromRaw += ids.count
+                for (row, sample) in ids.enumerated() {
                     queue += phones[index].machine.backboneComputed(
-                        sampleId: step.sampleId, activation: Self.activation(output), checkpoints: [:],
-                        modelVersion: plan.modelVersion, freezePoint: plan.target)
+                        sampleId: sample, activation: Self.activation(output.rows(row..<(row + 1))),
+                        checkpoints: recorded.mapValues { Self.activation($0.rows(row..<(row + 1))) },
+                        modelVersion: version, freezePoint: upTo)
+                }
+            case .rebuildActivations(let plan):
+                let groups = Dictionary(grouping: plan.steps) { $0.startLayer }
+                for startLayer in groups.keys.sorted() {
+                    let steps = groups[startLayer]!
+                    let start = ContinuousClock.now
+                    var scalars: [Float] = []
+                    for step in steps {
+                        switch step.source {
+                        case .rawInput: scalars += image(step.sampleId).scalars
+                        case .activation(_, let activation): scalars += activation.scalars
+                        }
+                    }
+                    let shape = model.architecture.activationShape(at: startLayer)
+                    let output = model.advance(
+                        checkpoint: Tensor(shape: [steps.count] + shape, scalars: scalars), from: startLayer,
+                        to: plan.target.index)
+                    tally.deviceSeconds += (ContinuousClock.now - start).secondsValue
+                    tally.deviceFLOPs += Double(steps.count) * flops(startLayer, plan.target.index)
+                    if startLayer == 0 { tally.entriesFromRaw += steps.count } else { tally.entriesFromActivation += steps.count }
+                    for (row, step) in steps.enumerated() {
+                        queue += phones[index].machine.backboneComputed(
+                            sampleId: step.sampleId, activation: Self.activation(output.rows(row..<(row + 1))),
+                            checkpoints: [:], modelVersion: plan.modelVersion, freezePoint: plan.target)
+                    }
                 }
             case .sendBatch(let batch):
                 try upload(batch, phone: index)
