@@ -62,7 +62,8 @@ struct FreezeMoveSystemTests {
         try await Self.withSystem { workspace, nodes in
             let (registry, device) = (nodes[0], nodes[3])
             // Every phone finished its stream, everything it annotated is durable and it holds a head.
-            #expect(try await System.waitUntil(.seconds(150)) { device.output.contains { $0.contains("goal-reached") } })
+            #expect(
+                try await System.waitUntil(.seconds(150)) { device.output.contains { $0.contains("goal-reached") } })
             let sentBefore = Self.lines(device, "batch-sent")
             #expect(!sentBefore.isEmpty)
             let oldSwaps = Self.swaps(device, at: 7)
@@ -72,7 +73,9 @@ struct FreezeMoveSystemTests {
 
             // The registry advances the stored rows itself and a worker trains k=8 heads from them.
             #expect(try await System.waitUntil(.seconds(90)) { Self.swaps(device, at: 8) >= 2 })
-            #expect(registry.output.contains { $0.contains("stored activations advanced") && $0.contains("freeze.point=8") })
+            #expect(
+                registry.output.contains { $0.contains("stored activations advanced") && $0.contains("freeze.point=8") }
+            )
             // Devices advanced their own cache from the k=7 activations, never from the raw input.
             let rebuilt = Self.lines(device, "cache-rebuilt").filter { $0.freezePoint == 8 }
             #expect(rebuilt.count == 2, "\(rebuilt.count) phones rebuilt at k=8")
@@ -95,7 +98,8 @@ struct FreezeMoveSystemTests {
             #expect(try await System.waitUntil(.seconds(90)) { Self.swaps(device, at: 7) >= 2 })
             let atEight = try await client.send(.freeze(8))
             #expect(atEight.freezePoint == FreezePoint(8))
-            #expect(try await System.waitUntil(.seconds(150)) { device.output.contains { $0.contains("goal-reached") } })
+            #expect(
+                try await System.waitUntil(.seconds(150)) { device.output.contains { $0.contains("goal-reached") } })
             #expect(try await System.waitUntil(.seconds(60)) { Self.swaps(device, at: 8) >= 2 })
             let before = Self.lines(device, "batch-sent")
             let sentAt7 = Set(before.filter { $0.freezePoint == 7 }.flatMap { $0.sampleIds ?? [] })
@@ -133,7 +137,8 @@ struct FreezeMoveSystemTests {
             let reuploaded = Set(after.filter { $0.freezePoint == 7 }.flatMap { $0.sampleIds ?? [] })
             // Exactly the samples the cloud lacked at k=7 are re-sent, nothing it already had.
             #expect(reuploaded == lacking, "re-uploaded \(reuploaded.sorted()), lacking \(lacking.sorted())")
-            #expect(reuploaded.count == missing, "re-uploaded \(reuploaded.count), registry reported \(missing) missing")
+            #expect(
+                reuploaded.count == missing, "re-uploaded \(reuploaded.count), registry reported \(missing) missing")
             #expect(reuploaded.isDisjoint(with: sentAt7.subtracting(lacking)))
             print("shallower move k8->7: asked \(asked), missing \(missing), re-uploaded \(reuploaded.count)")
             // Heads of k=8 are not swapped in after the move back.

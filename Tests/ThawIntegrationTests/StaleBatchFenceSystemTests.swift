@@ -53,7 +53,8 @@ struct StaleBatchFenceSystemTests {
         }
     }
 
-    static func batch(_ state: DeploymentState, freezePoint: Int, seq: UInt64, sample: UInt64) -> ThawWire.FeatureBatch {
+    static func batch(_ state: DeploymentState, freezePoint: Int, seq: UInt64, sample: UInt64) -> ThawWire.FeatureBatch
+    {
         ThawWire.FeatureBatch(
             userID: "writer-probe", deviceID: "probe", deviceSeq: seq, modelVersion: state.modelVersion.number,
             modelHash: state.modelHash, freezePoint: UInt32(freezePoint), hyperHash: state.hyperParameterHash,
@@ -104,9 +105,14 @@ struct StaleBatchFenceSystemTests {
                 var advancedSeq: UInt64?
                 for seq: UInt64 in 1...10 where advancedSeq == nil {
                     try await probe.push(Self.batch(atSeven, freezePoint: 7, seq: seq, sample: 1000 + seq))
-                    if try await System.waitUntil(.seconds(3), {
-                        worker.output.contains { $0.contains("advanced a stale batch") && $0.contains("probe#\(seq)") }
-                    }) {
+                    if try await System.waitUntil(
+                        .seconds(3),
+                        {
+                            worker.output.contains {
+                                $0.contains("advanced a stale batch") && $0.contains("probe#\(seq)")
+                            }
+                        })
+                    {
                         advancedSeq = seq
                     }
                 }

@@ -142,7 +142,8 @@ import ThawNN
         #expect(
             F.decide(batch: Fixture.stamp(freeze: 3), epoch: 3, current: Self.current)
                 == .advance(from: FreezePoint(3), to: FreezePoint(5)))
-        #expect(F.decide(batch: Fixture.stamp(freeze: 6), epoch: 3, current: Self.current) == .reject(.staleFreezePoint))
+        #expect(
+            F.decide(batch: Fixture.stamp(freeze: 6), epoch: 3, current: Self.current) == .reject(.staleFreezePoint))
         #expect(F.decide(batch: Fixture.stamp(version: 0, freeze: 5), current: Self.current) == .reject(.staleModel))
         #expect(F.decide(batch: Fixture.stamp(freeze: 5, hyper: "h0"), current: Self.current) == .reject(.staleHyper))
         // The device saw a newer deployment than the worker: neither advance nor reject.

@@ -39,14 +39,23 @@ import ThawNodes
             _ = try store.storeBatch(F.batch(user: "writer-2", device: "phone-2", sequence: 1, samples: 2))
             var advancer = FeatureAdvancer(pageSize: 2)
             advancer.follow(Self.state(2, epoch: 1))
-            #expect(try Self.drain(&advancer, store).last == .finished(state: Self.state(2, epoch: 1), retrain: [
-                UserID("writer-1"), UserID("writer-2"),
-            ]))  // rows at k=2 but no heads yet
+            #expect(
+                try Self.drain(&advancer, store).last
+                    == .finished(
+                        state: Self.state(2, epoch: 1),
+                        retrain: [
+                            UserID("writer-1"), UserID("writer-2"),
+                        ]))  // rows at k=2 but no heads yet
 
             advancer.follow(Self.state(4, epoch: 2))
             let steps = try Self.drain(&advancer, store)
-            #expect(steps.prefix(3) == [.advanced(rows: 2, skipped: 0), .advanced(rows: 2, skipped: 0), .advanced(rows: 1, skipped: 0)])
-            #expect(steps.last == .finished(state: Self.state(4, epoch: 2), retrain: [UserID("writer-1"), UserID("writer-2")]))
+            #expect(
+                steps.prefix(3) == [
+                    .advanced(rows: 2, skipped: 0), .advanced(rows: 2, skipped: 0), .advanced(rows: 1, skipped: 0),
+                ])
+            #expect(
+                steps.last
+                    == .finished(state: Self.state(4, epoch: 2), retrain: [UserID("writer-1"), UserID("writer-2")]))
             let deeper = FeatureStamps(Self.state(4, epoch: 2))
             let rows = try store.features(UserID("writer-1"), stamps: deeper, limit: 10)
             #expect(rows.map(\.sampleID) == [0, 1, 2])
@@ -115,7 +124,8 @@ import ThawNodes
             }
             #expect(try store.missingSamples(UserID("writer-1"), stamps: F.stamps, among: [2, 0, 7, 2]) == [7])
             #expect(
-                try store.missingSamples(UserID("writer-1"), stamps: FeatureStamps(Self.state(1, epoch: 2)), among: [0, 1])
+                try store.missingSamples(
+                    UserID("writer-1"), stamps: FeatureStamps(Self.state(1, epoch: 2)), among: [0, 1])
                     == [0, 1])
             #expect(try store.missingSamples(UserID("writer-2"), stamps: F.stamps, among: [0]) == [0])
         }

@@ -96,7 +96,9 @@ public struct FreezeMoveBenchmark {
                 for run in 0..<runs {
                     let path0 = "\(scratch)/freeze-bench-\(getpid())-\(run).sqlite"
                     defer {
-                        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path0 + suffix) }
+                        for suffix in ["", "-wal", "-shm"] {
+                            try? FileManager.default.removeItem(atPath: path0 + suffix)
+                        }
                     }
                     let store = try RegistryStore(path: path0)
                     defer { try? store.close() }
@@ -122,10 +124,12 @@ public struct FreezeMoveBenchmark {
                     scenario: name, policy: policy, tally: tally, deviceJoules: compute + radio,
                     computeJoules: compute, radioJoules: radio)
                 results.append(result)
+                let flops = String(format: "%.3g", tally.deviceFLOPs)
+                let joules = String(format: "%.3f", compute + radio)
+                let wall = String(format: "%.3f", tally.wallSeconds)
                 progress(
                     "\(name) \(policy.rawValue): uploaded \(tally.bytesUploaded) B in \(tally.batchesUploaded) batches "
-                        + "(+\(tally.controlBytesUploaded) B sync), device \(String(format: "%.3g", tally.deviceFLOPs)) FLOP, "
-                        + "\(String(format: "%.3f", compute + radio)) J, wall \(String(format: "%.3f", tally.wallSeconds)) s, "
+                        + "(+\(tally.controlBytesUploaded) B sync), device \(flops) FLOP, \(joules) J, wall \(wall) s, "
                         + "cloud holds \(tally.cloudSamplesAtTarget)/\(annotated) at target")
             }
         }

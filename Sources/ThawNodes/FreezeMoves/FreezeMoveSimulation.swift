@@ -203,7 +203,11 @@ public struct FreezeMoveSimulation {
                         to: plan.target.index)
                     tally.deviceSeconds += (ContinuousClock.now - start).secondsValue
                     tally.deviceFLOPs += Double(steps.count) * flops(startLayer, plan.target.index)
-                    if startLayer == 0 { tally.entriesFromRaw += steps.count } else { tally.entriesFromActivation += steps.count }
+                    if startLayer == 0 {
+                        tally.entriesFromRaw += steps.count
+                    } else {
+                        tally.entriesFromActivation += steps.count
+                    }
                     for (row, step) in steps.enumerated() {
                         queue += phones[index].machine.backboneComputed(
                             sampleId: step.sampleId, activation: Self.activation(output.rows(row..<(row + 1))),
@@ -221,7 +225,9 @@ public struct FreezeMoveSimulation {
                         freezePoint: UInt32(stamp.freezePoint.index), hyperHash: stamp.hyperParameterHash,
                         sampleIDs: ids))
                 transmitting.insert(index)
-                tally.controlBytesUploaded += try WireCodec.encode(request, metadata: Self.metadata).reduce(0) { $0 + $1.count }
+                tally.controlBytesUploaded += try WireCodec.encode(request, metadata: Self.metadata).reduce(0) {
+                    $0 + $1.count
+                }
                 let start = ContinuousClock.now
                 let missing = try store.missingSamples(UserID(spec.user), stamps: stamp, among: ids)
                 tally.cloudSeconds += (ContinuousClock.now - start).secondsValue
@@ -244,7 +250,9 @@ public struct FreezeMoveSimulation {
             sampleIDs: batch.entries.map(\.sampleId), labels: batch.entries.map { UInt32($0.label) },
             createdAtMs: 0, activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
             epoch: state.epoch)
-        tally.bytesUploaded += try WireCodec.encode(.featureBatch(wire), metadata: Self.metadata).reduce(0) { $0 + $1.count }
+        tally.bytesUploaded += try WireCodec.encode(.featureBatch(wire), metadata: Self.metadata).reduce(0) {
+            $0 + $1.count
+        }
         tally.batchesUploaded += 1
         transmitting.insert(index)
         tally.samplesUploaded += batch.entries.count
@@ -273,5 +281,7 @@ public struct FreezeMoveSimulation {
 
     static let metadata = WireMetadata(sender: "bench-device", sequence: 1, sentAtUnixMs: 0)
 
-    static func activation(_ tensor: Tensor) -> Activation { Activation(shape: tensor.sampleShape, scalars: tensor.scalars) }
+    static func activation(_ tensor: Tensor) -> Activation {
+        Activation(shape: tensor.sampleShape, scalars: tensor.scalars)
+    }
 }

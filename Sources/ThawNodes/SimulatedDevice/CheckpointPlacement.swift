@@ -44,7 +44,8 @@ public struct CheckpointPlacement: Sendable {
         architecture: ModelArchitecture, freezePoint: FreezePoint, joulesPerFLOP: Double,
         joulesPerStoredByte: Double = 0
     ) {
-        precondition(freezePoint.index >= 1 && freezePoint.index < architecture.layerCount, "freeze point outside model")
+        precondition(
+            freezePoint.index >= 1 && freezePoint.index < architecture.layerCount, "freeze point outside model")
         precondition(joulesPerFLOP >= 0 && joulesPerStoredByte >= 0, "energy prices cannot be negative")
         self.architecture = architecture
         self.freezePoint = freezePoint
@@ -95,8 +96,10 @@ public struct CheckpointPlacement: Sendable {
         if candidates.count > Self.maximumCandidates {
             // Keep the candidates that save the most FLOPs per byte on their own.
             candidates = Array(
-                candidates.sorted { flops(from: 0, to: $0) / Double(bytes(at: $0)) > flops(from: 0, to: $1) / Double(bytes(at: $1)) }
-                    .prefix(Self.maximumCandidates)
+                candidates.sorted {
+                    flops(from: 0, to: $0) / Double(bytes(at: $0)) > flops(from: 0, to: $1) / Double(bytes(at: $1))
+                }
+                .prefix(Self.maximumCandidates)
             ).sorted()
         }
         var best = evaluate([], targets: targets)

@@ -38,25 +38,32 @@ extension TrainerWorkerSession {
         counters.advancedStale += 1
         logger.info(
             "advanced a stale batch instead of rejecting it",
-            metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(from.index)->\(to.index)"])
+            metadata: [
+                "batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(from.index)->\(to.index)",
+            ])
         return advanced
     }
 
     /// Sends a `BatchRejected` to the registry, which keeps it until the device's next freeze sync.
     /// Devices have no socket a worker could reach (phones are behind NAT); they already talk to the
     /// registry. A failure here is logged: the device's outbox re-sends the batch and it is refused again.
-    mutating func returnRejection(_ batch: ThawWire.FeatureBatch, reason: RejectReason, deployment: DeploymentState) async {
+    mutating func returnRejection(_ batch: ThawWire.FeatureBatch, reason: RejectReason, deployment: DeploymentState)
+        async
+    {
         let rejection = BatchRejected(
             deviceID: batch.deviceID, deviceSeq: batch.deviceSeq, reason: reason.wire,
             currentState: WireBridge.wire(deployment),
-            detail: "stamped k=\(batch.freezePoint) v\(batch.modelVersion); current k=\(deployment.freezePoint.index) v\(deployment.modelVersion.number)")
+            detail: "stamped k=\(batch.freezePoint) v\(batch.modelVersion); "
+                + "current k=\(deployment.freezePoint.index) v\(deployment.modelVersion.number)")
         do {
             _ = try await registry.request(.batchRejected(rejection), stamper: &stamper) {
                 if case .rejectionRecorded = $0 { true } else { false }
             }
             counters.rejectionsReturned += 1
         } catch {
-            logger.warning("rejection not recorded", metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "error": "\(error)"])
+            logger.warning(
+                "rejection not recorded",
+                metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "error": "\(error)"])
         }
     }
 

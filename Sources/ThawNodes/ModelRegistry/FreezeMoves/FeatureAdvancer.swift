@@ -73,7 +73,9 @@ public struct FeatureAdvancer: Sendable {
         for key in groups.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             let rows = groups[key]!
             let from = key[0]
-            if let outputs = advance(rows.map(\.activations), from, stamps.freezePoint.index), outputs.count == rows.count {
+            if let outputs = advance(rows.map(\.activations), from, stamps.freezePoint.index),
+                outputs.count == rows.count
+            {
                 advanced += zip(rows, outputs).map { AdvancedFeature(sourceID: $0.id, activations: $1) }
             } else {
                 skipped += rows.count

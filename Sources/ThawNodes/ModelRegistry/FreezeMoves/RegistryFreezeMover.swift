@@ -67,7 +67,8 @@ struct RegistryFreezeMover {
         guard let push else { return }
         for user in users {
             let request = ThawMessage.retrainRequest(
-                RetrainRequest(userID: user.rawValue, state: WireBridge.wire(state), reason: "stored activations advanced"))
+                RetrainRequest(
+                    userID: user.rawValue, state: WireBridge.wire(state), reason: "stored activations advanced"))
             // Non-blocking: with no worker connected the request is dropped; the next device batch of
             // that user trains on everything stored anyway.
             if (try? loop.trySend(try stamper.encode(request), on: push)) == true { retrainsSent += 1 }

@@ -114,7 +114,8 @@ extension RegistryStore {
         guard rejection.sequence <= UInt64(Int64.max), rejection.current.modelVersion.number <= UInt64(Int64.max),
             rejection.current.epoch <= UInt64(Int64.max)
         else {
-            throw RegistryError(.valueOutOfRange, "rejection of \(rejection.device)#\(rejection.sequence) is out of range")
+            throw RegistryError(
+                .valueOutOfRange, "rejection of \(rejection.device)#\(rejection.sequence) is out of range")
         }
         try writeTransaction { db in
             try db.execute(
