@@ -27,6 +27,10 @@ public enum ThawMessage: Sendable, Equatable {
     case commitConflict(CommitConflict)
     case metrics(MetricsReport)
     case errorReply(ErrorReply)
+    case freezeSyncRequest(FreezeSyncRequest)
+    case freezeSyncReply(FreezeSyncReply)
+    case retrainRequest(RetrainRequest)
+    case rejectionRecorded(RejectionRecorded)
 
     /// The payload kind without its content, for logs, metrics and dispatch tables.
     public var kind: Kind {
@@ -54,6 +58,10 @@ public enum ThawMessage: Sendable, Equatable {
         case .commitConflict: .commitConflict
         case .metrics: .metrics
         case .errorReply: .errorReply
+        case .freezeSyncRequest: .freezeSyncRequest
+        case .freezeSyncReply: .freezeSyncReply
+        case .retrainRequest: .retrainRequest
+        case .rejectionRecorded: .rejectionRecorded
         }
     }
 
@@ -82,5 +90,9 @@ public enum ThawMessage: Sendable, Equatable {
         case commitConflict = "commit_conflict"
         case metrics
         case errorReply = "error_reply"
+        case freezeSyncRequest = "freeze_sync_request"
+        case freezeSyncReply = "freeze_sync_reply"
+        case retrainRequest = "retrain_request"
+        case rejectionRecorded = "rejection_recorded"
     }
 }

@@ -135,7 +135,11 @@ import ThawNN
             checkpoints: [1: Fixture.activation(8), 2: Fixture.activation(6)],
             modelVersion: .init(1), freezePoint: .init(3))
         let moved = device.deploymentObserved(Fixture.state(freeze: 2, epoch: 2), now: Fixture.at(1))
-        let plan = try #require(moved.rebuildPlan)
+        // A shallower move first asks the registry what it lacks; here it lacks sample 1.
+        #expect(moved.contains(.syncFreezeMove(stamp: Fixture.stamp(freeze: 2), sampleIds: [1])))
+        #expect(moved.rebuildPlan == nil)
+        let synced = device.freezeSyncReceived(stamp: Fixture.stamp(freeze: 2), missing: [1])
+        let plan = try #require(synced.rebuildPlan)
         #expect(plan.target == FreezePoint(2) && plan.steps.first?.startLayer == 2 && plan.layerRuns == 0)
         #expect(moved.computedSamples.isEmpty)  // no raw recomputation needed
         #expect(device.pendingUploads.isEmpty)  // stale until rebuilt
@@ -241,6 +245,7 @@ import ThawNN
         #expect(device.cache[1] == nil && device.annotatedLabels[1] == 1)
         let moved = device.deploymentObserved(Fixture.state(freeze: 2, epoch: 2), now: Fixture.at(2))
         #expect(moved.computedSamples == [1])  // from the raw input
-        #expect(moved.rebuildPlan?.steps.map(\.sampleId) == [2, 3])  // from their activations
+        let synced = device.freezeSyncReceived(stamp: Fixture.stamp(freeze: 2), missing: [2, 3])
+        #expect(synced.rebuildPlan?.steps.map(\.sampleId) == [2, 3])  // from their activations
     }
 }

@@ -121,5 +121,25 @@ enum Samples {
             )
         ),
         ("error_reply", .errorReply(ErrorReply(code: .malformed, message: "bad header", inReplyToSequence: 41))),
+        (
+            "freeze_sync_request",
+            .freezeSyncRequest(
+                FreezeSyncRequest(
+                    userID: "user-7", deviceID: "device-1", modelVersion: 3, freezePoint: 4, hyperHash: "ff00",
+                    sampleIDs: [100, 101, 102]))
+        ),
+        (
+            "freeze_sync_reply",
+            .freezeSyncReply(
+                FreezeSyncReply(
+                    deviceID: "device-1", freezePoint: 4, missingSampleIDs: [101],
+                    rejections: [
+                        BatchRejected(
+                            deviceID: "device-1", deviceSeq: 9, reason: .staleFreezePoint, currentState: state,
+                            detail: "freeze point 5 is stale")
+                    ]))
+        ),
+        ("retrain_request", .retrainRequest(RetrainRequest(userID: "user-7", state: state, reason: "advanced"))),
+        ("rejection_recorded", .rejectionRecorded(RejectionRecorded(deviceID: "device-1", deviceSeq: 9))),
     ]
 }

@@ -58,6 +58,11 @@ public struct NodeSettings: Sendable {
         return Endpoint(address.description)
     }
 
+    /// Every worker's PULL endpoint (devices push batches there; the registry pushes retrain requests).
+    var workerEndpoints: [Endpoint] {
+        topology.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
+    }
+
     var metricsEndpoint: Endpoint? {
         topology.instances(of: .monitor).first?.endpoints["metrics"].map { Endpoint($0.description) }
     }
@@ -100,7 +105,7 @@ public struct NodeSettings: Sendable {
             baseModels: [
                 RegistryNode.BaseModelFile(version: baseModel.version, hash: baseModelHash, bytes: baseModelBytes)
             ],
-            metrics: metricsEndpoint)
+            metrics: metricsEndpoint, coordinator: try? endpoint(.coordinator, "publish"), workers: workerEndpoints)
         configuration.curve = try curve()
         return configuration
     }
@@ -128,7 +133,7 @@ public struct NodeSettings: Sendable {
     public func device(dataset: HandwritingDataset) throws -> DeviceFleetNode.Configuration {
         let options = instance.spec.options.device ?? DeviceOptions()
         let users = try topology.deviceWriters(of: instance.spec, dataset: dataset)
-        let workers = topology.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
+        let workers = workerEndpoints
         let phone = PhoneSettings(
             flush: FlushPolicy(
                 minimumBatteryPercent: options.battery.minimumLevel * 100, minimumBatch: options.flush.samples,

@@ -20,15 +20,23 @@ public struct RegistryNode: Sendable {
         public var metrics: Endpoint?
         /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
         public var curve: NodeCurve? = nil
+        /// The coordinator's PUB endpoint: with it the registry follows freeze moves and advances stored
+        /// activations itself (docs/FREEZE-MOVES.md); without it, it only serves requests.
+        public var coordinator: Endpoint?
+        /// Worker PULL endpoints that receive `RetrainRequest`s once a user's rows were advanced.
+        public var workers: [Endpoint]
 
         public init(
-            name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile], metrics: Endpoint? = nil
+            name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile], metrics: Endpoint? = nil,
+            coordinator: Endpoint? = nil, workers: [Endpoint] = []
         ) {
             self.name = name
             self.router = router
             self.databasePath = databasePath
             self.baseModels = baseModels
             self.metrics = metrics
+            self.coordinator = coordinator
+            self.workers = workers
         }
     }
 
@@ -68,23 +76,53 @@ public struct RegistryNode: Sendable {
 
         let context = try ZMQContext()
         defer { try? context.shutdown() }
+        // The ROUTER first; the optional sockets follow in this order, each index recorded as it is added.
         var specs = [
             SocketSpec(kind: .router, bind: [configuration.router], options: [.maxMessageSize(SocketLimits.dataFrame)])
         ]
+        var metricsIndex: Int?
+        var subIndex: Int?
+        var pushIndex: Int?
         if let metrics = configuration.metrics {
+            metricsIndex = specs.count
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
+        }
+        if let coordinator = configuration.coordinator {
+            subIndex = specs.count
+            specs.append(
+                SocketSpec(
+                    kind: .sub, connect: [coordinator],
+                    options: [
+                        .subscribe(Topic.heartbeat.rawValue), .subscribe(Topic.freeze.rawValue),
+                        .subscribe(Topic.model.rawValue), .maxMessageSize(SocketLimits.smallFrame),
+                    ]))
+            if !configuration.workers.isEmpty {
+                pushIndex = specs.count
+                specs.append(
+                    SocketSpec(
+                        kind: .push, connect: configuration.workers,
+                        options: [.sendHighWaterMark(1000), .linger(.seconds(1))]))
+            }
         }
         let access = NodeCurve.policy(configuration.curve, bound: configuration.router)
         try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let router = loop.sockets[0]
-            let metricsSocket = loop.sockets.count > 1 ? loop.sockets[1] : nil
+            let metricsSocket = metricsIndex.map { loop.sockets[$0] }
+            let sub = subIndex.map { loop.sockets[$0] }
+            var mover = RegistryFreezeMover(
+                store: store, push: pushIndex.map { loop.sockets[$0] }, loop: loop, logger: logger,
+                stamper: EnvelopeStamper(sender: configuration.name))
             ReadyLine(
                 role: "registry", node: configuration.name,
                 endpoints: ["router": loop.boundEndpoints(of: router).first?.rawValue ?? ""]
             ).emit()
             var lastMetrics = ContinuousClock.now
-            try await runNodeEvents(loop: loop, tickEvery: .seconds(1), shutdown: shutdown) { event in
+            // Ticks drive the advancer one page at a time between requests; 50 ms keeps a move's cloud
+            // work close to its compute time without spinning when there is none.
+            try await runNodeEvents(loop: loop, tickEvery: .milliseconds(50), shutdown: shutdown) { event in
                 switch event {
+                case .delivery(let delivery) where delivery.socket == sub:
+                    mover.observe(delivery.frames.map(\.bytes))
                 case .delivery(let delivery):
                     // A ROUTER delivery is [routing id, message…]; without a message there is nobody to answer.
                     guard delivery.frames.count >= 2 else {
@@ -98,6 +136,7 @@ public struct RegistryNode: Sendable {
                         machine: machine, contracts: &contracts, refusals: refusals, logger: logger)
                     try await loop.send([delivery.frames[0]] + (try stamper.encode(reply)), on: router)
                 case .tick:
+                    try await mover.tick()
                     if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
                         lastMetrics = ContinuousClock.now
                         let report = Self.metricsReport(

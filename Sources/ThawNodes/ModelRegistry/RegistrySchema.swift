@@ -61,6 +61,7 @@ enum RegistrySchema {
                     CREATE INDEX features_by_user_stamps ON features(user, model_version, freeze_point);
                     """)
         }
+        registerFreezeMoves(in: &migrator)
         return migrator
     }
 }

@@ -119,6 +119,7 @@ enum RegistryWireAdapter {
             return .baseModelStored(
                 BaseModelStored(modelVersion: version.number, modelHash: hash, alreadyPresent: alreadyPresent))
         default:
+            if let answer = try freezeMoveAnswer(request.message, store: machine.store) { return answer }
             throw InputViolation(.unexpectedKind, "the registry does not handle \(request.message.kind)")
         }
     }

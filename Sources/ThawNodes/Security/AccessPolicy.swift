@@ -65,6 +65,15 @@ public struct AccessPolicy: Sendable {
     }
 
     /// A command on the coordinator's control socket: operators only.
+    /// A retrain request on a worker's PULL socket: only the registry sends those.
+    public func checkRetrain(from userID: String?) -> AccessRefusal? {
+        switch principal(userID) {
+        case .failure(let refusal): return refusal
+        case .success(let principal) where principal.kind == .registry: return nil
+        case .success(let principal): return AccessRefusal(principal: principal, "only the registry may ask for retraining")
+        }
+    }
+
     public func checkControl(from userID: String?) -> AccessRefusal? {
         switch principal(userID) {
         case .failure(let refusal): return refusal

@@ -81,4 +81,8 @@ public enum DeviceAction: Sendable, Equatable {
     case swapHead(HeadInfo)
     /// Write this snapshot with ``DeviceCacheStore`` before doing the actions that follow it.
     case persistCache(DeviceSnapshot)
+    /// After a shallower freeze move: ask the registry which of `sampleIds` it lacks under `stamp`, and
+    /// report the answer with `freezeSyncReceived` (or, if the registry cannot be reached, report all of
+    /// them missing).
+    case syncFreezeMove(stamp: ActivationStamp, sampleIds: [UInt64])
 }

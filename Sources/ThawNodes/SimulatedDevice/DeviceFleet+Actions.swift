@@ -24,6 +24,13 @@ extension DeviceFleet {
                     checkpoints: recorded.mapValues(Self.activation), modelVersion: version, freezePoint: freezePoint)
             case .rebuildActivations(let plan):
                 guard let model, modelVersion == plan.modelVersion else { continue }
+                if plan.steps.count > 1 || plan.steps.first.map({ phones[index].machine.cache[$0.sampleId]?.annotated == true }) == true {
+                    let raw = plan.steps.filter { $0.startLayer == 0 }.count
+                    StdoutLine.write(
+                        CacheRebuiltLine(
+                            device: phones[index].device.rawValue, freezePoint: plan.target.index,
+                            fromActivation: plan.steps.count - raw, fromRaw: raw, layerRuns: plan.layerRuns))
+                }
                 for step in plan.steps {
                     let start: Tensor
                     switch step.source {
@@ -46,6 +53,8 @@ extension DeviceFleet {
                 queue += await pullHead(phone: index, haveHash: haveHash)
             case .persistCache(let snapshot):
                 persist(snapshot, phone: index)
+            case .syncFreezeMove(let stamp, let sampleIds):
+                queue += await syncFreezeMove(phone: index, stamp: stamp, sampleIds: sampleIds)
             }
         }
     }
@@ -101,9 +110,16 @@ extension DeviceFleet {
                 freezePoint: UInt32(batch.stamp.freezePoint.index), hyperHash: batch.stamp.hyperParameterHash,
                 sampleIDs: batch.entries.map(\.sampleId), labels: batch.entries.map { UInt32($0.label) },
                 createdAtMs: WallClock.nowMs(),
-                activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars)))
+                activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
+                epoch: deployment?.epoch ?? 0))
         let frames = try stamper.encode(message)
-        phones[index].bytesSent += frames.reduce(0) { $0 + $1.count }
+        let bytes = frames.reduce(0) { $0 + $1.count }
+        phones[index].bytesSent += bytes
+        StdoutLine.write(
+            BatchSentLine(
+                device: phone.device.rawValue, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
+                samples: batch.entries.count, bytes: bytes, attempt: batch.attempt,
+                sampleIds: batch.entries.map(\.sampleId)))
         try await loop.send(frames, on: push)
     }
 
@@ -138,6 +154,10 @@ extension DeviceFleet {
         }
         phones[index].headPulls += 1
         var actions = phones[index].machine.batchesDurable(seqs: reply.durableSeqs)
+        if phones[index].machine.outbox.count > 0, let stamp = phones[index].machine.currentStamp {
+            // Batches still outstanding may have been refused by a worker: collect the rejections.
+            actions += await syncFreezeMove(phone: index, stamp: stamp, sampleIds: [], collectOnly: true)
+        }
         let outstanding = phones[index].machine.outbox.count > 0 || !phones[index].machine.pendingUploads.isEmpty
         phones[index].settledPulls = outstanding ? 0 : phones[index].settledPulls + 1
         guard reply.status == .head, let parameters = reply.headParameters else {

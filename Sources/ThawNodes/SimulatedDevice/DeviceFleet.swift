@@ -132,9 +132,25 @@ struct DeviceFleet {
     private mutating func makePhones() throws {
         guard let model else { return }
         let splitter = UserSplitter(adaptationFraction: 0.5, seed: configuration.seed)
-        let deviceConfiguration = configuration.phone.deviceConfiguration(layerCount: model.layerCount)
+        var deviceConfiguration = configuration.phone.deviceConfiguration(layerCount: model.layerCount)
         for (number, user) in configuration.users.enumerated() {
             let split = splitter.split(dataset.test, writer: user)
+            if configuration.phone.checkpointLayers.isEmpty, configuration.phone.checkpointBudgetBytes > 0,
+                let deployment
+            {
+                let entries = max(1, Int((Double(split.adaptation.count) * configuration.annotationShare).rounded(.up)))
+                let placement = CheckpointPlacement(
+                    architecture: model.architecture, freezePoint: deployment.freezePoint,
+                    joulesPerFLOP: configuration.phone.joulesPerFLOP)
+                let plan = placement.plan(budgetBytesPerSample: configuration.phone.checkpointBudgetBytes / entries)
+                deviceConfiguration.checkpointLayers = plan.layers
+                if number == 0 {
+                    logger.info(
+                        "checkpoint placement",
+                        metadata: ["layers": "\(plan.layers)", "bytes.per.sample": "\(plan.bytesPerSample)",
+                                   "freeze.point": "\(deployment.freezePoint.index)"])
+                }
+            }
             let device = DeviceID("\(configuration.name)-\(number)")
             let store = DeviceCacheStore(path: "\(configuration.stateDirectory)/\(device.rawValue).cache")
             let snapshot: DeviceSnapshot?

@@ -18,9 +18,18 @@ extension DeviceStateMachine {
         var evicted = cache.evictOlderModels(than: state.modelVersion)
         evicted += cache.evictHyperParameterMismatch(current: state.hyperParameterHash)
         statistics.entriesEvicted += evicted.count
-        // Batches stamped differently will be rejected; stop retrying them, their entries are redone.
-        for batch in outbox.outstanding where batch.stamp != ActivationStamp(state) { outbox.remove(batch.seq) }
-        for entry in cache.allEntries where entry.stamp != ActivationStamp(state) {
+        let move = FreezeMove(from: previous, to: state)
+        // A deeper move keeps batches in flight: the same sequence is re-sent with advanced activations,
+        // and a worker that receives the old one advances it (docs/FREEZE-MOVES.md). Any other change
+        // makes them useless: stop retrying them, their entries are redone.
+        for batch in outbox.outstanding where batch.stamp != ActivationStamp(state) {
+            if move == .deeper, batch.stamp.freezePoint < state.freezePoint {
+                outbox.restamp(batch.seq, to: ActivationStamp(state))
+            } else {
+                outbox.remove(batch.seq)
+            }
+        }
+        for entry in cache.allEntries where entry.stamp != ActivationStamp(state) && move != .deeper {
             if case .inFlight = entry.upload { cache.setUpload(.pending, for: [entry.sampleId]) }
         }
 
@@ -30,11 +39,16 @@ extension DeviceStateMachine {
             actions.append(.discardPredictions)
         }
 
-        // A freeze-point move keeps the entries but they must be rebuilt from the nearest source.
-        let plan = cache.planRebuild(to: state.freezePoint, modelVersion: state.modelVersion)
-        if !plan.steps.isEmpty {
-            actions.append(.rebuildActivations(plan))
-            spend(Double(plan.layerRuns) * configuration.energy.computeJoulesPerLayer, as: .compute)
+        // A freeze-point move keeps the entries. Deeper: each is advanced from its own activation and
+        // keeps its upload state (the cloud advances what it holds). Shallower: first ask the registry
+        // which samples it lacks at the new point; only those are rebuilt and uploaded.
+        if move == .shallower {
+            awaitingSync = ActivationStamp(state)
+            let asked = cache.allEntries.filter { $0.annotated && $0.stamp != ActivationStamp(state) }.map(\.sampleId)
+            actions.append(.syncFreezeMove(stamp: ActivationStamp(state), sampleIds: asked))
+        } else {
+            awaitingSync = nil
+            actions += rebuild(cache.planRebuild(to: state.freezePoint, modelVersion: state.modelVersion))
         }
 
         // Everything still wanted is (re)computed under the new state: samples waiting for a pass, and
@@ -79,6 +93,12 @@ extension DeviceStateMachine {
         seq: UInt64, reason: BatchRejectionReason, current: DeploymentState, now: Timestamp
     ) -> [DeviceAction] {
         var actions: [DeviceAction] = []
+        // A worker that had not yet seen our deployment refused it by mistake: keep the batch, the
+        // outbox re-sends it and a worker that caught up takes it.
+        if let deployment, current.epoch < deployment.epoch, reason != .invalid {
+            statistics.rejectionsFromBehind += 1
+            return []
+        }
         if let batch = outbox.remove(seq) {
             statistics.batchesRejected += 1
             for id in batch.sampleIds where cache[id]?.upload == .inFlight(seq: seq) {

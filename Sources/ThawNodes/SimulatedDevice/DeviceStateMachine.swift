@@ -33,6 +33,10 @@ public struct DeviceStateMachine: Sendable {
         /// Cached entries evicted because a new model version or new hyper-parameters made them stale.
         public var entriesEvicted = 0
         public var unannotatedRejectedForSpace = 0
+        /// Rejections from a worker that had not yet seen this device's deployment (ignored).
+        public var rejectionsFromBehind = 0
+        /// Entries the registry already held after a shallower move, so they were not re-uploaded.
+        public var uploadsSavedBySync = 0
     }
 
     public let configuration: DeviceConfiguration
@@ -49,6 +53,8 @@ public struct DeviceStateMachine: Sendable {
     var pending: [UInt64: PendingSample] = [:]
     var lastTick: Timestamp?
     var lastHeadRequest: Timestamp?
+    /// After a shallower move: the stamps whose ``syncFreezeMove`` answer is awaited.
+    public internal(set) var awaitingSync: ActivationStamp?
 
     /// - Parameter snapshot: what ``DeviceCacheStore`` loaded, or `nil` on a first start.
     public init(configuration: DeviceConfiguration, restoring snapshot: DeviceSnapshot? = nil) {
@@ -123,6 +129,18 @@ public struct DeviceStateMachine: Sendable {
             spend(headEnergy, as: .compute)
             return [.runHead(sampleId: sampleId, backboneOutput: entry.activation)]
         }
+        if let entry = cache[sampleId], let deployment, entry.stamp.modelVersion == deployment.modelVersion,
+            pending[sampleId] == nil,
+            let step = cache.planRebuild(to: deployment.freezePoint, modelVersion: deployment.modelVersion, only: [sampleId])
+                .steps.first, step.startLayer > 0
+        {
+            // A freeze move left this entry behind (rebuilt only if the registry needed it): run the few
+            // layers from its nearest stored activation instead of the whole backbone.
+            pending[sampleId] = PendingSample(
+                annotated: entry.annotated, label: entry.label, arrivedAt: now, wantsPrediction: true)
+            return rebuild(
+                RebuildPlan(modelVersion: deployment.modelVersion, target: deployment.freezePoint, steps: [step]))
+        }
         var sample =
             pending[sampleId]
             ?? PendingSample(
@@ -150,10 +168,15 @@ public struct DeviceStateMachine: Sendable {
         }
         var entry: CachedActivation
         if var existing = cache[sampleId], existing.stamp.modelVersion == modelVersion {
+            // Same model, other freeze point: a rebuild. The upload state was decided by the move (kept on
+            // a deeper one, `.pending` only for samples the registry lacks after a shallower one).
             existing.activation = activation
             existing.checkpoints.merge(checkpoints) { _, new in new }
             existing.stamp = stamp
-            existing.upload = .pending
+            if let label = annotatedLabels[sampleId] {
+                existing.annotated = true
+                existing.label = label
+            }
             entry = existing
         } else {
             entry = CachedActivation(

@@ -90,6 +90,13 @@ public struct Outbox: Sendable {
     @discardableResult
     public mutating func remove(_ seq: UInt64) -> Batch? { batches.removeValue(forKey: seq) }
 
+    /// Re-stamps an outstanding batch after a deeper freeze move: the same sequence and samples, now
+    /// with activations advanced to `stamp`. The registry stores a `(device, seq)` once whatever its
+    /// stamps, so whichever copy arrives first counts and the cloud advances it if it was the old one.
+    public mutating func restamp(_ seq: UInt64, to stamp: ActivationStamp) {
+        batches[seq]?.stamp = stamp
+    }
+
     /// Batches whose retry time has come, in sequence order; each is counted as re-sent now and gets the
     /// next, doubled delay.
     public mutating func takeDueRetries(now: Timestamp) -> [Batch] {

@@ -10,6 +10,13 @@ public struct PhoneSettings: Sendable {
     public var checkpointLayers: [Int]
     public var maximumBatchSize: Int
     public var energy: DeviceConfiguration.EnergyCosts
+    /// Bytes a phone may spend on activation checkpoints; with no explicit `checkpointLayers`,
+    /// ``CheckpointPlacement`` picks the layers (0 disables checkpoints).
+    public var checkpointBudgetBytes: Int = 1 << 20
+    /// Compute energy price for checkpoint placement. A placeholder until a cited device profile
+    /// (issue 5) provides one; only the *ranking* of plans depends on it, not which plan wins, as long as
+    /// storing a byte is priced at zero.
+    public var joulesPerFLOP: Double = 1e-10
 
     public init(
         flush: FlushPolicy = FlushPolicy(), batteryCapacityJoules: Double = 40_000, initialBatteryLevel: Double = 1.0,

@@ -20,6 +20,10 @@ struct SimulatedPhone {
     var bytesReceived = 0
     var predictions = 0
     var headPulls = 0
+    /// `BatchRejected`s collected from the registry.
+    var rejectionsReceived = 0
+    /// `FreezeSyncRequest`s answered by the registry.
+    var syncRequests = 0
     /// Successful head pulls since the phone last had anything unacknowledged; two in a row mean the
     /// registry's newest head already covers everything the phone uploaded.
     var settledPulls = 0

@@ -16,7 +16,12 @@ struct TrainerWorkerSession {
         var duplicates = 0
         var rejectedStale = 0
         var failures = 0
-        /// Batches whose claimed user or device is not the authenticated sender's (docs/SECURITY.md).
+        /// Stale batches from a shallower freeze point advanced here instead of rejected (docs/FREEZE-MOVES.md).
+        var advancedStale = 0
+        /// Rejections handed to the registry for the device's next freeze sync.
+        var rejectionsReturned = 0
+        /// Heads retrained on the registry's request after it advanced a user's stored rows.
+        var retrains = 0
         var lastLoss: Double = 0
     }
 
@@ -55,14 +60,23 @@ struct TrainerWorkerSession {
     ///   - access: the policy of an authenticating PULL socket (CURVE on tcp), nil on plain ipc.
     ///   - userID: the ZAP User-Id libzmq stamped on the message.
     mutating func handleBatch(_ frames: [[UInt8]], access: AccessPolicy? = nil, userID: String? = nil) async {
-        let batch: ThawWire.FeatureBatch
+        var batch: ThawWire.FeatureBatch
         do {
-            let message = try WireCodec.decode(frames).message
-            guard case .featureBatch(let decoded) = message else {
-                throw InputViolation(
-                    .unexpectedKind, "\(message.kind) on the batch socket, which takes feature batches")
+            switch try WireCodec.decode(frames).message {
+            case .featureBatch(let decoded):
+                batch = decoded
+            case .retrainRequest(let request):
+                // Only the registry asks for retraining (it relays the coordinator's state).
+                if let refusal = access?.checkRetrain(from: userID) {
+                    refusals.refuse(
+                        on: "pull", reason: InputViolation.Reason.forbidden.rawValue, detail: "retrain request: \(refusal)")
+                    return
+                }
+                await handleRetrain(request)
+                return
+            case let other:
+                throw InputViolation(.unexpectedKind, "\(other.kind) on the batch socket, which takes feature batches")
             }
-            batch = decoded
         } catch {
             refusals.refuse(on: "pull", error)
             return
@@ -82,14 +96,32 @@ struct TrainerWorkerSession {
                           metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)"])
             return
         }
-        guard batch.modelVersion == deployment.modelVersion.number,
-            batch.freezePoint == UInt32(deployment.freezePoint.index),
-            batch.hyperHash == deployment.hyperParameterHash
-        else {
+        switch StaleBatchFence.decide(
+            batch: FeatureStamps(
+                modelVersion: ModelVersion(batch.modelVersion), freezePoint: FreezePoint(Int(batch.freezePoint)),
+                hyperParameterHash: batch.hyperHash),
+            epoch: batch.epoch, current: deployment)
+        {
+        case .accept:
+            break
+        case .advance(let from, let to):
+            guard let advanced = await advanceStale(batch, from: from, to: to, deployment: deployment) else { return }
+            batch = advanced
+        case .leaveForRetry:
+            counters.rejectedStale += 1
+            logger.notice(
+                "batch newer than this worker's state; left for the device to re-send",
+                metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(batch.freezePoint)"])
+            return
+        case .reject(let reason):
             counters.rejectedStale += 1
             logger.notice(
                 "rejected a stale batch",
-                metadata: ["batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(batch.freezePoint)"])
+                metadata: [
+                    "batch.id": "\(batch.deviceID)#\(batch.deviceSeq)", "freeze.point": "\(batch.freezePoint)",
+                    "reason": "\(reason)",
+                ])
+            await returnRejection(batch, reason: reason, deployment: deployment)
             return
         }
         do {
@@ -130,7 +162,16 @@ struct TrainerWorkerSession {
             counters.duplicates += 1
             return
         }
-        let user = batch.userID
+        try await train(
+            user: batch.userID, deployment: deployment, seed: batch.deviceSeq,
+            consumed: [BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq)])
+    }
+
+    /// Trains `user`'s head on everything stored under `deployment` and commits it (compare-and-set,
+    /// retried on conflict). The registry's head and features are checked against the model first.
+    mutating func train(user: String, deployment: DeploymentState, seed: UInt64, consumed: [BatchRef]) async throws {
+        let model = try await baseModel(deployment.modelVersion)
+        let contract = ModelContract(model.architecture)
         for _ in 0..<configuration.commitAttempts {
             let head = try await registry.request(
                 .headRequest(
@@ -159,7 +200,7 @@ struct TrainerWorkerSession {
                 stamper: &stamper
             ) { if case .featureSet(let set) = $0 { set.userID == user } else { false } }
             guard case .featureSet(let features) = fetched, !features.labels.isEmpty else {
-                throw NodeError(.refused, "the registry returned no stored features for \(user) after storing a batch")
+                throw NodeError(.refused, "the registry returned no stored features for \(user)")
             }
             try contract.checkBatch(
                 shape: features.activations.shape, labels: features.labels,
@@ -169,7 +210,7 @@ struct TrainerWorkerSession {
             let result = trainer.train(
                 start: start, activations: WireBridge.tensor(features.activations),
                 labels: features.labels.map(Int.init), freezePoint: deployment.freezePoint,
-                seed: batch.deviceSeq &+ parentVersion)
+                seed: seed &+ parentVersion)
             counters.trainedSamples += features.labels.count * configuration.recipe.epochs
             counters.lastLoss = Double(result.loss)
             let commit = ThawWire.HeadCommit(
@@ -179,7 +220,7 @@ struct TrainerWorkerSession {
                     parameters: result.parameters, freezePoint: deployment.freezePoint,
                     architecture: model.architecture
                 ).hex,
-                consumed: [BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq)],
+                consumed: consumed,
                 metrics: TrainingMetrics(
                     loss: Double(result.loss), samples: UInt64(features.labels.count), steps: UInt64(result.steps)),
                 headParameters: WireTensor(flat: result.parameters))
@@ -203,7 +244,7 @@ struct TrainerWorkerSession {
     }
 
     /// The base model of `version`, fetched once from the registry and checked against its hash.
-    private mutating func baseModel(_ version: ModelVersion) async throws -> Model {
+    mutating func baseModel(_ version: ModelVersion) async throws -> Model {
         if let model, modelVersion == version { return model }
         let made = try await registry.baseModel(version, stamper: &stamper)
         model = made
@@ -224,6 +265,8 @@ struct TrainerWorkerSession {
                 "batches": UInt64(counters.batches), "commits": UInt64(counters.commits),
                 "conflicts": UInt64(counters.conflicts), "duplicates": UInt64(counters.duplicates),
                 "rejected_stale": UInt64(counters.rejectedStale), "failures": UInt64(counters.failures),
+                "advanced_stale": UInt64(counters.advancedStale),
+                "rejections_returned": UInt64(counters.rejectionsReturned), "retrains": UInt64(counters.retrains),
             ].merging(refusals.counters) { $1 },
             labels: [:])
     }

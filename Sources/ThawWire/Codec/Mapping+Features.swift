@@ -13,7 +13,7 @@ extension FeatureBatch {
             userID: proto.userID, deviceID: proto.deviceID, deviceSeq: proto.deviceSeq,
             modelVersion: proto.modelVersion, modelHash: proto.modelHash, freezePoint: proto.freezePoint,
             hyperHash: proto.hyperHash, sampleIDs: proto.sampleIds, labels: proto.labels,
-            createdAtMs: proto.createdAtMs, activations: activations
+            createdAtMs: proto.createdAtMs, activations: activations, epoch: proto.epoch
         )
     }
 
@@ -29,6 +29,7 @@ extension FeatureBatch {
         proto.sampleIds = sampleIDs
         proto.labels = labels
         proto.createdAtMs = createdAtMs
+        proto.epoch = epoch
         return proto
     }
 }

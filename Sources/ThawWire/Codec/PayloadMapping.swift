@@ -32,6 +32,10 @@ enum PayloadMapping {
         case .commitConflict(let m): (.commitConflict(m.proto), [])
         case .metrics(let m): (.metrics(m.proto), [])
         case .errorReply(let m): (.errorReply(m.proto), [])
+        case .freezeSyncRequest(let m): (.freezeSyncRequest(m.proto), [])
+        case .freezeSyncReply(let m): (.freezeSyncReply(m.proto), [])
+        case .retrainRequest(let m): (.retrainRequest(m.proto), [])
+        case .rejectionRecorded(let m): (.rejectionRecorded(m.proto), [])
         }
     }
 
@@ -49,8 +53,9 @@ enum PayloadMapping {
         case .baseModelUpload:
             [.bytes(AttachmentName.checkpoint)]
         case .batchRejected, .batchAck, .featureStored, .featureFetch, .modelAnnounce, .freezePointChange,
-            .invalidation, .heartbeat, .baseModelRequest, .baseModelStored, .sampleCountRequest, .sampleCounts, .headRequest, .commitAck, .commitConflict, .metrics,
-            .errorReply:
+            .invalidation, .heartbeat, .baseModelRequest, .baseModelStored, .sampleCountRequest, .sampleCounts,
+            .headRequest, .commitAck, .commitConflict, .metrics, .errorReply, .freezeSyncRequest, .freezeSyncReply,
+            .retrainRequest, .rejectionRecorded:
             []
         }
     }
@@ -80,6 +85,10 @@ enum PayloadMapping {
         case .commitConflict: .commitConflict
         case .metrics: .metrics
         case .errorReply: .errorReply
+        case .freezeSyncRequest: .freezeSyncRequest
+        case .freezeSyncReply: .freezeSyncReply
+        case .retrainRequest: .retrainRequest
+        case .rejectionRecorded: .rejectionRecorded
         }
     }
 
@@ -112,6 +121,10 @@ enum PayloadMapping {
         case .commitConflict(let p): .commitConflict(try CommitConflict(p))
         case .metrics(let p): .metrics(try MetricsReport(p))
         case .errorReply(let p): .errorReply(try ErrorReply(p))
+        case .freezeSyncRequest(let p): .freezeSyncRequest(try FreezeSyncRequest(p))
+        case .freezeSyncReply(let p): .freezeSyncReply(try FreezeSyncReply(p))
+        case .retrainRequest(let p): .retrainRequest(try RetrainRequest(p))
+        case .rejectionRecorded(let p): .rejectionRecorded(try RejectionRecorded(p))
         }
     }
 

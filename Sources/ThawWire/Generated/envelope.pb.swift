@@ -294,6 +294,38 @@ nonisolated struct Thaw_V1_Envelope: Sendable {
     set {payload = .errorReply(newValue)}
   }
 
+  var freezeSyncRequest: Thaw_V1_FreezeSyncRequest {
+    get {
+      if case .freezeSyncRequest(let v)? = payload {return v}
+      return Thaw_V1_FreezeSyncRequest()
+    }
+    set {payload = .freezeSyncRequest(newValue)}
+  }
+
+  var freezeSyncReply: Thaw_V1_FreezeSyncReply {
+    get {
+      if case .freezeSyncReply(let v)? = payload {return v}
+      return Thaw_V1_FreezeSyncReply()
+    }
+    set {payload = .freezeSyncReply(newValue)}
+  }
+
+  var retrainRequest: Thaw_V1_RetrainRequest {
+    get {
+      if case .retrainRequest(let v)? = payload {return v}
+      return Thaw_V1_RetrainRequest()
+    }
+    set {payload = .retrainRequest(newValue)}
+  }
+
+  var rejectionRecorded: Thaw_V1_RejectionRecorded {
+    get {
+      if case .rejectionRecorded(let v)? = payload {return v}
+      return Thaw_V1_RejectionRecorded()
+    }
+    set {payload = .rejectionRecorded(newValue)}
+  }
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   nonisolated enum OneOf_Payload: Equatable, Sendable {
@@ -320,6 +352,10 @@ nonisolated struct Thaw_V1_Envelope: Sendable {
     case commitConflict(Thaw_V1_CommitConflict)
     case metrics(Thaw_V1_Metrics)
     case errorReply(Thaw_V1_ErrorReply)
+    case freezeSyncRequest(Thaw_V1_FreezeSyncRequest)
+    case freezeSyncReply(Thaw_V1_FreezeSyncReply)
+    case retrainRequest(Thaw_V1_RetrainRequest)
+    case rejectionRecorded(Thaw_V1_RejectionRecorded)
 
   }
 
@@ -381,7 +417,7 @@ nonisolated extension Thaw_V1_TensorDescriptor: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".Envelope"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sender\0\u{1}sequence\0\u{3}sent_at_unix_ms\0\u{1}tensors\0\u{4}\u{5}feature_batch\0\u{3}batch_rejected\0\u{3}batch_ack\0\u{3}feature_stored\0\u{3}feature_fetch\0\u{3}feature_set\0\u{4}\u{5}model_announce\0\u{3}freeze_point_change\0\u{1}invalidation\0\u{1}heartbeat\0\u{4}\u{7}base_model_request\0\u{3}base_model_reply\0\u{3}base_model_upload\0\u{3}base_model_stored\0\u{3}sample_count_request\0\u{3}sample_counts\0\u{4}\u{5}head_request\0\u{3}head_reply\0\u{3}head_commit\0\u{3}commit_ack\0\u{3}commit_conflict\0\u{2}\u{6}metrics\0\u{4}\u{a}error_reply\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sender\0\u{1}sequence\0\u{3}sent_at_unix_ms\0\u{1}tensors\0\u{4}\u{5}feature_batch\0\u{3}batch_rejected\0\u{3}batch_ack\0\u{3}feature_stored\0\u{3}feature_fetch\0\u{3}feature_set\0\u{4}\u{5}model_announce\0\u{3}freeze_point_change\0\u{1}invalidation\0\u{1}heartbeat\0\u{4}\u{7}base_model_request\0\u{3}base_model_reply\0\u{3}base_model_upload\0\u{3}base_model_stored\0\u{3}sample_count_request\0\u{3}sample_counts\0\u{4}\u{5}head_request\0\u{3}head_reply\0\u{3}head_commit\0\u{3}commit_ack\0\u{3}commit_conflict\0\u{2}\u{6}metrics\0\u{4}\u{a}error_reply\0\u{4}\u{14}freeze_sync_request\0\u{3}freeze_sync_reply\0\u{3}retrain_request\0\u{3}rejection_recorded\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -693,6 +729,58 @@ nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Me
           self.payload = .errorReply(v)
         }
       }()
+      case 80: try {
+        var v: Thaw_V1_FreezeSyncRequest?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .freezeSyncRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .freezeSyncRequest(v)
+        }
+      }()
+      case 81: try {
+        var v: Thaw_V1_FreezeSyncReply?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .freezeSyncReply(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .freezeSyncReply(v)
+        }
+      }()
+      case 82: try {
+        var v: Thaw_V1_RetrainRequest?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .retrainRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .retrainRequest(v)
+        }
+      }()
+      case 83: try {
+        var v: Thaw_V1_RejectionRecorded?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .rejectionRecorded(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .rejectionRecorded(v)
+        }
+      }()
       default: break
       }
     }
@@ -810,6 +898,22 @@ nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Me
     case .errorReply?: try {
       guard case .errorReply(let v)? = self.payload else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
+    }()
+    case .freezeSyncRequest?: try {
+      guard case .freezeSyncRequest(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
+    }()
+    case .freezeSyncReply?: try {
+      guard case .freezeSyncReply(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
+    }()
+    case .retrainRequest?: try {
+      guard case .retrainRequest(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 82)
+    }()
+    case .rejectionRecorded?: try {
+      guard case .rejectionRecorded(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 83)
     }()
     case nil: break
     }

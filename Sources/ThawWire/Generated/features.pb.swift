@@ -96,6 +96,11 @@ nonisolated struct Thaw_V1_FeatureBatch: Sendable {
 
   var createdAtMs: UInt64 = 0
 
+  /// The coordinator epoch of the deployment the device stamped the batch under (0: unknown). A
+  /// worker that sees a newer epoch than its own knows it missed a broadcast, and leaves the batch for
+  /// the device to re-send instead of advancing or rejecting it (docs/FREEZE-MOVES.md).
+  var epoch: UInt64 = 0
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -252,7 +257,7 @@ nonisolated extension Thaw_V1_RejectReason: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Thaw_V1_FeatureBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".FeatureBatch"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}device_id\0\u{3}device_seq\0\u{3}model_version\0\u{3}model_hash\0\u{3}freeze_point\0\u{3}hyper_hash\0\u{3}sample_ids\0\u{1}labels\0\u{3}created_at_ms\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}device_id\0\u{3}device_seq\0\u{3}model_version\0\u{3}model_hash\0\u{3}freeze_point\0\u{3}hyper_hash\0\u{3}sample_ids\0\u{1}labels\0\u{3}created_at_ms\0\u{1}epoch\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -270,6 +275,7 @@ nonisolated extension Thaw_V1_FeatureBatch: SwiftProtobuf.Message, SwiftProtobuf
       case 8: try { try decoder.decodeRepeatedUInt64Field(value: &self.sampleIds) }()
       case 9: try { try decoder.decodeRepeatedUInt32Field(value: &self.labels) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.createdAtMs) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -306,6 +312,9 @@ nonisolated extension Thaw_V1_FeatureBatch: SwiftProtobuf.Message, SwiftProtobuf
     if self.createdAtMs != 0 {
       try visitor.visitSingularUInt64Field(value: self.createdAtMs, fieldNumber: 10)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -320,6 +329,7 @@ nonisolated extension Thaw_V1_FeatureBatch: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.sampleIds != rhs.sampleIds {return false}
     if lhs.labels != rhs.labels {return false}
     if lhs.createdAtMs != rhs.createdAtMs {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -16,12 +16,15 @@ public struct FeatureBatch: Sendable, Equatable {
     public var labels: [UInt32]
     public var createdAtMs: UInt64
     public var activations: WireTensor
+    /// The coordinator epoch the device stamped the batch under; 0 when unknown.
+    public var epoch: UInt64
 
     public init(
         userID: String, deviceID: String, deviceSeq: UInt64, modelVersion: UInt64, modelHash: String,
         freezePoint: UInt32, hyperHash: String, sampleIDs: [UInt64], labels: [UInt32], createdAtMs: UInt64,
-        activations: WireTensor
+        activations: WireTensor, epoch: UInt64 = 0
     ) {
+        self.epoch = epoch
         self.userID = userID
         self.deviceID = deviceID
         self.deviceSeq = deviceSeq
