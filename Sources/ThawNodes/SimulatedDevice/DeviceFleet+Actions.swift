@@ -17,8 +17,10 @@ extension DeviceFleet {
             case .computeBackbone(let sampleId, let version, let freezePoint, let checkpointsAt):
                 guard let model, modelVersion == version else { continue }
                 let input = image(Int(sampleId))
+                let before = model.executedFLOPs
                 let (output, recorded) = model.forward(
                     input, layers: 0..<freezePoint.index, recordingAt: Set(checkpointsAt))
+                phones[index].machine.computed(flops: model.executedFLOPs - before)
                 queue += phones[index].machine.backboneComputed(
                     sampleId: sampleId, activation: Self.activation(output),
                     checkpoints: recorded.mapValues(Self.activation), modelVersion: version, freezePoint: freezePoint)
@@ -31,7 +33,9 @@ extension DeviceFleet {
                     case .activation(_, let activation):
                         start = Tensor(shape: [1] + activation.shape, scalars: activation.scalars)
                     }
+                    let before = model.executedFLOPs
                     let output = model.advance(checkpoint: start, from: step.startLayer, to: plan.target.index)
+                    phones[index].machine.computed(flops: model.executedFLOPs - before)
                     queue += phones[index].machine.backboneComputed(
                         sampleId: step.sampleId, activation: Self.activation(output), checkpoints: [:],
                         modelVersion: plan.modelVersion, freezePoint: plan.target)
@@ -69,9 +73,11 @@ extension DeviceFleet {
     private mutating func predict(_ output: Activation, phone index: Int) {
         guard let model, let deployment else { return }
         phones[index].predictions += 1
+        let before = model.executedFLOPs
         withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
             _ = model.predict(Tensor(shape: [1] + output.shape, scalars: output.scalars), from: deployment.freezePoint)
         }
+        phones[index].machine.computed(flops: model.executedFLOPs - before)
     }
 
     /// Runs `body` with the phone's head swapped into the shared model, then puts the base head back.
@@ -103,7 +109,9 @@ extension DeviceFleet {
                 createdAtMs: WallClock.nowMs(),
                 activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars)))
         let frames = try stamper.encode(message)
-        phones[index].bytesSent += frames.reduce(0) { $0 + $1.count }
+        let bytes = frames.reduce(0) { $0 + $1.count }
+        phones[index].bytesSent += bytes
+        phones[index].machine.transferred(bytesUp: bytes, bytesDown: 0, now: WallClock.now())
         try await loop.send(frames, on: push)
     }
 
@@ -126,6 +134,10 @@ extension DeviceFleet {
             return []
         }
         phones[index].headPulls += 1
+        // The request and its reply, as sized on the wire (the reply's tensor dominates).
+        let requestBytes = (try? ThawMessage.headRequest(request).encodedByteCount) ?? 0
+        let replyBytes = (try? ThawMessage.headReply(reply).encodedByteCount) ?? 0
+        phones[index].machine.transferred(bytesUp: requestBytes, bytesDown: replyBytes, now: WallClock.now())
         var actions = phones[index].machine.batchesDurable(seqs: reply.durableSeqs)
         let outstanding = phones[index].machine.outbox.count > 0 || !phones[index].machine.pendingUploads.isEmpty
         phones[index].settledPulls = outstanding ? 0 : phones[index].settledPulls + 1

@@ -33,7 +33,6 @@ extension DeviceStateMachine {
         let plan = cache.planRebuild(to: state.freezePoint, modelVersion: state.modelVersion)
         if !plan.steps.isEmpty {
             actions.append(.rebuildActivations(plan))
-            spend(Double(plan.layerRuns) * configuration.energy.computeJoulesPerLayer, as: .compute)
         }
 
         // Everything still wanted is (re)computed under the new state: samples waiting for a pass, and

@@ -9,12 +9,12 @@ public struct PhoneSettings: Sendable {
     public var headPullInterval: Duration
     public var checkpointLayers: [Int]
     public var maximumBatchSize: Int
-    public var energy: DeviceConfiguration.EnergyCosts
+    public var profile: DeviceProfile
 
     public init(
         flush: FlushPolicy = FlushPolicy(), batteryCapacityJoules: Double = 40_000, initialBatteryLevel: Double = 1.0,
         headPullInterval: Duration = .seconds(2), checkpointLayers: [Int] = [], maximumBatchSize: Int = 64,
-        energy: DeviceConfiguration.EnergyCosts = DeviceConfiguration.EnergyCosts()
+        profile: DeviceProfile = .phoneOnLTE
     ) {
         self.flush = flush
         self.batteryCapacityJoules = batteryCapacityJoules
@@ -22,13 +22,13 @@ public struct PhoneSettings: Sendable {
         self.headPullInterval = headPullInterval
         self.checkpointLayers = checkpointLayers
         self.maximumBatchSize = maximumBatchSize
-        self.energy = energy
+        self.profile = profile
     }
 
     func deviceConfiguration(layerCount: Int) -> DeviceConfiguration {
         DeviceConfiguration(
             layerCount: layerCount, checkpointLayers: checkpointLayers, flush: flush,
-            maximumBatchSize: maximumBatchSize, headPullInterval: headPullInterval, energy: energy,
+            maximumBatchSize: maximumBatchSize, headPullInterval: headPullInterval, profile: profile,
             battery: BatteryModel(
                 capacityJoules: batteryCapacityJoules, levelJoules: batteryCapacityJoules * initialBatteryLevel))
     }
