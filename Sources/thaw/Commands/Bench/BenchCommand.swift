@@ -5,6 +5,8 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks against reference implementations.",
-        subcommands: [BenchTransportCommand.self, BenchTransportPeerCommand.self, BenchTrainCommand.self]
+        subcommands: [
+            BenchTransportCommand.self, BenchTransportPeerCommand.self, BenchTrainCommand.self, BenchCompareCommand.self,
+        ]
     )
 }
