@@ -45,4 +45,29 @@ import Testing
         #expect(device.ledger.flops.total == 10_000_000_000)
         #expect(device.ledger.metrics["energy_compute_joules"] == device.ledger[.compute])
     }
+
+    @Test func aMeterAdvancesItsClockWithWorkAndChargesTheTailWhileWaiting() {
+        var meter = DeviceMeter(profile: .phoneOnLTE)
+        meter.compute(FLOPCount(forward: 20_000_000_000))
+        #expect(abs(meter.clock - 2) < 1e-9)
+        meter.transfer(bytesUp: 0, bytesDown: 1_625_000)  // 13 Mbit at 13 Mbit/s, after a promotion
+        #expect(abs(meter.clock - (2 + 0.2601 + 0.070 + 1)) < 1e-9)
+        meter.wait(until: meter.clock + 5)
+        #expect(abs((meter.ledger.seconds[.radioTail] ?? 0) - 5) < 1e-9)
+        meter.finish()
+        #expect(abs((meter.ledger.seconds[.radioTail] ?? 0) - 11.576) < 1e-9)
+        #expect(meter.ledger.bytesDown == 1_625_000 && meter.ledger.flops.total == 20_000_000_000)
+    }
+
+    @Test func aDeviceChargesTheTailOfARealSendOnLaterTicks() {
+        var device = DeviceStateMachine(configuration: DeviceConfiguration(layerCount: 4))
+        _ = device.tick(now: Timestamp(milliseconds: 0))
+        device.transferred(bytesUp: 100_000, bytesDown: 0, now: Timestamp(milliseconds: 1000))
+        let transfer = device.ledger[.radioTransfer]
+        #expect(transfer > 0 && device.ledger[.radioTail] == 0)
+        _ = device.tick(now: Timestamp(milliseconds: 60_000))
+        #expect(abs((device.ledger.seconds[.radioTail] ?? 0) - 11.576) < 1e-6)
+        #expect(device.ledger.bytesUp == 100_000 && device.ledger[.radioTransfer] == transfer)
+    }
 }
+
