@@ -148,4 +148,20 @@ import Testing
         #expect(after.loss < before * 0.6)
         #expect(after.accuracy > 0.9)
     }
+
+    @Test func aReportGoalClosesTheRoundBeforeTheSlowestClient() throws {
+        var server = FedAvgServerStateMachine(
+            settings: FedAvgSettings(clientFraction: 1, rounds: 1, roundDeadline: .seconds(10), reportFraction: 0.6),
+            initialWeights: [0])
+        for i in 0..<4 { server.clientJoined("c\(i)", samples: 1) }
+        _ = server.startRound(now: Self.at(0))
+        #expect(try server.updateReceived(from: "c0", round: 1, weights: [2], samples: 1, now: Self.at(1)).get().isEmpty)
+        #expect(try server.updateReceived(from: "c3", round: 1, weights: [4], samples: 1, now: Self.at(2)).get().isEmpty)
+        let closing = try server.updateReceived(from: "c1", round: 1, weights: [6], samples: 1, now: Self.at(3)).get()
+        #expect(closing.contains(.finished(rounds: 1)))  // ⌈0.6 · 4⌉ = 3 reports close the round
+        #expect(server.globalWeights == [4])
+        let late = server.updateReceived(from: "c2", round: 1, weights: [8], samples: 1, now: Self.at(4))
+        #expect(late == .failure(FedAvgRefusalError(reason: .staleRound, client: "c2", round: 1)))
+    }
 }
+

@@ -66,6 +66,8 @@ public struct ComparisonBenchmark {
         public var clients: [ScalingExperiment.ClientRow]
         public var workers: [ScalingExperiment.WorkerRow]
         public var pretrainAccuracy: Double
+        /// Thaw's per-user head training, in words (epochs, batch, optimiser).
+        public var thawTraining: String
         public var secondsTaken: Double
     }
 
@@ -146,6 +148,8 @@ public struct ComparisonBenchmark {
             architecture: "smallCNN", freezePoint: freeze.index, features: features, samplesPerUser: samplesPerUser,
             fedAvg: options.fedAvg, compute: options.compute, radios: radios, throughput: rows,
             personalization: personalization, clients: clientRows, workers: workerRows,
-            pretrainAccuracy: pretrainAccuracy, secondsTaken: (clock.now - started) / .seconds(1))
+            pretrainAccuracy: pretrainAccuracy,
+            thawTraining: "\(experiment.configuration.thawEpochs) epochs, B = \(experiment.configuration.thawBatchSize), SGD learning rate \(experiment.configuration.thawLearningRate), momentum \(experiment.configuration.thawMomentum)",
+            secondsTaken: (clock.now - started) / .seconds(1))
     }
 }

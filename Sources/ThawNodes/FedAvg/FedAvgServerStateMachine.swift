@@ -5,6 +5,9 @@
 /// It reads no clock and touches no socket: the glue passes `now` and carries out the ``FedAvgAction``s.
 /// The same value drives the real `thaw fedavg` role and the in-process simulation of `thaw bench compare`.
 ///
+/// A round closes when ``FedAvgSettings/reportGoal(selected:)`` updates arrived (all of them by default) or
+/// at its deadline; updates arriving after the close are refused as stale.
+///
 /// Invariants: an update counts only for the round it was sent for, once per selected client, with the
 /// global vector's length, a positive sample count and finite values; a round with no update leaves the
 /// global weights unchanged; selection is a seeded function of the round number and the registered clients.
@@ -74,7 +77,7 @@ public struct FedAvgServerStateMachine: Sendable {
             return .failure(FedAvgRefusalError(reason: refusal, client: client, round: updateRound))
         }
         received[client] = (weights, samples)
-        guard received.count == selected.count else { return .success([]) }
+        guard received.count >= settings.reportGoal(selected: selected.count) else { return .success([]) }
         return .success(closeRound(now: now))
     }
 

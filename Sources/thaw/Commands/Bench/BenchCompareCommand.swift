@@ -24,6 +24,8 @@ struct BenchCompareCommand: ParsableCommand {
     @Option(help: "FedAvg local batch size B.") var batchSize: Int = 10
     @Option(help: "FedAvg client learning rate.") var learningRate: Float = 0.05
     @Option(help: "FedAvg round deadline in seconds (simulated).") var deadline: Int = 120
+    @Option(help: "FedAvg closes a round once this fraction of the selected phones reported (1: wait for all).")
+    var reportFraction: Double = 0.8
     @Option(help: "Thaw epochs per user head.") var thawEpochs: Int = 20
     @Option(help: "Thaw workers (their measured time is divided among them).") var workers: Int = 2
     @Option(help: "Client counts for the scaling sweep, comma-separated.") var clients: String = "10,100,1000,10000"
@@ -53,7 +55,7 @@ struct BenchCompareCommand: ParsableCommand {
     var settings: FedAvgSettings {
         FedAvgSettings(
             clientFraction: clientFraction, localEpochs: localEpochs, batchSize: batchSize, learningRate: learningRate,
-            rounds: rounds, roundDeadline: .seconds(deadline), seed: 1)
+            rounds: rounds, roundDeadline: .seconds(deadline), seed: 1, reportFraction: reportFraction)
     }
 
     func run() throws {
