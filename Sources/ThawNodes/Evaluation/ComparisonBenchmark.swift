@@ -30,7 +30,7 @@ public struct ComparisonBenchmark {
             maximumParameters: Int = 25_000_000, runs: Int = 3, users: Int = 48, pretrainEpochs: Int = 1,
             pretrainSamples: Int? = nil,
             fedAvg: FedAvgSettings = FedAvgSettings(rounds: 30, roundDeadline: .seconds(120)), thawEpochs: Int = 20,
-            workers: Int = 2, clientCounts: [Int] = [10, 100, 1000, 10_000], scalingRounds: Int = 2,
+            workers: Int = 2, clientCounts: [Int] = [10, 100, 1000, 10_000], scalingRounds: Int = 3,
             workerCounts: [Int] = [1, 2, 4, 8, 16], speedSpread: Double = 0.5, dropoutProbability: Double = 0.1,
             targetAccuracy: Double? = nil, compute: ComputeProfile = .flagship2019, radio: RadioProfile = .lte
         ) {

@@ -72,7 +72,8 @@ public struct ScalingExperiment {
             let settled = fleet.settledMeters
             let joules = settled.reduce(0) { $0 + $1.ledger.total }
             let bytes = settled.reduce(0) { $0 + Double($1.ledger.bytesUp + $1.ledger.bytesDown) }
-            let perRound = durations.sorted()[durations.count / 2]
+            // The mean, not the median: a round that waits for its deadline is part of FedAvg's cost.
+            let perRound = durations.reduce(0, +) / Double(durations.count)
             return ClientRow(
                 clients: count, selectedPerRound: settings.selectionSize(available: count), rounds: rounds,
                 fedAvgSecondsPerRound: perRound, fedAvgStragglersPerRound: Double(fleet.stragglers) / Double(rounds),

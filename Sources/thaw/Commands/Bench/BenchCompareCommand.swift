@@ -29,7 +29,7 @@ struct BenchCompareCommand: ParsableCommand {
     @Option(help: "Thaw epochs per user head.") var thawEpochs: Int = 20
     @Option(help: "Thaw workers (their measured time is divided among them).") var workers: Int = 2
     @Option(help: "Client counts for the scaling sweep, comma-separated.") var clients: String = "10,100,1000,10000"
-    @Option(help: "FedAvg rounds per client count in the scaling sweep.") var scalingRounds: Int = 2
+    @Option(help: "FedAvg rounds per client count in the scaling sweep.") var scalingRounds: Int = 3
     @Option(help: "Spread σ of phone speeds (speed × exp(σ·N(0,1))).") var speedSpread: Double = 0.5
     @Option(help: "Probability a selected phone drops out.") var dropout: Double = 0.1
     @Option(help: "Target mean held-out accuracy (default: the best both systems reach).") var target: Double?

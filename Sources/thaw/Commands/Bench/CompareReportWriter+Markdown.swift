@@ -180,7 +180,7 @@ extension CompareReportWriter {
             \(report.personalization.users)). Thaw: K users × the measured per-user worker time \
             (\(Self.g(report.personalization.thawWorkerSecondsPerUser)) s for \(report.personalization.thawCurve.count - 1) \
             epochs) ÷ workers, plus a phone's own time. "FedAvg to target" multiplies the rounds the personalisation \
-            experiment needed by the round time at that K.
+            experiment needed by the mean round time at that K (assuming more clients need no more rounds).
 
             ![clients](\(plotsPath)/scaling-clients.svg)
 
