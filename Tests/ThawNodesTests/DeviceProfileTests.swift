@@ -1,5 +1,5 @@
-import ThawNN
 import Testing
+import ThawNN
 
 @testable import ThawNodes
 
@@ -70,4 +70,3 @@ import Testing
         #expect(device.ledger.bytesUp == 100_000 && device.ledger[.radioTransfer] == transfer)
     }
 }
-

@@ -1,5 +1,5 @@
-import ThawNN
 import Testing
+import ThawNN
 
 @testable import ThawNodes
 
@@ -25,9 +25,15 @@ import Testing
     @Test func aRoundAveragesTheUpdatesThatArrivedAndSendsTheModelToTheSelected() throws {
         var server = Self.server(clients: 2)
         let sends = server.startRound(now: Self.at(0))
-        #expect(sends == [.sendModel(client: "c0", round: 1, weights: [0, 0]), .sendModel(client: "c1", round: 1, weights: [0, 0])])
-        #expect(try server.updateReceived(from: "c0", round: 1, weights: [1, 1], samples: 1, now: Self.at(1)).get().isEmpty)
-        let closing = try server.updateReceived(from: "c1", round: 1, weights: [4, 7], samples: 3, now: Self.at(2)).get()
+        #expect(
+            sends == [
+                .sendModel(client: "c0", round: 1, weights: [0, 0]),
+                .sendModel(client: "c1", round: 1, weights: [0, 0]),
+            ])
+        #expect(
+            try server.updateReceived(from: "c0", round: 1, weights: [1, 1], samples: 1, now: Self.at(1)).get().isEmpty)
+        let closing = try server.updateReceived(from: "c1", round: 1, weights: [4, 7], samples: 3, now: Self.at(2))
+            .get()
         #expect(server.globalWeights == [3.25, 5.5])
         guard case .roundFinished(let summary) = closing.first else { Issue.record("no summary"); return }
         #expect(summary.contributors == ["c0", "c1"] && summary.missing.isEmpty && summary.samples == 4)
@@ -80,7 +86,8 @@ import Testing
             (chosen, [.nan, 1], 1, .nonFinite),
         ]
         for (client, weights, samples, reason) in refusals {
-            let result = server.updateReceived(from: client, round: 1, weights: weights, samples: samples, now: Self.at(1))
+            let result = server.updateReceived(
+                from: client, round: 1, weights: weights, samples: samples, now: Self.at(1))
             #expect(result == .failure(FedAvgRefusalError(reason: reason, client: client, round: 1)))
         }
         #expect(server.roundOpen)
@@ -155,8 +162,10 @@ import Testing
             initialWeights: [0])
         for i in 0..<4 { server.clientJoined("c\(i)", samples: 1) }
         _ = server.startRound(now: Self.at(0))
-        #expect(try server.updateReceived(from: "c0", round: 1, weights: [2], samples: 1, now: Self.at(1)).get().isEmpty)
-        #expect(try server.updateReceived(from: "c3", round: 1, weights: [4], samples: 1, now: Self.at(2)).get().isEmpty)
+        #expect(
+            try server.updateReceived(from: "c0", round: 1, weights: [2], samples: 1, now: Self.at(1)).get().isEmpty)
+        #expect(
+            try server.updateReceived(from: "c3", round: 1, weights: [4], samples: 1, now: Self.at(2)).get().isEmpty)
         let closing = try server.updateReceived(from: "c1", round: 1, weights: [6], samples: 1, now: Self.at(3)).get()
         #expect(closing.contains(.finished(rounds: 1)))  // ⌈0.6 · 4⌉ = 3 reports close the round
         #expect(server.globalWeights == [4])
@@ -164,4 +173,3 @@ import Testing
         #expect(late == .failure(FedAvgRefusalError(reason: .staleRound, client: "c2", round: 1)))
     }
 }
-

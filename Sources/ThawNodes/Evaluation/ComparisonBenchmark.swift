@@ -85,12 +85,14 @@ public struct ComparisonBenchmark {
         let profile = DeviceProfile(compute: options.compute, radio: options.radio)
         let users = Array(dataset.userIDs.prefix(options.users))
         let splitter = UserSplitter()
-        let samplesPerUser = users.map { splitter.split(dataset.test, writer: $0).adaptation.count }.reduce(0, +)
+        let samplesPerUser =
+            users.map { splitter.split(dataset.test, writer: $0).adaptation.count }.reduce(0, +)
             / max(1, users.count)
 
         // 1. Throughput by head size, under both radios.
         let throughput = ThroughputExperiment(
-            features: features, classes: 10, samplesPerUser: samplesPerUser, settings: options.fedAvg, runs: options.runs)
+            features: features, classes: 10, samplesPerUser: samplesPerUser, settings: options.fedAvg,
+            runs: options.runs)
         var rows: [ThroughputExperiment.Row] = []
         let radios = options.radio == .wifi ? [options.radio] : [options.radio, .wifi]
         for head in throughput.ladder(maximumParameters: options.maximumParameters) {
@@ -106,7 +108,8 @@ public struct ComparisonBenchmark {
 
         // 2. Personalisation on the shipped data, from a pretrained base model.
         let base = PretrainJob(
-            architecture: architecture, epochs: options.pretrainEpochs, batchSize: 32, trainingLimit: options.pretrainSamples
+            architecture: architecture, epochs: options.pretrainEpochs, batchSize: 32,
+            trainingLimit: options.pretrainSamples
         ).train(
             on: dataset.train
         ).model
@@ -135,7 +138,8 @@ public struct ComparisonBenchmark {
                     FedAvgFleetSimulation.ClientData(inputs: $0.inputs, labels: $0.labels, seed: UInt64($0.writer))
                 },
                 thawSecondsPerUser: personalization.thawWorkerSecondsPerUser,
-                thawDeviceSeconds: personalization.thawDeviceSeconds, thawBytesPerUser: personalization.thawEnergy.bytes,
+                thawDeviceSeconds: personalization.thawDeviceSeconds,
+                thawBytesPerUser: personalization.thawEnergy.bytes,
                 workers: options.workers, roundsToTarget: personalization.fedAvgRoundsToTarget)
             progress("scaling: \(count) clients done")
         }
@@ -149,7 +153,8 @@ public struct ComparisonBenchmark {
             fedAvg: options.fedAvg, compute: options.compute, radios: radios, throughput: rows,
             personalization: personalization, clients: clientRows, workers: workerRows,
             pretrainAccuracy: pretrainAccuracy,
-            thawTraining: "\(experiment.configuration.thawEpochs) epochs, B = \(experiment.configuration.thawBatchSize), SGD learning rate \(experiment.configuration.thawLearningRate), momentum \(experiment.configuration.thawMomentum)",
+            thawTraining:
+                "\(experiment.configuration.thawEpochs) epochs, B = \(experiment.configuration.thawBatchSize), SGD learning rate \(experiment.configuration.thawLearningRate), momentum \(experiment.configuration.thawMomentum)",
             secondsTaken: (clock.now - started) / .seconds(1))
     }
 }

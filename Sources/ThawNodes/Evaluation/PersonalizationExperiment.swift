@@ -170,7 +170,8 @@ public struct PersonalizationExperiment {
         return configuration.users.map { writer in
             let split = configuration.splitter.split(samples, writer: writer)
             let before = base.executedFLOPs
-            let inputs = Batching.backboneActivations(base, input: Batching.images(samples, split.adaptation), freezePoint: k)
+            let inputs = Batching.backboneActivations(
+                base, input: Batching.images(samples, split.adaptation), freezePoint: k)
             let flops = base.executedFLOPs - before
             let evalInputs = Batching.backboneActivations(
                 base, input: Batching.images(samples, split.evaluation), freezePoint: k)
@@ -196,7 +197,8 @@ public struct PersonalizationExperiment {
         for (index, user) in users.enumerated() {
             var meter = DeviceMeter(profile: configuration.profile)
             meter.compute(user.backboneFLOPs)
-            meter.transfer(bytesUp: WireSizes.featureBatch(samples: user.labels.count, features: features), bytesDown: 0)
+            meter.transfer(
+                bytesUp: WireSizes.featureBatch(samples: user.labels.count, features: features), bytesDown: 0)
             uploadDone = max(uploadDone, meter.clock)
             meters.append(meter)
             let model = base.copy()
@@ -229,7 +231,9 @@ public struct PersonalizationExperiment {
             }
             let mean = accuracy.map { $0[epoch] }.reduce(0, +) / Double(users.count)
             curve.append(
-                CurvePoint(step: epoch, seconds: end, accuracy: mean, joulesPerUser: EnergyBreakdown(meters: downloaded).total))
+                CurvePoint(
+                    step: epoch, seconds: end, accuracy: mean, joulesPerUser: EnergyBreakdown(meters: downloaded).total)
+            )
             if epoch == epochs { meters = downloaded }
         }
         return (curve, meters, cumulative)
@@ -248,10 +252,13 @@ public struct PersonalizationExperiment {
         var aggregationSeconds = 0.0
     }
 
-    func runFedAvg(base: Model, users: [UserData], headSize: Int, meanAccuracy: ((Int) -> [Float]) -> Double) -> FedAvgRun {
+    func runFedAvg(base: Model, users: [UserData], headSize: Int, meanAccuracy: ((Int) -> [Float]) -> Double)
+        -> FedAvgRun
+    {
         let k = configuration.freezePoint
         var fleet = FedAvgFleetSimulation(
-            settings: configuration.fedAvg, initialWeights: base.headParameters(from: k), profile: configuration.profile,
+            settings: configuration.fedAvg, initialWeights: base.headParameters(from: k),
+            profile: configuration.profile,
             clients: users.map {
                 FedAvgFleetSimulation.ClientData(inputs: $0.inputs, labels: $0.labels, seed: UInt64($0.writer))
             },

@@ -90,7 +90,8 @@ public struct ScalingExperiment {
         counts.map { workers in
             let seconds = thawDeviceSeconds + Double(users) * thawSecondsPerUser / Double(workers)
             return WorkerRow(
-                workers: workers, users: users, thawSeconds: seconds, usersPerHour: 3600 * Double(workers) / thawSecondsPerUser)
+                workers: workers, users: users, thawSeconds: seconds,
+                usersPerHour: 3600 * Double(workers) / thawSecondsPerUser)
         }
     }
 }

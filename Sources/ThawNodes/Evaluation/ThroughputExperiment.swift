@@ -74,7 +74,9 @@ public struct ThroughputExperiment {
     }
 
     /// Steps in one local round: E epochs of ⌈n / B⌉ minibatches.
-    public var stepsPerRound: Int { settings.localEpochs * ((samplesPerUser + settings.batchSize - 1) / settings.batchSize) }
+    public var stepsPerRound: Int {
+        settings.localEpochs * ((samplesPerUser + settings.batchSize - 1) / settings.batchSize)
+    }
 
     /// Measures one head size under each radio profile.
     public func measure(_ head: HeadSize, profiles: [DeviceProfile]) -> [Row] {
@@ -94,7 +96,9 @@ public struct ThroughputExperiment {
         for _ in 0..<runs {
             model.resetExecutedFLOPs()
             let start = clock.now
-            for _ in 0..<steps { model.trainStep(input: input, labels: labels, freezePoint: freeze, optimizer: &optimizer) }
+            for _ in 0..<steps {
+                model.trainStep(input: input, labels: labels, freezePoint: freeze, optimizer: &optimizer)
+            }
             let seconds = (clock.now - start) / .seconds(1)
             rates.append(Double(steps) / seconds)
             flopsPerStep = Double(model.executedFLOPs.total) / Double(steps)
@@ -133,7 +137,8 @@ public struct ThroughputExperiment {
                 fedAvgDeviceJoules: fedAvg.ledger.total, thawComputeJoules: thaw.ledger[.compute],
                 thawTransferJoules: thaw.ledger[.radioTransfer], thawTailJoules: thaw.ledger[.radioTail],
                 fedAvgComputeJoules: fedAvg.ledger[.compute], fedAvgTransferJoules: fedAvg.ledger[.radioTransfer],
-                fedAvgTailJoules: fedAvg.ledger[.radioTail], thawRadioBytes: thaw.ledger.bytesUp + thaw.ledger.bytesDown,
+                fedAvgTailJoules: fedAvg.ledger[.radioTail],
+                thawRadioBytes: thaw.ledger.bytesUp + thaw.ledger.bytesDown,
                 fedAvgRadioBytes: fedAvg.ledger.bytesUp + fedAvg.ledger.bytesDown,
                 energyRatio: thaw.ledger.total / fedAvg.ledger.total)
         }

@@ -7,10 +7,12 @@ public enum WireSizes {
         let message = ThawMessage.featureBatch(
             ThawWire.FeatureBatch(
                 userID: "writer-0000", deviceID: "device-0000", deviceSeq: 1, modelVersion: 1,
-                modelHash: String(repeating: "0", count: 64), freezePoint: 7, hyperHash: String(repeating: "0", count: 16),
+                modelHash: String(repeating: "0", count: 64), freezePoint: 7,
+                hyperHash: String(repeating: "0", count: 16),
                 sampleIDs: (0..<samples).map(UInt64.init), labels: (0..<samples).map { UInt32($0 % 10) },
                 createdAtMs: 1_700_000_000_000,
-                activations: WireTensor(shape: [samples, features], scalars: [Float](repeating: 0.5, count: samples * features))))
+                activations: WireTensor(
+                    shape: [samples, features], scalars: [Float](repeating: 0.5, count: samples * features))))
         return (try? message.encodedByteCount) ?? samples * features * 4
     }
 
@@ -29,7 +31,8 @@ public enum WireSizes {
     /// A head request (a few dozen bytes).
     public static let headRequest: Int = {
         let message = ThawMessage.headRequest(
-            ThawWire.HeadRequest(userID: "writer-0000", deviceID: "device-0000", haveHash: "", modelVersion: 1, freezePoint: 7))
+            ThawWire.HeadRequest(
+                userID: "writer-0000", deviceID: "device-0000", haveHash: "", modelVersion: 1, freezePoint: 7))
         return (try? message.encodedByteCount) ?? 64
     }()
 }

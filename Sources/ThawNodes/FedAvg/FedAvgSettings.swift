@@ -37,13 +37,17 @@ public struct FedAvgSettings: Sendable, Hashable, Codable {
 
     /// Why these settings cannot run, or nil.
     public var problem: String? {
-        if !(clientFraction > 0 && clientFraction <= 1) { return "client fraction C must lie in (0, 1], got \(clientFraction)" }
+        if !(clientFraction > 0 && clientFraction <= 1) {
+            return "client fraction C must lie in (0, 1], got \(clientFraction)"
+        }
         if localEpochs < 1 { return "local epochs E must be >= 1, got \(localEpochs)" }
         if batchSize < 1 { return "batch size B must be >= 1, got \(batchSize)" }
         if !(learningRate > 0) { return "learning rate must be positive, got \(learningRate)" }
         if rounds < 1 { return "rounds must be >= 1, got \(rounds)" }
         if roundDeadline <= .zero { return "the round deadline must be positive" }
-        if !(reportFraction > 0 && reportFraction <= 1) { return "report fraction must lie in (0, 1], got \(reportFraction)" }
+        if !(reportFraction > 0 && reportFraction <= 1) {
+            return "report fraction must lie in (0, 1], got \(reportFraction)"
+        }
         return nil
     }
 

@@ -34,23 +34,30 @@ struct BenchCompareCommand: ParsableCommand {
     @Option(help: "Probability a selected phone drops out.") var dropout: Double = 0.1
     @Option(help: "Target mean held-out accuracy (default: the best both systems reach).") var target: Double?
     @Option(help: "Pretrain the base model on at most this many samples (default: all).") var pretrainSamples: Int?
-    @Option(help: "Phone CPU sustained GFLOP/s.") var deviceGflops: Double = ComputeProfile.flagship2019.flopsPerSecond / 1e9
-    @Option(help: "Phone CPU power under load, watts.") var deviceWatts: Double = ComputeProfile.flagship2019.activeWatts
+    @Option(help: "Phone CPU sustained GFLOP/s.") var deviceGflops: Double =
+        ComputeProfile.flagship2019.flopsPerSecond / 1e9
+    @Option(help: "Phone CPU power under load, watts.") var deviceWatts: Double = ComputeProfile.flagship2019
+        .activeWatts
     @Option(help: "Radio for the main results: lte or wifi.") var radio: String = "lte"
 
     func validate() throws {
         guard runs >= 1, users >= 1, rounds >= 1, thawEpochs >= 1, workers >= 1, scalingRounds >= 1 else {
-            throw ValidationError("--runs, --users, --rounds, --thaw-epochs, --workers and --scaling-rounds must be >= 1")
+            throw ValidationError(
+                "--runs, --users, --rounds, --thaw-epochs, --workers and --scaling-rounds must be >= 1")
         }
         guard RadioProfile.named(radio) != nil else { throw ValidationError("--radio must be lte or wifi") }
         guard !clientCounts.isEmpty, clientCounts.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--clients must list positive counts, e.g. 10,100,1000")
         }
-        guard deviceGflops > 0, deviceWatts > 0 else { throw ValidationError("--device-gflops and --device-watts must be positive") }
+        guard deviceGflops > 0, deviceWatts > 0 else {
+            throw ValidationError("--device-gflops and --device-watts must be positive")
+        }
         if let problem = settings.problem { throw ValidationError(problem) }
     }
 
-    var clientCounts: [Int] { clients.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    var clientCounts: [Int] {
+        clients.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
 
     var settings: FedAvgSettings {
         FedAvgSettings(
@@ -62,15 +69,19 @@ struct BenchCompareCommand: ParsableCommand {
         BLAS.setThreadCount(1)
         let dataset = try HandwritingDataset.shipped()
         let options = ComparisonBenchmark.Options(
-            maximumParameters: maxParameters, runs: runs, users: users, pretrainSamples: pretrainSamples, fedAvg: settings, thawEpochs: thawEpochs,
+            maximumParameters: maxParameters, runs: runs, users: users, pretrainSamples: pretrainSamples,
+            fedAvg: settings, thawEpochs: thawEpochs,
             workers: workers, clientCounts: clientCounts, scalingRounds: scalingRounds, speedSpread: speedSpread,
             dropoutProbability: dropout, targetAccuracy: target,
             compute: ComputeProfile(name: "phone-cpu", flopsPerSecond: deviceGflops * 1e9, activeWatts: deviceWatts),
             radio: RadioProfile.named(radio) ?? .lte)
         let result = ComparisonBenchmark(options: options).run(dataset: dataset) { print($0) }
-        let command = "swift build -c release --product thaw && .build/release/thaw bench compare " + CommandLine.arguments.dropFirst(3).joined(separator: " ")
+        let command =
+            "swift build -c release --product thaw && .build/release/thaw bench compare "
+            + CommandLine.arguments.dropFirst(3).joined(separator: " ")
         let writer = CompareReportWriter(report: result, directory: output, command: command)
         try writer.writeAll(markdownPath: report)
-        print("wrote \(output)/compare.json, CSV, SVG and \(report) in \(String(format: "%.0f", result.secondsTaken)) s")
+        print(
+            "wrote \(output)/compare.json, CSV, SVG and \(report) in \(String(format: "%.0f", result.secondsTaken)) s")
     }
 }

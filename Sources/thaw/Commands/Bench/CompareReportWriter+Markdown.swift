@@ -17,7 +17,8 @@ extension CompareReportWriter {
         let rows = mainRows
         let fedAvgFaster = rows.filter { $0.throughputRatio < 1 }
         let fedAvgThrifty = rows.filter { $0.energyRatio > 1 }
-        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first
+        let load =
+            (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first
             .map(String.init) ?? "unknown"
         let plotsPath = relativePath(from: file.deletingLastPathComponent(), to: URL(fileURLWithPath: directory))
         var md = """
@@ -42,26 +43,40 @@ extension CompareReportWriter {
         md += "\n## Where FedAvg wins\n\n"
         var wins: [String] = []
         for r in fedAvgFaster {
-            wins.append("- Throughput at \(Self.params(r.parameters)) head parameters on \(r.radio): FedAvg \(Self.g(r.fedAvgSamplesPerSecond)) samples/s per user against Thaw's \(Self.g(r.thawSamplesPerSecond)) (ratio \(Self.f(r.throughputRatio))).")
+            wins.append(
+                "- Throughput at \(Self.params(r.parameters)) head parameters on \(r.radio): FedAvg \(Self.g(r.fedAvgSamplesPerSecond)) samples/s per user against Thaw's \(Self.g(r.thawSamplesPerSecond)) (ratio \(Self.f(r.throughputRatio)))."
+            )
         }
         for r in fedAvgThrifty {
-            wins.append("- Device energy at \(Self.params(r.parameters)) head parameters on \(r.radio): FedAvg \(Self.g(r.fedAvgDeviceJoules)) J per user round against Thaw's \(Self.g(r.thawDeviceJoules)) J (ratio \(Self.f(r.energyRatio))).")
+            wins.append(
+                "- Device energy at \(Self.params(r.parameters)) head parameters on \(r.radio): FedAvg \(Self.g(r.fedAvgDeviceJoules)) J per user round against Thaw's \(Self.g(r.thawDeviceJoules)) J (ratio \(Self.f(r.energyRatio)))."
+            )
         }
         for r in report.throughput where r.radio != mainRadio && (r.throughputRatio < 1 || r.energyRatio > 1) {
-            wins.append("- On \(r.radio) at \(Self.params(r.parameters)) parameters: throughput ratio \(Self.f(r.throughputRatio)), energy ratio \(Self.f(r.energyRatio)).")
+            wins.append(
+                "- On \(r.radio) at \(Self.params(r.parameters)) parameters: throughput ratio \(Self.f(r.throughputRatio)), energy ratio \(Self.f(r.energyRatio))."
+            )
         }
         for r in report.clients {
             if let fedAvg = r.fedAvgSecondsToTarget, fedAvg < r.thawSecondsAllWorkers {
-                wins.append("- Wall time to bring \(r.clients) users to the target with \(r.workers) Thaw workers: FedAvg \(Self.g(fedAvg)) s against Thaw's \(Self.g(r.thawSecondsAllWorkers)) s. FedAvg's phones train in parallel; Thaw's work grows with the number of users and is bounded by its worker count.")
+                wins.append(
+                    "- Wall time to bring \(r.clients) users to the target with \(r.workers) Thaw workers: FedAvg \(Self.g(fedAvg)) s against Thaw's \(Self.g(r.thawSecondsAllWorkers)) s. FedAvg's phones train in parallel; Thaw's work grows with the number of users and is bounded by its worker count."
+                )
             }
         }
         if p.fineTuneAccuracy > (p.thawCurve.last?.accuracy ?? 0) {
-            wins.append("- Accuracy: FedAvg followed by local fine-tuning reaches a higher mean held-out accuracy (\(Self.f(p.fineTuneAccuracy, 3))) than Thaw's final heads (\(Self.f(p.thawCurve.last?.accuracy ?? 0, 3))).")
+            wins.append(
+                "- Accuracy: FedAvg followed by local fine-tuning reaches a higher mean held-out accuracy (\(Self.f(p.fineTuneAccuracy, 3))) than Thaw's final heads (\(Self.f(p.thawCurve.last?.accuracy ?? 0, 3)))."
+            )
         }
         if (p.fedAvgCurve.map(\.accuracy).max() ?? 0) > (p.thawCurve.map(\.accuracy).max() ?? 0) {
-            wins.append("- Accuracy: FedAvg's best global head (\(Self.f(p.fedAvgCurve.map(\.accuracy).max() ?? 0, 3))) beats Thaw's best per-user heads (\(Self.f(p.thawCurve.map(\.accuracy).max() ?? 0, 3))).")
+            wins.append(
+                "- Accuracy: FedAvg's best global head (\(Self.f(p.fedAvgCurve.map(\.accuracy).max() ?? 0, 3))) beats Thaw's best per-user heads (\(Self.f(p.thawCurve.map(\.accuracy).max() ?? 0, 3)))."
+            )
         }
-        md += wins.isEmpty ? "In this run FedAvg won on none of the measures below.\n" : wins.joined(separator: "\n") + "\n"
+        md +=
+            wins.isEmpty
+            ? "In this run FedAvg won on none of the measures below.\n" : wins.joined(separator: "\n") + "\n"
 
         md += throughputSection(rows: rows, plotsPath: plotsPath)
         md += personalizationSection(plotsPath: plotsPath)
@@ -100,7 +115,8 @@ extension CompareReportWriter {
 
                 """
         default:
-            text += "3. **Time to the target** (\(target)): Thaw \(p.thawSecondsToTarget.map { Self.g($0) + " s" } ?? "did not reach it"), FedAvg \(p.fedAvgSecondsToTarget.map { Self.g($0) + " s" } ?? "did not reach it").\n\n"
+            text +=
+                "3. **Time to the target** (\(target)): Thaw \(p.thawSecondsToTarget.map { Self.g($0) + " s" } ?? "did not reach it"), FedAvg \(p.fedAvgSecondsToTarget.map { Self.g($0) + " s" } ?? "did not reach it").\n\n"
         }
         return text
     }
@@ -123,10 +139,12 @@ extension CompareReportWriter {
             """
         for radio in report.radios.map(\.name) {
             md += "\n### \(radio)\n\n"
-            md += "| head params | worker steps/s | phone steps/s | Thaw s/round | FedAvg s/round | Thaw samples/s | FedAvg samples/s | **throughput ratio** | Thaw J (compute/transfer/tail) | FedAvg J (compute/transfer/tail) | Thaw bytes | FedAvg bytes | **energy ratio** |\n"
+            md +=
+                "| head params | worker steps/s | phone steps/s | Thaw s/round | FedAvg s/round | Thaw samples/s | FedAvg samples/s | **throughput ratio** | Thaw J (compute/transfer/tail) | FedAvg J (compute/transfer/tail) | Thaw bytes | FedAvg bytes | **energy ratio** |\n"
             md += "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|\n"
             for r in report.throughput where r.radio == radio {
-                md += "| \(Self.params(r.parameters)) | \(Self.g(r.workerStepsPerSecond)) | \(Self.g(r.deviceStepsPerSecond)) | \(Self.g(r.thawSecondsPerRound)) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.thawSamplesPerSecond)) | \(Self.g(r.fedAvgSamplesPerSecond)) | **\(Self.f(r.throughputRatio))** | \(Self.g(r.thawDeviceJoules)) (\(Self.g(r.thawComputeJoules))/\(Self.g(r.thawTransferJoules))/\(Self.g(r.thawTailJoules))) | \(Self.g(r.fedAvgDeviceJoules)) (\(Self.g(r.fedAvgComputeJoules))/\(Self.g(r.fedAvgTransferJoules))/\(Self.g(r.fedAvgTailJoules))) | \(Self.bytes(Double(r.thawRadioBytes))) | \(Self.bytes(Double(r.fedAvgRadioBytes))) | **\(Self.f(r.energyRatio, 3))** |\n"
+                md +=
+                    "| \(Self.params(r.parameters)) | \(Self.g(r.workerStepsPerSecond)) | \(Self.g(r.deviceStepsPerSecond)) | \(Self.g(r.thawSecondsPerRound)) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.thawSamplesPerSecond)) | \(Self.g(r.fedAvgSamplesPerSecond)) | **\(Self.f(r.throughputRatio))** | \(Self.g(r.thawDeviceJoules)) (\(Self.g(r.thawComputeJoules))/\(Self.g(r.thawTransferJoules))/\(Self.g(r.thawTailJoules))) | \(Self.g(r.fedAvgDeviceJoules)) (\(Self.g(r.fedAvgComputeJoules))/\(Self.g(r.fedAvgTransferJoules))/\(Self.g(r.fedAvgTailJoules))) | \(Self.bytes(Double(r.thawRadioBytes))) | \(Self.bytes(Double(r.fedAvgRadioBytes))) | **\(Self.f(r.energyRatio, 3))** |\n"
             }
         }
         return md
@@ -189,7 +207,8 @@ extension CompareReportWriter {
             """
         md += "\n"
         for r in report.clients {
-            md += "| \(r.clients) | \(r.selectedPerRound) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.fedAvgStragglersPerRound)) | \(Self.bytes(r.fedAvgRadioBytesPerRound)) | \(Self.g(r.fedAvgJoulesPerRound)) | \(Self.g(r.fedAvgServerSecondsPerRound)) | \(r.fedAvgSecondsToTarget.map(Self.g) ?? "not reached") | \(Self.g(r.thawSecondsOneWorker)) | \(Self.g(r.thawSecondsAllWorkers)) |\n"
+            md +=
+                "| \(r.clients) | \(r.selectedPerRound) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.fedAvgStragglersPerRound)) | \(Self.bytes(r.fedAvgRadioBytesPerRound)) | \(Self.g(r.fedAvgJoulesPerRound)) | \(Self.g(r.fedAvgServerSecondsPerRound)) | \(r.fedAvgSecondsToTarget.map(Self.g) ?? "not reached") | \(Self.g(r.thawSecondsOneWorker)) | \(Self.g(r.thawSecondsAllWorkers)) |\n"
         }
         md += "\n| Thaw workers | users | seconds to personalise all | users/hour |\n|---:|---:|---:|---:|\n"
         for r in report.workers {
@@ -214,9 +233,11 @@ extension CompareReportWriter {
             | energy per FLOP | \(Self.g(report.compute.joulesPerFLOP * 1e9)) nJ | the two above |
 
             """
-        md += "\n| radio | up / down Mbit/s | RTT | β (W) | αu / αd (W per Mbit/s) | promotion | tail |\n|---|---:|---:|---:|---:|---:|---:|\n"
+        md +=
+            "\n| radio | up / down Mbit/s | RTT | β (W) | αu / αd (W per Mbit/s) | promotion | tail |\n|---|---:|---:|---:|---:|---:|---:|\n"
         for r in report.radios {
-            md += "| \(r.name) | \(Self.g(r.uplinkBitsPerSecond / 1e6)) / \(Self.g(r.downlinkBitsPerSecond / 1e6)) | \(Self.g(r.roundTripSeconds * 1000)) ms | \(Self.g(r.baseWatts)) | \(Self.g(r.uplinkWattsPerMbps)) / \(Self.g(r.downlinkWattsPerMbps)) | \(Self.g(r.promotionSeconds * 1000)) ms at \(Self.g(r.promotionWatts)) W | \(Self.g(r.tailSeconds * 1000)) ms at \(Self.g(r.tailWatts)) W |\n"
+            md +=
+                "| \(r.name) | \(Self.g(r.uplinkBitsPerSecond / 1e6)) / \(Self.g(r.downlinkBitsPerSecond / 1e6)) | \(Self.g(r.roundTripSeconds * 1000)) ms | \(Self.g(r.baseWatts)) | \(Self.g(r.uplinkWattsPerMbps)) / \(Self.g(r.downlinkWattsPerMbps)) | \(Self.g(r.promotionSeconds * 1000)) ms at \(Self.g(r.promotionWatts)) W | \(Self.g(r.tailSeconds * 1000)) ms at \(Self.g(r.tailWatts)) W |\n"
         }
         md += """
 

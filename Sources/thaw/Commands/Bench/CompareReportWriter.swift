@@ -41,7 +41,8 @@ struct CompareReportWriter {
         ]
         for r in report.throughput {
             let values: [Any] = [
-                r.radio, r.parameters, r.hidden, r.depth, r.workerStepsPerSecond, r.deviceStepsPerSecond, r.flopsPerStep,
+                r.radio, r.parameters, r.hidden, r.depth, r.workerStepsPerSecond, r.deviceStepsPerSecond,
+                r.flopsPerStep,
                 r.thawSecondsPerRound, r.fedAvgSecondsPerRound, r.thawSamplesPerSecond, r.fedAvgSamplesPerSecond,
                 r.thawStepsPerSecond, r.fedAvgStepsPerSecond, r.throughputRatio, r.thawDeviceJoules,
                 r.fedAvgDeviceJoules, r.thawComputeJoules, r.thawTransferJoules, r.thawTailJoules,
@@ -97,8 +98,12 @@ struct CompareReportWriter {
                     title: "Training throughput per user round (\(mainRadio))", xLabel: "head parameters",
                     yLabel: "samples/s", logX: true, logY: true,
                     series: [
-                        .init(name: "Thaw", color: "#1f77b4", points: mainRows.map { (x: Double($0.parameters), y: $0.thawSamplesPerSecond) }),
-                        .init(name: "FedAvg", color: "#d62728", points: mainRows.map { (x: Double($0.parameters), y: $0.fedAvgSamplesPerSecond) }),
+                        .init(
+                            name: "Thaw", color: "#1f77b4",
+                            points: mainRows.map { (x: Double($0.parameters), y: $0.thawSamplesPerSecond) }),
+                        .init(
+                            name: "FedAvg", color: "#d62728",
+                            points: mainRows.map { (x: Double($0.parameters), y: $0.fedAvgSamplesPerSecond) }),
                     ])
             ),
             (
@@ -107,8 +112,12 @@ struct CompareReportWriter {
                     title: "Device energy per user round (\(mainRadio))", xLabel: "head parameters", yLabel: "joules",
                     logX: true, logY: true,
                     series: [
-                        .init(name: "Thaw", color: "#1f77b4", points: mainRows.map { (x: Double($0.parameters), y: $0.thawDeviceJoules) }),
-                        .init(name: "FedAvg", color: "#d62728", points: mainRows.map { (x: Double($0.parameters), y: $0.fedAvgDeviceJoules) }),
+                        .init(
+                            name: "Thaw", color: "#1f77b4",
+                            points: mainRows.map { (x: Double($0.parameters), y: $0.thawDeviceJoules) }),
+                        .init(
+                            name: "FedAvg", color: "#d62728",
+                            points: mainRows.map { (x: Double($0.parameters), y: $0.fedAvgDeviceJoules) }),
                     ])
             ),
             (
@@ -116,8 +125,11 @@ struct CompareReportWriter {
                 SVGPlot(
                     title: "Mean held-out accuracy per user", xLabel: "simulated seconds", yLabel: "accuracy",
                     series: [
-                        .init(name: "Thaw", color: "#1f77b4", points: p.thawCurve.map { (x: $0.seconds, y: $0.accuracy) }),
-                        .init(name: "FedAvg", color: "#d62728", points: p.fedAvgCurve.map { (x: $0.seconds, y: $0.accuracy) }),
+                        .init(
+                            name: "Thaw", color: "#1f77b4", points: p.thawCurve.map { (x: $0.seconds, y: $0.accuracy) }),
+                        .init(
+                            name: "FedAvg", color: "#d62728",
+                            points: p.fedAvgCurve.map { (x: $0.seconds, y: $0.accuracy) }),
                     ])
             ),
             (
@@ -126,12 +138,14 @@ struct CompareReportWriter {
                     title: "Time to personalise every user", xLabel: "clients", yLabel: "seconds", logX: true,
                     logY: true,
                     series: [
-                        .init(name: "Thaw, \(report.clients.first?.workers ?? 1) workers", color: "#1f77b4",
-                              points: report.clients.map { (x: Double($0.clients), y: $0.thawSecondsAllWorkers) }),
-                        .init(name: "FedAvg to target", color: "#d62728",
-                              points: report.clients.compactMap { r -> (x: Double, y: Double)? in
-                                  r.fedAvgSecondsToTarget.map { (x: Double(r.clients), y: $0) }
-                              }),
+                        .init(
+                            name: "Thaw, \(report.clients.first?.workers ?? 1) workers", color: "#1f77b4",
+                            points: report.clients.map { (x: Double($0.clients), y: $0.thawSecondsAllWorkers) }),
+                        .init(
+                            name: "FedAvg to target", color: "#d62728",
+                            points: report.clients.compactMap { r -> (x: Double, y: Double)? in
+                                r.fedAvgSecondsToTarget.map { (x: Double(r.clients), y: $0) }
+                            }),
                     ])
             ),
         ]

@@ -57,7 +57,8 @@ struct SVGPlot {
             svg += "<line x1=\"\(left)\" y1=\"\(yp)\" x2=\"\(left + plotW)\" y2=\"\(yp)\" stroke=\"#ddd\"/>\n"
         }
         svg += "<text x=\"\(left + plotW / 2)\" y=\"\(height - 18)\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-        svg += "<text x=\"18\" y=\"\(top + plotH / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(top + plotH / 2))\">\(escape(yLabel))</text>\n"
+        svg +=
+            "<text x=\"18\" y=\"\(top + plotH / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(top + plotH / 2))\">\(escape(yLabel))</text>\n"
         for (index, line) in series.enumerated() {
             let points = line.points.filter { (!logX || $0.x > 0) && (!logY || $0.y > 0) }
             let path = points.map { "\(px($0.x)),\(py($0.y))" }.joined(separator: " ")
@@ -66,7 +67,8 @@ struct SVGPlot {
                 svg += "<circle cx=\"\(px(point.x))\" cy=\"\(py(point.y))\" r=\"3\" fill=\"\(line.color)\"/>\n"
             }
             let ly = top + 14 + Double(index) * 18
-            svg += "<line x1=\"\(width - right + 12)\" y1=\"\(ly - 4)\" x2=\"\(width - right + 32)\" y2=\"\(ly - 4)\" stroke=\"\(line.color)\" stroke-width=\"2\"/>\n"
+            svg +=
+                "<line x1=\"\(width - right + 12)\" y1=\"\(ly - 4)\" x2=\"\(width - right + 32)\" y2=\"\(ly - 4)\" stroke=\"\(line.color)\" stroke-width=\"2\"/>\n"
             svg += "<text x=\"\(width - right + 36)\" y=\"\(ly)\">\(escape(line.name))</text>\n"
         }
         return svg + "</svg>\n"
