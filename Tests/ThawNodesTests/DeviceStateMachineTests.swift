@@ -76,6 +76,8 @@ import ThawNN
         #expect(device.flushDecision(now: Fixture.at(1)) == .wait(.lowBattery))
         device.powerChanged(chargingWatts: 5)
         #expect(device.tick(now: Fixture.at(2)).sentBatches.count == 1)
+        device.transferred(bytesUp: 4096, bytesDown: 0, now: Fixture.at(2))  // the glue reports the bytes sent
+        _ = device.tick(now: Fixture.at(3))
         #expect(device.ledger[.radioTransfer] > 0 && device.ledger[.radioTail] > 0 && device.ledger[.idle] > 0)
     }
 

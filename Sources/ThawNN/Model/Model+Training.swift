@@ -20,11 +20,13 @@ extension Model {
         var gradient = dlogits
         for index in head.reversed() {
             let needsInput = index > head.lowerBound
+            countBackward(layer: index, samples: input.batchSize, includingInputGradient: needsInput)
             guard let dx = layer(at: index).backward(gradient, needsInputGradient: needsInput) else { break }
             gradient = dx
         }
         if !range.isEmpty {
             optimizer.step(parameters: &parameterBuffer.values, gradients: parameterBuffer.gradients, range: range)
+            countOptimizerStep(parameters: range.count)
         }
         return loss
     }

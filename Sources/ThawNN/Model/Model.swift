@@ -17,6 +17,15 @@ public final class Model {
     /// Where each layer's parameters start in the buffer; `layerOffsets[L]` is the total count.
     private let layerOffsets: [Int]
     private let seed: UInt64
+    /// Per-sample cost of each layer, for ``executedFLOPs``.
+    private let layerCosts: [LayerCost]
+    /// Every FLOP this model has executed since it was made (or since ``resetExecutedFLOPs()``), counted per
+    /// layer call from ``LayerCost`` and the batch size. Devices read it before and after a piece of work.
+    public private(set) var executedFLOPs = FLOPCount()
+
+    /// FLOPs the optimiser spends per trained parameter and step: SGD with momentum and weight decay is about
+    /// four (decay, momentum, scale, update); Adam spends more, which this count does not distinguish.
+    public static let optimizerFLOPsPerParameter = 4
 
     /// A model with freshly initialised parameters (He normal before a ReLU, Xavier normal for the logits
     /// layer, zero biases), identical for identical seeds.
@@ -51,6 +60,7 @@ public final class Model {
         for spec in architecture.layers { offsets.append(offsets[offsets.count - 1] + spec.parameterCount) }
         let slices = architecture.parameterSlices()
         self.layerOffsets = offsets
+        self.layerCosts = (0..<architecture.layers.count).map { architecture.cost(ofLayer: $0) }
         let buffer = ParameterBuffer(count: offsets[architecture.layers.count], slices: slices)
         self.parameterBuffer = buffer
         self.layers = architecture.layers.enumerated().map { index, spec in
@@ -93,8 +103,23 @@ public final class Model {
         )
         var activation = x
         for index in range { activation = layers[index].forward(activation, training: training) }
+        executedFLOPs.forward += range.reduce(0) { $0 + layerCosts[$1].forwardFLOPs(samples: x.batchSize) }
         return activation
     }
+
+    /// Records FLOPs of a backward pass through layer `index` (called by training code next to each backward).
+    func countBackward(layer index: Int, samples: Int, includingInputGradient: Bool) {
+        executedFLOPs.backward += layerCosts[index].backwardFLOPs(
+            samples: samples, includingInputGradient: includingInputGradient)
+    }
+
+    /// Records an optimiser step over `parameters` parameters.
+    func countOptimizerStep(parameters: Int) {
+        executedFLOPs.optimizer += Model.optimizerFLOPsPerParameter * parameters
+    }
+
+    /// Starts the FLOP counter from zero.
+    public func resetExecutedFLOPs() { executedFLOPs = FLOPCount() }
 
     /// Inference through every layer: raw input to logits.
     public func forward(_ x: Tensor) -> Tensor { forward(x, layers: 0..<layers.count, training: false) }

@@ -1,27 +1,5 @@
 /// Tunables of one simulated phone.
 public struct DeviceConfiguration: Sendable {
-    /// Energy prices used to drain the battery and fill the ledger.
-    public struct EnergyCosts: Sendable, Equatable {
-        /// Joules to run one layer for one sample.
-        public var computeJoulesPerLayer: Double
-        /// Joules per byte sent or received.
-        public var radioJoulesPerByte: Double
-        /// Joules of radio tail after each transfer.
-        public var radioTailJoules: Double
-        /// Baseline power draw in watts.
-        public var idleWatts: Double
-
-        public init(
-            computeJoulesPerLayer: Double = 0.01, radioJoulesPerByte: Double = 1e-6, radioTailJoules: Double = 0.5,
-            idleWatts: Double = 0.05
-        ) {
-            self.computeJoulesPerLayer = computeJoulesPerLayer
-            self.radioJoulesPerByte = radioJoulesPerByte
-            self.radioTailJoules = radioTailJoules
-            self.idleWatts = idleWatts
-        }
-    }
-
     /// Layers in the whole model (backbone plus head), for head energy and checkpoint choice.
     public var layerCount: Int
     public var cacheCapacityBytes: Int
@@ -36,14 +14,15 @@ public struct DeviceConfiguration: Sendable {
     public var retry: Outbox.RetryPolicy
     /// How often to ask the registry for a newer head.
     public var headPullInterval: Duration
-    public var energy: EnergyCosts
+    /// The CPU, radio and idle power that turn executed FLOPs and sent bytes into seconds and joules.
+    public var profile: DeviceProfile
     public var battery: BatteryModel
 
     public init(
         layerCount: Int, cacheCapacityBytes: Int = 64 << 20, predictionCacheCapacity: Int = 256,
         checkpointLayers: [Int] = [], flush: FlushPolicy = FlushPolicy(), maximumBatchSize: Int = 64,
         outboxCapacity: Int = 4, retry: Outbox.RetryPolicy = Outbox.RetryPolicy(),
-        headPullInterval: Duration = .seconds(60), energy: EnergyCosts = EnergyCosts(),
+        headPullInterval: Duration = .seconds(60), profile: DeviceProfile = .phoneOnLTE,
         battery: BatteryModel = BatteryModel(capacityJoules: 40_000, levelJoules: 40_000)
     ) {
         precondition(layerCount >= 2 && maximumBatchSize > 0, "a device needs a split model and a positive batch size")
@@ -56,7 +35,7 @@ public struct DeviceConfiguration: Sendable {
         self.outboxCapacity = outboxCapacity
         self.retry = retry
         self.headPullInterval = headPullInterval
-        self.energy = energy
+        self.profile = profile
         self.battery = battery
     }
 }

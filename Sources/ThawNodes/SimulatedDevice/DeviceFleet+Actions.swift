@@ -17,8 +17,10 @@ extension DeviceFleet {
             case .computeBackbone(let sampleId, let version, let freezePoint, let checkpointsAt):
                 guard let model, modelVersion == version else { continue }
                 let input = image(Int(sampleId))
+                let before = model.executedFLOPs
                 let (output, recorded) = model.forward(
                     input, layers: 0..<freezePoint.index, recordingAt: Set(checkpointsAt))
+                phones[index].machine.computed(flops: model.executedFLOPs - before)
                 queue += phones[index].machine.backboneComputed(
                     sampleId: sampleId, activation: Self.activation(output),
                     checkpoints: recorded.mapValues(Self.activation), modelVersion: version, freezePoint: freezePoint)
@@ -38,7 +40,9 @@ extension DeviceFleet {
                     case .activation(_, let activation):
                         start = Tensor(shape: [1] + activation.shape, scalars: activation.scalars)
                     }
+                    let before = model.executedFLOPs
                     let output = model.advance(checkpoint: start, from: step.startLayer, to: plan.target.index)
+                    phones[index].machine.computed(flops: model.executedFLOPs - before)
                     queue += phones[index].machine.backboneComputed(
                         sampleId: step.sampleId, activation: Self.activation(output), checkpoints: [:],
                         modelVersion: plan.modelVersion, freezePoint: plan.target)
@@ -78,9 +82,11 @@ extension DeviceFleet {
     private mutating func predict(_ output: Activation, phone index: Int) {
         guard let model, let deployment else { return }
         phones[index].predictions += 1
+        let before = model.executedFLOPs
         withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
             _ = model.predict(Tensor(shape: [1] + output.shape, scalars: output.scalars), from: deployment.freezePoint)
         }
+        phones[index].machine.computed(flops: model.executedFLOPs - before)
     }
 
     /// Runs `body` with the phone's head swapped into the shared model, then puts the base head back.
@@ -115,6 +121,7 @@ extension DeviceFleet {
         let frames = try stamper.encode(message)
         let bytes = frames.reduce(0) { $0 + $1.count }
         phones[index].bytesSent += bytes
+        phones[index].machine.transferred(bytesUp: bytes, bytesDown: 0, now: WallClock.now())
         StdoutLine.write(
             BatchSentLine(
                 device: phone.device.rawValue, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
@@ -153,6 +160,10 @@ extension DeviceFleet {
             return []
         }
         phones[index].headPulls += 1
+        // The request and its reply, as sized on the wire (the reply's tensor dominates).
+        let requestBytes = (try? ThawMessage.headRequest(request).encodedByteCount) ?? 0
+        let replyBytes = (try? ThawMessage.headReply(reply).encodedByteCount) ?? 0
+        phones[index].machine.transferred(bytesUp: requestBytes, bytesDown: replyBytes, now: WallClock.now())
         var actions = phones[index].machine.batchesDurable(seqs: reply.durableSeqs)
         if phones[index].machine.outbox.count > 0, let stamp = phones[index].machine.currentStamp {
             // Batches still outstanding may have been refused by a worker: collect the rejections.

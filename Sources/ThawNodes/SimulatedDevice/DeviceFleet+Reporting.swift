@@ -33,6 +33,7 @@ extension DeviceFleet {
             batchRetries: machine.statistics.batchRetries, bytesSent: phone.bytesSent,
             bytesReceived: phone.bytesReceived,
             energyJoules: Dictionary(uniqueKeysWithValues: machine.ledger.joules.map { ($0.key.rawValue, $0.value) }),
+            ledger: machine.ledger.metrics,
             batteryPercent: machine.battery.percent, cacheEntries: machine.cache.count,
             predictionHitRate: lookups > 0 ? Double(machine.predictions.hits) / Double(lookups) : 0)
     }
@@ -44,13 +45,12 @@ extension DeviceFleet {
             let message = ThawMessage.metrics(
                 MetricsReport(
                     node: report.device, role: "device", timestampMs: WallClock.nowMs(),
-                    gauges: [
+                    gauges: report.ledger.merging([
                         "battery_percent": report.batteryPercent, "cache_entries": Double(report.cacheEntries),
                         "prediction_hit_rate": report.predictionHitRate, "accuracy": report.accuracyAfter,
                         "accuracy_before": report.accuracyBefore,
                         "outbox": Double(phones[index].machine.outbox.count),
-                        "energy_joules": phones[index].machine.ledger.total,
-                    ],
+                    ]) { _, ledger in ledger },
                     counters: [
                         "batches_sent": UInt64(report.batchesSent), "heads_swapped": UInt64(report.headsSwapped),
                         "bytes_sent": UInt64(report.bytesSent),

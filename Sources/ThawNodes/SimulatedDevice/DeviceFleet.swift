@@ -141,7 +141,7 @@ struct DeviceFleet {
                 let entries = max(1, Int((Double(split.adaptation.count) * configuration.annotationShare).rounded(.up)))
                 let placement = CheckpointPlacement(
                     architecture: model.architecture, freezePoint: deployment.freezePoint,
-                    joulesPerFLOP: configuration.phone.joulesPerFLOP)
+                    joulesPerFLOP: configuration.phone.profile.compute.joulesPerFLOP)
                 let plan = placement.plan(budgetBytesPerSample: configuration.phone.checkpointBudgetBytes / entries)
                 deviceConfiguration.checkpointLayers = plan.layers
                 if number == 0 {

@@ -53,10 +53,9 @@ extension DeviceStateMachine {
         return [.persistCache(snapshot)] + rebuild(plan)
     }
 
-    /// Emits a rebuild and books its compute energy.
+    /// Emits a rebuild; the glue books the FLOPs it executes (``computed(flops:)``).
     mutating func rebuild(_ plan: RebuildPlan) -> [DeviceAction] {
         guard !plan.steps.isEmpty else { return [] }
-        spend(Double(plan.layerRuns) * configuration.energy.computeJoulesPerLayer, as: .compute)
         return [.rebuildActivations(plan)]
     }
 

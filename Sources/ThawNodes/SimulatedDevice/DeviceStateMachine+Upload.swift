@@ -5,9 +5,11 @@ extension DeviceStateMachine {
         if let lastTick {
             let elapsed = now.duration(since: lastTick)
             battery.charge(over: elapsed)
-            spend(configuration.energy.idleWatts * elapsed.secondsValue, as: .idle)
+            spend(configuration.profile.idleWatts * elapsed.secondsValue, seconds: elapsed.secondsValue, as: .idle)
         }
         lastTick = now
+        let tail = radio.settle(at: now.secondsSinceZero)
+        book(tail)
         guard deployment != nil else { return [] }
 
         var actions: [DeviceAction] = []
@@ -84,9 +86,9 @@ extension DeviceStateMachine {
         return DeviceBatch(seq: batch.seq, stamp: batch.stamp, entries: entries, attempt: batch.attempts)
     }
 
+    /// Radio energy is booked by the glue through ``transferred(bytesUp:bytesDown:now:)`` with the bytes it
+    /// actually put on the wire.
     private mutating func send(_ batch: DeviceBatch) -> [DeviceAction] {
-        spend(radioEnergy(bytes: batch.byteCount), as: .radioTransfer)
-        spend(configuration.energy.radioTailJoules, as: .radioTail)
-        return [.sendBatch(batch)]
+        [.sendBatch(batch)]
     }
 }

@@ -45,6 +45,8 @@ public struct DeviceStateMachine: Sendable {
     public internal(set) var predictions: PredictionCache
     public internal(set) var battery: BatteryModel
     public internal(set) var ledger = EnergyLedger()
+    /// The radio's promotion/tail state, for [Huang12]'s energy model.
+    public internal(set) var radio: RadioMeter
     public internal(set) var outbox: Outbox
     public internal(set) var head: HeadInfo?
     public internal(set) var statistics = Statistics()
@@ -66,6 +68,7 @@ public struct DeviceStateMachine: Sendable {
             modelVersion: snapshot?.deployment?.modelVersion ?? ModelVersion(0),
             freezePoint: snapshot?.deployment?.freezePoint ?? FreezePoint(0))
         self.battery = configuration.battery
+        self.radio = RadioMeter(profile: configuration.profile.radio)
         self.outbox = Outbox(
             capacity: configuration.outboxCapacity, retry: configuration.retry,
             nextSequence: snapshot?.nextSequence ?? 1)
@@ -121,12 +124,10 @@ public struct DeviceStateMachine: Sendable {
     /// The user wants a prediction for a stored sample: a prediction-cache hit runs only the head.
     public mutating func predictionRequested(sampleId: UInt64, now: Timestamp) -> [DeviceAction] {
         if let output = predictions.lookup(.sample(sampleId)) {
-            spend(headEnergy, as: .compute)
             return [.runHead(sampleId: sampleId, backboneOutput: output)]
         }
         if let entry = cache[sampleId], entry.stamp == currentStamp {
             predictions.insert(entry.activation, for: .sample(sampleId))
-            spend(headEnergy, as: .compute)
             return [.runHead(sampleId: sampleId, backboneOutput: entry.activation)]
         }
         if let entry = cache[sampleId], let deployment, entry.stamp.modelVersion == deployment.modelVersion,
@@ -164,7 +165,6 @@ public struct DeviceStateMachine: Sendable {
         if request?.wantsPrediction == true {
             predictions.insert(activation, for: .sample(sampleId))
             actions.append(.runHead(sampleId: sampleId, backboneOutput: activation))
-            spend(headEnergy, as: .compute)
         }
         var entry: CachedActivation
         if var existing = cache[sampleId], existing.stamp.modelVersion == modelVersion {
@@ -192,7 +192,6 @@ public struct DeviceStateMachine: Sendable {
 
     /// The registry sent a head. It is used only if trained for the current split and model.
     public mutating func headReceived(_ newHead: HeadInfo) -> [DeviceAction] {
-        spend(radioEnergy(bytes: newHead.byteCount), as: .radioTransfer)
         guard let deployment, newHead.freezePoint == deployment.freezePoint,
             newHead.modelVersion == deployment.modelVersion
         else {
@@ -235,8 +234,6 @@ public struct DeviceStateMachine: Sendable {
     }
 
     mutating func computeRequest(_ sampleId: UInt64, _ deployment: DeploymentState) -> [DeviceAction] {
-        let energy = Double(deployment.freezePoint.index) * configuration.energy.computeJoulesPerLayer
-        spend(energy, as: .compute)
         return [
             .computeBackbone(
                 sampleId: sampleId, modelVersion: deployment.modelVersion, upTo: deployment.freezePoint,
@@ -244,16 +241,32 @@ public struct DeviceStateMachine: Sendable {
         ]
     }
 
-    var headEnergy: Double {
-        Double(configuration.layerCount - (deployment?.freezePoint.index ?? 0))
-            * configuration.energy.computeJoulesPerLayer
+    /// Drains the battery and books what was actually drained.
+    mutating func spend(_ joules: Double, seconds: Double = 0, as category: EnergyLedger.Category) {
+        guard joules > 0 || seconds > 0 else { return }
+        ledger.record(battery.drain(joules), seconds: seconds, as: category)
     }
 
-    func radioEnergy(bytes: Int) -> Double { Double(bytes) * configuration.energy.radioJoulesPerByte }
+    // MARK: - Work done by the glue, priced by the profile
 
-    /// Drains the battery and books what was actually drained.
-    mutating func spend(_ joules: Double, as category: EnergyLedger.Category) {
-        guard joules > 0 else { return }
-        ledger.record(battery.drain(joules), as: category)
+    /// The glue executed `flops` on this phone's CPU (a backbone pass, a head prediction, local training).
+    public mutating func computed(flops: FLOPCount) {
+        guard flops.total > 0 else { return }
+        let compute = configuration.profile.compute
+        ledger.count(flops: flops)
+        spend(compute.joules(flops: flops.total), seconds: compute.seconds(flops: flops.total), as: .compute)
+    }
+
+    /// The glue moved `bytesUp` and `bytesDown` over the radio at `now` (the encoded frames, envelope included).
+    public mutating func transferred(bytesUp: Int, bytesDown: Int, now: Timestamp) {
+        guard bytesUp > 0 || bytesDown > 0 else { return }
+        ledger.count(bytesUp: bytesUp, bytesDown: bytesDown)
+        let (charge, _) = radio.transfer(bytesUp: bytesUp, bytesDown: bytesDown, at: now.secondsSinceZero)
+        book(charge)
+    }
+
+    mutating func book(_ charge: RadioMeter.Charge) {
+        spend(charge.tailJoules, seconds: charge.tailSeconds, as: .radioTail)
+        spend(charge.transferJoules, seconds: charge.transferSeconds, as: .radioTransfer)
     }
 }

@@ -9,19 +9,16 @@ public struct PhoneSettings: Sendable {
     public var headPullInterval: Duration
     public var checkpointLayers: [Int]
     public var maximumBatchSize: Int
-    public var energy: DeviceConfiguration.EnergyCosts
+    public var profile: DeviceProfile
     /// Bytes a phone may spend on activation checkpoints; with no explicit `checkpointLayers`,
-    /// ``CheckpointPlacement`` picks the layers (0 disables checkpoints).
+    /// ``CheckpointPlacement`` picks the layers (0 disables checkpoints), pricing recomputation with the
+    /// profile's joules per FLOP.
     public var checkpointBudgetBytes: Int = 1 << 20
-    /// Compute energy price for checkpoint placement. A placeholder until a cited device profile
-    /// (issue 5) provides one; only the *ranking* of plans depends on it, not which plan wins, as long as
-    /// storing a byte is priced at zero.
-    public var joulesPerFLOP: Double = 1e-10
 
     public init(
         flush: FlushPolicy = FlushPolicy(), batteryCapacityJoules: Double = 40_000, initialBatteryLevel: Double = 1.0,
         headPullInterval: Duration = .seconds(2), checkpointLayers: [Int] = [], maximumBatchSize: Int = 64,
-        energy: DeviceConfiguration.EnergyCosts = DeviceConfiguration.EnergyCosts()
+        profile: DeviceProfile = .phoneOnLTE
     ) {
         self.flush = flush
         self.batteryCapacityJoules = batteryCapacityJoules
@@ -29,13 +26,13 @@ public struct PhoneSettings: Sendable {
         self.headPullInterval = headPullInterval
         self.checkpointLayers = checkpointLayers
         self.maximumBatchSize = maximumBatchSize
-        self.energy = energy
+        self.profile = profile
     }
 
     func deviceConfiguration(layerCount: Int) -> DeviceConfiguration {
         DeviceConfiguration(
             layerCount: layerCount, checkpointLayers: checkpointLayers, flush: flush,
-            maximumBatchSize: maximumBatchSize, headPullInterval: headPullInterval, energy: energy,
+            maximumBatchSize: maximumBatchSize, headPullInterval: headPullInterval, profile: profile,
             battery: BatteryModel(
                 capacityJoules: batteryCapacityJoules, levelJoules: batteryCapacityJoules * initialBatteryLevel))
     }

@@ -47,6 +47,8 @@ struct PhoneReport: Codable, Sendable {
     var bytesSent: Int
     var bytesReceived: Int
     var energyJoules: [String: Double]
+    /// The energy ledger as flat metrics: joules and device seconds per category, FLOPs, radio bytes.
+    var ledger: [String: Double]
     var batteryPercent: Double
     var cacheEntries: Int
     var predictionHitRate: Double

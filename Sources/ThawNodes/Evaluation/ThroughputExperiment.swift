@@ -1,0 +1,146 @@
+import ThawNN
+
+/// Training throughput as the head grows: Thaw (the head trained on a worker, this machine's CPU, measured)
+/// against FedAvg (the same training executed here, its FLOPs counted and priced at the phone's speed, plus
+/// the weight transfer both ways over the radio).
+///
+/// The unit compared is one user's local round: E epochs over the user's n samples with batch B. Thaw's
+/// phone uploads the n activations and downloads the trained head; FedAvg's phone downloads the global
+/// head, trains, and uploads it. Both phones computed the backbone features before (same cost, excluded).
+public struct ThroughputExperiment {
+    /// One head architecture on top of the backbone features.
+    public struct HeadSize: Sendable, Hashable {
+        public var hidden: Int
+        public var depth: Int
+        public var architecture: ModelArchitecture
+        public var parameters: Int { architecture.parameterCount }
+    }
+
+    /// One row of results.
+    public struct Row: Sendable, Codable {
+        public var parameters: Int
+        public var hidden: Int
+        public var depth: Int
+        public var radio: String
+        /// Worker (this CPU) training rate, measured: median of the runs.
+        public var workerStepsPerSecond: Double
+        /// Phone training rate from the counted FLOPs and the profile.
+        public var deviceStepsPerSecond: Double
+        public var flopsPerStep: Double
+        public var thawSecondsPerRound: Double
+        public var fedAvgSecondsPerRound: Double
+        public var thawSamplesPerSecond: Double
+        public var fedAvgSamplesPerSecond: Double
+        public var thawStepsPerSecond: Double
+        public var fedAvgStepsPerSecond: Double
+        /// Thaw / FedAvg samples per second (> 1: Thaw is faster).
+        public var throughputRatio: Double
+        public var thawDeviceJoules: Double
+        public var fedAvgDeviceJoules: Double
+        public var thawComputeJoules: Double
+        public var thawTransferJoules: Double
+        public var thawTailJoules: Double
+        public var fedAvgComputeJoules: Double
+        public var fedAvgTransferJoules: Double
+        public var fedAvgTailJoules: Double
+        public var thawRadioBytes: Int
+        public var fedAvgRadioBytes: Int
+        /// Thaw / FedAvg device joules (< 1: Thaw uses less energy).
+        public var energyRatio: Double
+    }
+
+    public var features: Int
+    public var classes: Int
+    public var samplesPerUser: Int
+    public var settings: FedAvgSettings
+    public var runs: Int
+
+    public init(features: Int, classes: Int, samplesPerUser: Int, settings: FedAvgSettings, runs: Int) {
+        self.features = features
+        self.classes = classes
+        self.samplesPerUser = samplesPerUser
+        self.settings = settings
+        self.runs = runs
+    }
+
+    /// Heads from a linear classifier (a few thousand parameters) to wide MLPs, up to `maximumParameters`.
+    public func ladder(maximumParameters: Int) -> [HeadSize] {
+        let shapes = [(0, 0), (64, 1), (512, 1), (1024, 2), (2048, 3), (4096, 2), (4096, 3), (8192, 2)]
+        return shapes.map { hidden, depth in
+            HeadSize(
+                hidden: hidden, depth: depth,
+                architecture: .mlpHead(inputs: features, hidden: max(hidden, 1), depth: depth, classes: classes))
+        }.filter { $0.parameters <= maximumParameters }
+    }
+
+    /// Steps in one local round: E epochs of ⌈n / B⌉ minibatches.
+    public var stepsPerRound: Int {
+        settings.localEpochs * ((samplesPerUser + settings.batchSize - 1) / settings.batchSize)
+    }
+
+    /// Measures one head size under each radio profile.
+    public func measure(_ head: HeadSize, profiles: [DeviceProfile]) -> [Row] {
+        let model = Model(architecture: head.architecture, seed: settings.seed)
+        var generator = SeededGenerator(seed: settings.seed &+ 7)
+        let batch = settings.batchSize
+        let input = Tensor(
+            shape: [batch, features], scalars: (0..<(batch * features)).map { _ in generator.nextUnitFloat() })
+        let labels = (0..<batch).map { $0 % classes }
+        var optimizer = SGD(learningRate: settings.learningRate)
+        let freeze = FreezePoint(0)
+        model.trainStep(input: input, labels: labels, freezePoint: freeze, optimizer: &optimizer)  // warm-up
+        let steps = stepsPerRound
+        var rates: [Double] = []
+        var flopsPerStep = 0.0
+        let clock = ContinuousClock()
+        for _ in 0..<runs {
+            model.resetExecutedFLOPs()
+            let start = clock.now
+            for _ in 0..<steps {
+                model.trainStep(input: input, labels: labels, freezePoint: freeze, optimizer: &optimizer)
+            }
+            let seconds = (clock.now - start) / .seconds(1)
+            rates.append(Double(steps) / seconds)
+            flopsPerStep = Double(model.executedFLOPs.total) / Double(steps)
+        }
+        let workerRate = rates.sorted()[rates.count / 2]
+        let localFLOPs = FLOPCount(
+            forward: model.executedFLOPs.forward, backward: model.executedFLOPs.backward,
+            optimizer: model.executedFLOPs.optimizer)
+        let headBytes = WireSizes.headReply(parameters: head.parameters)
+        let uploadBytes = WireSizes.featureBatch(samples: samplesPerUser, features: features)
+        let samples = Double(settings.localEpochs * samplesPerUser)
+
+        return profiles.map { profile in
+            // Thaw: upload the activations, the worker trains, download the head.
+            var thaw = DeviceMeter(profile: profile)
+            thaw.transfer(bytesUp: uploadBytes, bytesDown: 0)
+            thaw.wait(until: thaw.clock + Double(steps) / workerRate)
+            thaw.transfer(bytesUp: WireSizes.headRequest, bytesDown: headBytes)
+            let thawSeconds = thaw.clock
+            thaw.finish()
+            // FedAvg: download the global head, train E epochs on the phone, upload the update.
+            var fedAvg = DeviceMeter(profile: profile)
+            fedAvg.transfer(bytesUp: 0, bytesDown: headBytes)
+            fedAvg.compute(localFLOPs)
+            fedAvg.transfer(bytesUp: headBytes, bytesDown: 0)
+            let fedAvgSeconds = fedAvg.clock
+            fedAvg.finish()
+            let deviceRate = profile.compute.flopsPerSecond / flopsPerStep
+            return Row(
+                parameters: head.parameters, hidden: head.hidden, depth: head.depth, radio: profile.radio.name,
+                workerStepsPerSecond: workerRate, deviceStepsPerSecond: deviceRate, flopsPerStep: flopsPerStep,
+                thawSecondsPerRound: thawSeconds, fedAvgSecondsPerRound: fedAvgSeconds,
+                thawSamplesPerSecond: samples / thawSeconds, fedAvgSamplesPerSecond: samples / fedAvgSeconds,
+                thawStepsPerSecond: Double(steps) / thawSeconds, fedAvgStepsPerSecond: Double(steps) / fedAvgSeconds,
+                throughputRatio: fedAvgSeconds / thawSeconds, thawDeviceJoules: thaw.ledger.total,
+                fedAvgDeviceJoules: fedAvg.ledger.total, thawComputeJoules: thaw.ledger[.compute],
+                thawTransferJoules: thaw.ledger[.radioTransfer], thawTailJoules: thaw.ledger[.radioTail],
+                fedAvgComputeJoules: fedAvg.ledger[.compute], fedAvgTransferJoules: fedAvg.ledger[.radioTransfer],
+                fedAvgTailJoules: fedAvg.ledger[.radioTail],
+                thawRadioBytes: thaw.ledger.bytesUp + thaw.ledger.bytesDown,
+                fedAvgRadioBytes: fedAvg.ledger.bytesUp + fedAvg.ledger.bytesDown,
+                energyRatio: thaw.ledger.total / fedAvg.ledger.total)
+        }
+    }
+}

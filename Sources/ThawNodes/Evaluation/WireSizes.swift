@@ -1,0 +1,38 @@
+import ThawWire
+
+/// Bytes that Thaw's and FedAvg's messages occupy on the radio, from the real wire encoding.
+public enum WireSizes {
+    /// A FeatureBatch carrying `samples` activations of `features` floats (Thaw's upload).
+    public static func featureBatch(samples: Int, features: Int) -> Int {
+        let message = ThawMessage.featureBatch(
+            ThawWire.FeatureBatch(
+                userID: "writer-0000", deviceID: "device-0000", deviceSeq: 1, modelVersion: 1,
+                modelHash: String(repeating: "0", count: 64), freezePoint: 7,
+                hyperHash: String(repeating: "0", count: 16),
+                sampleIDs: (0..<samples).map(UInt64.init), labels: (0..<samples).map { UInt32($0 % 10) },
+                createdAtMs: 1_700_000_000_000,
+                activations: WireTensor(
+                    shape: [samples, features], scalars: [Float](repeating: 0.5, count: samples * features))))
+        return (try? message.encodedByteCount) ?? samples * features * 4
+    }
+
+    /// A HeadReply carrying `parameters` head weights (Thaw's download of a personal head, and the size of
+    /// a FedAvg model or update message, which carries the same tensor with a smaller header).
+    public static func headReply(parameters: Int) -> Int {
+        let message = ThawMessage.headReply(
+            ThawWire.HeadReply(
+                status: .head, userID: "writer-0000", headVersion: 1, parentVersion: 0,
+                headHash: String(repeating: "0", count: 64), modelVersion: 1, freezePoint: 7,
+                hyperHash: String(repeating: "0", count: 16), durableSeqs: [1],
+                headParameters: WireTensor(shape: [parameters], scalars: [Float](repeating: 0.5, count: parameters))))
+        return (try? message.encodedByteCount) ?? parameters * 4
+    }
+
+    /// A head request (a few dozen bytes).
+    public static let headRequest: Int = {
+        let message = ThawMessage.headRequest(
+            ThawWire.HeadRequest(
+                userID: "writer-0000", deviceID: "device-0000", haveHash: "", modelVersion: 1, freezePoint: 7))
+        return (try? message.encodedByteCount) ?? 64
+    }()
+}
