@@ -12,18 +12,21 @@ struct BenchFreezeMoveCommand: ParsableCommand {
     @Option(help: "Topology whose phones to simulate (default: the embedded default topology).") var topology: String?
     @Option(help: "Runs per scenario and policy (median times reported).") var runs: Int = 3
     @Option(help: "Checkpoint storage budget per phone, bytes.") var checkpointBudget: Int = 1 << 20
-    @Option(help: "Device compute energy, joules per FLOP (placeholder until a cited profile exists).")
-    var joulesPerFlop: Double = 1e-10
+    @Option(help: "Device compute energy, joules per FLOP (default: the phone profile's, docs/DEVICE.md).")
+    var joulesPerFlop: Double = DeviceProfile.phoneOnLTE.compute.joulesPerFLOP
     @Option(help: "Write results as JSON to this file.") var output: String = "bench-results/freeze-move.json"
 
     func validate() throws { guard runs >= 1 else { throw ValidationError("--runs must be >= 1") } }
 
     func run() throws {
         let loaded = try topology.map { try Topology.load(path: $0) } ?? Topology.embedded()
-        let radio = PhoneSettings().energy
+        // Radio prices from the LTE profile (Huang et al. 2012): the marginal joules of one uploaded byte,
+        // and promotion plus tail once per transmitting phone.
+        let radio = PhoneSettings().profile.radio
         let prices = FreezeMoveBenchmark.Prices(
-            joulesPerFLOP: joulesPerFlop, radioJoulesPerByte: radio.radioJoulesPerByte,
-            radioTailJoules: radio.radioTailJoules)
+            joulesPerFLOP: joulesPerFlop,
+            radioJoulesPerByte: radio.transferJoules(bytesUp: 1_000_000, bytesDown: 0) / 1e6,
+            radioTailJoules: radio.promotionSeconds * radio.promotionWatts + radio.tailSeconds * radio.tailWatts)
         let bench = FreezeMoveBenchmark(
             topology: loaded, runs: runs, checkpointBudgetBytes: checkpointBudget, prices: prices,
             scratch: NSTemporaryDirectory())
