@@ -23,6 +23,9 @@ public enum ThawMessage: Sendable, Equatable {
     case commitConflict(CommitConflict)
     case metrics(MetricsReport)
     case errorReply(ErrorReply)
+    case fedAvgJoin(FedAvgJoin)
+    case fedAvgModel(FedAvgModel)
+    case fedAvgUpdate(FedAvgUpdate)
 
     /// The payload kind without its content, for logs, metrics and dispatch tables.
     public var kind: Kind {
@@ -46,6 +49,9 @@ public enum ThawMessage: Sendable, Equatable {
         case .commitConflict: .commitConflict
         case .metrics: .metrics
         case .errorReply: .errorReply
+        case .fedAvgJoin: .fedAvgJoin
+        case .fedAvgModel: .fedAvgModel
+        case .fedAvgUpdate: .fedAvgUpdate
         }
     }
 
@@ -70,5 +76,8 @@ public enum ThawMessage: Sendable, Equatable {
         case commitConflict = "commit_conflict"
         case metrics
         case errorReply = "error_reply"
+        case fedAvgJoin = "fedavg_join"
+        case fedAvgModel = "fedavg_model"
+        case fedAvgUpdate = "fedavg_update"
     }
 }

@@ -28,6 +28,11 @@ enum PayloadMapping {
         case .commitConflict(let m): (.commitConflict(m.proto), [])
         case .metrics(let m): (.metrics(m.proto), [])
         case .errorReply(let m): (.errorReply(m.proto), [])
+        case .fedAvgJoin(let m): (.fedavgJoin(m.proto), [])
+        case .fedAvgModel(let m):
+            (.fedavgModel(m.proto), [.float(name: AttachmentName.headParameters, m.weights)])
+        case .fedAvgUpdate(let m):
+            (.fedavgUpdate(m.proto), [.float(name: AttachmentName.headParameters, m.weights)])
         }
     }
 
@@ -36,7 +41,7 @@ enum PayloadMapping {
         switch payload {
         case .featureBatch, .featureSet:
             [.float(AttachmentName.activations, ranks: 1...Int.max)]
-        case .headCommit:
+        case .headCommit, .fedavgModel, .fedavgUpdate:
             [.float(AttachmentName.headParameters, ranks: 1...1)]
         case .headReply(let reply):
             reply.status == .head ? [.float(AttachmentName.headParameters, ranks: 1...1)] : []
@@ -44,7 +49,7 @@ enum PayloadMapping {
             reply.status == .ok ? [.bytes(AttachmentName.checkpoint)] : []
         case .batchRejected, .batchAck, .featureStored, .featureFetch, .modelAnnounce, .freezePointChange,
             .invalidation, .heartbeat, .baseModelRequest, .headRequest, .commitAck, .commitConflict, .metrics,
-            .errorReply:
+            .errorReply, .fedavgJoin:
             []
         }
     }
@@ -70,6 +75,9 @@ enum PayloadMapping {
         case .commitConflict: .commitConflict
         case .metrics: .metrics
         case .errorReply: .errorReply
+        case .fedavgJoin: .fedAvgJoin
+        case .fedavgModel: .fedAvgModel
+        case .fedavgUpdate: .fedAvgUpdate
         }
     }
 
@@ -98,6 +106,9 @@ enum PayloadMapping {
         case .commitConflict(let p): .commitConflict(try CommitConflict(p))
         case .metrics(let p): .metrics(try MetricsReport(p))
         case .errorReply(let p): .errorReply(try ErrorReply(p))
+        case .fedavgJoin(let p): .fedAvgJoin(try FedAvgJoin(p))
+        case .fedavgModel(let p): .fedAvgModel(try FedAvgModel(p, weights: float(attachments, 0)))
+        case .fedavgUpdate(let p): .fedAvgUpdate(try FedAvgUpdate(p, weights: float(attachments, 0)))
         }
     }
 
