@@ -105,18 +105,7 @@ public struct NodeSettings: Sendable {
 
     public func device(dataset: HandwritingDataset) throws -> DeviceFleetNode.Configuration {
         let options = instance.spec.options.device ?? DeviceOptions()
-        let users: [UInt16]
-        switch options.users {
-        case .ids(let ids):
-            users = try ids.map { text in
-                guard let id = UInt16(text.replacingOccurrences(of: "writer-", with: "")) else {
-                    throw NodeError(.badConfiguration, "user id '\(text)' is not a writer number")
-                }
-                return id
-            }
-        case .auto:
-            users = Self.pickUsers(dataset, count: instance.spec.count, seed: topology.seed)
-        }
+        let users = try deviceUsers(options, dataset: dataset)
         let workers = topology.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
         let phone = PhoneSettings(
             flush: FlushPolicy(
@@ -129,6 +118,23 @@ public struct NodeSettings: Sendable {
             annotationShare: options.annotationShare, samplesPerTick: 1, tick: .milliseconds(200),
             stateDirectory: "\(stateDirectory)/\(instance.name)", phone: phone,
             goalHeads: topology.goal.headsPerDevice ?? 1, seed: topology.seed)
+    }
+
+    /// The writers a device node's phones belong to: its `users` list, or `auto`.
+    func deviceUsers(_ options: DeviceOptions, dataset: HandwritingDataset) throws -> [UInt16] {
+        let users: [UInt16]
+        switch options.users {
+        case .ids(let ids):
+            users = try ids.map { text in
+                guard let id = UInt16(text.replacingOccurrences(of: "writer-", with: "")) else {
+                    throw NodeError(.badConfiguration, "user id '\(text)' is not a writer number")
+                }
+                return id
+            }
+        case .auto:
+            users = Self.pickUsers(dataset, count: instance.spec.count, seed: topology.seed)
+        }
+        return users
     }
 
     /// `count` users chosen deterministically from the writers with the most samples, cycling when

@@ -25,6 +25,12 @@ extension TopologyLauncher {
                 } else if let goal = try? decoder.decode(GoalLine.self, from: data), goal.event == "goal-reached" {
                     say("\(child.name): goal reached on all \(goal.devices) devices")
                     await events.push(.goal)
+                } else if let progress = try? decoder.decode(FedAvgProgressLine.self, from: data) {
+                    say(
+                        "\(child.name): FedAvg round \(progress.round), \(progress.contributors.count)/"
+                            + "\(progress.selected.count) selected clients reported, global held-out accuracy "
+                            + percent(progress.accuracy))
+                    if progress.event == "fedavg-finished" { await events.push(.goal) }
                 } else if let report = try? decoder.decode(PhoneReport.self, from: data), report.event == "device-report" {
                     await events.push(.report(report))
                 }

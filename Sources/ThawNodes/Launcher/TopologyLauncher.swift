@@ -50,7 +50,7 @@ public struct TopologyLauncher: Sendable {
     public func run(shutdown: ShutdownSignal) async throws -> RunReport {
         let logs = "\(configuration.outputDirectory)/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        let order: [Role] = [.registry, .coordinator, .worker, .monitor, .device]
+        let order: [Role] = [.registry, .coordinator, .worker, .monitor, .fedavg, .device]
         var children: [(instance: NodeInstance, process: ChildProcess)] = []
         var report = RunReport()
         let events = TimedQueue<LauncherEvent>()
@@ -85,7 +85,9 @@ public struct TopologyLauncher: Sendable {
         }
         Self.say("all \(children.count) processes ready; logs in \(logs)/")
 
-        let deviceProcesses = children.filter { $0.instance.role == .device }.count
+        // The goal: every Thaw device process reached its goal, or, with FedAvg servers, they finished their rounds.
+        let fedAvgServers = children.filter { $0.instance.role == .fedavg }.count
+        let deviceProcesses = fedAvgServers > 0 ? fedAvgServers : children.filter { $0.instance.role == .device }.count
         let ending: Ending = await withTaskGroup(of: Ending?.self) { group in
             group.addTask {
                 try? await Task.sleep(for: configuration.timeLimit)

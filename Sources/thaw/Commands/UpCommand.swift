@@ -69,7 +69,7 @@ struct UpCommand: AsyncParsableCommand {
         try BaseModelPreparation.prepare(at: modelPath, settings: loaded.model, seed: loaded.seed, dataset: dataset)
 
         var extra: [Role: [String]] = [:]
-        if let data { extra[.device] = ["--data", data] }
+        if let data { extra[.device] = ["--data", data]; extra[.fedavg] = ["--data", data] }
         if let workers { for role in Role.allCases { extra[role, default: []] += ["--workers", "\(workers)"] } }
         let limit = timeLimit.map { Duration.seconds($0) } ?? loaded.goal.duration ?? .seconds(600)
         let launcher = TopologyLauncher(
