@@ -6,6 +6,7 @@ import ThawModel
 import ThawNN
 import ThawNodes
 import ThawTestKit
+import ThawZMQ
 
 /// FedAvg on the real transport: a `thaw fedavg` server and a FedAvg device process as separate `thaw`
 /// processes on ipc:// endpoints in a temporary folder.
@@ -68,6 +69,7 @@ struct FedAvgTests {
         var phones: NodeProcess?
         do {
             _ = try await server.waitForReady(timeout: .seconds(120))
+            try Self.sendBadInput(to: "ipc://\(workspace.path)/fedavg")
             phones = try NodeProcess(name: "phones", arguments: arguments("device", "phones"), hardTimeout: .seconds(300))
             _ = try await phones?.waitForReady(timeout: .seconds(60))
             // The server stops by itself after its last round.
@@ -104,7 +106,10 @@ struct FedAvgTests {
             #expect(round.contributors == round.selected, "round \(round.round): \(round.missing) missing")
             #expect(round.samples == fleetSamples)
         }
-        #expect(finished.refusals == 0)
+        // The rogue's update was refused (stale round or not selected) and its garbage counted; neither
+        // stopped the server nor entered an average.
+        #expect(finished.refusals == 1)
+        #expect(finished.malformed == 1)
 
         // The global head learned from the phones' data: held-out accuracy on the test users rose.
         #expect(finished.accuracy > start.accuracy, "accuracy \(start.accuracy) -> \(rounds.map(\.accuracy))")
@@ -118,5 +123,29 @@ struct FedAvgTests {
             #expect((report.ledger["radio_bytes_up"] ?? 0) > 0)
             #expect((report.ledger["radio_bytes_down"] ?? 0) > (report.ledger["radio_bytes_up"] ?? 0) / 2)
         }
+    }
+
+    /// A peer that is not a phone of the topology: one undecodable frame, then a well-formed FedAvgUpdate
+    /// (the golden fixture with its client id changed to `rogue-03`), which the server must refuse.
+    static func sendBadInput(to endpoint: String) throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ThawWireTests/Fixtures/fedavg_update.hex")
+        let hexFrames = try String(contentsOf: fixture, encoding: .utf8)
+            .replacingOccurrences(of: "70686f6e65732d33", with: "726f6775652d3033")  // "phones-3" -> "rogue-03"
+            .split(separator: "\n")
+        let frames = hexFrames.map { line in
+            Frame(stride(from: 0, to: line.count, by: 2).map { offset in
+                let start = line.index(line.startIndex, offsetBy: offset)
+                return UInt8(line[start..<line.index(start, offsetBy: 2)], radix: 16)!
+            })
+        }
+        let context = try ZMQContext()
+        let dealer = try ZMQSocket(context: context, kind: .dealer)
+        try dealer.set(.linger(.seconds(5)))
+        try dealer.connect(Endpoint(endpoint))
+        try dealer.send([Frame([0xde, 0xad, 0xbe, 0xef])])
+        try dealer.send(frames)
+        dealer.close()
+        try context.shutdown()
     }
 }

@@ -15,9 +15,12 @@ public struct FedAvgProgressLine: Codable, Sendable, Equatable {
     public var accuracy: Double
     /// Updates refused so far, all reasons together.
     public var refusals: Int
+    /// Messages refused so far because they did not decode or were not for a FedAvg server.
+    public var malformed: Int
 
     public init(
-        event: String, round: Int, clients: Int, summary: FedAvgRoundSummary?, accuracy: Double, refusals: Int
+        event: String, round: Int, clients: Int, summary: FedAvgRoundSummary?, accuracy: Double, refusals: Int,
+        malformed: Int
     ) {
         self.event = event
         self.round = round
@@ -28,5 +31,6 @@ public struct FedAvgProgressLine: Codable, Sendable, Equatable {
         self.samples = summary?.samples ?? 0
         self.accuracy = accuracy
         self.refusals = refusals
+        self.malformed = malformed
     }
 }

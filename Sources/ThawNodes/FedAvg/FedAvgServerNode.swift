@@ -85,7 +85,7 @@ public struct FedAvgServerNode: Sendable {
             StdoutLine.write(
                 FedAvgProgressLine(
                     event: "fedavg-started", round: 0, clients: 0, summary: nil,
-                    accuracy: heldOut.accuracy(model, weights: machine.globalWeights), refusals: 0))
+                    accuracy: heldOut.accuracy(model, weights: machine.globalWeights), refusals: 0, malformed: 0))
 
             /// Carries out the machine's actions; false once the last round finished.
             func perform(_ actions: [FedAvgAction]) async throws -> Bool {
@@ -109,7 +109,7 @@ public struct FedAvgServerNode: Sendable {
                             FedAvgProgressLine(
                                 event: "fedavg-round", round: summary.round, clients: machine.clients.count,
                                 summary: summary, accuracy: accuracy,
-                                refusals: machine.refusals.values.reduce(0, +)))
+                                refusals: machine.refusals.values.reduce(0, +), malformed: malformed))
                         logger.info(
                             "round finished",
                             metadata: [
@@ -123,7 +123,7 @@ public struct FedAvgServerNode: Sendable {
                                 event: "fedavg-finished", round: rounds, clients: machine.clients.count,
                                 summary: machine.history.last,
                                 accuracy: heldOut.accuracy(model, weights: machine.globalWeights),
-                                refusals: machine.refusals.values.reduce(0, +)))
+                                refusals: machine.refusals.values.reduce(0, +), malformed: malformed))
                         return false
                     }
                 }

@@ -26,11 +26,18 @@ extension TopologyLauncher {
                     say("\(child.name): goal reached on all \(goal.devices) devices")
                     await events.push(.goal)
                 } else if let progress = try? decoder.decode(FedAvgProgressLine.self, from: data) {
-                    say(
-                        "\(child.name): FedAvg round \(progress.round), \(progress.contributors.count)/"
-                            + "\(progress.selected.count) selected clients reported, global held-out accuracy "
-                            + percent(progress.accuracy))
-                    if progress.event == "fedavg-finished" { await events.push(.goal) }
+                    switch progress.event {
+                    case "fedavg-started":
+                        say("\(child.name): FedAvg global model before round 1: held-out accuracy \(percent(progress.accuracy))")
+                    case "fedavg-round":
+                        say(
+                            "\(child.name): FedAvg round \(progress.round): \(progress.contributors.count) of "
+                                + "\(progress.selected.count) selected clients reported, global held-out accuracy "
+                                + percent(progress.accuracy))
+                    default:
+                        say("\(child.name): FedAvg finished \(progress.round) rounds (\(progress.refusals) updates refused)")
+                        await events.push(.goal)
+                    }
                 } else if let report = try? decoder.decode(PhoneReport.self, from: data), report.event == "device-report" {
                     await events.push(.report(report))
                 }
