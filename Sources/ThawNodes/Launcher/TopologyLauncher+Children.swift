@@ -11,7 +11,9 @@ enum LauncherEvent: Sendable {
 
 extension TopologyLauncher {
     /// Reads a child's stdout until it closes: the ready line, progress and the final reports.
-    static func follow(_ child: ChildProcess, role: Role, events: TimedQueue<LauncherEvent>) {
+    static func follow(
+        _ child: ChildProcess, role: Role, events: TimedQueue<LauncherEvent>, fedAvg: TimedQueue<FedAvgProgressLine>
+    ) {
         Task {
             let decoder = JSONDecoder()
             for await line in child.lines {
@@ -26,6 +28,7 @@ extension TopologyLauncher {
                     say("\(child.name): goal reached on all \(goal.devices) devices")
                     await events.push(.goal)
                 } else if let progress = try? decoder.decode(FedAvgProgressLine.self, from: data) {
+                    await fedAvg.push(progress)
                     switch progress.event {
                     case "fedavg-started":
                         say("\(child.name): FedAvg global model before round 1: held-out accuracy \(percent(progress.accuracy))")

@@ -54,6 +54,7 @@ public struct TopologyLauncher: Sendable {
         var children: [(instance: NodeInstance, process: ChildProcess)] = []
         var report = RunReport()
         let events = TimedQueue<LauncherEvent>()
+        let fedAvg = TimedQueue<FedAvgProgressLine>()
 
         func stopAll() async {
             // Devices first, so they can print their reports while the cloud is still up.
@@ -74,7 +75,7 @@ public struct TopologyLauncher: Sendable {
                         name: instance.name, executable: configuration.executable, arguments: arguments,
                         logPath: "\(logs)/\(instance.name).log", environment: ["OPENBLAS_NUM_THREADS": "1", "THAW_EXIT_WITH_PARENT": "1"])
                     children.append((instance, child))
-                    Self.follow(child, role: role, events: events)
+                    Self.follow(child, role: role, events: events, fedAvg: fedAvg)
                     try await waitForReady(child, events: events)
                     report.started.append(instance.name)
                 }
@@ -123,6 +124,7 @@ public struct TopologyLauncher: Sendable {
             if case .report(let phone) = event { report.phones.append(phone) }
         }
         report.phones.sort { $0.device < $1.device }
+        while let line = await fedAvg.next(timeout: .milliseconds(50)) { report.fedAvg.append(line) }
         return report
     }
 }
