@@ -65,12 +65,14 @@ struct FedAvgTests {
                 "--state-dir", "\(workspace.path)/state",
             ]
         }
-        let server = try NodeProcess(name: "server", arguments: arguments("fedavg", "server"), hardTimeout: .seconds(300))
+        let server = try NodeProcess(
+            name: "server", arguments: arguments("fedavg", "server"), hardTimeout: .seconds(300))
         var phones: NodeProcess?
         do {
             _ = try await server.waitForReady(timeout: .seconds(120))
             try Self.sendBadInput(to: "ipc://\(workspace.path)/fedavg")
-            phones = try NodeProcess(name: "phones", arguments: arguments("device", "phones"), hardTimeout: .seconds(300))
+            phones = try NodeProcess(
+                name: "phones", arguments: arguments("device", "phones"), hardTimeout: .seconds(300))
             _ = try await phones?.waitForReady(timeout: .seconds(60))
             // The server stops by itself after its last round.
             let serverExit = try await server.waitForExit(timeout: .seconds(240))
@@ -134,10 +136,11 @@ struct FedAvgTests {
             .replacingOccurrences(of: "70686f6e65732d33", with: "726f6775652d3033")  // "phones-3" -> "rogue-03"
             .split(separator: "\n")
         let frames = hexFrames.map { line in
-            Frame(stride(from: 0, to: line.count, by: 2).map { offset in
-                let start = line.index(line.startIndex, offsetBy: offset)
-                return UInt8(line[start..<line.index(start, offsetBy: 2)], radix: 16)!
-            })
+            Frame(
+                stride(from: 0, to: line.count, by: 2).map { offset in
+                    let start = line.index(line.startIndex, offsetBy: offset)
+                    return UInt8(line[start..<line.index(start, offsetBy: 2)], radix: 16)!
+                })
         }
         let context = try ZMQContext()
         let dealer = try ZMQSocket(context: context, kind: .dealer)

@@ -82,12 +82,13 @@ public struct FedAvgFleetNode: Sendable {
         var order: [FedAvgClientID] = []
         for (number, writer) in configuration.users.enumerated() {
             var generator = SeededGenerator.derived(seed: configuration.seed, stream: UInt64(writer))
-            let annotated = splitter.split(test, writer: writer).adaptation.filter { _ in
-                generator.nextUnitDouble() < configuration.annotationShare
-            }
+            let adaptation = splitter.split(test, writer: writer).adaptation
+            var annotated = adaptation.filter { _ in generator.nextUnitDouble() < configuration.annotationShare }
+            // Every phone with data joins (the server waits for all of them): at least one annotated sample.
+            if annotated.isEmpty, let first = adaptation.first { annotated = [first] }
             let id = "\(configuration.name)-\(number)"
             guard !annotated.isEmpty else {
-                logger.warning("phone has no annotated sample; it does not join", metadata: ["device": "\(id)"])
+                logger.warning("phone's user has no sample; it does not join", metadata: ["device": "\(id)"])
                 continue
             }
             phones[id] = Phone(
@@ -122,7 +123,8 @@ public struct FedAvgFleetNode: Sendable {
                         case .fedAvgModel(let global) = decoded.message
                     else {
                         malformed += 1
-                        logger.warning("malformed or unexpected message refused", metadata: ["malformed": "\(malformed)"])
+                        logger.warning(
+                            "malformed or unexpected message refused", metadata: ["malformed": "\(malformed)"])
                         return true
                     }
                     guard var phone = phones[global.clientID] else {
@@ -131,18 +133,23 @@ public struct FedAvgFleetNode: Sendable {
                         return true
                     }
                     let k = FreezePoint(Int(global.freezePoint))
-                    let headSize = k.index < model.layerCount
+                    let headSize =
+                        k.index < model.layerCount
                         ? model.parameterRange(layers: k.index..<model.layerCount).count : -1
                     guard global.weights.scalars.count == headSize else {
                         phone.refused += 1
                         phones[phone.id] = phone
                         logger.warning(
                             "model refused: wrong size",
-                            metadata: ["client": "\(phone.id)", "weights": "\(global.weights.scalars.count)", "expected": "\(headSize)"])
+                            metadata: [
+                                "client": "\(phone.id)", "weights": "\(global.weights.scalars.count)",
+                                "expected": "\(headSize)",
+                            ])
                         return true
                     }
                     phone.meter.wait(until: elapsed())
-                    phone.meter.transfer(bytesUp: 0, bytesDown: (try? ThawMessage.fedAvgModel(global).encodedByteCount) ?? 0)
+                    phone.meter.transfer(
+                        bytesUp: 0, bytesDown: (try? ThawMessage.fedAvgModel(global).encodedByteCount) ?? 0)
                     if phone.inputs?.freezePoint != k {
                         let before = model.executedFLOPs
                         let activations = Batching.backboneActivations(

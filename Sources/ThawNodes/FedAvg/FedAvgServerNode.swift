@@ -59,7 +59,8 @@ public struct FedAvgServerNode: Sendable {
         let k = configuration.freezePoint
         let model = baseModel.makeModel()
         guard k.index < model.layerCount else {
-            throw NodeError(.badConfiguration, "freeze point \(k.index) leaves no trainable layer (\(model.layerCount) layers)")
+            throw NodeError(
+                .badConfiguration, "freeze point \(k.index) leaves no trainable layer (\(model.layerCount) layers)")
         }
         if let problem = configuration.settings.problem { throw NodeError(.badConfiguration, "fedavg: \(problem)") }
         let heldOut = HeldOutSet(model: model, freezePoint: k, samples: dataset.test, seed: configuration.splitSeed)
@@ -144,7 +145,8 @@ public struct FedAvgServerNode: Sendable {
                     case .fedAvgJoin(let join):
                         routes[join.clientID] = delivery.frames[0]
                         machine.clientJoined(join.clientID, samples: Int(clamping: join.samples))
-                        logger.debug("client joined", metadata: ["client": "\(join.clientID)", "samples": "\(join.samples)"])
+                        logger.debug(
+                            "client joined", metadata: ["client": "\(join.clientID)", "samples": "\(join.samples)"])
                         if !started, machine.clients.count >= configuration.minClients {
                             started = true
                             logger.info("starting rounds", metadata: ["clients": "\(machine.clients.count)"])
@@ -159,7 +161,10 @@ public struct FedAvgServerNode: Sendable {
                         case .failure(let refusal):
                             logger.warning(
                                 "update refused",
-                                metadata: ["reason": "\(refusal.reason.rawValue)", "client": "\(refusal.client)", "round": "\(refusal.round)"])
+                                metadata: [
+                                    "reason": "\(refusal.reason.rawValue)", "client": "\(refusal.client)",
+                                    "round": "\(refusal.round)",
+                                ])
                         }
                     default:
                         malformed += 1

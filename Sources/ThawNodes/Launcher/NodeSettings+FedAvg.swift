@@ -23,17 +23,20 @@ extension NodeSettings {
         }.reduce(0) { $0 + $1.count }
         return FedAvgServerNode.Configuration(
             name: instance.name, router: try ownBind("router"), settings: settings,
-            freezePoint: FreezePoint(options.freezePoint), minClients: max(1, options.minClients > 0 ? options.minClients : phones),
+            freezePoint: FreezePoint(options.freezePoint),
+            minClients: max(1, options.minClients > 0 ? options.minClients : phones),
             splitSeed: topology.seed)
     }
 
     public func fedAvgFleet(dataset: HandwritingDataset) throws -> FedAvgFleetNode.Configuration {
         guard let server = fedAvgServerPeer, let router = server.endpoints["router"] else {
-            throw NodeError(.badConfiguration, "\(topology.origin): device '\(instance.name)' names no fedavg server in its peers")
+            throw NodeError(
+                .badConfiguration, "\(topology.origin): device '\(instance.name)' names no fedavg server in its peers")
         }
         let options = instance.spec.options.device ?? DeviceOptions()
         return FedAvgFleetNode.Configuration(
             name: instance.name, server: Endpoint(router.description),
-            users: try deviceUsers(options, dataset: dataset), annotationShare: options.annotationShare, profile: .phoneOnLTE, seed: topology.seed)
+            users: try deviceUsers(options, dataset: dataset), annotationShare: options.annotationShare,
+            profile: .phoneOnLTE, seed: topology.seed)
     }
 }
