@@ -8,6 +8,8 @@ public struct RunReport: Sendable {
     var phones: [PhoneReport] = []
     /// The progress lines of a FedAvg server, in order (empty in a Thaw run).
     var fedAvg: [FedAvgProgressLine] = []
+    /// The final accounts of FedAvg phones.
+    var fedAvgPhones: [FedAvgFleetNode.ReportLine] = []
 
     public var meanAccuracyBefore: Double { mean(phones.map(\.accuracyBefore)) }
     public var meanAccuracyAfter: Double { mean(phones.map(\.accuracyAfter)) }
@@ -58,6 +60,19 @@ public struct RunReport: Sendable {
                     "\(round.round)", "\(round.selected.count)", "\(round.contributors.count)", "\(round.samples)",
                     pct(round.accuracy),
                 ]))
+        }
+        if !fedAvgPhones.isEmpty {
+            lines.append("")
+            lines.append(pad(["user", "device", "samples", "updates", "KiB down", "KiB up", "energy J"]))
+            for phone in fedAvgPhones {
+                lines.append(
+                    pad([
+                        phone.user, phone.device, "\(phone.samples)", "\(phone.updates)",
+                        String(format: "%.1f", (phone.ledger["radio_bytes_down"] ?? 0) / 1024),
+                        String(format: "%.1f", (phone.ledger["radio_bytes_up"] ?? 0) / 1024),
+                        String(format: "%.2f", phone.ledger["energy_joules"] ?? 0),
+                    ]))
+            }
         }
         let last = fedAvg.last { $0.event == "fedavg-round" }
         lines.append("")

@@ -6,6 +6,7 @@ enum LauncherEvent: Sendable {
     case ready(String)
     case goal
     case report(PhoneReport)
+    case fedAvgPhone(FedAvgFleetNode.ReportLine)
     case exited(String)
 }
 
@@ -41,6 +42,10 @@ extension TopologyLauncher {
                         say("\(child.name): FedAvg finished \(progress.round) rounds (\(progress.refusals) updates refused)")
                         await events.push(.goal)
                     }
+                } else if let phone = try? decoder.decode(FedAvgFleetNode.ReportLine.self, from: data),
+                    phone.event == "fedavg-device-report"
+                {
+                    await events.push(.fedAvgPhone(phone))
                 } else if let report = try? decoder.decode(PhoneReport.self, from: data), report.event == "device-report" {
                     await events.push(.report(report))
                 }

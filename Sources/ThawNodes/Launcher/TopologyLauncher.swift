@@ -105,7 +105,7 @@ public struct TopologyLauncher: Sendable {
                     case .exited(let name):
                         Self.say("\(name) exited unexpectedly")
                         return .nodeExited
-                    case .ready, .report, nil:
+                    case .ready, .report, .fedAvgPhone, nil:
                         continue
                     }
                 }
@@ -122,8 +122,10 @@ public struct TopologyLauncher: Sendable {
             uniqueKeysWithValues: children.map { ($0.instance.name, $0.process.exitStatus ?? -9) })
         while let event = await events.next(timeout: .milliseconds(200)) {
             if case .report(let phone) = event { report.phones.append(phone) }
+            if case .fedAvgPhone(let phone) = event { report.fedAvgPhones.append(phone) }
         }
         report.phones.sort { $0.device < $1.device }
+        report.fedAvgPhones.sort { $0.device < $1.device }
         while let line = await fedAvg.next(timeout: .milliseconds(50)) { report.fedAvg.append(line) }
         return report
     }
