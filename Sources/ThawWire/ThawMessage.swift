@@ -31,6 +31,9 @@ public enum ThawMessage: Sendable, Equatable {
     case freezeSyncReply(FreezeSyncReply)
     case retrainRequest(RetrainRequest)
     case rejectionRecorded(RejectionRecorded)
+    case fedAvgJoin(FedAvgJoin)
+    case fedAvgModel(FedAvgModel)
+    case fedAvgUpdate(FedAvgUpdate)
 
     /// The payload kind without its content, for logs, metrics and dispatch tables.
     public var kind: Kind {
@@ -62,6 +65,9 @@ public enum ThawMessage: Sendable, Equatable {
         case .freezeSyncReply: .freezeSyncReply
         case .retrainRequest: .retrainRequest
         case .rejectionRecorded: .rejectionRecorded
+        case .fedAvgJoin: .fedAvgJoin
+        case .fedAvgModel: .fedAvgModel
+        case .fedAvgUpdate: .fedAvgUpdate
         }
     }
 
@@ -94,5 +100,8 @@ public enum ThawMessage: Sendable, Equatable {
         case freezeSyncReply = "freeze_sync_reply"
         case retrainRequest = "retrain_request"
         case rejectionRecorded = "rejection_recorded"
+        case fedAvgJoin = "fedavg_join"
+        case fedAvgModel = "fedavg_model"
+        case fedAvgUpdate = "fedavg_update"
     }
 }

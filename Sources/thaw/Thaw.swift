@@ -8,7 +8,7 @@ struct Thaw: AsyncParsableCommand {
         abstract: "Personalise deep models for mobile users: frozen backbone on the phone, heads trained in the cloud.",
         subcommands: [
             UpCommand.self, CoordinatorCommand.self, RegistryCommand.self, WorkerCommand.self, DeviceCommand.self,
-            MonitorCommand.self, CtlCommand.self, PretrainCommand.self, PersonalizeCommand.self,
+            MonitorCommand.self, FedAvgCommand.self, CtlCommand.self, PretrainCommand.self, PersonalizeCommand.self,
             TopologyCommand.self, KeysCommand.self, BenchCommand.self, FuzzCommand.self,
         ]
     )

@@ -19,6 +19,6 @@ struct TopologyValidateCommandTests {
         let path = Self.root.appendingPathComponent("Tests/ThawTopologyTests/Fixtures/unknown-role.yaml").path
         let node = try NodeProcess(name: "validate", arguments: ["topology", "validate", path])
         #expect(try await node.waitForExit(timeout: .seconds(30)) == .exited(1))
-        #expect(node.output.contains("[validate stderr] \(path): nodes[2].role: unknown role 'wrker' (expected one of coordinator, registry, worker, device, monitor)"))
+        #expect(node.output.contains("[validate stderr] \(path): nodes[2].role: unknown role 'wrker' (expected one of coordinator, registry, worker, device, monitor, fedavg)"))
     }
 }

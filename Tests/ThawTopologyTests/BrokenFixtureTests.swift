@@ -15,7 +15,7 @@ import ThawTopology
     static let cases: [Case] = [
         Case(
             file: "unknown-role.yaml", code: .unknownRole, keyPath: "nodes[2].role",
-            message: "nodes[2].role: unknown role 'wrker' (expected one of coordinator, registry, worker, device, monitor)"
+            message: "nodes[2].role: unknown role 'wrker' (expected one of coordinator, registry, worker, device, monitor, fedavg)"
         ),
         Case(
             file: "unknown-key.yaml", code: .unknownKey, keyPath: "nodes[1].endpoint",

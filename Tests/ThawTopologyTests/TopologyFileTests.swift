@@ -23,7 +23,17 @@ import ThawTopology
     func topologyFileLoadsAndValidates(_ file: String) throws {
         let topology = try Topology.load(path: Self.folder.appendingPathComponent(file).path)
         #expect(!topology.nodes.isEmpty)
-        #expect(topology.instances(of: .coordinator).count == 1)
+        // A deployment has one coordinator, or (the FedAvg baseline) one fedavg server instead.
+        #expect(topology.instances(of: .coordinator).count + topology.instances(of: .fedavg).count == 1)
+    }
+
+    @Test func fedAvgTopologyMakesItsPhonesClientsOfTheServer() throws {
+        let topology = try Topology.load(path: Self.folder.appendingPathComponent("fedavg.yaml").path)
+        let server = try #require(topology.instance(named: "server"))
+        #expect(server.role == .fedavg)
+        #expect(server.spec.options.fedavg?.rounds == 10)
+        #expect(server.spec.options.fedavg?.freezePoint == 7)
+        #expect(topology.node(named: "phones")?.peers == ["server"])
     }
 
     @Test func embeddedDefaultIsIdenticalToLocalYAML() throws {

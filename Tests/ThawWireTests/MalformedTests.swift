@@ -185,6 +185,49 @@ import Testing
         expectCode(.invalidField, try batchEditing { $0.sampleIds.append(1) }, mentioning: "sample_ids")
     }
 
+    @Test func fedAvgMessagesAreChecked() throws {
+        let update = ThawMessage.fedAvgUpdate(
+            FedAvgUpdate(clientID: "phones-3", round: 2, samples: 24, loss: 0.5, weights: Samples.head))
+        func updateEditing(_ edit: (inout Thaw_V1_FedAvgUpdate) -> Void) throws -> [[UInt8]] {
+            try editing(validFrames(update)) { envelope in
+                guard case .fedavgUpdate(var payload) = envelope.payload else { return }
+                edit(&payload)
+                envelope.payload = .fedavgUpdate(payload)
+            }
+        }
+        expectCode(.missingField, try updateEditing { $0.clientID = "" }, mentioning: "fedavg_update.client_id")
+        expectCode(.invalidField, try updateEditing { $0.samples = 0 }, mentioning: "fedavg_update.samples")
+        expectCode(.invalidField, try updateEditing { $0.round = 0 }, mentioning: "fedavg_update.round")
+        // The weights frame is required and flat.
+        expectCode(.frameCountMismatch, Array(try validFrames(update).prefix(1)))
+        expectCode(
+            .unexpectedTensors, try editing(validFrames(update)) { $0.tensors[0].shape = [1, 5] }, mentioning: "rank 2")
+
+        let model = ThawMessage.fedAvgModel(
+            FedAvgModel(
+                clientID: "phones-3", round: 2, localEpochs: 5, batchSize: 10, learningRate: 0.05, freezePoint: 4,
+                weights: Samples.head))
+        let zeroRate = try editing(validFrames(model)) { envelope in
+            guard case .fedavgModel(var payload) = envelope.payload else { return }
+            payload.learningRate = 0
+            envelope.payload = .fedavgModel(payload)
+        }
+        expectCode(.invalidField, zeroRate, mentioning: "fedavg_model.learning_rate")
+        let noEpochs = try editing(validFrames(model)) { envelope in
+            guard case .fedavgModel(var payload) = envelope.payload else { return }
+            payload.localEpochs = 0
+            envelope.payload = .fedavgModel(payload)
+        }
+        expectCode(.invalidField, noEpochs, mentioning: "fedavg_model.local_epochs")
+
+        let join = try editing(validFrames(.fedAvgJoin(FedAvgJoin(clientID: "phones-3", samples: 24)))) { envelope in
+            guard case .fedavgJoin(var payload) = envelope.payload else { return }
+            payload.samples = 0
+            envelope.payload = .fedavgJoin(payload)
+        }
+        expectCode(.invalidField, join, mentioning: "fedavg_join.samples")
+    }
+
     // MARK: topics
 
     @Test func publishedMessagesNeedTheRightTopic() throws {

@@ -141,5 +141,17 @@ enum Samples {
         ),
         ("retrain_request", .retrainRequest(RetrainRequest(userID: "user-7", state: state, reason: "advanced"))),
         ("rejection_recorded", .rejectionRecorded(RejectionRecorded(deviceID: "device-1", deviceSeq: 9))),
+        ("fedavg_join", .fedAvgJoin(FedAvgJoin(clientID: "phones-3", samples: 24))),
+        (
+            "fedavg_model",
+            .fedAvgModel(
+                FedAvgModel(
+                    clientID: "phones-3", round: 2, localEpochs: 5, batchSize: 10, learningRate: 0.05, freezePoint: 4,
+                    weights: head))
+        ),
+        (
+            "fedavg_update",
+            .fedAvgUpdate(FedAvgUpdate(clientID: "phones-3", round: 2, samples: 24, loss: 0.375, weights: head))
+        ),
     ]
 }

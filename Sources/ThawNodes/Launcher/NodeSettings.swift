@@ -149,6 +149,7 @@ public struct NodeSettings: Sendable {
         return configuration
     }
 
+
     /// `count` users chosen deterministically from the writers with the most samples, cycling when
     /// more phones than writers are simulated.
     static func pickUsers(_ dataset: HandwritingDataset, count: Int, seed: UInt64) -> [UInt16] {

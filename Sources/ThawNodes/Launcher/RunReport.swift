@@ -6,6 +6,10 @@ public struct RunReport: Sendable {
     public var ending = ""
     public var exitStatuses: [String: Int32] = [:]
     var phones: [PhoneReport] = []
+    /// The progress lines of a FedAvg server, in order (empty in a Thaw run).
+    var fedAvg: [FedAvgProgressLine] = []
+    /// The final accounts of FedAvg phones.
+    var fedAvgPhones: [FedAvgFleetNode.ReportLine] = []
 
     public var meanAccuracyBefore: Double { mean(phones.map(\.accuracyBefore)) }
     public var meanAccuracyAfter: Double { mean(phones.map(\.accuracyAfter)) }
@@ -16,6 +20,9 @@ public struct RunReport: Sendable {
 
     /// A table a person reads at the end of the demo.
     public func render() -> String {
+        if phones.isEmpty, let start = fedAvg.first(where: { $0.event == "fedavg-started" }) {
+            return renderFedAvg(start: start)
+        }
         var lines = ["", "Thaw run report (\(ending))", ""]
         lines.append(
             pad(["user", "device", "annotated", "acc before", "acc after", "heads", "batches", "retries", "KiB sent", "energy J"]))
@@ -35,6 +42,44 @@ public struct RunReport: Sendable {
                 + "batches sent \(phones.map(\.batchesSent).reduce(0, +)), "
                 + "heads swapped in \(phones.map(\.headsSwapped).reduce(0, +)), "
                 + "bytes sent \(phones.map(\.bytesSent).reduce(0, +))")
+        let failed = exitStatuses.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+        if !failed.isEmpty {
+            lines.append("nodes that did not exit cleanly: " + failed.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The FedAvg baseline's report: the global model's held-out accuracy per round.
+    func renderFedAvg(start: FedAvgProgressLine) -> String {
+        var lines = ["", "FedAvg run report (\(ending))", ""]
+        lines.append(pad(["round", "selected", "reported", "samples", "accuracy"]))
+        lines.append(pad(["0", "-", "-", "-", pct(start.accuracy)]))
+        for round in fedAvg where round.event == "fedavg-round" {
+            lines.append(
+                pad([
+                    "\(round.round)", "\(round.selected.count)", "\(round.contributors.count)", "\(round.samples)",
+                    pct(round.accuracy),
+                ]))
+        }
+        if !fedAvgPhones.isEmpty {
+            lines.append("")
+            lines.append(pad(["user", "device", "samples", "updates", "KiB down", "KiB up", "energy J"]))
+            for phone in fedAvgPhones {
+                lines.append(
+                    pad([
+                        phone.user, phone.device, "\(phone.samples)", "\(phone.updates)",
+                        String(format: "%.1f", (phone.ledger["radio_bytes_down"] ?? 0) / 1024),
+                        String(format: "%.1f", (phone.ledger["radio_bytes_up"] ?? 0) / 1024),
+                        String(format: "%.2f", phone.ledger["energy_joules"] ?? 0),
+                    ]))
+            }
+        }
+        let last = fedAvg.last { $0.event == "fedavg-round" }
+        lines.append("")
+        lines.append(
+            "global held-out accuracy \(pct(start.accuracy)) -> \(pct(last?.accuracy ?? start.accuracy)) after "
+                + "\(last?.round ?? 0) rounds; updates refused \(fedAvg.last?.refusals ?? 0), "
+                + "malformed messages \(fedAvg.last?.malformed ?? 0)")
         let failed = exitStatuses.filter { $0.value != 0 }.sorted { $0.key < $1.key }
         if !failed.isEmpty {
             lines.append("nodes that did not exit cleanly: " + failed.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))

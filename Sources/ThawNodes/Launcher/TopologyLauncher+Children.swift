@@ -6,12 +6,15 @@ enum LauncherEvent: Sendable {
     case ready(String)
     case goal
     case report(PhoneReport)
+    case fedAvgPhone(FedAvgFleetNode.ReportLine)
     case exited(String)
 }
 
 extension TopologyLauncher {
     /// Reads a child's stdout until it closes: the ready line, progress and the final reports.
-    static func follow(_ child: ChildProcess, role: Role, events: TimedQueue<LauncherEvent>) {
+    static func follow(
+        _ child: ChildProcess, role: Role, events: TimedQueue<LauncherEvent>, fedAvg: TimedQueue<FedAvgProgressLine>
+    ) {
         Task {
             let decoder = JSONDecoder()
             for await line in child.lines {
@@ -25,6 +28,24 @@ extension TopologyLauncher {
                 } else if let goal = try? decoder.decode(GoalLine.self, from: data), goal.event == "goal-reached" {
                     say("\(child.name): goal reached on all \(goal.devices) devices")
                     await events.push(.goal)
+                } else if let progress = try? decoder.decode(FedAvgProgressLine.self, from: data) {
+                    await fedAvg.push(progress)
+                    switch progress.event {
+                    case "fedavg-started":
+                        say("\(child.name): FedAvg global model before round 1: held-out accuracy \(percent(progress.accuracy))")
+                    case "fedavg-round":
+                        say(
+                            "\(child.name): FedAvg round \(progress.round): \(progress.contributors.count) of "
+                                + "\(progress.selected.count) selected clients reported, global held-out accuracy "
+                                + percent(progress.accuracy))
+                    default:
+                        say("\(child.name): FedAvg finished \(progress.round) rounds (\(progress.refusals) updates refused)")
+                        await events.push(.goal)
+                    }
+                } else if let phone = try? decoder.decode(FedAvgFleetNode.ReportLine.self, from: data),
+                    phone.event == "fedavg-device-report"
+                {
+                    await events.push(.fedAvgPhone(phone))
                 } else if let report = try? decoder.decode(PhoneReport.self, from: data), report.event == "device-report" {
                     await events.push(.report(report))
                 }

@@ -50,10 +50,11 @@ public struct TopologyLauncher: Sendable {
     public func run(shutdown: ShutdownSignal) async throws -> RunReport {
         let logs = "\(configuration.outputDirectory)/logs"
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        let order: [Role] = [.registry, .coordinator, .worker, .monitor, .device]
+        let order: [Role] = [.registry, .coordinator, .worker, .monitor, .fedavg, .device]
         var children: [(instance: NodeInstance, process: ChildProcess)] = []
         var report = RunReport()
         let events = TimedQueue<LauncherEvent>()
+        let fedAvg = TimedQueue<FedAvgProgressLine>()
 
         func stopAll() async {
             // Devices first, so they can print their reports while the cloud is still up.
@@ -74,7 +75,7 @@ public struct TopologyLauncher: Sendable {
                         name: instance.name, executable: configuration.executable, arguments: arguments,
                         logPath: "\(logs)/\(instance.name).log", environment: ["OPENBLAS_NUM_THREADS": "1", "THAW_EXIT_WITH_PARENT": "1"])
                     children.append((instance, child))
-                    Self.follow(child, role: role, events: events)
+                    Self.follow(child, role: role, events: events, fedAvg: fedAvg)
                     try await waitForReady(child, events: events)
                     report.started.append(instance.name)
                 }
@@ -85,7 +86,9 @@ public struct TopologyLauncher: Sendable {
         }
         Self.say("all \(children.count) processes ready; logs in \(logs)/")
 
-        let deviceProcesses = children.filter { $0.instance.role == .device }.count
+        // The goal: every Thaw device process reached its goal, or, with FedAvg servers, they finished their rounds.
+        let fedAvgServers = children.filter { $0.instance.role == .fedavg }.count
+        let deviceProcesses = fedAvgServers > 0 ? fedAvgServers : children.filter { $0.instance.role == .device }.count
         let ending: Ending = await withTaskGroup(of: Ending?.self) { group in
             group.addTask {
                 try? await Task.sleep(for: configuration.timeLimit)
@@ -102,7 +105,7 @@ public struct TopologyLauncher: Sendable {
                     case .exited(let name):
                         Self.say("\(name) exited unexpectedly")
                         return .nodeExited
-                    case .ready, .report, nil:
+                    case .ready, .report, .fedAvgPhone, nil:
                         continue
                     }
                 }
@@ -119,8 +122,11 @@ public struct TopologyLauncher: Sendable {
             uniqueKeysWithValues: children.map { ($0.instance.name, $0.process.exitStatus ?? -9) })
         while let event = await events.next(timeout: .milliseconds(200)) {
             if case .report(let phone) = event { report.phones.append(phone) }
+            if case .fedAvgPhone(let phone) = event { report.fedAvgPhones.append(phone) }
         }
         report.phones.sort { $0.device < $1.device }
+        report.fedAvgPhones.sort { $0.device < $1.device }
+        while let line = await fedAvg.next(timeout: .milliseconds(50)) { report.fedAvg.append(line) }
         return report
     }
 }

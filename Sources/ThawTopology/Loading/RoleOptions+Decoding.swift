@@ -55,7 +55,28 @@ extension RoleOptions {
             guard let reader = try node.mapping("options", keys: ["interval"]) else { return .monitor(options) }
             options.interval = try reader.duration("interval") ?? options.interval
             return .monitor(options)
+        case .fedavg:
+            return .fedavg(try decodeFedAvg(node))
         }
+    }
+
+    private static func decodeFedAvg(_ node: MappingReader) throws(TopologyError) -> FedAvgOptions {
+        var options = FedAvgOptions()
+        let keys = [
+            "rounds", "client-fraction", "local-epochs", "batch-size", "learning-rate", "round-deadline",
+            "report-fraction", "min-clients", "freeze-point",
+        ]
+        guard let reader = try node.mapping("options", keys: keys) else { return options }
+        options.rounds = try reader.int("rounds", in: 1...100_000) ?? options.rounds
+        options.clientFraction = try reader.double("client-fraction", in: 1e-6...1) ?? options.clientFraction
+        options.localEpochs = try reader.int("local-epochs", in: 1...10_000) ?? options.localEpochs
+        options.batchSize = try reader.int("batch-size", in: 1...65536) ?? options.batchSize
+        options.learningRate = try reader.double("learning-rate", in: 1e-6...10) ?? options.learningRate
+        options.roundDeadline = try reader.duration("round-deadline") ?? options.roundDeadline
+        options.reportFraction = try reader.double("report-fraction", in: 1e-6...1) ?? options.reportFraction
+        options.minClients = try reader.int("min-clients", in: 0...100_000) ?? options.minClients
+        options.freezePoint = try reader.int("freeze-point", in: 0...1000) ?? options.freezePoint
+        return options
     }
 
     private static func decodeDevice(_ node: MappingReader) throws(TopologyError) -> DeviceOptions {

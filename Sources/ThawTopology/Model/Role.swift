@@ -10,6 +10,8 @@ public enum Role: String, Hashable, Sendable, CaseIterable, CustomStringConverti
     case device
     /// Watches the deployment (subscribes to the coordinator, polls the registry) and reports.
     case monitor
+    /// Runs Federated Averaging rounds (the baseline of docs/FEDAVG.md); binds a ROUTER its clients connect to.
+    case fedavg
 
     public var description: String { rawValue }
 
@@ -17,7 +19,7 @@ public enum Role: String, Hashable, Sendable, CaseIterable, CustomStringConverti
     public var requiredEndpoints: [String] {
         switch self {
         case .coordinator: ["publish", "control"]
-        case .registry: ["router"]
+        case .registry, .fedavg: ["router"]
         case .worker: ["pull"]
         case .device, .monitor: []
         }
@@ -27,7 +29,7 @@ public enum Role: String, Hashable, Sendable, CaseIterable, CustomStringConverti
     public var optionalEndpoints: [String] {
         switch self {
         case .monitor: ["metrics"]
-        case .coordinator, .registry, .worker, .device: []
+        case .coordinator, .registry, .worker, .device, .fedavg: []
         }
     }
 
@@ -36,7 +38,7 @@ public enum Role: String, Hashable, Sendable, CaseIterable, CustomStringConverti
         switch self {
         case .worker: 1...64
         case .device: 1...100_000
-        case .coordinator, .registry, .monitor: 1...1
+        case .coordinator, .registry, .monitor, .fedavg: 1...1
         }
     }
 
@@ -47,11 +49,15 @@ public enum Role: String, Hashable, Sendable, CaseIterable, CustomStringConverti
     /// The roles a node of this role talks to when its `peers` list is omitted.
     public var defaultPeerRoles: [Role] {
         switch self {
-        case .coordinator: []
+        case .coordinator, .fedavg: []
         case .registry: [.coordinator]
         case .worker: [.coordinator, .registry]
         case .device: [.coordinator, .registry, .worker]
         case .monitor: [.coordinator, .registry]
         }
     }
+
+    /// Roles a node may list in `peers` besides ``defaultPeerRoles`` (a device naming a fedavg server
+    /// runs as a FedAvg client).
+    public var optionalPeerRoles: [Role] { self == .device ? [.fedavg] : [] }
 }

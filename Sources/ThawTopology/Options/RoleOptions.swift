@@ -5,6 +5,7 @@ public enum RoleOptions: Hashable, Sendable {
     case worker(WorkerOptions)
     case device(DeviceOptions)
     case monitor(MonitorOptions)
+    case fedavg(FedAvgOptions)
 
     /// Every field at its default, for a node that writes no `options:`.
     public static func defaults(for role: Role) -> RoleOptions {
@@ -14,6 +15,7 @@ public enum RoleOptions: Hashable, Sendable {
         case .worker: .worker(WorkerOptions())
         case .device: .device(DeviceOptions())
         case .monitor: .monitor(MonitorOptions())
+        case .fedavg: .fedavg(FedAvgOptions())
         }
     }
 
@@ -22,4 +24,5 @@ public enum RoleOptions: Hashable, Sendable {
     public var worker: WorkerOptions? { if case .worker(let o) = self { o } else { nil } }
     public var device: DeviceOptions? { if case .device(let o) = self { o } else { nil } }
     public var monitor: MonitorOptions? { if case .monitor(let o) = self { o } else { nil } }
+    public var fedavg: FedAvgOptions? { if case .fedavg(let o) = self { o } else { nil } }
 }

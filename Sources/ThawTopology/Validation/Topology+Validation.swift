@@ -117,7 +117,7 @@ extension Topology {
                     throw fail(.unknownReference, peerPath, "unknown node '\(peer)' (known nodes: \(nodes.map(\.name).joined(separator: ", ")))")
                 }
                 guard target.name != node.name else { throw fail(.unknownReference, peerPath, "a node cannot be its own peer") }
-                guard node.role.defaultPeerRoles.contains(target.role) else {
+                guard (node.role.defaultPeerRoles + node.role.optionalPeerRoles).contains(target.role) else {
                     throw fail(.unknownReference, peerPath, "a \(node.role) does not connect to a \(target.role) ('\(peer)')")
                 }
             }

@@ -36,6 +36,11 @@ enum PayloadMapping {
         case .freezeSyncReply(let m): (.freezeSyncReply(m.proto), [])
         case .retrainRequest(let m): (.retrainRequest(m.proto), [])
         case .rejectionRecorded(let m): (.rejectionRecorded(m.proto), [])
+        case .fedAvgJoin(let m): (.fedavgJoin(m.proto), [])
+        case .fedAvgModel(let m):
+            (.fedavgModel(m.proto), [.float(name: AttachmentName.headParameters, m.weights)])
+        case .fedAvgUpdate(let m):
+            (.fedavgUpdate(m.proto), [.float(name: AttachmentName.headParameters, m.weights)])
         }
     }
 
@@ -44,7 +49,7 @@ enum PayloadMapping {
         switch payload {
         case .featureBatch, .featureSet:
             [.float(AttachmentName.activations, ranks: 1...Int.max)]
-        case .headCommit:
+        case .headCommit, .fedavgModel, .fedavgUpdate:
             [.float(AttachmentName.headParameters, ranks: 1...1)]
         case .headReply(let reply):
             reply.status == .head ? [.float(AttachmentName.headParameters, ranks: 1...1)] : []
@@ -55,7 +60,7 @@ enum PayloadMapping {
         case .batchRejected, .batchAck, .featureStored, .featureFetch, .modelAnnounce, .freezePointChange,
             .invalidation, .heartbeat, .baseModelRequest, .baseModelStored, .sampleCountRequest, .sampleCounts,
             .headRequest, .commitAck, .commitConflict, .metrics, .errorReply, .freezeSyncRequest, .freezeSyncReply,
-            .retrainRequest, .rejectionRecorded:
+            .retrainRequest, .rejectionRecorded, .fedavgJoin:
             []
         }
     }
@@ -89,6 +94,9 @@ enum PayloadMapping {
         case .freezeSyncReply: .freezeSyncReply
         case .retrainRequest: .retrainRequest
         case .rejectionRecorded: .rejectionRecorded
+        case .fedavgJoin: .fedAvgJoin
+        case .fedavgModel: .fedAvgModel
+        case .fedavgUpdate: .fedAvgUpdate
         }
     }
 
@@ -125,6 +133,9 @@ enum PayloadMapping {
         case .freezeSyncReply(let p): .freezeSyncReply(try FreezeSyncReply(p))
         case .retrainRequest(let p): .retrainRequest(try RetrainRequest(p))
         case .rejectionRecorded(let p): .rejectionRecorded(try RejectionRecorded(p))
+        case .fedavgJoin(let p): .fedAvgJoin(try FedAvgJoin(p))
+        case .fedavgModel(let p): .fedAvgModel(try FedAvgModel(p, weights: float(attachments, 0)))
+        case .fedavgUpdate(let p): .fedAvgUpdate(try FedAvgUpdate(p, weights: float(attachments, 0)))
         }
     }
 

@@ -294,6 +294,30 @@ nonisolated struct Thaw_V1_Envelope: Sendable {
     set {payload = .errorReply(newValue)}
   }
 
+  var fedavgJoin: Thaw_V1_FedAvgJoin {
+    get {
+      if case .fedavgJoin(let v)? = payload {return v}
+      return Thaw_V1_FedAvgJoin()
+    }
+    set {payload = .fedavgJoin(newValue)}
+  }
+
+  var fedavgModel: Thaw_V1_FedAvgModel {
+    get {
+      if case .fedavgModel(let v)? = payload {return v}
+      return Thaw_V1_FedAvgModel()
+    }
+    set {payload = .fedavgModel(newValue)}
+  }
+
+  var fedavgUpdate: Thaw_V1_FedAvgUpdate {
+    get {
+      if case .fedavgUpdate(let v)? = payload {return v}
+      return Thaw_V1_FedAvgUpdate()
+    }
+    set {payload = .fedavgUpdate(newValue)}
+  }
+
   var freezeSyncRequest: Thaw_V1_FreezeSyncRequest {
     get {
       if case .freezeSyncRequest(let v)? = payload {return v}
@@ -352,6 +376,9 @@ nonisolated struct Thaw_V1_Envelope: Sendable {
     case commitConflict(Thaw_V1_CommitConflict)
     case metrics(Thaw_V1_Metrics)
     case errorReply(Thaw_V1_ErrorReply)
+    case fedavgJoin(Thaw_V1_FedAvgJoin)
+    case fedavgModel(Thaw_V1_FedAvgModel)
+    case fedavgUpdate(Thaw_V1_FedAvgUpdate)
     case freezeSyncRequest(Thaw_V1_FreezeSyncRequest)
     case freezeSyncReply(Thaw_V1_FreezeSyncReply)
     case retrainRequest(Thaw_V1_RetrainRequest)
@@ -417,7 +444,7 @@ nonisolated extension Thaw_V1_TensorDescriptor: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".Envelope"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sender\0\u{1}sequence\0\u{3}sent_at_unix_ms\0\u{1}tensors\0\u{4}\u{5}feature_batch\0\u{3}batch_rejected\0\u{3}batch_ack\0\u{3}feature_stored\0\u{3}feature_fetch\0\u{3}feature_set\0\u{4}\u{5}model_announce\0\u{3}freeze_point_change\0\u{1}invalidation\0\u{1}heartbeat\0\u{4}\u{7}base_model_request\0\u{3}base_model_reply\0\u{3}base_model_upload\0\u{3}base_model_stored\0\u{3}sample_count_request\0\u{3}sample_counts\0\u{4}\u{5}head_request\0\u{3}head_reply\0\u{3}head_commit\0\u{3}commit_ack\0\u{3}commit_conflict\0\u{2}\u{6}metrics\0\u{4}\u{a}error_reply\0\u{4}\u{14}freeze_sync_request\0\u{3}freeze_sync_reply\0\u{3}retrain_request\0\u{3}rejection_recorded\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sender\0\u{1}sequence\0\u{3}sent_at_unix_ms\0\u{1}tensors\0\u{4}\u{5}feature_batch\0\u{3}batch_rejected\0\u{3}batch_ack\0\u{3}feature_stored\0\u{3}feature_fetch\0\u{3}feature_set\0\u{4}\u{5}model_announce\0\u{3}freeze_point_change\0\u{1}invalidation\0\u{1}heartbeat\0\u{4}\u{7}base_model_request\0\u{3}base_model_reply\0\u{3}base_model_upload\0\u{3}base_model_stored\0\u{3}sample_count_request\0\u{3}sample_counts\0\u{4}\u{5}head_request\0\u{3}head_reply\0\u{3}head_commit\0\u{3}commit_ack\0\u{3}commit_conflict\0\u{2}\u{6}metrics\0\u{4}\u{a}error_reply\0\u{3}fedavg_join\0\u{3}fedavg_model\0\u{3}fedavg_update\0\u{4}\u{11}freeze_sync_request\0\u{3}freeze_sync_reply\0\u{3}retrain_request\0\u{3}rejection_recorded\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -729,6 +756,45 @@ nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Me
           self.payload = .errorReply(v)
         }
       }()
+      case 61: try {
+        var v: Thaw_V1_FedAvgJoin?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .fedavgJoin(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .fedavgJoin(v)
+        }
+      }()
+      case 62: try {
+        var v: Thaw_V1_FedAvgModel?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .fedavgModel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .fedavgModel(v)
+        }
+      }()
+      case 63: try {
+        var v: Thaw_V1_FedAvgUpdate?
+        var hadOneofValue = false
+        if let current = self.payload {
+          hadOneofValue = true
+          if case .fedavgUpdate(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payload = .fedavgUpdate(v)
+        }
+      }()
       case 80: try {
         var v: Thaw_V1_FreezeSyncRequest?
         var hadOneofValue = false
@@ -898,6 +964,18 @@ nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Me
     case .errorReply?: try {
       guard case .errorReply(let v)? = self.payload else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
+    }()
+    case .fedavgJoin?: try {
+      guard case .fedavgJoin(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 61)
+    }()
+    case .fedavgModel?: try {
+      guard case .fedavgModel(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
+    }()
+    case .fedavgUpdate?: try {
+      guard case .fedavgUpdate(let v)? = self.payload else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 63)
     }()
     case .freezeSyncRequest?: try {
       guard case .freezeSyncRequest(let v)? = self.payload else { preconditionFailure() }

@@ -69,7 +69,7 @@ struct UpCommand: AsyncParsableCommand {
         try BaseModelPreparation.prepare(at: modelPath, settings: loaded.model, seed: loaded.seed, dataset: dataset)
 
         var extra: [Role: [String]] = [:]
-        if let data { extra[.device] = ["--data", data] }
+        if let data { extra[.device] = ["--data", data]; extra[.fedavg] = ["--data", data] }
         if let keys = try Self.prepareKeys(loaded, out: out, dataset: dataset) {
             for role in Role.allCases { extra[role, default: []] += ["--keys", keys] }
         }

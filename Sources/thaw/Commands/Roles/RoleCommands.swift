@@ -78,8 +78,36 @@ struct DeviceCommand: AsyncParsableCommand {
                 topology: topology, node: options.node, baseModelPath: options.baseModel,
                 stateDirectory: options.stateDir)
             settings.keysDirectory = options.keys
+            if settings.fedAvgServerPeer != nil {
+                let node = FedAvgFleetNode(
+                    configuration: try settings.fedAvgFleet(dataset: dataset), baseModel: settings.baseModel,
+                    dataset: dataset, logger: logger)
+                return try await node.run(shutdown: shutdown)
+            }
             let node = DeviceFleetNode(
                 configuration: try settings.device(dataset: dataset), dataset: dataset, logger: logger)
+            try await node.run(shutdown: shutdown)
+        }
+    }
+}
+
+/// `thaw fedavg`: the Federated Averaging server (docs/FEDAVG.md); exits after its last round.
+struct FedAvgCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fedavg", abstract: "Run a FedAvg server: select phones, send the global head, average their updates.")
+    @OptionGroup var options: NodeOptions
+    @Option(help: "MNIST-with-writers folder to use instead of the shipped subset.")
+    var data: String?
+
+    func run() async throws {
+        let logger = options.logger(role: "fedavg")
+        try await runNode(logger) { shutdown in
+            let dataset = try data.map { try HandwritingDataset.load(directory: URL(fileURLWithPath: $0)) }
+                ?? HandwritingDataset.shipped()
+            let settings = try options.settings()
+            let node = FedAvgServerNode(
+                configuration: try settings.fedAvgServer(), baseModel: settings.baseModel, dataset: dataset,
+                logger: logger)
             try await node.run(shutdown: shutdown)
         }
     }
