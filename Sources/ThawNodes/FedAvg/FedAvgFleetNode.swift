@@ -19,6 +19,8 @@ import ThawZMQ
 /// the wall clock between rounds. On shutdown every phone prints a `fedavg-device-report` line.
 public struct FedAvgFleetNode: Sendable {
     public struct Configuration: Sendable {
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
         public var name: String
         public var server: Endpoint
         public var users: [UInt16]
@@ -107,7 +109,7 @@ public struct FedAvgFleetNode: Sendable {
                 kind: .dealer, connect: [configuration.server],
                 options: [.maxMessageSize(64 << 20), .linger(.seconds(2))])
         ]
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let dealer = loop.sockets[0]
             ReadyLine(role: "device", node: configuration.name, endpoints: [:]).emit()
             for id in order {

@@ -17,6 +17,8 @@ import ThawZMQ
 /// last round. Bad input from a client is refused, counted and logged, never fatal.
 public struct FedAvgServerNode: Sendable {
     public struct Configuration: Sendable {
+        /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
+        public var curve: NodeCurve? = nil
         public var name: String
         public var router: Endpoint
         public var settings: FedAvgSettings
@@ -77,7 +79,7 @@ public struct FedAvgServerNode: Sendable {
             SocketSpec(
                 kind: .router, bind: [configuration.router], options: [.maxMessageSize(64 << 20), .linger(.seconds(2))])
         ]
-        try await withSocketLoop(context: context, sockets: specs) { loop in
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let router = loop.sockets[0]
             ReadyLine(
                 role: "fedavg", node: configuration.name,

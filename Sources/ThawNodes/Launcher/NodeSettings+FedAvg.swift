@@ -21,11 +21,13 @@ extension NodeSettings {
         let phones = topology.nodes.filter { node in
             node.role == .device && node.peers.contains(instance.name)
         }.reduce(0) { $0 + $1.count }
-        return FedAvgServerNode.Configuration(
+        var configuration = FedAvgServerNode.Configuration(
             name: instance.name, router: try ownBind("router"), settings: settings,
             freezePoint: FreezePoint(options.freezePoint),
             minClients: max(1, options.minClients > 0 ? options.minClients : phones),
             splitSeed: topology.seed)
+        configuration.curve = try curve()
+        return configuration
     }
 
     public func fedAvgFleet(dataset: HandwritingDataset) throws -> FedAvgFleetNode.Configuration {
@@ -34,9 +36,11 @@ extension NodeSettings {
                 .badConfiguration, "\(topology.origin): device '\(instance.name)' names no fedavg server in its peers")
         }
         let options = instance.spec.options.device ?? DeviceOptions()
-        return FedAvgFleetNode.Configuration(
+        var configuration = FedAvgFleetNode.Configuration(
             name: instance.name, server: Endpoint(router.description),
-            users: try topology.deviceWriters(of: instance.spec, dataset: dataset), annotationShare: options.annotationShare,
-            profile: .phoneOnLTE, seed: topology.seed)
+            users: try topology.deviceWriters(of: instance.spec, dataset: dataset),
+            annotationShare: options.annotationShare, profile: .phoneOnLTE, seed: topology.seed)
+        configuration.curve = try curve()
+        return configuration
     }
 }

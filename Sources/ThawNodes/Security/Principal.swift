@@ -8,6 +8,8 @@ public struct Principal: Hashable, Sendable, CustomStringConvertible {
         /// A device process (in the simulation, one process that plays several phones).
         case device
         case coordinator, registry, worker, monitor
+        /// The FedAvg baseline's server (docs/FEDAVG.md).
+        case fedavg
         /// An operator tool (`thaw ctl`).
         case ctl
 
