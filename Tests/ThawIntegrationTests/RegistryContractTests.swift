@@ -41,6 +41,9 @@ struct RegistryContractTests {
         let names = ["registry", "coordinator"] + (workers == 1 ? ["worker"] : (0..<workers).map { "worker-\($0)" })
         let nodes = try await DistributedSystemTests.startNodes(workspace, topology: topology, names: names)
         do {
+            // Workers drop batches that arrive before their first heartbeat (devices re-send; the test's
+            // synthetic phone does not): wait for two heartbeat intervals (500 ms each) first.
+            try await Task.sleep(for: .milliseconds(1500))
             try await body(workspace, topology, nodes)
         } catch {
             for node in nodes.reversed() {

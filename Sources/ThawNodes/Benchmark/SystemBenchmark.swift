@@ -83,10 +83,9 @@ public struct SystemBenchmark {
         self.progress = progress
     }
 
-    /// Runs every measurement; `workDirectory` (short path) is created and removed.
+    /// Runs every measurement; `workDirectory` (short path) is created, and removed when all succeed.
     public func run(workDirectory: String) async throws -> Results {
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: workDirectory) }
         let architecture = ModelArchitecture.fedAvgCNN()
         let modelPath = "\(workDirectory)/base-model.thaw"
         // Weights do not change the cost of a pass, so an untrained model serves every measurement.
@@ -129,6 +128,8 @@ public struct SystemBenchmark {
             }
             await cluster.stopAll()
         }
+        // Kept on failure, for the nodes' logs; removed once every measurement succeeded.
+        try? FileManager.default.removeItem(atPath: workDirectory)
         if let few = results.memory.min(by: { $0.phones < $1.phones }),
             let many = results.memory.max(by: { $0.phones < $1.phones }), many.phones > few.phones
         {
@@ -149,6 +150,9 @@ public struct SystemBenchmark {
         let endpoints = try cluster.instances(of: .worker).compactMap { $0.endpoints["pull"] }
             .map { Endpoint($0.description) }
         let state = try await ControlClient(endpoint: Endpoint(cluster.controlEndpoint)).send(.status)
+        // A worker drops batches that arrive before its first heartbeat (a real device re-sends them; these
+        // synthetic phones do not), so wait for two heartbeat intervals before pushing.
+        try await Task.sleep(for: .milliseconds(2500))
 
         let model = try ModelCheckpoint.load(from: modelPath).makeModel()
         let images = try HandwritingDataset.shipped().test

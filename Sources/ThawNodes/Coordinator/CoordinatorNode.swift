@@ -189,8 +189,9 @@ public struct CoordinatorNode: Sendable {
                             try await loop.send([routingID] + (try stamper.encode(refused)), on: control)
                             return true
                         }
-                        reply = try await answer(
-                            request.message, machine: &machine, startedAtMs: startedAtMs, carryOut: carryOut)
+                        let (actions, answer) = try command(request.message, machine: &machine, startedAtMs: startedAtMs)
+                        try await carryOut(actions)
+                        reply = answer
                         commands += 1
                     } catch let error as CoordinatorError {
                         refusals.refuse(
@@ -215,32 +216,34 @@ public struct CoordinatorNode: Sendable {
         }
     }
 
-    private func answer(
-        _ request: ThawMessage, machine: inout CoordinatorStateMachine, startedAtMs: UInt64,
-        carryOut: ([CoordinatorAction]) async throws -> Void
-    ) async throws -> ThawMessage {
+    /// Applies one control command to `machine` and returns what to carry out and the reply (the state
+    /// after it). Synchronous on purpose: the actions are carried out after the `inout` access to the
+    /// machine has ended, because the glue that sends them reads the machine too (an `inout` access held
+    /// across an `await` while a closure reads the same variable is an exclusivity violation, which traps).
+    private func command(
+        _ request: ThawMessage, machine: inout CoordinatorStateMachine, startedAtMs: UInt64
+    ) throws -> (actions: [CoordinatorAction], reply: ThawMessage) {
+        let actions: [CoordinatorAction]
         switch request {
         case .modelAnnounce(let announce):
-            try await carryOut(
-                machine.publishModel(
-                    version: ModelVersion(announce.state.modelVersion), hash: announce.state.modelHash))
+            actions = try machine.publishModel(
+                version: ModelVersion(announce.state.modelVersion), hash: announce.state.modelHash)
         case .freezePointChange(let change):
-            try await carryOut(
-                machine.moveFreezePoint(to: FreezePoint(Int(change.state.freezePoint)), now: WallClock.now()))
+            actions = try machine.moveFreezePoint(to: FreezePoint(Int(change.state.freezePoint)), now: WallClock.now())
         case .invalidation(let invalidation):
-            try await carryOut(
-                machine.invalidate(
-                    user: invalidation.userID.map(UserID.init), sampleIds: invalidation.sampleIDs,
-                    reason: InvalidationReason(rawValue: invalidation.reason) ?? .operatorRequest))
+            actions = machine.invalidate(
+                user: invalidation.userID.map(UserID.init), sampleIds: invalidation.sampleIDs,
+                reason: InvalidationReason(rawValue: invalidation.reason) ?? .operatorRequest)
         case .heartbeat:
-            break
+            actions = []
         default:
             throw InputViolation(.unexpectedKind, "the coordinator does not handle \(request.kind)")
         }
-        return .heartbeat(
+        let reply = ThawMessage.heartbeat(
             Heartbeat(
                 state: WireBridge.wire(machine.deployment), coordinatorStartedAtMs: startedAtMs,
                 counter: machine.heartbeatCounter))
+        return (actions, reply)
     }
 }
 
