@@ -196,7 +196,9 @@ import ThawZMQ
         let answer = try await withSocketLoop(context: context, sockets: specs) { loop in
             let (router, dealer) = (loop.sockets[0], loop.sockets[1])
             let replies = DeliveryQueue()
-            let client = RegistryClient(loop: loop, dealer: dealer, replies: replies, refusals: refusals)
+            // A generous timeout: under a loaded parallel test run the pool can be busy for seconds.
+            let client = RegistryClient(
+                loop: loop, dealer: dealer, replies: replies, refusals: refusals, timeout: .seconds(120))
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     var stamper = EnvelopeStamper(sender: "fake-registry")

@@ -74,7 +74,7 @@ private func collect(_ count: Int, from loop: SocketLoop, within limit: Duration
             try await withSocketLoop(context: context, sockets: specs, queueCapacity: 2) { loop in
                 // The thread takes exactly one message off the queue (it stalls on it), so the queue
                 // accepts capacity + 1 messages in all, then stays full.
-                let accepted = try await withDeadline(.seconds(5), "queue to fill") {
+                let accepted = try await withDeadline(.seconds(60), "queue to fill") {
                     var accepted = 0
                     while accepted < 3 {
                         if try loop.trySend([Frame("x")], on: loop.sockets[0]) {
@@ -118,7 +118,7 @@ private func collect(_ count: Int, from loop: SocketLoop, within limit: Duration
             try await withSocketLoop(context: context, sockets: specs) { loop in
                 let (pub, sub) = (loop.sockets[0], loop.sockets[1])
                 // Slow joiner: publish probes until one arrives, then a filtered and a matching message.
-                let first = try await withDeadline(.seconds(10), "subscription") { () async throws -> Delivery? in
+                let first = try await withDeadline(.seconds(60), "subscription") { () async throws -> Delivery? in
                     let prober = Task {
                         while !Task.isCancelled {
                             try await loop.send([Frame("a.probe")], on: pub)
