@@ -31,55 +31,9 @@ struct DistributedSystemTests {
         /// one device process with `phones` phones, a monitor.
         /// `autoFreeze` is the coordinator's `auto-freeze` value (YAML flow mapping), off when nil.
         func topology(workers: Int = 2, phones: Int = 3, autoFreeze: String? = nil) throws -> String {
-            let text = """
-                name: integration
-                seed: 42
-                model:
-                  cache: \(path)/base-model.thaw
-                goal:
-                  heads-per-device: 1
-                  duration: 3m
-                nodes:
-                  - name: coordinator
-                    role: coordinator
-                    endpoints:
-                      publish: ipc://\(path)/pub
-                      control: ipc://\(path)/ctl
-                    options:
-                      freeze-point: 7
-                      heartbeat-interval: 500ms
-                      auto-freeze: \(autoFreeze ?? "off")
-                  - name: registry
-                    role: registry
-                    endpoints:
-                      router: ipc://\(path)/reg
-                    options:
-                      database: \(path)/registry.sqlite
-                  - name: worker
-                    role: worker
-                    count: \(workers)
-                    endpoints:
-                      pull: ipc://\(path)/pull
-                    options:
-                      epochs: 5
-                      learning-rate: 0.05
-                  - name: phones
-                    role: device
-                    count: \(phones)
-                    options:
-                      annotation-share: 0.5
-                      flush:
-                        samples: 8
-                        interval: 2s
-                  - name: monitor
-                    role: monitor
-                    endpoints:
-                      metrics: ipc://\(path)/metrics
-
-                """
-            let file = "\(path)/topology.yaml"
-            try text.write(toFile: file, atomically: true, encoding: .utf8)
-            return file
+            try IntegrationTopology(
+                modelPath: "\(path)/base-model.thaw", workers: workers, phones: phones, autoFreeze: autoFreeze
+            ).write(in: path)
         }
     }
 

@@ -213,49 +213,11 @@ extension FaultToleranceTests {
             path = "/tmp/thaw-ft-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             self.workers = workers
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            let text = """
-                name: faults
-                seed: 42
-                model:
-                  cache: \(model)
-                goal:
-                  heads-per-device: 1
-                  duration: 3m
-                nodes:
-                  - name: coordinator
-                    role: coordinator
-                    endpoints:
-                      publish: ipc://\(path)/pub
-                      control: ipc://\(path)/ctl
-                    options:
-                      freeze-point: \(freezePoint)
-                      heartbeat-interval: 500ms
-                  - name: registry
-                    role: registry
-                    endpoints:
-                      router: ipc://\(path)/reg
-                    options:
-                      database: \(path)/registry.sqlite
-                  - name: worker
-                    role: worker
-                    count: \(workers)
-                    endpoints:
-                      pull: ipc://\(path)/pull
-                    options:
-                      epochs: 3
-                      learning-rate: 0.05
-                  - name: phones
-                    role: device
-                    count: \(phones)
-                    options:
-                      annotation-share: \(annotationShare)
-                      flush:
-                        samples: \(flushSamples)
-                        interval: 1s
-
-                """
-            topology = "\(path)/topology.yaml"
-            try text.write(toFile: topology, atomically: true, encoding: .utf8)
+            topology = try IntegrationTopology(
+                name: "faults", modelPath: model, workers: workers, phones: phones, freezePoint: freezePoint,
+                epochs: 3, annotationShare: annotationShare, flushSamples: flushSamples, flushInterval: "1s",
+                monitor: false
+            ).write(in: path)
         }
 
         /// A topology node with `count: 1` has the node's own name; more are numbered from 0.

@@ -1,0 +1,77 @@
+import Foundation
+
+/// The one topology shape the integration tests run: coordinator, registry, `workers` workers, one device
+/// process with `phones` phones and, optionally, a monitor, all on ipc:// endpoints under `directory`.
+/// Suites differ only in the knobs below, so they share this text instead of each keeping a copy.
+struct IntegrationTopology {
+    var name = "integration"
+    var modelPath: String
+    var workers: Int
+    var phones: Int
+    var freezePoint = 7
+    /// The coordinator's `auto-freeze` value (YAML flow mapping); `off` when nil.
+    var autoFreeze: String?
+    var epochs = 5
+    var annotationShare = 0.5
+    var flushSamples = 8
+    var flushInterval = "2s"
+    var monitor = true
+
+    /// Writes the topology to `directory/topology.yaml` and returns that path.
+    func write(in directory: String) throws -> String {
+        var text = """
+            name: \(name)
+            seed: 42
+            model:
+              cache: \(modelPath)
+            goal:
+              heads-per-device: 1
+              duration: 3m
+            nodes:
+              - name: coordinator
+                role: coordinator
+                endpoints:
+                  publish: ipc://\(directory)/pub
+                  control: ipc://\(directory)/ctl
+                options:
+                  freeze-point: \(freezePoint)
+                  heartbeat-interval: 500ms
+                  auto-freeze: \(autoFreeze ?? "off")
+              - name: registry
+                role: registry
+                endpoints:
+                  router: ipc://\(directory)/reg
+                options:
+                  database: \(directory)/registry.sqlite
+              - name: worker
+                role: worker
+                count: \(workers)
+                endpoints:
+                  pull: ipc://\(directory)/pull
+                options:
+                  epochs: \(epochs)
+                  learning-rate: 0.05
+              - name: phones
+                role: device
+                count: \(phones)
+                options:
+                  annotation-share: \(annotationShare)
+                  flush:
+                    samples: \(flushSamples)
+                    interval: \(flushInterval)
+
+            """
+        if monitor {
+            text += """
+                  - name: monitor
+                    role: monitor
+                    endpoints:
+                      metrics: ipc://\(directory)/metrics
+
+                """
+        }
+        let file = "\(directory)/topology.yaml"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
+    }
+}
