@@ -102,9 +102,8 @@ enum RegistryWireAdapter {
             let stamps = FeatureStamps(
                 modelVersion: ModelVersion(ask.modelVersion), freezePoint: FreezePoint(Int(ask.freezePoint)),
                 hyperParameterHash: ask.hyperHash)
-            guard case .sampleCounts(_, let counts) = try machine.handle(.sampleCounts(stamps)) else {
-                return .errorReply(ErrorReply(code: .internal, message: "no sample counts", inReplyToSequence: sequence))
-            }
+            let reply = try machine.handle(.sampleCounts(stamps))
+            guard case .sampleCounts(_, let counts) = reply else { return try refusal(reply, sequence) }
             return .sampleCounts(
                 SampleCounts(
                     modelVersion: ask.modelVersion, freezePoint: ask.freezePoint, hyperHash: ask.hyperHash,
