@@ -25,6 +25,7 @@ public enum ThawMessage: Sendable, Equatable {
     case headCommit(HeadCommit)
     case commitAck(CommitAck)
     case commitConflict(CommitConflict)
+    case headAnnounce(HeadAnnounce)
     case metrics(MetricsReport)
     case errorReply(ErrorReply)
     case freezeSyncRequest(FreezeSyncRequest)
@@ -59,6 +60,7 @@ public enum ThawMessage: Sendable, Equatable {
         case .headCommit: .headCommit
         case .commitAck: .commitAck
         case .commitConflict: .commitConflict
+        case .headAnnounce: .headAnnounce
         case .metrics: .metrics
         case .errorReply: .errorReply
         case .freezeSyncRequest: .freezeSyncRequest
@@ -94,6 +96,7 @@ public enum ThawMessage: Sendable, Equatable {
         case headCommit = "head_commit"
         case commitAck = "commit_ack"
         case commitConflict = "commit_conflict"
+        case headAnnounce = "head_announce"
         case metrics
         case errorReply = "error_reply"
         case freezeSyncRequest = "freeze_sync_request"

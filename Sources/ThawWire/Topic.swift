@@ -14,6 +14,8 @@ public enum Topic: String, Sendable, Hashable, CaseIterable {
     case heartbeat
     /// ``MetricsReport``.
     case metrics
+    /// ``HeadAnnounce`` (the registry's PUB).
+    case heads
 
     /// The topic frame, as given to `zmq_setsockopt(ZMQ_SUBSCRIBE)` and sent first.
     public var frame: [UInt8] { Array(rawValue.utf8) }
@@ -32,6 +34,7 @@ public enum Topic: String, Sendable, Hashable, CaseIterable {
         case .invalidation: self = .invalidate
         case .heartbeat: self = .heartbeat
         case .metrics: self = .metrics
+        case .headAnnounce: self = .heads
         default: return nil
         }
     }

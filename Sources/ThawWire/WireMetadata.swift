@@ -6,11 +6,14 @@ public struct WireMetadata: Sendable, Hashable {
     public var sequence: UInt64
     /// Wall-clock send time in milliseconds since the Unix epoch.
     public var sentAtUnixMs: UInt64
+    /// On a reply: the request's `sequence` (its request id); 0 on requests and published messages.
+    public var inReplyTo: UInt64
 
-    public init(sender: String, sequence: UInt64, sentAtUnixMs: UInt64) {
+    public init(sender: String, sequence: UInt64, sentAtUnixMs: UInt64, inReplyTo: UInt64 = 0) {
         self.sender = sender
         self.sequence = sequence
         self.sentAtUnixMs = sentAtUnixMs
+        self.inReplyTo = inReplyTo
     }
 }
 

@@ -69,6 +69,27 @@ import ThawWire
         #expect(published == Topic.allCases.count)
     }
 
+    /// A reply names the request it answers (Envelope.in_reply_to), so a client can match replies by id.
+    @Test func inReplyToRoundTrips() throws {
+        var metadata = Samples.metadata
+        metadata.inReplyTo = 41
+        let frames = try WireCodec.encode(.commitAck(CommitAck(userID: "u", version: 1, headHash: "ab")), metadata: metadata)
+        #expect(try WireCodec.decode(frames).metadata.inReplyTo == 41)
+        let request = try WireCodec.encode(.commitAck(CommitAck(userID: "u", version: 1, headHash: "ab")), metadata: Samples.metadata)
+        #expect(try WireCodec.decode(request).metadata.inReplyTo == 0)
+    }
+
+    /// Row ids must match the rows and increase: a worker trusts them to fetch only newer rows.
+    @Test func featureSetRowIDsAreChecked() throws {
+        let activations = WireTensor(shape: [2, 1], scalars: [1, 2])
+        for bad: [UInt64] in [[5], [5, 5], [6, 5]] {
+            let frames = try? WireCodec.encode(
+                .featureSet(FeatureSet(userID: "u", sampleIDs: [1, 2], labels: [0, 1], activations: activations, rowIDs: bad)),
+                metadata: Samples.metadata)
+            if let frames { #expect(throws: WireError.self) { try WireCodec.decode(frames) } }
+        }
+    }
+
     @Test func noTopicIsAPrefixOfAnother() {
         for a in Topic.allCases {
             for b in Topic.allCases where a != b {

@@ -45,12 +45,16 @@ enum Samples {
         ("feature_stored", .featureStored(FeatureStored(deviceID: "device-1", deviceSeq: 9, duplicate: true))),
         (
             "feature_fetch",
-            .featureFetch(FeatureFetch(userID: "user-7", modelVersion: 3, freezePoint: 4, maxSamples: 512))
+            .featureFetch(
+                FeatureFetch(
+                    userID: "user-7", modelVersion: 3, freezePoint: 4, maxSamples: 512, hyperHash: "ff00", afterRow: 17))
         ),
         (
             "feature_set",
             .featureSet(
-                FeatureSet(userID: "user-7", sampleIDs: [100, 101, 102], labels: [0, 5, 9], activations: activations)
+                FeatureSet(
+                    userID: "user-7", sampleIDs: [100, 101, 102], labels: [0, 5, 9], activations: activations,
+                    rowIDs: [18, 19, 25])
             )
         ),
         (
@@ -100,12 +104,21 @@ enum Samples {
         (
             "head_request",
             .headRequest(
-                HeadRequest(userID: "user-7", deviceID: "device-1", haveHash: "beef", modelVersion: 3, freezePoint: 4)
+                HeadRequest(
+                    userID: "user-7", deviceID: "device-1", haveHash: "beef", modelVersion: 3, freezePoint: 4,
+                    declinedHash: "cafe")
             )
         ),
         ("head_reply", .headReply(headReply)),
         ("head_commit", .headCommit(headCommit)),
         ("commit_ack", .commitAck(CommitAck(userID: "user-7", version: 3, headHash: "cafe"))),
+        (
+            "head_announce",
+            .headAnnounce(
+                HeadAnnounce(
+                    userID: "user-7", headVersion: 3, headHash: "cafe", modelVersion: 3, freezePoint: 4,
+                    hyperHash: "ff00"))
+        ),
         (
             "commit_conflict",
             .commitConflict(CommitConflict(userID: "user-7", currentVersion: 4, currentHash: "d00d"))

@@ -113,7 +113,7 @@ extension FeatureFetch {
         guard proto.maxSamples > 0 else { throw WireError(.missingField, "feature_fetch.max_samples is 0") }
         self.init(
             userID: proto.userID, modelVersion: proto.modelVersion, freezePoint: proto.freezePoint,
-            maxSamples: proto.maxSamples, hyperHash: proto.hyperHash
+            maxSamples: proto.maxSamples, hyperHash: proto.hyperHash, afterRow: proto.afterRow
         )
     }
 
@@ -124,6 +124,7 @@ extension FeatureFetch {
         proto.freezePoint = freezePoint
         proto.maxSamples = maxSamples
         proto.hyperHash = hyperHash
+        proto.afterRow = afterRow
         return proto
     }
 }
@@ -134,7 +135,15 @@ extension FeatureSet {
         let n = activations.shape[0]
         try Require.sameCount("feature_set.sample_ids", proto.sampleIds.count, "activations dim 0", n)
         try Require.sameCount("feature_set.labels", proto.labels.count, "activations dim 0", n)
-        self.init(userID: proto.userID, sampleIDs: proto.sampleIds, labels: proto.labels, activations: activations)
+        if !proto.rowIds.isEmpty {
+            try Require.sameCount("feature_set.row_ids", proto.rowIds.count, "activations dim 0", n)
+            guard zip(proto.rowIds, proto.rowIds.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw WireError(.invalidField, "feature_set.row_ids are not increasing")
+            }
+        }
+        self.init(
+            userID: proto.userID, sampleIDs: proto.sampleIds, labels: proto.labels, activations: activations,
+            rowIDs: proto.rowIds)
     }
 
     var proto: Thaw_V1_FeatureSet {
@@ -142,6 +151,7 @@ extension FeatureSet {
         proto.userID = userID
         proto.sampleIds = sampleIDs
         proto.labels = labels
+        proto.rowIds = rowIDs
         return proto
     }
 }

@@ -5,7 +5,7 @@ extension HeadRequest {
         try Require.nonEmpty(proto.userID, "head_request.user_id")
         self.init(
             userID: proto.userID, deviceID: proto.deviceID, haveHash: proto.haveHash,
-            modelVersion: proto.modelVersion, freezePoint: proto.freezePoint
+            modelVersion: proto.modelVersion, freezePoint: proto.freezePoint, declinedHash: proto.declinedHash
         )
     }
 
@@ -16,6 +16,29 @@ extension HeadRequest {
         proto.haveHash = haveHash
         proto.modelVersion = modelVersion
         proto.freezePoint = freezePoint
+        proto.declinedHash = declinedHash
+        return proto
+    }
+}
+
+extension HeadAnnounce {
+    init(_ proto: Thaw_V1_HeadAnnounce) throws(WireError) {
+        try Require.nonEmpty(proto.userID, "head_announce.user_id")
+        try Require.nonEmpty(proto.headHash, "head_announce.head_hash")
+        guard proto.headVersion > 0 else { throw WireError(.missingField, "head_announce.head_version is 0") }
+        self.init(
+            userID: proto.userID, headVersion: proto.headVersion, headHash: proto.headHash,
+            modelVersion: proto.modelVersion, freezePoint: proto.freezePoint, hyperHash: proto.hyperHash)
+    }
+
+    var proto: Thaw_V1_HeadAnnounce {
+        var proto = Thaw_V1_HeadAnnounce()
+        proto.userID = userID
+        proto.headVersion = headVersion
+        proto.headHash = headHash
+        proto.modelVersion = modelVersion
+        proto.freezePoint = freezePoint
+        proto.hyperHash = hyperHash
         return proto
     }
 }

@@ -30,6 +30,7 @@ enum PayloadMapping {
             (.headCommit(m.proto), [.float(name: AttachmentName.headParameters, m.headParameters)])
         case .commitAck(let m): (.commitAck(m.proto), [])
         case .commitConflict(let m): (.commitConflict(m.proto), [])
+        case .headAnnounce(let m): (.headAnnounce(m.proto), [])
         case .metrics(let m): (.metrics(m.proto), [])
         case .errorReply(let m): (.errorReply(m.proto), [])
         case .freezeSyncRequest(let m): (.freezeSyncRequest(m.proto), [])
@@ -59,7 +60,7 @@ enum PayloadMapping {
             [.bytes(AttachmentName.checkpoint)]
         case .batchRejected, .batchAck, .featureStored, .featureFetch, .modelAnnounce, .freezePointChange,
             .invalidation, .heartbeat, .baseModelRequest, .baseModelStored, .sampleCountRequest, .sampleCounts,
-            .headRequest, .commitAck, .commitConflict, .metrics, .errorReply, .freezeSyncRequest, .freezeSyncReply,
+            .headRequest, .commitAck, .commitConflict, .headAnnounce, .metrics, .errorReply, .freezeSyncRequest, .freezeSyncReply,
             .retrainRequest, .rejectionRecorded, .fedavgJoin:
             []
         }
@@ -88,6 +89,7 @@ enum PayloadMapping {
         case .headCommit: .headCommit
         case .commitAck: .commitAck
         case .commitConflict: .commitConflict
+        case .headAnnounce: .headAnnounce
         case .metrics: .metrics
         case .errorReply: .errorReply
         case .freezeSyncRequest: .freezeSyncRequest
@@ -127,6 +129,7 @@ enum PayloadMapping {
         case .headCommit(let p): .headCommit(try HeadCommit(p, headParameters: float(attachments, 0)))
         case .commitAck(let p): .commitAck(try CommitAck(p))
         case .commitConflict(let p): .commitConflict(try CommitConflict(p))
+        case .headAnnounce(let p): .headAnnounce(try HeadAnnounce(p))
         case .metrics(let p): .metrics(try MetricsReport(p))
         case .errorReply(let p): .errorReply(try ErrorReply(p))
         case .freezeSyncRequest(let p): .freezeSyncRequest(try FreezeSyncRequest(p))

@@ -25,6 +25,7 @@ public enum WireCodec {
         envelope.sender = metadata.sender
         envelope.sequence = metadata.sequence
         envelope.sentAtUnixMs = metadata.sentAtUnixMs
+        envelope.inReplyTo = metadata.inReplyTo
         envelope.payload = payload
         var frames: [[UInt8]] = [[]]
         frames.reserveCapacity(1 + attachments.count)
@@ -128,7 +129,8 @@ public enum WireCodec {
         }
         let message = try PayloadMapping.message(from: payload, attachments: attachments)
         let metadata = WireMetadata(
-            sender: envelope.sender, sequence: envelope.sequence, sentAtUnixMs: envelope.sentAtUnixMs
+            sender: envelope.sender, sequence: envelope.sequence, sentAtUnixMs: envelope.sentAtUnixMs,
+            inReplyTo: envelope.inReplyTo
         )
         return DecodedMessage(metadata: metadata, message: message, protocolVersion: envelope.protocolVersion)
     }

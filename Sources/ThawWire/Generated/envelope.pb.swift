@@ -90,264 +90,297 @@ nonisolated struct Thaw_V1_TensorDescriptor: Sendable {
   init() {}
 }
 
-nonisolated struct Thaw_V1_Envelope: Sendable {
+nonisolated struct Thaw_V1_Envelope: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Currently 1. A receiver rejects any other value.
-  var protocolVersion: UInt32 = 0
+  var protocolVersion: UInt32 {
+    get {_storage._protocolVersion}
+    set {_uniqueStorage()._protocolVersion = newValue}
+  }
 
   /// Node name of the sender (topology node name).
-  var sender: String = String()
+  var sender: String {
+    get {_storage._sender}
+    set {_uniqueStorage()._sender = newValue}
+  }
 
   /// Per-sender, per-socket message counter, for logs and duplicate diagnosis.
-  var sequence: UInt64 = 0
+  var sequence: UInt64 {
+    get {_storage._sequence}
+    set {_uniqueStorage()._sequence = newValue}
+  }
 
-  var sentAtUnixMs: UInt64 = 0
+  var sentAtUnixMs: UInt64 {
+    get {_storage._sentAtUnixMs}
+    set {_uniqueStorage()._sentAtUnixMs = newValue}
+  }
 
-  var tensors: [Thaw_V1_TensorDescriptor] = []
+  var tensors: [Thaw_V1_TensorDescriptor] {
+    get {_storage._tensors}
+    set {_uniqueStorage()._tensors = newValue}
+  }
 
-  var payload: Thaw_V1_Envelope.OneOf_Payload? = nil
+  /// On a reply: the `sequence` of the request it answers (the request id), so a client with several
+  /// requests in flight on one socket matches replies by id. 0 on requests and published messages.
+  var inReplyTo: UInt64 {
+    get {_storage._inReplyTo}
+    set {_uniqueStorage()._inReplyTo = newValue}
+  }
+
+  var payload: OneOf_Payload? {
+    get {return _storage._payload}
+    set {_uniqueStorage()._payload = newValue}
+  }
 
   var featureBatch: Thaw_V1_FeatureBatch {
     get {
-      if case .featureBatch(let v)? = payload {return v}
+      if case .featureBatch(let v)? = _storage._payload {return v}
       return Thaw_V1_FeatureBatch()
     }
-    set {payload = .featureBatch(newValue)}
+    set {_uniqueStorage()._payload = .featureBatch(newValue)}
   }
 
   var batchRejected: Thaw_V1_BatchRejected {
     get {
-      if case .batchRejected(let v)? = payload {return v}
+      if case .batchRejected(let v)? = _storage._payload {return v}
       return Thaw_V1_BatchRejected()
     }
-    set {payload = .batchRejected(newValue)}
+    set {_uniqueStorage()._payload = .batchRejected(newValue)}
   }
 
   var batchAck: Thaw_V1_BatchAck {
     get {
-      if case .batchAck(let v)? = payload {return v}
+      if case .batchAck(let v)? = _storage._payload {return v}
       return Thaw_V1_BatchAck()
     }
-    set {payload = .batchAck(newValue)}
+    set {_uniqueStorage()._payload = .batchAck(newValue)}
   }
 
   var featureStored: Thaw_V1_FeatureStored {
     get {
-      if case .featureStored(let v)? = payload {return v}
+      if case .featureStored(let v)? = _storage._payload {return v}
       return Thaw_V1_FeatureStored()
     }
-    set {payload = .featureStored(newValue)}
+    set {_uniqueStorage()._payload = .featureStored(newValue)}
   }
 
   var featureFetch: Thaw_V1_FeatureFetch {
     get {
-      if case .featureFetch(let v)? = payload {return v}
+      if case .featureFetch(let v)? = _storage._payload {return v}
       return Thaw_V1_FeatureFetch()
     }
-    set {payload = .featureFetch(newValue)}
+    set {_uniqueStorage()._payload = .featureFetch(newValue)}
   }
 
   var featureSet: Thaw_V1_FeatureSet {
     get {
-      if case .featureSet(let v)? = payload {return v}
+      if case .featureSet(let v)? = _storage._payload {return v}
       return Thaw_V1_FeatureSet()
     }
-    set {payload = .featureSet(newValue)}
+    set {_uniqueStorage()._payload = .featureSet(newValue)}
   }
 
   var modelAnnounce: Thaw_V1_ModelAnnounce {
     get {
-      if case .modelAnnounce(let v)? = payload {return v}
+      if case .modelAnnounce(let v)? = _storage._payload {return v}
       return Thaw_V1_ModelAnnounce()
     }
-    set {payload = .modelAnnounce(newValue)}
+    set {_uniqueStorage()._payload = .modelAnnounce(newValue)}
   }
 
   var freezePointChange: Thaw_V1_FreezePointChange {
     get {
-      if case .freezePointChange(let v)? = payload {return v}
+      if case .freezePointChange(let v)? = _storage._payload {return v}
       return Thaw_V1_FreezePointChange()
     }
-    set {payload = .freezePointChange(newValue)}
+    set {_uniqueStorage()._payload = .freezePointChange(newValue)}
   }
 
   var invalidation: Thaw_V1_Invalidation {
     get {
-      if case .invalidation(let v)? = payload {return v}
+      if case .invalidation(let v)? = _storage._payload {return v}
       return Thaw_V1_Invalidation()
     }
-    set {payload = .invalidation(newValue)}
+    set {_uniqueStorage()._payload = .invalidation(newValue)}
   }
 
   var heartbeat: Thaw_V1_Heartbeat {
     get {
-      if case .heartbeat(let v)? = payload {return v}
+      if case .heartbeat(let v)? = _storage._payload {return v}
       return Thaw_V1_Heartbeat()
     }
-    set {payload = .heartbeat(newValue)}
+    set {_uniqueStorage()._payload = .heartbeat(newValue)}
   }
 
   var baseModelRequest: Thaw_V1_BaseModelRequest {
     get {
-      if case .baseModelRequest(let v)? = payload {return v}
+      if case .baseModelRequest(let v)? = _storage._payload {return v}
       return Thaw_V1_BaseModelRequest()
     }
-    set {payload = .baseModelRequest(newValue)}
+    set {_uniqueStorage()._payload = .baseModelRequest(newValue)}
   }
 
   var baseModelReply: Thaw_V1_BaseModelReply {
     get {
-      if case .baseModelReply(let v)? = payload {return v}
+      if case .baseModelReply(let v)? = _storage._payload {return v}
       return Thaw_V1_BaseModelReply()
     }
-    set {payload = .baseModelReply(newValue)}
+    set {_uniqueStorage()._payload = .baseModelReply(newValue)}
   }
 
   var baseModelUpload: Thaw_V1_BaseModelUpload {
     get {
-      if case .baseModelUpload(let v)? = payload {return v}
+      if case .baseModelUpload(let v)? = _storage._payload {return v}
       return Thaw_V1_BaseModelUpload()
     }
-    set {payload = .baseModelUpload(newValue)}
+    set {_uniqueStorage()._payload = .baseModelUpload(newValue)}
   }
 
   var baseModelStored: Thaw_V1_BaseModelStored {
     get {
-      if case .baseModelStored(let v)? = payload {return v}
+      if case .baseModelStored(let v)? = _storage._payload {return v}
       return Thaw_V1_BaseModelStored()
     }
-    set {payload = .baseModelStored(newValue)}
+    set {_uniqueStorage()._payload = .baseModelStored(newValue)}
   }
 
   var sampleCountRequest: Thaw_V1_SampleCountRequest {
     get {
-      if case .sampleCountRequest(let v)? = payload {return v}
+      if case .sampleCountRequest(let v)? = _storage._payload {return v}
       return Thaw_V1_SampleCountRequest()
     }
-    set {payload = .sampleCountRequest(newValue)}
+    set {_uniqueStorage()._payload = .sampleCountRequest(newValue)}
   }
 
   var sampleCounts: Thaw_V1_SampleCounts {
     get {
-      if case .sampleCounts(let v)? = payload {return v}
+      if case .sampleCounts(let v)? = _storage._payload {return v}
       return Thaw_V1_SampleCounts()
     }
-    set {payload = .sampleCounts(newValue)}
+    set {_uniqueStorage()._payload = .sampleCounts(newValue)}
   }
 
   var headRequest: Thaw_V1_HeadRequest {
     get {
-      if case .headRequest(let v)? = payload {return v}
+      if case .headRequest(let v)? = _storage._payload {return v}
       return Thaw_V1_HeadRequest()
     }
-    set {payload = .headRequest(newValue)}
+    set {_uniqueStorage()._payload = .headRequest(newValue)}
   }
 
   var headReply: Thaw_V1_HeadReply {
     get {
-      if case .headReply(let v)? = payload {return v}
+      if case .headReply(let v)? = _storage._payload {return v}
       return Thaw_V1_HeadReply()
     }
-    set {payload = .headReply(newValue)}
+    set {_uniqueStorage()._payload = .headReply(newValue)}
   }
 
   var headCommit: Thaw_V1_HeadCommit {
     get {
-      if case .headCommit(let v)? = payload {return v}
+      if case .headCommit(let v)? = _storage._payload {return v}
       return Thaw_V1_HeadCommit()
     }
-    set {payload = .headCommit(newValue)}
+    set {_uniqueStorage()._payload = .headCommit(newValue)}
   }
 
   var commitAck: Thaw_V1_CommitAck {
     get {
-      if case .commitAck(let v)? = payload {return v}
+      if case .commitAck(let v)? = _storage._payload {return v}
       return Thaw_V1_CommitAck()
     }
-    set {payload = .commitAck(newValue)}
+    set {_uniqueStorage()._payload = .commitAck(newValue)}
   }
 
   var commitConflict: Thaw_V1_CommitConflict {
     get {
-      if case .commitConflict(let v)? = payload {return v}
+      if case .commitConflict(let v)? = _storage._payload {return v}
       return Thaw_V1_CommitConflict()
     }
-    set {payload = .commitConflict(newValue)}
+    set {_uniqueStorage()._payload = .commitConflict(newValue)}
+  }
+
+  var headAnnounce: Thaw_V1_HeadAnnounce {
+    get {
+      if case .headAnnounce(let v)? = _storage._payload {return v}
+      return Thaw_V1_HeadAnnounce()
+    }
+    set {_uniqueStorage()._payload = .headAnnounce(newValue)}
   }
 
   var metrics: Thaw_V1_Metrics {
     get {
-      if case .metrics(let v)? = payload {return v}
+      if case .metrics(let v)? = _storage._payload {return v}
       return Thaw_V1_Metrics()
     }
-    set {payload = .metrics(newValue)}
+    set {_uniqueStorage()._payload = .metrics(newValue)}
   }
 
   var errorReply: Thaw_V1_ErrorReply {
     get {
-      if case .errorReply(let v)? = payload {return v}
+      if case .errorReply(let v)? = _storage._payload {return v}
       return Thaw_V1_ErrorReply()
     }
-    set {payload = .errorReply(newValue)}
+    set {_uniqueStorage()._payload = .errorReply(newValue)}
   }
 
   var fedavgJoin: Thaw_V1_FedAvgJoin {
     get {
-      if case .fedavgJoin(let v)? = payload {return v}
+      if case .fedavgJoin(let v)? = _storage._payload {return v}
       return Thaw_V1_FedAvgJoin()
     }
-    set {payload = .fedavgJoin(newValue)}
+    set {_uniqueStorage()._payload = .fedavgJoin(newValue)}
   }
 
   var fedavgModel: Thaw_V1_FedAvgModel {
     get {
-      if case .fedavgModel(let v)? = payload {return v}
+      if case .fedavgModel(let v)? = _storage._payload {return v}
       return Thaw_V1_FedAvgModel()
     }
-    set {payload = .fedavgModel(newValue)}
+    set {_uniqueStorage()._payload = .fedavgModel(newValue)}
   }
 
   var fedavgUpdate: Thaw_V1_FedAvgUpdate {
     get {
-      if case .fedavgUpdate(let v)? = payload {return v}
+      if case .fedavgUpdate(let v)? = _storage._payload {return v}
       return Thaw_V1_FedAvgUpdate()
     }
-    set {payload = .fedavgUpdate(newValue)}
+    set {_uniqueStorage()._payload = .fedavgUpdate(newValue)}
   }
 
   var freezeSyncRequest: Thaw_V1_FreezeSyncRequest {
     get {
-      if case .freezeSyncRequest(let v)? = payload {return v}
+      if case .freezeSyncRequest(let v)? = _storage._payload {return v}
       return Thaw_V1_FreezeSyncRequest()
     }
-    set {payload = .freezeSyncRequest(newValue)}
+    set {_uniqueStorage()._payload = .freezeSyncRequest(newValue)}
   }
 
   var freezeSyncReply: Thaw_V1_FreezeSyncReply {
     get {
-      if case .freezeSyncReply(let v)? = payload {return v}
+      if case .freezeSyncReply(let v)? = _storage._payload {return v}
       return Thaw_V1_FreezeSyncReply()
     }
-    set {payload = .freezeSyncReply(newValue)}
+    set {_uniqueStorage()._payload = .freezeSyncReply(newValue)}
   }
 
   var retrainRequest: Thaw_V1_RetrainRequest {
     get {
-      if case .retrainRequest(let v)? = payload {return v}
+      if case .retrainRequest(let v)? = _storage._payload {return v}
       return Thaw_V1_RetrainRequest()
     }
-    set {payload = .retrainRequest(newValue)}
+    set {_uniqueStorage()._payload = .retrainRequest(newValue)}
   }
 
   var rejectionRecorded: Thaw_V1_RejectionRecorded {
     get {
-      if case .rejectionRecorded(let v)? = payload {return v}
+      if case .rejectionRecorded(let v)? = _storage._payload {return v}
       return Thaw_V1_RejectionRecorded()
     }
-    set {payload = .rejectionRecorded(newValue)}
+    set {_uniqueStorage()._payload = .rejectionRecorded(newValue)}
   }
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -374,6 +407,7 @@ nonisolated struct Thaw_V1_Envelope: Sendable {
     case headCommit(Thaw_V1_HeadCommit)
     case commitAck(Thaw_V1_CommitAck)
     case commitConflict(Thaw_V1_CommitConflict)
+    case headAnnounce(Thaw_V1_HeadAnnounce)
     case metrics(Thaw_V1_Metrics)
     case errorReply(Thaw_V1_ErrorReply)
     case fedavgJoin(Thaw_V1_FedAvgJoin)
@@ -387,6 +421,8 @@ nonisolated struct Thaw_V1_Envelope: Sendable {
   }
 
   init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -444,567 +480,637 @@ nonisolated extension Thaw_V1_TensorDescriptor: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Thaw_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".Envelope"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sender\0\u{1}sequence\0\u{3}sent_at_unix_ms\0\u{1}tensors\0\u{4}\u{5}feature_batch\0\u{3}batch_rejected\0\u{3}batch_ack\0\u{3}feature_stored\0\u{3}feature_fetch\0\u{3}feature_set\0\u{4}\u{5}model_announce\0\u{3}freeze_point_change\0\u{1}invalidation\0\u{1}heartbeat\0\u{4}\u{7}base_model_request\0\u{3}base_model_reply\0\u{3}base_model_upload\0\u{3}base_model_stored\0\u{3}sample_count_request\0\u{3}sample_counts\0\u{4}\u{5}head_request\0\u{3}head_reply\0\u{3}head_commit\0\u{3}commit_ack\0\u{3}commit_conflict\0\u{2}\u{6}metrics\0\u{4}\u{a}error_reply\0\u{3}fedavg_join\0\u{3}fedavg_model\0\u{3}fedavg_update\0\u{4}\u{11}freeze_sync_request\0\u{3}freeze_sync_reply\0\u{3}retrain_request\0\u{3}rejection_recorded\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sender\0\u{1}sequence\0\u{3}sent_at_unix_ms\0\u{1}tensors\0\u{3}in_reply_to\0\u{4}\u{4}feature_batch\0\u{3}batch_rejected\0\u{3}batch_ack\0\u{3}feature_stored\0\u{3}feature_fetch\0\u{3}feature_set\0\u{4}\u{5}model_announce\0\u{3}freeze_point_change\0\u{1}invalidation\0\u{1}heartbeat\0\u{4}\u{7}base_model_request\0\u{3}base_model_reply\0\u{3}base_model_upload\0\u{3}base_model_stored\0\u{3}sample_count_request\0\u{3}sample_counts\0\u{4}\u{5}head_request\0\u{3}head_reply\0\u{3}head_commit\0\u{3}commit_ack\0\u{3}commit_conflict\0\u{3}head_announce\0\u{2}\u{5}metrics\0\u{4}\u{a}error_reply\0\u{3}fedavg_join\0\u{3}fedavg_model\0\u{3}fedavg_update\0\u{4}\u{11}freeze_sync_request\0\u{3}freeze_sync_reply\0\u{3}retrain_request\0\u{3}rejection_recorded\0")
+
+  fileprivate class _StorageClass {
+    var _protocolVersion: UInt32 = 0
+    var _sender: String = String()
+    var _sequence: UInt64 = 0
+    var _sentAtUnixMs: UInt64 = 0
+    var _tensors: [Thaw_V1_TensorDescriptor] = []
+    var _inReplyTo: UInt64 = 0
+    var _payload: Thaw_V1_Envelope.OneOf_Payload?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _protocolVersion = source._protocolVersion
+      _sender = source._sender
+      _sequence = source._sequence
+      _sentAtUnixMs = source._sentAtUnixMs
+      _tensors = source._tensors
+      _inReplyTo = source._inReplyTo
+      _payload = source._payload
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.sender) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.sentAtUnixMs) }()
-      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.tensors) }()
-      case 10: try {
-        var v: Thaw_V1_FeatureBatch?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .featureBatch(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._protocolVersion) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._sender) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._sentAtUnixMs) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._tensors) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._inReplyTo) }()
+        case 10: try {
+          var v: Thaw_V1_FeatureBatch?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .featureBatch(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .featureBatch(v)
+          }
+        }()
+        case 11: try {
+          var v: Thaw_V1_BatchRejected?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .batchRejected(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .batchRejected(v)
+          }
+        }()
+        case 12: try {
+          var v: Thaw_V1_BatchAck?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .batchAck(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .batchAck(v)
+          }
+        }()
+        case 13: try {
+          var v: Thaw_V1_FeatureStored?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .featureStored(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .featureStored(v)
+          }
+        }()
+        case 14: try {
+          var v: Thaw_V1_FeatureFetch?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .featureFetch(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .featureFetch(v)
+          }
+        }()
+        case 15: try {
+          var v: Thaw_V1_FeatureSet?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .featureSet(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .featureSet(v)
+          }
+        }()
+        case 20: try {
+          var v: Thaw_V1_ModelAnnounce?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .modelAnnounce(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .modelAnnounce(v)
+          }
+        }()
+        case 21: try {
+          var v: Thaw_V1_FreezePointChange?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .freezePointChange(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .freezePointChange(v)
+          }
+        }()
+        case 22: try {
+          var v: Thaw_V1_Invalidation?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .invalidation(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .invalidation(v)
+          }
+        }()
+        case 23: try {
+          var v: Thaw_V1_Heartbeat?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .heartbeat(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .heartbeat(v)
+          }
+        }()
+        case 30: try {
+          var v: Thaw_V1_BaseModelRequest?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .baseModelRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .baseModelRequest(v)
+          }
+        }()
+        case 31: try {
+          var v: Thaw_V1_BaseModelReply?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .baseModelReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .baseModelReply(v)
+          }
+        }()
+        case 32: try {
+          var v: Thaw_V1_BaseModelUpload?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .baseModelUpload(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .baseModelUpload(v)
+          }
+        }()
+        case 33: try {
+          var v: Thaw_V1_BaseModelStored?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .baseModelStored(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .baseModelStored(v)
+          }
+        }()
+        case 34: try {
+          var v: Thaw_V1_SampleCountRequest?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .sampleCountRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .sampleCountRequest(v)
+          }
+        }()
+        case 35: try {
+          var v: Thaw_V1_SampleCounts?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .sampleCounts(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .sampleCounts(v)
+          }
+        }()
+        case 40: try {
+          var v: Thaw_V1_HeadRequest?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .headRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .headRequest(v)
+          }
+        }()
+        case 41: try {
+          var v: Thaw_V1_HeadReply?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .headReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .headReply(v)
+          }
+        }()
+        case 42: try {
+          var v: Thaw_V1_HeadCommit?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .headCommit(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .headCommit(v)
+          }
+        }()
+        case 43: try {
+          var v: Thaw_V1_CommitAck?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .commitAck(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .commitAck(v)
+          }
+        }()
+        case 44: try {
+          var v: Thaw_V1_CommitConflict?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .commitConflict(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .commitConflict(v)
+          }
+        }()
+        case 45: try {
+          var v: Thaw_V1_HeadAnnounce?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .headAnnounce(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .headAnnounce(v)
+          }
+        }()
+        case 50: try {
+          var v: Thaw_V1_Metrics?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .metrics(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .metrics(v)
+          }
+        }()
+        case 60: try {
+          var v: Thaw_V1_ErrorReply?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .errorReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .errorReply(v)
+          }
+        }()
+        case 61: try {
+          var v: Thaw_V1_FedAvgJoin?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .fedavgJoin(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .fedavgJoin(v)
+          }
+        }()
+        case 62: try {
+          var v: Thaw_V1_FedAvgModel?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .fedavgModel(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .fedavgModel(v)
+          }
+        }()
+        case 63: try {
+          var v: Thaw_V1_FedAvgUpdate?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .fedavgUpdate(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .fedavgUpdate(v)
+          }
+        }()
+        case 80: try {
+          var v: Thaw_V1_FreezeSyncRequest?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .freezeSyncRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .freezeSyncRequest(v)
+          }
+        }()
+        case 81: try {
+          var v: Thaw_V1_FreezeSyncReply?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .freezeSyncReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .freezeSyncReply(v)
+          }
+        }()
+        case 82: try {
+          var v: Thaw_V1_RetrainRequest?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .retrainRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .retrainRequest(v)
+          }
+        }()
+        case 83: try {
+          var v: Thaw_V1_RejectionRecorded?
+          var hadOneofValue = false
+          if let current = _storage._payload {
+            hadOneofValue = true
+            if case .rejectionRecorded(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._payload = .rejectionRecorded(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .featureBatch(v)
-        }
-      }()
-      case 11: try {
-        var v: Thaw_V1_BatchRejected?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .batchRejected(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .batchRejected(v)
-        }
-      }()
-      case 12: try {
-        var v: Thaw_V1_BatchAck?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .batchAck(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .batchAck(v)
-        }
-      }()
-      case 13: try {
-        var v: Thaw_V1_FeatureStored?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .featureStored(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .featureStored(v)
-        }
-      }()
-      case 14: try {
-        var v: Thaw_V1_FeatureFetch?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .featureFetch(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .featureFetch(v)
-        }
-      }()
-      case 15: try {
-        var v: Thaw_V1_FeatureSet?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .featureSet(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .featureSet(v)
-        }
-      }()
-      case 20: try {
-        var v: Thaw_V1_ModelAnnounce?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .modelAnnounce(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .modelAnnounce(v)
-        }
-      }()
-      case 21: try {
-        var v: Thaw_V1_FreezePointChange?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .freezePointChange(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .freezePointChange(v)
-        }
-      }()
-      case 22: try {
-        var v: Thaw_V1_Invalidation?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .invalidation(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .invalidation(v)
-        }
-      }()
-      case 23: try {
-        var v: Thaw_V1_Heartbeat?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .heartbeat(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .heartbeat(v)
-        }
-      }()
-      case 30: try {
-        var v: Thaw_V1_BaseModelRequest?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .baseModelRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .baseModelRequest(v)
-        }
-      }()
-      case 31: try {
-        var v: Thaw_V1_BaseModelReply?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .baseModelReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .baseModelReply(v)
-        }
-      }()
-      case 32: try {
-        var v: Thaw_V1_BaseModelUpload?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .baseModelUpload(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .baseModelUpload(v)
-        }
-      }()
-      case 33: try {
-        var v: Thaw_V1_BaseModelStored?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .baseModelStored(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .baseModelStored(v)
-        }
-      }()
-      case 34: try {
-        var v: Thaw_V1_SampleCountRequest?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .sampleCountRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .sampleCountRequest(v)
-        }
-      }()
-      case 35: try {
-        var v: Thaw_V1_SampleCounts?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .sampleCounts(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .sampleCounts(v)
-        }
-      }()
-      case 40: try {
-        var v: Thaw_V1_HeadRequest?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .headRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .headRequest(v)
-        }
-      }()
-      case 41: try {
-        var v: Thaw_V1_HeadReply?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .headReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .headReply(v)
-        }
-      }()
-      case 42: try {
-        var v: Thaw_V1_HeadCommit?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .headCommit(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .headCommit(v)
-        }
-      }()
-      case 43: try {
-        var v: Thaw_V1_CommitAck?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .commitAck(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .commitAck(v)
-        }
-      }()
-      case 44: try {
-        var v: Thaw_V1_CommitConflict?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .commitConflict(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .commitConflict(v)
-        }
-      }()
-      case 50: try {
-        var v: Thaw_V1_Metrics?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .metrics(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .metrics(v)
-        }
-      }()
-      case 60: try {
-        var v: Thaw_V1_ErrorReply?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .errorReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .errorReply(v)
-        }
-      }()
-      case 61: try {
-        var v: Thaw_V1_FedAvgJoin?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .fedavgJoin(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .fedavgJoin(v)
-        }
-      }()
-      case 62: try {
-        var v: Thaw_V1_FedAvgModel?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .fedavgModel(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .fedavgModel(v)
-        }
-      }()
-      case 63: try {
-        var v: Thaw_V1_FedAvgUpdate?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .fedavgUpdate(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .fedavgUpdate(v)
-        }
-      }()
-      case 80: try {
-        var v: Thaw_V1_FreezeSyncRequest?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .freezeSyncRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .freezeSyncRequest(v)
-        }
-      }()
-      case 81: try {
-        var v: Thaw_V1_FreezeSyncReply?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .freezeSyncReply(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .freezeSyncReply(v)
-        }
-      }()
-      case 82: try {
-        var v: Thaw_V1_RetrainRequest?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .retrainRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .retrainRequest(v)
-        }
-      }()
-      case 83: try {
-        var v: Thaw_V1_RejectionRecorded?
-        var hadOneofValue = false
-        if let current = self.payload {
-          hadOneofValue = true
-          if case .rejectionRecorded(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.payload = .rejectionRecorded(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.protocolVersion != 0 {
-      try visitor.visitSingularUInt32Field(value: self.protocolVersion, fieldNumber: 1)
-    }
-    if !self.sender.isEmpty {
-      try visitor.visitSingularStringField(value: self.sender, fieldNumber: 2)
-    }
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 3)
-    }
-    if self.sentAtUnixMs != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sentAtUnixMs, fieldNumber: 4)
-    }
-    if !self.tensors.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.tensors, fieldNumber: 5)
-    }
-    switch self.payload {
-    case .featureBatch?: try {
-      guard case .featureBatch(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .batchRejected?: try {
-      guard case .batchRejected(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .batchAck?: try {
-      guard case .batchAck(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .featureStored?: try {
-      guard case .featureStored(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .featureFetch?: try {
-      guard case .featureFetch(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
-    }()
-    case .featureSet?: try {
-      guard case .featureSet(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
-    }()
-    case .modelAnnounce?: try {
-      guard case .modelAnnounce(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case .freezePointChange?: try {
-      guard case .freezePointChange(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
-    }()
-    case .invalidation?: try {
-      guard case .invalidation(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
-    }()
-    case .heartbeat?: try {
-      guard case .heartbeat(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
-    }()
-    case .baseModelRequest?: try {
-      guard case .baseModelRequest(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
-    }()
-    case .baseModelReply?: try {
-      guard case .baseModelReply(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
-    }()
-    case .baseModelUpload?: try {
-      guard case .baseModelUpload(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
-    }()
-    case .baseModelStored?: try {
-      guard case .baseModelStored(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
-    }()
-    case .sampleCountRequest?: try {
-      guard case .sampleCountRequest(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
-    }()
-    case .sampleCounts?: try {
-      guard case .sampleCounts(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
-    }()
-    case .headRequest?: try {
-      guard case .headRequest(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
-    }()
-    case .headReply?: try {
-      guard case .headReply(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
-    }()
-    case .headCommit?: try {
-      guard case .headCommit(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
-    }()
-    case .commitAck?: try {
-      guard case .commitAck(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
-    }()
-    case .commitConflict?: try {
-      guard case .commitConflict(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
-    }()
-    case .metrics?: try {
-      guard case .metrics(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
-    }()
-    case .errorReply?: try {
-      guard case .errorReply(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
-    }()
-    case .fedavgJoin?: try {
-      guard case .fedavgJoin(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 61)
-    }()
-    case .fedavgModel?: try {
-      guard case .fedavgModel(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
-    }()
-    case .fedavgUpdate?: try {
-      guard case .fedavgUpdate(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 63)
-    }()
-    case .freezeSyncRequest?: try {
-      guard case .freezeSyncRequest(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
-    }()
-    case .freezeSyncReply?: try {
-      guard case .freezeSyncReply(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
-    }()
-    case .retrainRequest?: try {
-      guard case .retrainRequest(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 82)
-    }()
-    case .rejectionRecorded?: try {
-      guard case .rejectionRecorded(let v)? = self.payload else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 83)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._protocolVersion != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._protocolVersion, fieldNumber: 1)
+      }
+      if !_storage._sender.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sender, fieldNumber: 2)
+      }
+      if _storage._sequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 3)
+      }
+      if _storage._sentAtUnixMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sentAtUnixMs, fieldNumber: 4)
+      }
+      if !_storage._tensors.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._tensors, fieldNumber: 5)
+      }
+      if _storage._inReplyTo != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._inReplyTo, fieldNumber: 6)
+      }
+      switch _storage._payload {
+      case .featureBatch?: try {
+        guard case .featureBatch(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .batchRejected?: try {
+        guard case .batchRejected(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .batchAck?: try {
+        guard case .batchAck(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .featureStored?: try {
+        guard case .featureStored(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .featureFetch?: try {
+        guard case .featureFetch(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .featureSet?: try {
+        guard case .featureSet(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case .modelAnnounce?: try {
+        guard case .modelAnnounce(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      }()
+      case .freezePointChange?: try {
+        guard case .freezePointChange(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      }()
+      case .invalidation?: try {
+        guard case .invalidation(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      }()
+      case .heartbeat?: try {
+        guard case .heartbeat(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      }()
+      case .baseModelRequest?: try {
+        guard case .baseModelRequest(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      }()
+      case .baseModelReply?: try {
+        guard case .baseModelReply(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      }()
+      case .baseModelUpload?: try {
+        guard case .baseModelUpload(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+      }()
+      case .baseModelStored?: try {
+        guard case .baseModelStored(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 33)
+      }()
+      case .sampleCountRequest?: try {
+        guard case .sampleCountRequest(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 34)
+      }()
+      case .sampleCounts?: try {
+        guard case .sampleCounts(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 35)
+      }()
+      case .headRequest?: try {
+        guard case .headRequest(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .headReply?: try {
+        guard case .headReply(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
+      case .headCommit?: try {
+        guard case .headCommit(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+      }()
+      case .commitAck?: try {
+        guard case .commitAck(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
+      }()
+      case .commitConflict?: try {
+        guard case .commitConflict(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 44)
+      }()
+      case .headAnnounce?: try {
+        guard case .headAnnounce(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 45)
+      }()
+      case .metrics?: try {
+        guard case .metrics(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 50)
+      }()
+      case .errorReply?: try {
+        guard case .errorReply(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
+      }()
+      case .fedavgJoin?: try {
+        guard case .fedavgJoin(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 61)
+      }()
+      case .fedavgModel?: try {
+        guard case .fedavgModel(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
+      }()
+      case .fedavgUpdate?: try {
+        guard case .fedavgUpdate(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 63)
+      }()
+      case .freezeSyncRequest?: try {
+        guard case .freezeSyncRequest(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 80)
+      }()
+      case .freezeSyncReply?: try {
+        guard case .freezeSyncReply(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 81)
+      }()
+      case .retrainRequest?: try {
+        guard case .retrainRequest(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 82)
+      }()
+      case .rejectionRecorded?: try {
+        guard case .rejectionRecorded(let v)? = _storage._payload else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 83)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   static func ==(lhs: Thaw_V1_Envelope, rhs: Thaw_V1_Envelope) -> Bool {
-    if lhs.protocolVersion != rhs.protocolVersion {return false}
-    if lhs.sender != rhs.sender {return false}
-    if lhs.sequence != rhs.sequence {return false}
-    if lhs.sentAtUnixMs != rhs.sentAtUnixMs {return false}
-    if lhs.tensors != rhs.tensors {return false}
-    if lhs.payload != rhs.payload {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._protocolVersion != rhs_storage._protocolVersion {return false}
+        if _storage._sender != rhs_storage._sender {return false}
+        if _storage._sequence != rhs_storage._sequence {return false}
+        if _storage._sentAtUnixMs != rhs_storage._sentAtUnixMs {return false}
+        if _storage._tensors != rhs_storage._tensors {return false}
+        if _storage._inReplyTo != rhs_storage._inReplyTo {return false}
+        if _storage._payload != rhs_storage._payload {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

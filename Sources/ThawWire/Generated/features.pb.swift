@@ -185,6 +185,10 @@ nonisolated struct Thaw_V1_FeatureFetch: Sendable {
   /// Only rows stamped with this hyper-parameter hash (rows from another recipe are stale).
   var hyperHash: String = String()
 
+  /// Only rows whose row id is greater than this (0: from the first), oldest first: a worker that
+  /// already holds a user's rows up to some id asks only for the rest.
+  var afterRow: UInt64 = 0
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -201,6 +205,9 @@ nonisolated struct Thaw_V1_FeatureSet: Sendable {
   var sampleIds: [UInt64] = []
 
   var labels: [UInt32] = []
+
+  /// The registry's row id of each row (increasing), same length as sample_ids; empty from older registries.
+  var rowIds: [UInt64] = []
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -466,7 +473,7 @@ nonisolated extension Thaw_V1_FeatureStored: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".FeatureFetch"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}model_version\0\u{3}freeze_point\0\u{3}max_samples\0\u{3}hyper_hash\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}model_version\0\u{3}freeze_point\0\u{3}max_samples\0\u{3}hyper_hash\0\u{3}after_row\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -479,6 +486,7 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.freezePoint) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxSamples) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.hyperHash) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.afterRow) }()
       default: break
       }
     }
@@ -500,6 +508,9 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
     if !self.hyperHash.isEmpty {
       try visitor.visitSingularStringField(value: self.hyperHash, fieldNumber: 5)
     }
+    if self.afterRow != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterRow, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -509,6 +520,7 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.freezePoint != rhs.freezePoint {return false}
     if lhs.maxSamples != rhs.maxSamples {return false}
     if lhs.hyperHash != rhs.hyperHash {return false}
+    if lhs.afterRow != rhs.afterRow {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -516,7 +528,7 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Thaw_V1_FeatureSet: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".FeatureSet"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}sample_ids\0\u{1}labels\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}sample_ids\0\u{1}labels\0\u{3}row_ids\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -527,6 +539,7 @@ nonisolated extension Thaw_V1_FeatureSet: SwiftProtobuf.Message, SwiftProtobuf._
       case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
       case 2: try { try decoder.decodeRepeatedUInt64Field(value: &self.sampleIds) }()
       case 3: try { try decoder.decodeRepeatedUInt32Field(value: &self.labels) }()
+      case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.rowIds) }()
       default: break
       }
     }
@@ -542,6 +555,9 @@ nonisolated extension Thaw_V1_FeatureSet: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.labels.isEmpty {
       try visitor.visitPackedUInt32Field(value: self.labels, fieldNumber: 3)
     }
+    if !self.rowIds.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.rowIds, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -549,6 +565,7 @@ nonisolated extension Thaw_V1_FeatureSet: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.userID != rhs.userID {return false}
     if lhs.sampleIds != rhs.sampleIds {return false}
     if lhs.labels != rhs.labels {return false}
+    if lhs.rowIds != rhs.rowIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -88,6 +88,10 @@ nonisolated struct Thaw_V1_HeadRequest: Sendable {
 
   var freezePoint: UInt32 = 0
 
+  /// A device that compared a head it pulled against the one it runs and kept its own: the declined
+  /// head's hash (empty: nothing declined). The registry counts and records it.
+  var declinedHash: String = String()
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -222,6 +226,30 @@ nonisolated struct Thaw_V1_CommitConflict: Sendable {
   init() {}
 }
 
+/// Published by the registry under topic "heads" after every committed head, so devices pull only when
+/// their head changed. Best effort (PUB drops when a subscriber is slow): devices keep a slow periodic pull.
+nonisolated struct Thaw_V1_HeadAnnounce: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  var userID: String = String()
+
+  var headVersion: UInt64 = 0
+
+  var headHash: String = String()
+
+  var modelVersion: UInt64 = 0
+
+  var freezePoint: UInt32 = 0
+
+  var hyperHash: String = String()
+
+  var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "thaw.v1"
@@ -232,7 +260,7 @@ nonisolated extension Thaw_V1_HeadStatus: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".HeadRequest"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}device_id\0\u{3}have_hash\0\u{3}model_version\0\u{3}freeze_point\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}device_id\0\u{3}have_hash\0\u{3}model_version\0\u{3}freeze_point\0\u{3}declined_hash\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -245,6 +273,7 @@ nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularStringField(value: &self.haveHash) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.modelVersion) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.freezePoint) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.declinedHash) }()
       default: break
       }
     }
@@ -266,6 +295,9 @@ nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if self.freezePoint != 0 {
       try visitor.visitSingularUInt32Field(value: self.freezePoint, fieldNumber: 5)
     }
+    if !self.declinedHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.declinedHash, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -275,6 +307,7 @@ nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.haveHash != rhs.haveHash {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.freezePoint != rhs.freezePoint {return false}
+    if lhs.declinedHash != rhs.declinedHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -569,6 +602,61 @@ nonisolated extension Thaw_V1_CommitConflict: SwiftProtobuf.Message, SwiftProtob
     if lhs.userID != rhs.userID {return false}
     if lhs.currentVersion != rhs.currentVersion {return false}
     if lhs.currentHash != rhs.currentHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Thaw_V1_HeadAnnounce: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  static let protoMessageName: String = _protobuf_package + ".HeadAnnounce"
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}head_version\0\u{3}head_hash\0\u{3}model_version\0\u{3}freeze_point\0\u{3}hyper_hash\0")
+
+  mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.headVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.headHash) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.modelVersion) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.freezePoint) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.hyperHash) }()
+      default: break
+      }
+    }
+  }
+
+  func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
+    }
+    if self.headVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.headVersion, fieldNumber: 2)
+    }
+    if !self.headHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.headHash, fieldNumber: 3)
+    }
+    if self.modelVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.modelVersion, fieldNumber: 4)
+    }
+    if self.freezePoint != 0 {
+      try visitor.visitSingularUInt32Field(value: self.freezePoint, fieldNumber: 5)
+    }
+    if !self.hyperHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.hyperHash, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  static func ==(lhs: Thaw_V1_HeadAnnounce, rhs: Thaw_V1_HeadAnnounce) -> Bool {
+    if lhs.userID != rhs.userID {return false}
+    if lhs.headVersion != rhs.headVersion {return false}
+    if lhs.headHash != rhs.headHash {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.freezePoint != rhs.freezePoint {return false}
+    if lhs.hyperHash != rhs.hyperHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -95,13 +95,19 @@ public struct FeatureFetch: Sendable, Equatable {
     public var maxSamples: UInt32
     /// The hyper-parameter stamp the rows must carry.
     public var hyperHash: String
+    /// Only rows with a greater registry row id (0: from the first), oldest first.
+    public var afterRow: UInt64
 
-    public init(userID: String, modelVersion: UInt64, freezePoint: UInt32, maxSamples: UInt32, hyperHash: String = "") {
+    public init(
+        userID: String, modelVersion: UInt64, freezePoint: UInt32, maxSamples: UInt32, hyperHash: String = "",
+        afterRow: UInt64 = 0
+    ) {
         self.userID = userID
         self.modelVersion = modelVersion
         self.freezePoint = freezePoint
         self.maxSamples = maxSamples
         self.hyperHash = hyperHash
+        self.afterRow = afterRow
     }
 }
 
@@ -112,12 +118,15 @@ public struct FeatureSet: Sendable, Equatable {
     public var labels: [UInt32]
     /// Shape [n, ...].
     public var activations: WireTensor
+    /// The registry's row id of each row, increasing; empty when the sender does not say.
+    public var rowIDs: [UInt64]
 
-    public init(userID: String, sampleIDs: [UInt64], labels: [UInt32], activations: WireTensor) {
+    public init(userID: String, sampleIDs: [UInt64], labels: [UInt32], activations: WireTensor, rowIDs: [UInt64] = []) {
         self.userID = userID
         self.sampleIDs = sampleIDs
         self.labels = labels
         self.activations = activations
+        self.rowIDs = rowIDs
     }
 }
 

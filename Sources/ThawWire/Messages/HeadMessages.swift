@@ -10,13 +10,19 @@ public struct HeadRequest: Sendable, Equatable {
     public var haveHash: String
     public var modelVersion: UInt64
     public var freezePoint: UInt32
+    /// The hash of a head this device pulled, compared with the one it runs, and declined; empty: none.
+    public var declinedHash: String
 
-    public init(userID: String, deviceID: String, haveHash: String, modelVersion: UInt64, freezePoint: UInt32) {
+    public init(
+        userID: String, deviceID: String, haveHash: String, modelVersion: UInt64, freezePoint: UInt32,
+        declinedHash: String = ""
+    ) {
         self.userID = userID
         self.deviceID = deviceID
         self.haveHash = haveHash
         self.modelVersion = modelVersion
         self.freezePoint = freezePoint
+        self.declinedHash = declinedHash
     }
 }
 
@@ -113,6 +119,29 @@ public struct HeadCommit: Sendable, Equatable {
         self.consumed = consumed
         self.metrics = metrics
         self.headParameters = headParameters
+    }
+}
+
+/// Published by the registry (topic ``Topic/heads``) after each committed head, so a device pulls only
+/// when its user's head changed.
+public struct HeadAnnounce: Sendable, Equatable {
+    public var userID: String
+    public var headVersion: UInt64
+    public var headHash: String
+    public var modelVersion: UInt64
+    public var freezePoint: UInt32
+    public var hyperHash: String
+
+    public init(
+        userID: String, headVersion: UInt64, headHash: String, modelVersion: UInt64, freezePoint: UInt32,
+        hyperHash: String
+    ) {
+        self.userID = userID
+        self.headVersion = headVersion
+        self.headHash = headHash
+        self.modelVersion = modelVersion
+        self.freezePoint = freezePoint
+        self.hyperHash = hyperHash
     }
 }
 
