@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries from Debian packages, as system-library targets (no vendored headers).
@@ -46,24 +48,53 @@ let package = Package(
         ),
         .target(
             name: "ThawLearning",
-            dependencies: ["ThawNN", "ThawModel", "ThawData", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["ThawNN", "ThawData", .product(name: "Logging", package: "swift-log")]
         ),
 
-        // The roles, where the leaves meet.
+        // What a phone's compute and radio cost: the device role charges it, the evaluation prices with it.
+        .target(name: "ThawDeviceProfile", dependencies: ["ThawNN"]),
+
+        // The roles, where the leaves meet. Nothing here is a simulation, a benchmark or a fuzzer.
         .target(
             name: "ThawNodes",
             dependencies: [
                 "ThawZMQ", "ThawNN", "ThawWire", "ThawTopology", "ThawData", "ThawModel", "ThawLearning",
+                "ThawDeviceProfile",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+
+        // Beside the roles, never inside them: each depends on ThawNodes (package access), never the reverse.
+        .target(
+            name: "ThawLauncher",
+            dependencies: [
+                "ThawNodes", "ThawTopology", "ThawZMQ", "ThawNN", "ThawModel", "ThawData",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ThawSimulation",
+            dependencies: ["ThawNodes", "ThawDeviceProfile", "ThawWire", "ThawNN", "ThawData", "ThawLearning"]
+        ),
+        .target(
+            name: "ThawBench",
+            dependencies: [
+                "ThawNodes", "ThawLauncher", "ThawSimulation", "ThawDeviceProfile", "ThawWire", "ThawZMQ",
+                "ThawTopology", "ThawNN", "ThawModel", "ThawData", "ThawLearning",
+            ]
+        ),
+        .target(name: "ThawFuzz", dependencies: ["ThawNodes", "ThawWire", "ThawModel", "ThawNN"]),
 
         // The thin CLI.
         .executableTarget(
             name: "thaw",
             dependencies: [
-                "ThawNodes", "ThawTopology", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
+                "ThawNodes", "ThawLauncher", "ThawSimulation", "ThawBench", "ThawFuzz", "ThawDeviceProfile",
+                "ThawTopology", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,9 +104,8 @@ let package = Package(
         .target(
             name: "ThawTestKit",
             dependencies: [
-                "ThawZMQ", "ThawNN",
+                "ThawZMQ",
                 .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -91,12 +121,18 @@ let package = Package(
         .testTarget(name: "ThawDataTests", dependencies: ["ThawData"]),
         .testTarget(name: "ThawModelTests", dependencies: ["ThawModel", "ThawNN"]),
         .testTarget(name: "ThawLearningTests", dependencies: ["ThawLearning", "ThawModel", "ThawNN", "ThawData"]),
-        .testTarget(name: "ThawNodesTests", dependencies: ["ThawNodes", "ThawModel", "ThawNN", "ThawTestKit"]),
+        .testTarget(
+            name: "ThawNodesTests",
+            dependencies: [
+                "ThawNodes", "ThawLauncher", "ThawDeviceProfile", "ThawFuzz", "ThawModel", "ThawNN", "ThawWire", "ThawTestKit",
+            ]
+        ),
+
         .testTarget(name: "ThawCLITests", dependencies: ["thaw"]),
         .testTarget(
             name: "ThawIntegrationTests",
             dependencies: [
-                "thaw", "ThawTestKit", "ThawNodes", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
+                "thaw", "ThawTestKit", "ThawNodes", "ThawLauncher", "ThawBench", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
                 "ThawTopology",
                 // ThawWire + SwiftProtobuf: HostileInputTests edits generated headers to build lying messages.
                 "ThawWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ThawBench
 import ThawData
 import ThawModel
 import ThawNN

@@ -1,5 +1,6 @@
 import Testing
 
+import ThawDeviceProfile
 @testable import ThawNodes
 
 @Suite struct BatteryAndFlushTests {

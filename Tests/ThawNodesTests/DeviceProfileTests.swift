@@ -1,4 +1,5 @@
 import Testing
+import ThawDeviceProfile
 import ThawNN
 
 @testable import ThawNodes

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import ThawFuzz
 import ThawModel
 import ThawNN
 import ThawTestKit

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ThawLauncher
 import ThawNodes
 import ThawTopology
 import ThawWire

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import ThawNN
 import ThawWire
@@ -90,8 +91,12 @@ public struct CoordinatorNode: Sendable {
         }
         let startedAtMs = WallClock.nowMs()
         let replies = DeliveryQueue()
-        let refusals = InputRefusals(logger: logger)
-        var commands: UInt64 = 0
+        let metrics = NodeMetrics(node: configuration.name, role: "coordinator")
+        let refusals = InputRefusals(logger: logger, metrics: metrics)
+        let commands = Counter(label: "commands", factory: metrics)
+        let heartbeats = Counter(label: "heartbeats", factory: metrics)
+        let modelVersion = Gauge(label: "model_version", factory: metrics)
+        let freezePoint = Gauge(label: "freeze_point", factory: metrics)
         let access = NodeCurve.policy(configuration.curve, bound: configuration.control)
         try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let pub = loop.sockets[0]
@@ -142,8 +147,11 @@ public struct CoordinatorNode: Sendable {
                             Heartbeat(
                                 state: WireBridge.wire(state), coordinatorStartedAtMs: startedAtMs, counter: counter))
                         try await loop.send(try stamper.encodePublished(message), on: pub)
+                        heartbeats.increment()
                     }
                 }
+                modelVersion.record(machine.deployment.modelVersion.number)
+                freezePoint.record(machine.deployment.freezePoint.index)
             }
 
             try await runNodeEvents(
@@ -157,17 +165,7 @@ public struct CoordinatorNode: Sendable {
                     try await carryOut(machine.tick(now: WallClock.now()))
                     if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
                         lastMetrics = ContinuousClock.now
-                        var counters = refusals.counters
-                        counters["heartbeats"] = machine.heartbeatCounter
-                        counters["commands"] = commands
-                        let report = MetricsReport(
-                            node: configuration.name, role: "coordinator", timestampMs: WallClock.nowMs(),
-                            gauges: [
-                                "model_version": Double(machine.deployment.modelVersion.number),
-                                "freeze_point": Double(machine.deployment.freezePoint.index),
-                            ],
-                            counters: counters)
-                        _ = try? loop.trySend(try stamper.encodePublished(.metrics(report)), on: metricsSocket)
+                        _ = try? loop.trySend(try stamper.encodePublished(.metrics(metrics.report())), on: metricsSocket)
                     }
                 case .shutdown:
                     logger.info("coordinator stopping")
@@ -192,7 +190,7 @@ public struct CoordinatorNode: Sendable {
                         let (actions, answer) = try command(request.message, machine: &machine, startedAtMs: startedAtMs)
                         try await carryOut(actions)
                         reply = answer
-                        commands += 1
+                        commands.increment()
                     } catch let error as CoordinatorError {
                         refusals.refuse(
                             on: "control", reason: InputViolation.Reason.rejectedCommand.rawValue, detail: "\(error)")

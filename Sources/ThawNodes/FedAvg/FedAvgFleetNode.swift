@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ThawData
+import ThawDeviceProfile
 import ThawLearning
 import ThawModel
 import ThawNN

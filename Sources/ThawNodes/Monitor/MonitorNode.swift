@@ -40,7 +40,8 @@ public struct MonitorNode: Sendable {
         if let coordinator = configuration.coordinator {
             specs.append(SocketSpec(kind: .sub, connect: [coordinator], options: [.subscribe(""), small]))
         }
-        let refusals = InputRefusals(logger: logger)
+        let metrics = NodeMetrics(node: configuration.name, role: "monitor")
+        let refusals = InputRefusals(logger: logger, metrics: metrics)
         try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let metricsSocket = loop.sockets[0]
             ReadyLine(
@@ -66,9 +67,7 @@ public struct MonitorNode: Sendable {
                     }
                 case .tick:
                     // The monitor's own refusals are shown like any node's (role "monitor").
-                    let own = MetricsReport(
-                        node: configuration.name, role: "monitor", timestampMs: WallClock.nowMs(),
-                        counters: refusals.counters)
+                    let own = metrics.report()
                     board.record(.metrics(own))
                     if configuration.json, refusals.total != lastRefused,
                         let line = MonitorBoard.jsonLine(.metrics(own))

@@ -11,7 +11,7 @@ typealias DeliveryQueue = TimedQueue<Delivery>
 ///
 /// The buffer is bounded (``capacity``): a peer that sends replies nobody waits for cannot grow it
 /// without limit; the oldest are dropped and counted, and ``drain()`` reports them.
-actor TimedQueue<Element: Sendable> {
+package actor TimedQueue<Element: Sendable> {
     /// Most values kept while nobody waits; older ones are dropped.
     let capacity: Int
     private var buffer: [Element] = []
@@ -20,9 +20,9 @@ actor TimedQueue<Element: Sendable> {
     private var waiterID = 0
     private var finished = false
 
-    init(capacity: Int = 64) { self.capacity = max(capacity, 1) }
+    package init(capacity: Int = 64) { self.capacity = max(capacity, 1) }
 
-    func push(_ delivery: Element) {
+    package func push(_ delivery: Element) {
         if let waiter {
             self.waiter = nil
             waiter.resume(returning: delivery)
@@ -52,7 +52,7 @@ actor TimedQueue<Element: Sendable> {
     }
 
     /// The next reply, or `nil` after `timeout` or once the loop has stopped.
-    func next(timeout: Duration) async -> Element? {
+    package func next(timeout: Duration) async -> Element? {
         if !buffer.isEmpty { return buffer.removeFirst() }
         if finished { return nil }
         waiterID += 1

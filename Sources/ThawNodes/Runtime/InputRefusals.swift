@@ -1,5 +1,5 @@
+import CoreMetrics
 import Logging
-import Synchronization
 import ThawWire
 
 /// Counts and logs every message a node refused, per receiving socket and per reason, for its metrics.
@@ -13,17 +13,25 @@ import ThawWire
 /// ``loggedPerKey`` refusals of each (socket, reason) pair are logged at warning level, then every
 /// ``logEvery``-th, each line carrying the running count. Counting is never skipped.
 ///
-/// Thread rule: any thread or task may call it (a `Mutex` guards the counts); it holds no socket.
+/// The counts live in the node's ``NodeMetrics`` (swift-metrics counters labelled `refused` with the
+/// socket and reason as dimensions), so they reach the node's `MetricsReport` with every other metric.
+///
+/// Thread rule: any thread or task may call it (the metrics backend locks); it holds no socket.
 public final class InputRefusals: Sendable {
     /// Refusals of one (socket, reason) pair that are each logged before sampling starts.
     public static let loggedPerKey: UInt64 = 20
     /// After that, one refusal in this many is logged.
     public static let logEvery: UInt64 = 1000
 
-    private let counts = Mutex<[String: UInt64]>([:])
+    private let metrics: NodeMetrics
     private let logger: Logger
 
-    public init(logger: Logger) { self.logger = logger }
+    /// - Parameter metrics: the node's metrics; a private set when the node publishes none.
+    public init(logger: Logger, metrics: NodeMetrics = NodeMetrics(node: "", role: "")) {
+        self.logger = logger
+        self.metrics = metrics
+        Counter(label: "refused", factory: metrics).increment(by: 0)
+    }
 
     /// Records one refused message.
     /// - Parameters:
@@ -31,14 +39,11 @@ public final class InputRefusals: Sendable {
     ///   - reason: a stable camel-case reason (a ``WireError/Code`` name, `unexpectedKind`, `wrongShape`…).
     ///   - detail: what exactly was wrong, for the log line.
     public func refuse(on socket: String, reason: String, detail: String) {
-        let key = "refused.\(socket).\(reason)"
-        let count = counts.withLock { counts -> UInt64 in
-            counts["refused", default: 0] += 1
-            counts["refused.\(socket)", default: 0] += 1
-            counts["refused.\(reason)", default: 0] += 1
-            counts[key, default: 0] += 1
-            return counts[key]!
-        }
+        Counter(label: "refused", factory: metrics).increment()
+        Counter(label: "refused", dimensions: [("socket", socket)], factory: metrics).increment()
+        Counter(label: "refused", dimensions: [("reason", reason)], factory: metrics).increment()
+        Counter(label: "refused", dimensions: [("socket", socket), ("reason", reason)], factory: metrics).increment()
+        let count = metrics.counter("refused.\(socket).\(reason)")
         guard count <= Self.loggedPerKey || count % Self.logEvery == 0 else { return }
         logger.warning(
             "refused a message",
@@ -54,17 +59,11 @@ public final class InputRefusals: Sendable {
     }
 
     /// How many messages were refused in all.
-    public var total: UInt64 { counts.withLock { $0["refused"] ?? 0 } }
+    public var total: UInt64 { metrics.counter("refused") }
 
     /// The counters for a `MetricsReport`: `refused` (always present), `refused.<socket>`,
     /// `refused.<reason>` and `refused.<socket>.<reason>`.
-    public var counters: [String: UInt64] {
-        counts.withLock { counts in
-            var shown = counts.filter { $0.key.hasPrefix("refused") }
-            shown["refused", default: 0] += 0
-            return shown
-        }
-    }
+    public var counters: [String: UInt64] { metrics.counters(prefix: "refused") }
 
     /// A stable reason name for a refusal caused by `error`.
     static func reason(of error: any Error) -> String {

@@ -35,7 +35,7 @@ extension Duration {
     }
 
     /// The duration in seconds as a floating-point value, for energy arithmetic.
-    var secondsValue: Double {
+    package var secondsValue: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

@@ -45,19 +45,26 @@ enum WireBridge {
 }
 
 /// Numbers outgoing envelopes and stamps them with this node's name and the wall clock.
-struct EnvelopeStamper: Sendable {
+package struct EnvelopeStamper: Sendable {
     let sender: String
     private var sequence: UInt64 = 0
 
-    init(sender: String) { self.sender = sender }
+    package init(sender: String) { self.sender = sender }
 
     mutating func next() -> WireMetadata {
         sequence += 1
         return WireMetadata(sender: sender, sequence: sequence, sentAtUnixMs: WallClock.nowMs())
     }
 
-    mutating func encode(_ message: ThawMessage) throws -> [Frame] {
+    package mutating func encode(_ message: ThawMessage) throws -> [Frame] {
         WireBridge.frames(try WireCodec.encode(message, metadata: next()))
+    }
+
+    /// A reply: its envelope's `in_reply_to` is the request's `sequence`, the id the requester matches on.
+    package mutating func encode(_ message: ThawMessage, inReplyTo request: UInt64) throws -> [Frame] {
+        var metadata = next()
+        metadata.inReplyTo = request
+        return WireBridge.frames(try WireCodec.encode(message, metadata: metadata))
     }
 
     mutating func encodePublished(_ message: ThawMessage) throws -> [Frame] {
@@ -66,7 +73,7 @@ struct EnvelopeStamper: Sendable {
 }
 
 /// Milliseconds since the Unix epoch, for stamps that cross processes.
-enum WallClock {
-    static func nowMs() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+package enum WallClock {
+    package static func nowMs() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
     static func now() -> Timestamp { Timestamp(milliseconds: nowMs()) }
 }

@@ -52,7 +52,7 @@ public struct DeviceCacheStore: Sendable {
 
     // MARK: - Encoding
 
-    static func encode(_ snapshot: DeviceSnapshot) -> [UInt8] {
+    package static func encode(_ snapshot: DeviceSnapshot) -> [UInt8] {
         var writer = ByteWriter()
         writer.append(raw: magic)
         writer.append(formatVersion)
@@ -114,7 +114,7 @@ public struct DeviceCacheStore: Sendable {
 
     /// `bytes` with the length field and the CRC-32 trailer recomputed, for fuzzers and tests that corrupt
     /// a file on purpose and want the decoder to reach the content behind the checksum.
-    static func resealed(_ bytes: [UInt8]) -> [UInt8] {
+    package static func resealed(_ bytes: [UInt8]) -> [UInt8] {
         let lengthOffset = magic.count + 2
         guard bytes.count >= lengthOffset + 4 + 4 else { return bytes }
         var data = bytes
@@ -127,7 +127,7 @@ public struct DeviceCacheStore: Sendable {
 
     // MARK: - Decoding
 
-    static func decode(_ bytes: [UInt8], path: String) throws -> DeviceSnapshot {
+    package static func decode(_ bytes: [UInt8], path: String) throws -> DeviceSnapshot {
         func invalid(_ detail: String) -> StateFileError {
             StateFileError(code: .invalidContent, path: path, detail: detail)
         }

@@ -1,3 +1,4 @@
+import ThawDeviceProfile
 /// Tunables of one simulated phone.
 public struct DeviceConfiguration: Sendable {
     /// Layers in the whole model (backbone plus head), for head energy and checkpoint choice.

@@ -239,13 +239,13 @@ extension DeviceFleet {
 }
 
 /// A progress line on stdout each time a phone swaps in a new head.
-struct HeadSwapLine: Codable, Sendable {
-    var event = "head-swapped"
-    var device: String
-    var user: String
-    var headVersion: UInt64
+package struct HeadSwapLine: Codable, Sendable {
+    package var event = "head-swapped"
+    package var device: String
+    package var user: String
+    package var headVersion: UInt64
     var modelVersion: UInt64
     var freezePoint: Int
-    var accuracyBefore: Double
-    var accuracy: Double
+    package var accuracyBefore: Double
+    package var accuracy: Double
 }

@@ -1,4 +1,5 @@
 import Logging
+import ThawDeviceProfile
 import ThawWire
 import ThawZMQ
 
@@ -68,22 +69,22 @@ extension DeviceFleet {
 }
 
 /// Printed once when every phone of the process reached the run's goal.
-struct GoalLine: Codable, Sendable {
-    var event = "goal-reached"
-    var devices: Int
+package struct GoalLine: Codable, Sendable {
+    package var event = "goal-reached"
+    package var devices: Int
 }
 
 /// Printed once per deployment change by a device process: how many cached entries its phones evicted
 /// and how long after the coordinator sent the broadcast each phone had applied it (the eviction latency
 /// the distributed benchmark reports, wall-clock milliseconds across processes on one host).
-struct DeploymentAppliedLine: Codable, Sendable {
+package struct DeploymentAppliedLine: Codable, Sendable {
     var event = "deployment-applied"
     var modelVersion: UInt64
     var freezePoint: Int
     var epoch: UInt64
-    var phones: Int
-    var evicted: Int
-    var latencyMs: LatencySummary
+    package var phones: Int
+    package var evicted: Int
+    package var latencyMs: LatencySummary
 }
 
 /// Percentiles of a set of latencies (nearest-rank), in the unit they were given.

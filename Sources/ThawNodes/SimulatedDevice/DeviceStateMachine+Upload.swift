@@ -1,3 +1,4 @@
+import ThawDeviceProfile
 extension DeviceStateMachine {
     /// Time passed: account idle drain and charging, pull the head when due, re-send unacknowledged
     /// batches whose delay expired, and flush pending activations if the flush policy allows.

@@ -1,3 +1,4 @@
+import ThawDeviceProfile
 import ThawNN
 
 /// The simulated phone's logic as a pure state machine: each event is a `mutating` method that returns

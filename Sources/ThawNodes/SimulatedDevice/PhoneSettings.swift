@@ -1,3 +1,4 @@
+import ThawDeviceProfile
 import ThawNN
 
 /// The per-phone settings a topology gives; the layer count comes from the base model once it is

@@ -32,21 +32,21 @@ struct SimulatedPhone {
 }
 
 /// What a device process reports at the end of a run, one per phone (a JSON line on stdout).
-struct PhoneReport: Codable, Sendable {
-    var event = "device-report"
-    var device: String
-    var user: String
+package struct PhoneReport: Codable, Sendable {
+    package var event = "device-report"
+    package var device: String
+    package var user: String
     var samples: Int
-    var annotated: Int
-    var accuracyBefore: Double
-    var accuracyAfter: Double
+    package var annotated: Int
+    package var accuracyBefore: Double
+    package var accuracyAfter: Double
     var headVersion: UInt64
-    var headsSwapped: Int
-    var batchesSent: Int
-    var batchRetries: Int
-    var bytesSent: Int
+    package var headsSwapped: Int
+    package var batchesSent: Int
+    package var batchRetries: Int
+    package var bytesSent: Int
     var bytesReceived: Int
-    var energyJoules: [String: Double]
+    package var energyJoules: [String: Double]
     /// The energy ledger as flat metrics: joules and device seconds per category, FLOPs, radio bytes.
     var ledger: [String: Double]
     var batteryPercent: Double

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ThawLauncher
 import ThawModel
 import ThawNN
 import ThawNodes

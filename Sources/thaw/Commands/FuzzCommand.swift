@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ThawFuzz
 import ThawNodes
 
 /// `thaw fuzz TARGET`: seeded mutation fuzzing of a decoder (see docs/RELIABILITY.md).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ThawData
+import ThawLauncher
 import ThawNodes
 import ThawTopology
 import ThawZMQ

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ThawData
+import ThawLauncher
 import ThawLearning
 import ThawModel
 import ThawNN

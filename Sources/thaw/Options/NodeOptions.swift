@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ThawLauncher
 import ThawNodes
 import ThawTopology
 
@@ -69,8 +70,7 @@ enum LogSetup {
 }
 
 /// Runs a node until it stops; one error line with the node's metadata and a non-zero exit on failure.
-func runNode(_ logger: Logger, _ body: (ShutdownSignal) async throws -> Void) async throws {
-    let shutdown = ShutdownSignal()
+func runNode(_ logger: Logger, _ body: @escaping @Sendable (ShutdownSignal) async throws -> Void) async throws {
     // Launchers (`thaw up`, the test kit) set THAW_EXIT_WITH_PARENT=1 so that a node whose parent
     // died (a crashed launcher, a test process that ended) stops gracefully instead of lingering.
     if ProcessInfo.processInfo.environment["THAW_EXIT_WITH_PARENT"] == "1" {
@@ -82,7 +82,7 @@ func runNode(_ logger: Logger, _ body: (ShutdownSignal) async throws -> Void) as
         }
     }
     do {
-        try await body(shutdown)
+        try await RoleService.runGroup(logger: logger, body)
     } catch {
         logger.error("node failed", metadata: ["error": "\(error)"])
         throw ExitCode.failure

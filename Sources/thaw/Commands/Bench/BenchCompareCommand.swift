@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import ThawBench
 import ThawData
+import ThawDeviceProfile
 import ThawNN
 import ThawNodes
 

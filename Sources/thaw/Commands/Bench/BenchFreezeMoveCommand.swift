@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import ThawBench
+import ThawDeviceProfile
 import ThawNodes
 import ThawTopology
 

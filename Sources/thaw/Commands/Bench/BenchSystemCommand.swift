@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ThawBench
 import ThawNodes
 
 /// `thaw bench system`: end-to-end throughput with 1, 2 and 4 workers, broadcast-to-eviction latency with

@@ -1,5 +1,8 @@
 import Foundation
+import ThawBench
+import ThawDeviceProfile
 import ThawNodes
+import ThawSimulation
 
 extension CompareReportWriter {
     static func f(_ value: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", value) }

@@ -1,5 +1,8 @@
 import Foundation
+import ThawBench
+import ThawDeviceProfile
 import ThawNodes
+import ThawSimulation
 
 /// Writes a ``ComparisonBenchmark/Report`` as JSON, CSV, SVG plots and the markdown of docs/EVALUATION.md.
 /// Every number in the markdown is read from the report; the prose around it states no measured value.

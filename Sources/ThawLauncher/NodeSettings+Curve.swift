@@ -1,5 +1,6 @@
 import Foundation
 import ThawData
+import ThawNodes
 import ThawTopology
 import ThawZMQ
 

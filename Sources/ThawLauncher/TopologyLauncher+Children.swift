@@ -1,4 +1,5 @@
 import Foundation
+import ThawNodes
 import ThawTopology
 
 /// What the launcher hears from its children.

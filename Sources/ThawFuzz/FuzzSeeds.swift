@@ -1,5 +1,6 @@
 import ThawModel
 import ThawNN
+import ThawNodes
 import ThawWire
 
 /// Small valid inputs for each fuzz target: every wire message kind, two model files, two device caches.

@@ -1,6 +1,8 @@
 import ThawData
+import ThawDeviceProfile
 import ThawLearning
 import ThawNN
+import ThawNodes
 
 /// Time and device energy until users' held-out accuracy reaches a target, on the shipped handwriting data:
 /// Thaw (per-user heads trained on workers from uploaded activations) against FedAvg (one global head trained
@@ -111,13 +113,13 @@ public struct PersonalizationExperiment {
         public var fedAvgRoundsToTarget: Int?
     }
 
-    struct UserData {
-        var writer: UInt16
-        var inputs: Tensor
-        var labels: [Int]
-        var evalInputs: Tensor
-        var evalLabels: [Int]
-        var backboneFLOPs: FLOPCount
+    package struct UserData {
+        package var writer: UInt16
+        package var inputs: Tensor
+        package var labels: [Int]
+        package var evalInputs: Tensor
+        package var evalLabels: [Int]
+        package var backboneFLOPs: FLOPCount
     }
 
     public var configuration: Configuration
@@ -128,7 +130,7 @@ public struct PersonalizationExperiment {
         run(base: base, users: prepare(base: base, samples: samples))
     }
 
-    func run(base: Model, users: [UserData]) -> Result {
+    package func run(base: Model, users: [UserData]) -> Result {
         let k = configuration.freezePoint
         let headSize = base.parameterRange(layers: k.index..<base.layerCount).count
         let baseHead = base.headParameters(from: k)
@@ -165,7 +167,7 @@ public struct PersonalizationExperiment {
     }
 
     /// Backbone features of each user's adaptation and evaluation samples (the phone's one-off work).
-    func prepare(base: Model, samples: HandwritingSamples) -> [UserData] {
+    package func prepare(base: Model, samples: HandwritingSamples) -> [UserData] {
         let k = configuration.freezePoint
         return configuration.users.map { writer in
             let split = configuration.splitter.split(samples, writer: writer)

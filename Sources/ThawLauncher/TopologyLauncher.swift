@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ThawNodes
 import ThawTopology
 
 /// `thaw up`: starts every node of a topology as its own OS process, shows progress, stops them all

@@ -1,5 +1,7 @@
 import ThawData
+import ThawDeviceProfile
 import ThawNN
+import ThawNodes
 import ThawTopology
 import ThawZMQ
 

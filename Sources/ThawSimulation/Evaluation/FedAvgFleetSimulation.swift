@@ -1,5 +1,7 @@
 import Foundation
+import ThawDeviceProfile
 import ThawNN
+import ThawNodes
 
 /// FedAvg rounds over a fleet of simulated phones on a simulated clock, in one process.
 ///
@@ -8,12 +10,18 @@ import ThawNN
 /// identical: each one's CPU speed is the profile's times exp(σ·N(0,1)), so slow phones miss the round
 /// deadline and their late updates are refused. A selected phone drops out after the download with the
 /// given probability. Updates arrive in order of their simulated finish time.
-struct FedAvgFleetSimulation {
+package struct FedAvgFleetSimulation {
     /// One phone's data: its activations at the freeze point, labels and a seed for its shuffles.
-    struct ClientData {
+    package struct ClientData {
         var inputs: Tensor
         var labels: [Int]
         var seed: UInt64
+
+        package init(inputs: Tensor, labels: [Int], seed: UInt64) {
+            self.inputs = inputs
+            self.labels = labels
+            self.seed = seed
+        }
     }
 
     var server: FedAvgServerStateMachine

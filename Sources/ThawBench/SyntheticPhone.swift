@@ -1,6 +1,7 @@
 import Foundation
 import ThawData
 import ThawNN
+import ThawNodes
 import ThawWire
 import ThawZMQ
 

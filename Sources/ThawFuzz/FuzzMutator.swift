@@ -1,4 +1,5 @@
 import ThawNN
+import ThawNodes
 
 /// Seeded mutations of valid inputs: what a hostile or broken peer does to a message or a file.
 ///

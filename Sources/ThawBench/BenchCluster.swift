@@ -1,5 +1,7 @@
 import Foundation
 import Synchronization
+import ThawLauncher
+import ThawNodes
 import ThawTopology
 
 /// A throwaway deployment for benchmarks: nodes of a generated topology started as separate `thaw`

@@ -1,4 +1,5 @@
 import Foundation
+import ThawNodes
 
 /// A seeded mutation-fuzzing run of one ``FuzzTarget``.
 ///

@@ -1,4 +1,6 @@
+import ThawDeviceProfile
 import ThawNN
+import ThawNodes
 
 /// Training throughput as the head grows: Thaw (the head trained on a worker, this machine's CPU, measured)
 /// against FedAvg (the same training executed here, its FLOPs counted and priced at the phone's speed, plus

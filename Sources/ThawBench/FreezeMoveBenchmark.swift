@@ -1,6 +1,9 @@
 import Foundation
 import ThawData
+import ThawLauncher
 import ThawNN
+import ThawNodes
+import ThawSimulation
 import ThawTopology
 
 /// `thaw bench freeze-move`: Thaw's freeze-move handling against the naive "drop the cache and

@@ -1,4 +1,5 @@
 import Foundation
+import ThawNodes
 
 /// The final report of a `thaw up` run.
 public struct RunReport: Sendable {

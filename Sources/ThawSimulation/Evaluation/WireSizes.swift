@@ -1,3 +1,4 @@
+import ThawNodes
 import ThawWire
 
 /// Bytes that Thaw's and FedAvg's messages occupy on the radio, from the real wire encoding.

@@ -1,18 +1,19 @@
 import Foundation
 import Synchronization
+import ThawNodes
 
 /// A `thaw` child process started by `thaw up`: stdout is read line by line (ready line, progress,
 /// reports); stderr (the logs) goes to a file so the console stays readable.
 ///
 /// Stopping follows swift-subprocess's teardown: SIGTERM, a grace period, then SIGKILL.
-final class ChildProcess: Sendable {
+package final class ChildProcess: Sendable {
     let name: String
     let logPath: String
     /// Every stdout line, in order; finishes when the child closes stdout.
-    let lines: AsyncStream<String>
+    package let lines: AsyncStream<String>
     private let process: Mutex<Process>
 
-    init(name: String, executable: String, arguments: [String], logPath: String, environment: [String: String]) throws {
+    package init(name: String, executable: String, arguments: [String], logPath: String, environment: [String: String]) throws {
         self.name = name
         self.logPath = logPath
         let process = Process()
@@ -57,8 +58,8 @@ final class ChildProcess: Sendable {
         self.process = Mutex(process)
     }
 
-    var pid: Int32 { process.withLock { $0.processIdentifier } }
-    var isRunning: Bool { process.withLock { $0.isRunning } }
+    package var pid: Int32 { process.withLock { $0.processIdentifier } }
+    package var isRunning: Bool { process.withLock { $0.isRunning } }
     var exitStatus: Int32? { process.withLock { $0.isRunning ? nil : $0.terminationStatus } }
 
     func signal(_ number: Int32) {
@@ -68,7 +69,7 @@ final class ChildProcess: Sendable {
 
     /// SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status (nil if it had to be killed).
     @discardableResult
-    func stop(grace: Duration) async -> Int32? {
+    package func stop(grace: Duration) async -> Int32? {
         signal(SIGTERM)
         let deadline = ContinuousClock.now + grace
         while isRunning, ContinuousClock.now < deadline {

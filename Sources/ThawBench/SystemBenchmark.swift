@@ -2,6 +2,7 @@ import Foundation
 import ThawData
 import ThawModel
 import ThawNN
+import ThawNodes
 import ThawTopology
 import ThawWire
 import ThawZMQ

@@ -2,6 +2,7 @@ import Foundation
 import ThawData
 import ThawModel
 import ThawNN
+import ThawNodes
 import ThawTopology
 import ThawZMQ
 
@@ -152,7 +153,7 @@ public struct NodeSettings: Sendable {
 
     /// `count` users chosen deterministically from the writers with the most samples, cycling when
     /// more phones than writers are simulated.
-    static func pickUsers(_ dataset: HandwritingDataset, count: Int, seed: UInt64) -> [UInt16] {
+    package static func pickUsers(_ dataset: HandwritingDataset, count: Int, seed: UInt64) -> [UInt16] {
         let byWriter = dataset.test.indicesByWriter
         let writers = byWriter.keys.sorted { (byWriter[$0]!.count, $1) > (byWriter[$1]!.count, $0) }
         guard !writers.isEmpty else { return [] }

@@ -1,7 +1,10 @@
 import Foundation
 import ThawData
+import ThawDeviceProfile
 import ThawLearning
 import ThawNN
+import ThawNodes
+import ThawSimulation
 
 /// Everything `thaw bench compare` measures, in one run: throughput by head size, personalisation to a
 /// target accuracy with device energy, and scaling with clients and workers. Rendering (CSV, SVG, markdown)

@@ -1,5 +1,6 @@
 import ThawModel
 import ThawNN
+import ThawNodes
 import ThawWire
 
 /// One decoder under fuzzing: its valid seed inputs, how to fix up a mutated input so it gets past a

@@ -1,5 +1,6 @@
 import Foundation
 import ThawNN
+import ThawNodes
 import ThawWire
 
 /// An in-process run of one freeze move for a fleet of phones and a registry, used by
@@ -29,6 +30,8 @@ public struct FreezeMoveSimulation {
 
     /// What one move cost, summed over the fleet.
     public struct Tally: Codable, Sendable, Equatable {
+        public init() {}
+
         /// Feature-batch bytes on the wire (encoded frames), devices to cloud.
         public var bytesUploaded = 0
         /// Other device-to-cloud bytes the move needed (freeze-sync requests).

@@ -1,4 +1,6 @@
+import ThawDeviceProfile
 import ThawNN
+import ThawNodes
 
 /// How each system's wall time grows with the number of clients and, for Thaw, with the number of workers.
 ///
@@ -50,7 +52,7 @@ public struct ScalingExperiment {
     ///   - thawSecondsPerUser: measured worker seconds to train one user's head.
     ///   - thawDeviceSeconds: a Thaw phone's own time (backbone, upload, download), simulated.
     ///   - roundsToTarget: FedAvg rounds to the target accuracy, if it was reached.
-    func clientRows(
+    package func clientRows(
         counts: [Int], rounds: Int, base: Model, freezePoint: FreezePoint, users: [FedAvgFleetSimulation.ClientData],
         thawSecondsPerUser: Double, thawDeviceSeconds: Double, thawBytesPerUser: Double, workers: Int,
         roundsToTarget: Int?
@@ -86,7 +88,7 @@ public struct ScalingExperiment {
         }
     }
 
-    func workerRows(counts: [Int], users: Int, thawSecondsPerUser: Double, thawDeviceSeconds: Double) -> [WorkerRow] {
+    package func workerRows(counts: [Int], users: Int, thawSecondsPerUser: Double, thawDeviceSeconds: Double) -> [WorkerRow] {
         counts.map { workers in
             let seconds = thawDeviceSeconds + Double(users) * thawSecondsPerUser / Double(workers)
             return WorkerRow(

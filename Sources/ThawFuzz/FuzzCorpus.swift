@@ -1,4 +1,5 @@
 import Foundation
+import ThawNodes
 
 /// Fuzz inputs on disk: one file per input, `<name>.fz`, holding a list of frames
 /// (u32 frame count, then per frame u32 byte length and the bytes; little-endian).
