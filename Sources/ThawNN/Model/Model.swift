@@ -22,6 +22,8 @@ public final class Model {
     /// Every FLOP this model has executed since it was made (or since ``resetExecutedFLOPs()``), counted per
     /// layer call from ``LayerCost`` and the batch size. Devices read it before and after a piece of work.
     public private(set) var executedFLOPs = FLOPCount()
+    /// d loss / d logits of the last training step, kept so that a step allocates nothing.
+    var lossGradient = Tensor.unsized
 
     /// FLOPs the optimiser spends per trained parameter and step: SGD with momentum and weight decay is about
     /// four (decay, momentum, scale, update); Adam spends more, which this count does not distinguish.
@@ -98,7 +100,7 @@ public final class Model {
         precondition(
             range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
         precondition(
-            x.sampleShape == activationShapes[range.lowerBound],
+            x.hasSampleShape(activationShapes[range.lowerBound]),
             "input samples \(x.sampleShape) do not match activation \(range.lowerBound) \(activationShapes[range.lowerBound])"
         )
         var activation = x
