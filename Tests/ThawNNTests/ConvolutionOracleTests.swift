@@ -65,7 +65,7 @@ import ThawNN
     }
 
     /// Shapes for the blocked path against the per-sample oracle: the FedAvg CNN's two convolutions (the
-    /// second with a batch of 16, which spans two blocks of ``Conv2D/columnBudget``), the small CNN's, strides
+    /// second with a batch of 16: blocks of five samples and a last block of one, which takes the one-sample path), the small CNN's, strides
     /// 2 and 3, padding wider than the kernel's reach, and 1×1 kernels.
     static let batchedCases: [LayerGradientTests.ConvCase] = [
         .init(batch: 5, inChannels: 1, outChannels: 32, height: 28, width: 28, kernel: 5, stride: 1, padding: 2),

@@ -2,9 +2,9 @@
 ///
 /// Parameters in the buffer: W `[outChannels, inChannels, kernel, kernel]` then b `[outChannels]`.
 ///
-/// The batch is cut into blocks of nb samples whose column matrices, side by side, fill at most
-/// ``columnBudget`` floats; each block is one im2col pass and one GEMM `[OC, CKK] · [CKK, nb·OH·OW]`, large
-/// enough for OpenBLAS to use every thread. The column matrix is recomputed in backward rather than cached,
+/// The batch is cut into blocks of nb samples whose column matrices sit side by side; each block is one im2col
+/// pass and one GEMM `[OC, CKK] · [CKK, nb·OH·OW]`. A block holds about ``columnsPerThread`` output pixels per
+/// OpenBLAS thread (see there for the measurement behind it), never more than ``columnBudget`` floats. The column matrix is recomputed in backward rather than cached,
 /// trading a cheap rearrangement for batch × C·K·K × OH·OW floats of memory. All scratch and output buffers
 /// belong to the layer and are reused from step to step. ``referenceForward(_:)`` and
 /// ``referenceBackward(_:input:needsInputGradient:)`` keep the one-GEMM-per-sample path as the oracle.
@@ -23,13 +23,23 @@ public final class Conv2D: Layer {
     private var outputShape: [Int] = []
     private var output = Tensor.unsized
     private var inputGradient = Tensor.unsized
-    /// The block's column matrix `[CKK, nb·OHW]`; in backward it then holds dcol.
+    /// The block's column matrix `[CKK, nb·OHW]`; zero wherever a kernel tap falls in the padding.
     private var columnBlock: [Float] = []
+    /// The layout whose padding zeros ``columnBlock`` holds.
+    private var zeroedLayout: ColumnLayout?
+    /// dcol in backward, `[CKK, nb·OHW]` (allocated on the first backward that needs an input gradient).
+    private var gradientBlock: [Float] = []
     /// The block's GEMM result `[OC, nb·OHW]` in forward, the gathered dy in backward.
     private var channelBlock: [Float] = []
 
-    /// Floats of column matrix per block (8 MiB): big enough for a wide GEMM, small enough to stay in L3.
+    /// Floats of column matrix per block at most (8 MiB), whatever the thread count.
     public static let columnBudget = 1 << 21
+
+    /// GEMM columns (output pixels) per block and OpenBLAS thread. Measured with OpenBLAS 0.3.21 on this
+    /// machine's Cooperlake kernels, one thread: the FedAvg CNN's conv GEMMs ran at 95–111 GFLOP/s with 784–1,000
+    /// columns, and at 55–85 GFLOP/s with 2,500–50,000 columns (the whole batch), once the column block and
+    /// the result no longer stay in the 1 MiB L2. More threads get proportionally wider blocks to share.
+    public static let columnsPerThread = 1024
 
     public init(
         inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
@@ -60,14 +70,33 @@ public final class Conv2D: Layer {
 
     /// Samples per block for this geometry and batch.
     func blockSize(_ g: Im2Col, batch: Int) -> Int {
-        max(1, min(batch, Conv2D.columnBudget / max(1, g.rows &* g.columns)))
+        let wanted = Conv2D.columnsPerThread &* BLAS.threadCount / max(1, g.columns)
+        let affordable = Conv2D.columnBudget / max(1, g.rows &* g.columns)
+        return max(1, min(batch, wanted, affordable))
     }
 
+    /// Sizes the scratch buffers for blocks of `nb` samples. The column block keeps one layout (row stride
+    /// nb·OH·OW, even for a shorter last block), so its padding positions stay zero from one call to the next
+    /// and im2col writes only the pixels inside the image.
     private func reserveBlocks(_ g: Im2Col, samples nb: Int) {
-        let columnCount = g.rows &* g.columns &* nb
-        if columnBlock.count < columnCount { columnBlock = [Float](repeating: 0, count: columnCount) }
-        let channelCount = outChannels &* g.columns &* nb
+        let layout = ColumnLayout(geometry: g, rowStride: nb &* g.columns)
+        let columnCount = g.rows &* layout.rowStride
+        let channelCount = outChannels &* layout.rowStride
         if channelBlock.count < channelCount { channelBlock = [Float](repeating: 0, count: channelCount) }
+        if gradientBlock.count < columnCount && !gradientBlock.isEmpty {
+            gradientBlock = [Float](repeating: 0, count: columnCount)
+        }
+        if columnBlock.count < columnCount {
+            columnBlock = [Float](repeating: 0, count: columnCount)
+        } else if zeroedLayout != layout {
+            columnBlock.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+        zeroedLayout = layout
+    }
+
+    private struct ColumnLayout: Equatable {
+        var geometry: Im2Col
+        var rowStride: Int
     }
 
     // x: [batch, inChannels, H, W] → y: [batch, outChannels, OH, OW]
@@ -83,6 +112,7 @@ public final class Conv2D: Layer {
         output.prepare(outputShape)
         let inputStride = x.sampleCount
         let outputStride = outChannels &* columns
+        let ld = nbMax &* columns
         parameters.withValues(parameterRange) { p in
             let w = p.baseAddress!
             let b = w + outChannels &* rows
@@ -94,16 +124,29 @@ public final class Conv2D: Layer {
                             var start = 0
                             while start < batch {
                                 let nb = min(nbMax, batch &- start)
-                                let ld = nb &* columns
                                 for i in 0..<nb {
                                     g.expand(
                                         input.baseAddress! + (start &+ i) &* inputStride, into: col + i &* columns,
-                                        rowStride: ld)
+                                        rowStride: ld, paddingIsZero: true)
+                                }
+                                if nb == 1 {
+                                    // y_n [OC, OHW] = W [OC, CKK] · col [CKK, OHW], then + b
+                                    let target = out.baseAddress! + start &* outputStride
+                                    BLAS.gemm(
+                                        .none, .none, m: outChannels, n: columns, k: rows, alpha: 1, a: w, lda: rows,
+                                        b: col, ldb: ld, beta: 0, c: target, ldc: columns)
+                                    for oc in 0..<outChannels {
+                                        let line = target + oc &* columns
+                                        let bias = b[oc]
+                                        for j in 0..<columns { line[j] += bias }
+                                    }
+                                    start &+= 1
+                                    continue
                                 }
                                 // Y [OC, nb·OHW] = W [OC, CKK] · col [CKK, nb·OHW]
                                 BLAS.gemm(
-                                    .none, .none, m: outChannels, n: ld, k: rows, alpha: 1, a: w, lda: rows,
-                                    b: col, ldb: ld, beta: 0, c: yBlock, ldc: ld)
+                                    .none, .none, m: outChannels, n: nb &* columns, k: rows, alpha: 1, a: w,
+                                    lda: rows, b: col, ldb: ld, beta: 0, c: yBlock, ldc: ld)
                                 for i in 0..<nb {
                                     let target = out.baseAddress! + (start &+ i) &* outputStride
                                     for oc in 0..<outChannels {
@@ -125,8 +168,8 @@ public final class Conv2D: Layer {
     }
 
     // dy: [batch, outChannels, OH, OW] → dx: [batch, inChannels, H, W]
-    // Per block: dY [OC, nb·OHW] gathered from dy; dW += dY · colᵀ; db += Σ_columns dY;
-    // dcol [CKK, nb·OHW] = Wᵀ · dY, then col2im of each sample's columns into dx_n.
+    // Per block: dY [OC, nb·OHW] (dy_n itself for one sample, else gathered); dW += dY · colᵀ;
+    // db += Σ_columns dY; dcol [CKK, nb·OHW] = Wᵀ · dY, then col2im of each sample's columns into dx_n.
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let x = cachedInput else { preconditionFailure("Conv2D.backward without a training forward") }
         cachedInput = nil
@@ -135,10 +178,12 @@ public final class Conv2D: Layer {
         let (rows, columns, outChannels) = (g.rows, g.columns, outChannels)
         precondition(dy.shape == outputShape, "Conv2D.backward: dy \(dy.shape), expected \(outputShape)")
         let nbMax = blockSize(g, batch: batch)
+        if needsInputGradient && gradientBlock.isEmpty { gradientBlock = [0] }
         reserveBlocks(g, samples: nbMax)
         if needsInputGradient { inputGradient.prepare(x.shape, zeroed: true) }
         let inputStride = x.sampleCount
         let outputStride = outChannels &* columns
+        let ld = nbMax &* columns
         parameters.withValues(parameterRange) { p in
             let w = p.baseAddress!
             parameters.withGradients(parameterRange) { grad in
@@ -148,45 +193,53 @@ public final class Conv2D: Layer {
                     dy.scalars.withUnsafeBufferPointer { d in
                         columnBlock.withUnsafeMutableBufferPointer { colBuffer in
                             channelBlock.withUnsafeMutableBufferPointer { dyBuffer in
-                                let (col, dyBlock) = (colBuffer.baseAddress!, dyBuffer.baseAddress!)
-                                var start = 0
-                                while start < batch {
-                                    let nb = min(nbMax, batch &- start)
-                                    let ld = nb &* columns
-                                    for i in 0..<nb {
-                                        g.expand(
-                                            input.baseAddress! + (start &+ i) &* inputStride,
-                                            into: col + i &* columns, rowStride: ld)
-                                        let source = d.baseAddress! + (start &+ i) &* outputStride
-                                        for oc in 0..<outChannels {
-                                            (dyBlock + (oc &* ld &+ i &* columns)).update(
-                                                from: source + oc &* columns, count: columns)
-                                        }
-                                    }
-                                    // dW [OC, CKK] += dY [OC, nb·OHW] · colᵀ [nb·OHW, CKK]
-                                    BLAS.gemm(
-                                        .none, .transposed, m: outChannels, n: rows, k: ld, alpha: 1,
-                                        a: dyBlock, lda: ld, b: col, ldb: ld, beta: 1, c: dw, ldc: rows)
-                                    for oc in 0..<outChannels {
-                                        var sum: Float = 0
-                                        let line = dyBlock + oc &* ld
-                                        for j in 0..<ld { sum += line[j] }
-                                        db[oc] += sum
-                                    }
-                                    if needsInputGradient {
-                                        // dcol [CKK, nb·OHW] = Wᵀ [CKK, OC] · dY [OC, nb·OHW], into the col buffer
-                                        BLAS.gemm(
-                                            .transposed, .none, m: rows, n: ld, k: outChannels, alpha: 1,
-                                            a: w, lda: rows, b: dyBlock, ldb: ld, beta: 0, c: col, ldc: ld)
-                                        inputGradient.scalars.withUnsafeMutableBufferPointer { out in
-                                            for i in 0..<nb {
-                                                g.accumulate(
-                                                    col + i &* columns, rowStride: ld,
-                                                    into: out.baseAddress! + (start &+ i) &* inputStride)
+                                gradientBlock.withUnsafeMutableBufferPointer { dcolBuffer in
+                                    let (col, dyBlock) = (colBuffer.baseAddress!, dyBuffer.baseAddress!)
+                                    var start = 0
+                                    while start < batch {
+                                        let nb = min(nbMax, batch &- start)
+                                        let n = nb &* columns
+                                        for i in 0..<nb {
+                                            g.expand(
+                                                input.baseAddress! + (start &+ i) &* inputStride,
+                                                into: col + i &* columns, rowStride: ld, paddingIsZero: true)
+                                            guard nb > 1 else { break }
+                                            let source = d.baseAddress! + (start &+ i) &* outputStride
+                                            for oc in 0..<outChannels {
+                                                (dyBlock + (oc &* ld &+ i &* columns)).update(
+                                                    from: source + oc &* columns, count: columns)
                                             }
                                         }
+                                        let (dY, ldY) =
+                                            nb == 1
+                                            ? (d.baseAddress! + start &* outputStride, columns)
+                                            : (UnsafePointer(dyBlock), ld)
+                                        // dW [OC, CKK] += dY [OC, nb·OHW] · colᵀ [nb·OHW, CKK]
+                                        BLAS.gemm(
+                                            .none, .transposed, m: outChannels, n: rows, k: n, alpha: 1,
+                                            a: dY, lda: ldY, b: col, ldb: ld, beta: 1, c: dw, ldc: rows)
+                                        for oc in 0..<outChannels {
+                                            var sum: Float = 0
+                                            let line = dY + oc &* ldY
+                                            for j in 0..<n { sum += line[j] }
+                                            db[oc] += sum
+                                        }
+                                        if needsInputGradient {
+                                            // dcol [CKK, nb·OHW] = Wᵀ [CKK, OC] · dY [OC, nb·OHW]
+                                            let dcol = dcolBuffer.baseAddress!
+                                            BLAS.gemm(
+                                                .transposed, .none, m: rows, n: n, k: outChannels, alpha: 1,
+                                                a: w, lda: rows, b: dY, ldb: ldY, beta: 0, c: dcol, ldc: ld)
+                                            inputGradient.scalars.withUnsafeMutableBufferPointer { out in
+                                                for i in 0..<nb {
+                                                    g.accumulate(
+                                                        dcol + i &* columns, rowStride: ld,
+                                                        into: out.baseAddress! + (start &+ i) &* inputStride)
+                                                }
+                                            }
+                                        }
+                                        start &+= nb
                                     }
-                                    start &+= nb
                                 }
                             }
                         }

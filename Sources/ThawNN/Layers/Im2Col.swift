@@ -48,7 +48,13 @@ public struct Im2Col: Sendable, Hashable {
     ///
     /// With `rowStride = nb·columns` and `columnsOut` advanced by `i·columns` for sample i, the columns of a
     /// block of nb samples sit side by side: the `[C·K·K, nb·OH·OW]` matrix of one GEMM per block.
-    public func expand(_ image: UnsafePointer<Float>, into columnsOut: UnsafeMutablePointer<Float>, rowStride: Int) {
+    ///
+    /// With `paddingIsZero`, positions that fall in the padding are not written: the caller guarantees they
+    /// already hold zero (a column buffer reused with the same layout).
+    public func expand(
+        _ image: UnsafePointer<Float>, into columnsOut: UnsafeMutablePointer<Float>, rowStride: Int,
+        paddingIsZero: Bool = false
+    ) {
         precondition(rowStride >= columns, "rowStride \(rowStride) below \(columns) columns")
         let (oh, ow, k, s, p, h, w) = (outputHeight, outputWidth, kernel, stride, padding, height, width)
         var row = 0
@@ -63,17 +69,17 @@ public struct Im2Col: Sendable, Hashable {
                         let iy = y &* s &- p &+ ki
                         let line = out + y &* ow
                         if iy < 0 || iy >= h {
-                            line.update(repeating: 0, count: ow)
+                            if !paddingIsZero { line.update(repeating: 0, count: ow) }
                             continue
                         }
                         let source = plane + (iy &* w &+ shift)
-                        if valid.lowerBound > 0 { line.update(repeating: 0, count: valid.lowerBound) }
+                        if valid.lowerBound > 0 && !paddingIsZero { line.update(repeating: 0, count: valid.lowerBound) }
                         if s == 1 {
                             (line + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
                         } else {
                             for x in valid { line[x] = source[x &* s] }
                         }
-                        if valid.upperBound < ow {
+                        if valid.upperBound < ow && !paddingIsZero {
                             (line + valid.upperBound).update(repeating: 0, count: ow &- valid.upperBound)
                         }
                     }

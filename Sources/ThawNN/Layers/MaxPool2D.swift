@@ -39,6 +39,30 @@ public final class MaxPool2D: Layer {
                 cachedArgmax.withUnsafeMutableBufferPointer { winnersBuffer in
                     let (input, out) = (inputBuffer.baseAddress!, outBuffer.baseAddress!)
                     let winners = winnersBuffer.baseAddress
+                    if k == 2 && s == 2 {
+                        // The FedAvg CNN's pooling: four loads per output, same tie rule (first maximum wins).
+                        for plane in 0..<planes {
+                            let base = plane &* h &* w
+                            for oy in 0..<oh {
+                                let top = base &+ (oy &* 2) &* w
+                                let o = (plane &* oh &+ oy) &* ow
+                                for ox in 0..<ow {
+                                    let first = top &+ ox &* 2
+                                    var best = first
+                                    var bestValue = input[first]
+                                    let v1 = input[first &+ 1]
+                                    if v1 > bestValue { best = first &+ 1; bestValue = v1 }
+                                    let v2 = input[first &+ w]
+                                    if v2 > bestValue { best = first &+ w; bestValue = v2 }
+                                    let v3 = input[first &+ w &+ 1]
+                                    if v3 > bestValue { best = first &+ w &+ 1; bestValue = v3 }
+                                    out[o &+ ox] = bestValue
+                                    if training { winners![o &+ ox] = Int32(truncatingIfNeeded: best) }
+                                }
+                            }
+                        }
+                        return
+                    }
                     for plane in 0..<planes {
                         let base = plane &* h &* w
                         for oy in 0..<oh {
