@@ -65,7 +65,7 @@ import ThawNN
     }
 
     /// Shapes for the blocked path against the per-sample oracle: the FedAvg CNN's two convolutions (the
-    /// second with a batch of 16: blocks of five samples and a last block of one, which takes the one-sample path), the small CNN's, strides
+    /// second with a batch of 16), the small CNN's, strides
     /// 2 and 3, padding wider than the kernel's reach, and 1×1 kernels.
     static let batchedCases: [LayerGradientTests.ConvCase] = [
         .init(batch: 5, inChannels: 1, outChannels: 32, height: 28, width: 28, kernel: 5, stride: 1, padding: 2),
@@ -77,6 +77,9 @@ import ThawNN
         .init(batch: 3, inChannels: 2, outChannels: 2, height: 3, width: 3, kernel: 5, stride: 1, padding: 1),
         .init(batch: 2, inChannels: 3, outChannels: 4, height: 5, width: 4, kernel: 1, stride: 1, padding: 0),
     ]
+
+    /// Automatic blocks, one sample per block, and three per block (a short last block for most batches).
+    static let blockings: [Int?] = [nil, 1, 3]
 
     static func makeLayer(_ c: LayerGradientTests.ConvCase, _ generator: inout SeededGenerator)
         -> (Conv2D, ParameterBuffer)
@@ -103,9 +106,12 @@ import ThawNN
         let (layer, _) = Self.makeLayer(c, &generator)
         let x = GradientCheck.randomTensor([c.batch, c.inChannels, c.height, c.width], &generator)
         let expected = layer.referenceForward(x)
-        let y = layer.forward(x, training: false)
-        #expect(y.shape == expected.shape)
-        #expect(Self.worstError(y.scalars, expected.scalars) < 1e-5)
+        for block in Self.blockings {
+            layer.samplesPerBlock = block
+            let y = layer.forward(x, training: false)
+            #expect(y.shape == expected.shape)
+            #expect(Self.worstError(y.scalars, expected.scalars) < 1e-5, "samples per block \(block.map(String.init) ?? "auto")")
+        }
     }
 
     @Test(arguments: batchedCases)
@@ -116,18 +122,21 @@ import ThawNN
         let probe = layer.referenceForward(x)
         let dy = GradientCheck.randomTensor(probe.shape, &generator)
         let expected = layer.referenceBackward(dy, input: x, needsInputGradient: true)
-        for needsInput in [true, false] {
-            buffer.zeroGradients(for: 0..<buffer.count)
-            _ = layer.forward(x, training: true)
-            let dx = layer.backward(dy, needsInputGradient: needsInput)
-            #expect(Self.worstError(buffer.gradients, expected.parameterGradient) < 1e-4)
-            if needsInput {
-                let gradient = try #require(dx)
-                let oracle = try #require(expected.inputGradient)
-                #expect(gradient.shape == x.shape)
-                #expect(Self.worstError(gradient.scalars, oracle.scalars) < 1e-5)
-            } else {
-                #expect(dx == nil)
+        for block in Self.blockings {
+            layer.samplesPerBlock = block
+            for needsInput in [true, false] {
+                buffer.zeroGradients(for: 0..<buffer.count)
+                _ = layer.forward(x, training: true)
+                let dx = layer.backward(dy, needsInputGradient: needsInput)
+                #expect(Self.worstError(buffer.gradients, expected.parameterGradient) < 1e-4)
+                if needsInput {
+                    let gradient = try #require(dx)
+                    let oracle = try #require(expected.inputGradient)
+                    #expect(gradient.shape == x.shape)
+                    #expect(Self.worstError(gradient.scalars, oracle.scalars) < 1e-5)
+                } else {
+                    #expect(dx == nil)
+                }
             }
         }
     }

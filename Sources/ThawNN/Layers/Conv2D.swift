@@ -38,7 +38,10 @@ public final class Conv2D: Layer {
     /// GEMM columns (output pixels) per block and OpenBLAS thread. Measured with OpenBLAS 0.3.21 on this
     /// machine's Cooperlake kernels, one thread: the FedAvg CNN's conv GEMMs ran at 95–111 GFLOP/s with 784–1,000
     /// columns, and at 55–85 GFLOP/s with 2,500–50,000 columns (the whole batch), once the column block and
-    /// the result no longer stay in the 1 MiB L2. More threads get proportionally wider blocks to share.
+    /// the result no longer stay in the 1 MiB L2. With more than one thread a block is 4 × 1,024 columns per
+    /// thread: every GEMM call is a point where OpenBLAS's threads meet, and on a machine shared with other
+    /// processes a worker thread that is not running stalls that call, so fewer, wider calls lose less (not
+    /// tuned on an idle machine; see docs/LEARNING.md).
     public static let columnsPerThread = 1024
 
     public init(
@@ -68,9 +71,15 @@ public final class Conv2D: Layer {
         return g
     }
 
+    /// Samples per block; nil (the default) chooses from the geometry and the thread count. Tests set it to
+    /// exercise one-sample blocks and a short last block whatever the machine.
+    public var samplesPerBlock: Int?
+
     /// Samples per block for this geometry and batch.
     func blockSize(_ g: Im2Col, batch: Int) -> Int {
-        let wanted = Conv2D.columnsPerThread &* BLAS.threadCount / max(1, g.columns)
+        if let samplesPerBlock { return max(1, min(batch, samplesPerBlock)) }
+        let threads = BLAS.threadCount
+        let wanted = (threads == 1 ? Conv2D.columnsPerThread : 4 &* Conv2D.columnsPerThread &* threads) / max(1, g.columns)
         let affordable = Conv2D.columnBudget / max(1, g.rows &* g.columns)
         return max(1, min(batch, wanted, affordable))
     }
