@@ -5,6 +5,10 @@
 /// the head: ``trainStep(input:labels:freezePoint:optimizer:)`` allocates gradients for the head's parameters
 /// and leaves the backbone's bit-identical.
 ///
+/// Memory: every layer keeps the output and input-gradient buffers of its last call and refills them, so a
+/// training or inference step in steady state allocates nothing; a model therefore holds about one batch of
+/// activations (the largest batch it has seen) between calls.
+///
 /// Thread rule: not Sendable (layers cache activations); one owner uses it from one thread. To train on
 /// another thread, send the parameters (a `[Float]`) and build a model there, or ``copy()`` first.
 public final class Model {
