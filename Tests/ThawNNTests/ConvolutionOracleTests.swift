@@ -63,4 +63,99 @@ import ThawNN
         let worst = zip(y.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
         #expect(worst < 1e-4, "max error \(worst)")
     }
+
+    /// Shapes for the blocked path against the per-sample oracle: the FedAvg CNN's two convolutions (the
+    /// second with a batch of 16), the small CNN's, strides
+    /// 2 and 3, padding wider than the kernel's reach, and 1×1 kernels.
+    static let batchedCases: [LayerGradientTests.ConvCase] = [
+        .init(batch: 5, inChannels: 1, outChannels: 32, height: 28, width: 28, kernel: 5, stride: 1, padding: 2),
+        .init(batch: 16, inChannels: 32, outChannels: 64, height: 14, width: 14, kernel: 5, stride: 1, padding: 2),
+        .init(batch: 4, inChannels: 8, outChannels: 16, height: 14, width: 14, kernel: 3, stride: 1, padding: 1),
+        .init(batch: 3, inChannels: 2, outChannels: 3, height: 7, width: 6, kernel: 3, stride: 2, padding: 0),
+        .init(batch: 2, inChannels: 4, outChannels: 3, height: 9, width: 11, kernel: 3, stride: 3, padding: 1),
+        .init(batch: 2, inChannels: 3, outChannels: 2, height: 6, width: 5, kernel: 2, stride: 2, padding: 2),
+        .init(batch: 3, inChannels: 2, outChannels: 2, height: 3, width: 3, kernel: 5, stride: 1, padding: 1),
+        .init(batch: 2, inChannels: 3, outChannels: 4, height: 5, width: 4, kernel: 1, stride: 1, padding: 0),
+    ]
+
+    /// Automatic blocks, one sample per block, and three per block (a short last block for most batches).
+    static let blockings: [Int?] = [nil, 1, 3]
+
+    static func makeLayer(_ c: LayerGradientTests.ConvCase, _ generator: inout SeededGenerator)
+        -> (Conv2D, ParameterBuffer)
+    {
+        let spec = LayerSpec.conv2D(
+            inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride, padding: c.padding
+        )
+        let buffer = ParameterBuffer(count: spec.parameterCount)
+        buffer.values = (0..<buffer.count).map { _ in generator.nextUnitFloat() - 0.5 }
+        let layer = Conv2D(
+            inChannels: c.inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: c.stride,
+            padding: c.padding, parameters: buffer, offset: 0)
+        return (layer, buffer)
+    }
+
+    static func worstError(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count, "\(a.count) vs \(b.count) values")
+        return zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+    }
+
+    @Test(arguments: batchedCases)
+    func blockedForwardMatchesPerSampleOracle(_ c: LayerGradientTests.ConvCase) {
+        var generator = SeededGenerator(seed: 31)
+        let (layer, _) = Self.makeLayer(c, &generator)
+        let x = GradientCheck.randomTensor([c.batch, c.inChannels, c.height, c.width], &generator)
+        let expected = layer.referenceForward(x)
+        for block in Self.blockings {
+            layer.samplesPerBlock = block
+            let y = layer.forward(x, training: false)
+            #expect(y.shape == expected.shape)
+            #expect(Self.worstError(y.scalars, expected.scalars) < 1e-5, "samples per block \(block.map(String.init) ?? "auto")")
+        }
+    }
+
+    @Test(arguments: batchedCases)
+    func blockedBackwardMatchesPerSampleOracle(_ c: LayerGradientTests.ConvCase) throws {
+        var generator = SeededGenerator(seed: 32)
+        let (layer, buffer) = Self.makeLayer(c, &generator)
+        let x = GradientCheck.randomTensor([c.batch, c.inChannels, c.height, c.width], &generator)
+        let probe = layer.referenceForward(x)
+        let dy = GradientCheck.randomTensor(probe.shape, &generator)
+        let expected = layer.referenceBackward(dy, input: x, needsInputGradient: true)
+        for block in Self.blockings {
+            layer.samplesPerBlock = block
+            for needsInput in [true, false] {
+                buffer.zeroGradients(for: 0..<buffer.count)
+                _ = layer.forward(x, training: true)
+                let dx = layer.backward(dy, needsInputGradient: needsInput)
+                #expect(Self.worstError(buffer.gradients, expected.parameterGradient) < 1e-4)
+                if needsInput {
+                    let gradient = try #require(dx)
+                    let oracle = try #require(expected.inputGradient)
+                    #expect(gradient.shape == x.shape)
+                    #expect(Self.worstError(gradient.scalars, oracle.scalars) < 1e-5)
+                } else {
+                    #expect(dx == nil)
+                }
+            }
+        }
+    }
+
+    /// Reused output buffers keep value semantics: an output held by the caller survives the next call, and a
+    /// change of batch size gives correctly shaped results.
+    @Test func reusedBuffersDoNotOverwriteHeldOutputs() {
+        var generator = SeededGenerator(seed: 33)
+        let c = Self.batchedCases[2]
+        let (layer, _) = Self.makeLayer(c, &generator)
+        let x1 = GradientCheck.randomTensor([3, c.inChannels, c.height, c.width], &generator)
+        let x2 = GradientCheck.randomTensor([5, c.inChannels, c.height, c.width], &generator)
+        let y1 = layer.forward(x1, training: false)
+        let copy1 = y1.scalars
+        let y2 = layer.forward(x2, training: false)
+        let y3 = layer.forward(x1, training: false)
+        #expect(y1.scalars == copy1)
+        #expect(y3 == y1)
+        #expect(y2.shape[0] == 5)
+        #expect(Self.worstError(y2.scalars, layer.referenceForward(x2).scalars) < 1e-5)
+    }
 }

@@ -13,8 +13,10 @@ import time
 try:
     import torch
     from torch import nn
-except ImportError:
-    print(json.dumps({"error": "torch is not installed; run: pip install torch==2.13.0+cpu"}))
+except ImportError as error:
+    message = f"torch is not installed for {sys.executable} ({error}); run: pip install torch==2.13.0+cpu"
+    print(message, file=sys.stderr)
+    print(json.dumps({"error": message}))
     sys.exit(3)
 
 
@@ -33,8 +35,13 @@ def backbone():
         nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
 
 
+def cnn():
+    """The whole FedAvg CNN: the backbone above, then dense 3136→512, ReLU, dense 512→10."""
+    return nn.Sequential(backbone(), nn.Linear(3136, 512), nn.ReLU(), nn.Linear(512, 10))
+
+
 def head_rate(model, batch, inputs, classes, steps, runs):
-    x = torch.rand(batch, inputs)
+    x = torch.rand(batch, *inputs) if isinstance(inputs, tuple) else torch.rand(batch, inputs)
     y = torch.randint(0, classes, (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
@@ -78,6 +85,7 @@ def main():
         "headSmall": head_rate(head(3136, 512, 1, 10), 64, 3136, 10, 20, a.runs),
         "headLarge": head_rate(head(3136, 2048, 2, 100), 256, 3136, 100, 3, a.runs),
         "backbone": backbone_rate(64, 5, a.runs),
+        "cnnTrain": head_rate(cnn(), 64, (1, 28, 28), 10, 3, a.runs),
     }
     print(json.dumps(out))
 

@@ -23,6 +23,13 @@ public enum BLAS {
     /// The number of threads OpenBLAS currently uses.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
+    /// The kernel family OpenBLAS chose at load time (for example "Haswell" or "SkylakeX"); it follows
+    /// `OPENBLAS_CORETYPE` when that is set. Benchmarks report it beside their figures.
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// OpenBLAS's build configuration line (version, threading model, maximum threads).
+    public static var configuration: String { String(cString: openblas_get_config()) }
+
     /// C ← alpha · op(A) · op(B) + beta · C, row-major, where op(A) is m×k and op(B) is k×n.
     ///
     /// - Parameters:

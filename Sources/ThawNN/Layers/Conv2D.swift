@@ -1,8 +1,13 @@
-/// A 2-D convolution over NCHW batches via im2col and one GEMM per sample.
+/// A 2-D convolution over NCHW batches via im2col and one GEMM per block of samples.
 ///
-/// Parameters in the buffer: W `[outChannels, inChannels, kernel, kernel]` then b `[outChannels]`. The column
-/// matrix is recomputed in backward rather than cached, trading a cheap rearrangement for batch × C·K·K × OH·OW
-/// floats of memory.
+/// Parameters in the buffer: W `[outChannels, inChannels, kernel, kernel]` then b `[outChannels]`.
+///
+/// The batch is cut into blocks of nb samples whose column matrices sit side by side; each block is one im2col
+/// pass and one GEMM `[OC, CKK] · [CKK, nb·OH·OW]`. A block holds about ``columnsPerThread`` output pixels per
+/// OpenBLAS thread (see there for the measurement behind it), never more than ``columnBudget`` floats. The column matrix is recomputed in backward rather than cached,
+/// trading a cheap rearrangement for batch × C·K·K × OH·OW floats of memory. All scratch and output buffers
+/// belong to the layer and are reused from step to step. ``referenceForward(_:)`` and
+/// ``referenceBackward(_:input:needsInputGradient:)`` keep the one-GEMM-per-sample path as the oracle.
 public final class Conv2D: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -10,8 +15,34 @@ public final class Conv2D: Layer {
     public let stride: Int
     public let padding: Int
     public let parameterRange: Range<Int>
-    private let parameters: ParameterBuffer
+    let parameters: ParameterBuffer
     private var cachedInput: Tensor?
+    /// Geometry of the last input shape, and the output shape it gives.
+    private var lastInputShape: [Int] = []
+    private var lastGeometry: Im2Col?
+    private var outputShape: [Int] = []
+    private var output = Tensor.unsized
+    private var inputGradient = Tensor.unsized
+    /// The block's column matrix `[CKK, nb·OHW]`; zero wherever a kernel tap falls in the padding.
+    private var columnBlock: [Float] = []
+    /// The layout whose padding zeros ``columnBlock`` holds.
+    private var zeroedLayout: ColumnLayout?
+    /// dcol in backward, `[CKK, nb·OHW]` (allocated on the first backward that needs an input gradient).
+    private var gradientBlock: [Float] = []
+    /// The block's GEMM result `[OC, nb·OHW]` in forward, the gathered dy in backward.
+    private var channelBlock: [Float] = []
+
+    /// Floats of column matrix per block at most (8 MiB), whatever the thread count.
+    public static let columnBudget = 1 << 21
+
+    /// GEMM columns (output pixels) per block and OpenBLAS thread. Measured with OpenBLAS 0.3.21 on this
+    /// machine's Cooperlake kernels, one thread: the FedAvg CNN's conv GEMMs ran at 95–111 GFLOP/s with 784–1,000
+    /// columns, and at 55–85 GFLOP/s with 2,500–50,000 columns (the whole batch), once the column block and
+    /// the result no longer stay in the 1 MiB L2. With more than one thread a block is 4 × 1,024 columns per
+    /// thread: every GEMM call is a point where OpenBLAS's threads meet, and on a machine shared with other
+    /// processes a worker thread that is not running stalls that call, so fewer, wider calls lose less (not
+    /// tuned on an idle machine; see docs/LEARNING.md).
+    public static let columnsPerThread = 1024
 
     public init(
         inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int,
@@ -28,102 +59,203 @@ public final class Conv2D: Layer {
         precondition(parameterRange.upperBound <= parameters.count, "Conv2D slice beyond the buffer")
     }
 
-    private func geometry(for x: Tensor) -> Im2Col {
+    func geometry(for x: Tensor) -> Im2Col {
+        if x.shape == lastInputShape, let g = lastGeometry { return g }
         precondition(x.shape.count == 4 && x.shape[1] == inChannels, "Conv2D(\(inChannels)→…) got \(x.shape)")
-        return Im2Col(
+        let g = Im2Col(
             channels: inChannels, height: x.shape[2], width: x.shape[3], kernel: kernel, stride: stride,
             padding: padding)
+        lastInputShape = x.shape
+        lastGeometry = g
+        outputShape = [x.shape[0], outChannels, g.outputHeight, g.outputWidth]
+        return g
+    }
+
+    /// Samples per block; nil (the default) chooses from the geometry and the thread count. Tests set it to
+    /// exercise one-sample blocks and a short last block whatever the machine.
+    public var samplesPerBlock: Int?
+
+    /// Samples per block for this geometry and batch.
+    func blockSize(_ g: Im2Col, batch: Int) -> Int {
+        if let samplesPerBlock { return max(1, min(batch, samplesPerBlock)) }
+        let threads = BLAS.threadCount
+        let wanted = (threads == 1 ? Conv2D.columnsPerThread : 4 &* Conv2D.columnsPerThread &* threads) / max(1, g.columns)
+        let affordable = Conv2D.columnBudget / max(1, g.rows &* g.columns)
+        return max(1, min(batch, wanted, affordable))
+    }
+
+    /// Sizes the scratch buffers for blocks of `nb` samples. The column block keeps one layout (row stride
+    /// nb·OH·OW, even for a shorter last block), so its padding positions stay zero from one call to the next
+    /// and im2col writes only the pixels inside the image.
+    private func reserveBlocks(_ g: Im2Col, samples nb: Int) {
+        let layout = ColumnLayout(geometry: g, rowStride: nb &* g.columns)
+        let columnCount = g.rows &* layout.rowStride
+        let channelCount = outChannels &* layout.rowStride
+        if channelBlock.count < channelCount { channelBlock = [Float](repeating: 0, count: channelCount) }
+        if gradientBlock.count < columnCount && !gradientBlock.isEmpty {
+            gradientBlock = [Float](repeating: 0, count: columnCount)
+        }
+        if columnBlock.count < columnCount {
+            columnBlock = [Float](repeating: 0, count: columnCount)
+        } else if zeroedLayout != layout {
+            columnBlock.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+        zeroedLayout = layout
+    }
+
+    private struct ColumnLayout: Equatable {
+        var geometry: Im2Col
+        var rowStride: Int
     }
 
     // x: [batch, inChannels, H, W] → y: [batch, outChannels, OH, OW]
+    // Per block of nb samples: col [CKK, nb·OHW] = im2col(x_block); Y [OC, nb·OHW] = W · col;
+    // y[n, oc, :] = Y[oc, n·OHW ..< (n+1)·OHW] + b[oc].
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = geometry(for: x)
         let batch = x.batchSize
         precondition(batch > 0, "Conv2D.forward on an empty batch")
         let (rows, columns, outChannels) = (g.rows, g.columns, outChannels)
-        var y = Tensor.zeros([batch, outChannels, g.outputHeight, g.outputWidth])
-        var col = [Float](repeating: 0, count: rows * columns)
+        let nbMax = blockSize(g, batch: batch)
+        reserveBlocks(g, samples: nbMax)
+        output.prepare(outputShape)
         let inputStride = x.sampleCount
+        let outputStride = outChannels &* columns
+        let ld = nbMax &* columns
         parameters.withValues(parameterRange) { p in
             let w = p.baseAddress!
-            let b = w + outChannels * rows
+            let b = w + outChannels &* rows
             x.scalars.withUnsafeBufferPointer { input in
-                y.scalars.withUnsafeMutableBufferPointer { out in
-                    col.withUnsafeMutableBufferPointer { colBuffer in
-                        for n in 0..<batch {
-                            g.expand(input.baseAddress! + n &* inputStride, into: colBuffer.baseAddress!)
-                            let target = out.baseAddress! + n &* outChannels &* columns
-                            for oc in 0..<outChannels {
-                                (target + oc &* columns).update(repeating: b[oc], count: columns)
+                output.scalars.withUnsafeMutableBufferPointer { out in
+                    columnBlock.withUnsafeMutableBufferPointer { colBuffer in
+                        channelBlock.withUnsafeMutableBufferPointer { yBuffer in
+                            let (col, yBlock) = (colBuffer.baseAddress!, yBuffer.baseAddress!)
+                            var start = 0
+                            while start < batch {
+                                let nb = min(nbMax, batch &- start)
+                                for i in 0..<nb {
+                                    g.expand(
+                                        input.baseAddress! + (start &+ i) &* inputStride, into: col + i &* columns,
+                                        rowStride: ld, paddingIsZero: true)
+                                }
+                                if nb == 1 {
+                                    // y_n [OC, OHW] = W [OC, CKK] · col [CKK, OHW], then + b
+                                    let target = out.baseAddress! + start &* outputStride
+                                    BLAS.gemm(
+                                        .none, .none, m: outChannels, n: columns, k: rows, alpha: 1, a: w, lda: rows,
+                                        b: col, ldb: ld, beta: 0, c: target, ldc: columns)
+                                    for oc in 0..<outChannels {
+                                        let line = target + oc &* columns
+                                        let bias = b[oc]
+                                        for j in 0..<columns { line[j] += bias }
+                                    }
+                                    start &+= 1
+                                    continue
+                                }
+                                // Y [OC, nb·OHW] = W [OC, CKK] · col [CKK, nb·OHW]
+                                BLAS.gemm(
+                                    .none, .none, m: outChannels, n: nb &* columns, k: rows, alpha: 1, a: w,
+                                    lda: rows, b: col, ldb: ld, beta: 0, c: yBlock, ldc: ld)
+                                for i in 0..<nb {
+                                    let target = out.baseAddress! + (start &+ i) &* outputStride
+                                    for oc in 0..<outChannels {
+                                        let from = yBlock + (oc &* ld &+ i &* columns)
+                                        let to = target + oc &* columns
+                                        let bias = b[oc]
+                                        for j in 0..<columns { to[j] = from[j] + bias }
+                                    }
+                                }
+                                start &+= nb
                             }
-                            // y_n [OC, OHW] += W [OC, CKK] · col [CKK, OHW]
-                            BLAS.gemm(
-                                .none, .none, m: outChannels, n: columns, k: rows, alpha: 1,
-                                a: w, lda: rows, b: colBuffer.baseAddress!, ldb: columns,
-                                beta: 1, c: target, ldc: columns)
                         }
                     }
                 }
             }
         }
         cachedInput = training ? x : nil
-        return y
+        return output
     }
 
     // dy: [batch, outChannels, OH, OW] → dx: [batch, inChannels, H, W]
-    // dW += dy_n · col_nᵀ, db += Σ_pixels dy_n, dcol = Wᵀ · dy_n then col2im into dx_n.
+    // Per block: dY [OC, nb·OHW] (dy_n itself for one sample, else gathered); dW += dY · colᵀ;
+    // db += Σ_columns dY; dcol [CKK, nb·OHW] = Wᵀ · dY, then col2im of each sample's columns into dx_n.
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let x = cachedInput else { preconditionFailure("Conv2D.backward without a training forward") }
+        cachedInput = nil
         let g = geometry(for: x)
         let batch = x.batchSize
         let (rows, columns, outChannels) = (g.rows, g.columns, outChannels)
-        precondition(
-            dy.shape == [batch, outChannels, g.outputHeight, g.outputWidth], "Conv2D.backward: dy \(dy.shape)")
-        var col = [Float](repeating: 0, count: rows * columns)
+        precondition(dy.shape == outputShape, "Conv2D.backward: dy \(dy.shape), expected \(outputShape)")
+        let nbMax = blockSize(g, batch: batch)
+        if needsInputGradient && gradientBlock.isEmpty { gradientBlock = [0] }
+        reserveBlocks(g, samples: nbMax)
+        if needsInputGradient { inputGradient.prepare(x.shape, zeroed: true) }
         let inputStride = x.sampleCount
-        parameters.withGradients(parameterRange) { grad in
-            let dw = grad.baseAddress!
-            let db = dw + outChannels * rows
-            x.scalars.withUnsafeBufferPointer { input in
-                dy.scalars.withUnsafeBufferPointer { d in
-                    col.withUnsafeMutableBufferPointer { colBuffer in
-                        for n in 0..<batch {
-                            let dyN = d.baseAddress! + n &* outChannels &* columns
-                            g.expand(input.baseAddress! + n &* inputStride, into: colBuffer.baseAddress!)
-                            BLAS.gemm(
-                                .none, .transposed, m: outChannels, n: rows, k: columns, alpha: 1,
-                                a: dyN, lda: columns, b: colBuffer.baseAddress!, ldb: columns,
-                                beta: 1, c: dw, ldc: rows)
-                            for oc in 0..<outChannels {
-                                var sum: Float = 0
-                                let line = dyN + oc &* columns
-                                for i in 0..<columns { sum += line[i] }
-                                db[oc] += sum
+        let outputStride = outChannels &* columns
+        let ld = nbMax &* columns
+        parameters.withValues(parameterRange) { p in
+            let w = p.baseAddress!
+            parameters.withGradients(parameterRange) { grad in
+                let dw = grad.baseAddress!
+                let db = dw + outChannels &* rows
+                x.scalars.withUnsafeBufferPointer { input in
+                    dy.scalars.withUnsafeBufferPointer { d in
+                        columnBlock.withUnsafeMutableBufferPointer { colBuffer in
+                            channelBlock.withUnsafeMutableBufferPointer { dyBuffer in
+                                gradientBlock.withUnsafeMutableBufferPointer { dcolBuffer in
+                                    let (col, dyBlock) = (colBuffer.baseAddress!, dyBuffer.baseAddress!)
+                                    var start = 0
+                                    while start < batch {
+                                        let nb = min(nbMax, batch &- start)
+                                        let n = nb &* columns
+                                        for i in 0..<nb {
+                                            g.expand(
+                                                input.baseAddress! + (start &+ i) &* inputStride,
+                                                into: col + i &* columns, rowStride: ld, paddingIsZero: true)
+                                            guard nb > 1 else { break }
+                                            let source = d.baseAddress! + (start &+ i) &* outputStride
+                                            for oc in 0..<outChannels {
+                                                (dyBlock + (oc &* ld &+ i &* columns)).update(
+                                                    from: source + oc &* columns, count: columns)
+                                            }
+                                        }
+                                        let (dY, ldY) =
+                                            nb == 1
+                                            ? (d.baseAddress! + start &* outputStride, columns)
+                                            : (UnsafePointer(dyBlock), ld)
+                                        // dW [OC, CKK] += dY [OC, nb·OHW] · colᵀ [nb·OHW, CKK]
+                                        BLAS.gemm(
+                                            .none, .transposed, m: outChannels, n: rows, k: n, alpha: 1,
+                                            a: dY, lda: ldY, b: col, ldb: ld, beta: 1, c: dw, ldc: rows)
+                                        for oc in 0..<outChannels {
+                                            var sum: Float = 0
+                                            let line = dY + oc &* ldY
+                                            for j in 0..<n { sum += line[j] }
+                                            db[oc] += sum
+                                        }
+                                        if needsInputGradient {
+                                            // dcol [CKK, nb·OHW] = Wᵀ [CKK, OC] · dY [OC, nb·OHW]
+                                            let dcol = dcolBuffer.baseAddress!
+                                            BLAS.gemm(
+                                                .transposed, .none, m: rows, n: n, k: outChannels, alpha: 1,
+                                                a: w, lda: rows, b: dY, ldb: ldY, beta: 0, c: dcol, ldc: ld)
+                                            inputGradient.scalars.withUnsafeMutableBufferPointer { out in
+                                                for i in 0..<nb {
+                                                    g.accumulate(
+                                                        dcol + i &* columns, rowStride: ld,
+                                                        into: out.baseAddress! + (start &+ i) &* inputStride)
+                                                }
+                                            }
+                                        }
+                                        start &+= nb
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        guard needsInputGradient else { return nil }
-        var dx = Tensor.zeros(x.shape)
-        var dcol = [Float](repeating: 0, count: rows * columns)
-        parameters.withValues(parameterRange) { p in
-            dy.scalars.withUnsafeBufferPointer { d in
-                dcol.withUnsafeMutableBufferPointer { dcolBuffer in
-                    dx.scalars.withUnsafeMutableBufferPointer { out in
-                        for n in 0..<batch {
-                            // dcol [CKK, OHW] = Wᵀ [CKK, OC] · dy_n [OC, OHW]
-                            BLAS.gemm(
-                                .transposed, .none, m: rows, n: columns, k: outChannels, alpha: 1,
-                                a: p.baseAddress!, lda: rows, b: d.baseAddress! + n &* outChannels &* columns,
-                                ldb: columns, beta: 0, c: dcolBuffer.baseAddress!, ldc: columns)
-                            g.accumulate(dcolBuffer.baseAddress!, into: out.baseAddress! + n &* inputStride)
-                        }
-                    }
-                }
-            }
-        }
-        return dx
+        return needsInputGradient ? inputGradient : nil
     }
 }

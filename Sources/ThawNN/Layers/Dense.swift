@@ -1,10 +1,15 @@
 /// A fully connected layer: y = x·Wᵀ + b, W stored `[outputs, inputs]` then b `[outputs]` in the buffer.
+///
+/// The output and input-gradient buffers are the layer's and reused from step to step.
 public final class Dense: Layer {
     public let inputs: Int
     public let outputs: Int
     public let parameterRange: Range<Int>
     private let parameters: ParameterBuffer
     private var cachedInput: Tensor?
+    private var outputShape: [Int] = []
+    private var output = Tensor.unsized
+    private var inputGradient = Tensor.unsized
 
     /// A dense layer whose weights live at `offset` in `parameters`.
     public init(inputs: Int, outputs: Int, parameters: ParameterBuffer, offset: Int) {
@@ -24,12 +29,13 @@ public final class Dense: Layer {
         precondition(x.shape.count == 2 && x.shape[1] == inputs, "Dense(\(inputs)→\(outputs)) got \(x.shape)")
         let batch = x.batchSize
         precondition(batch > 0, "Dense.forward on an empty batch")
-        var y = Tensor.zeros([batch, outputs])
+        if outputShape.count != 2 || outputShape[0] != batch { outputShape = [batch, outputs] }
+        output.prepare(outputShape)
         let (inputs, outputs) = (inputs, outputs)
         parameters.withValues(parameterRange) { p in
             let w = p.baseAddress!
             let b = w + inputs * outputs
-            y.scalars.withUnsafeMutableBufferPointer { out in
+            output.scalars.withUnsafeMutableBufferPointer { out in
                 // Start from the bias in every row, then let GEMM add x·Wᵀ (beta = 1).
                 for row in 0..<batch {
                     (out.baseAddress! + row &* outputs).update(from: b, count: outputs)
@@ -43,14 +49,15 @@ public final class Dense: Layer {
             }
         }
         cachedInput = training ? x : nil
-        return y
+        return output
     }
 
     // dy: [batch, outputs] → dx: [batch, inputs]; dW += dyᵀ·x, db += Σ_rows dy, dx = dy·W.
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let x = cachedInput else { preconditionFailure("Dense.backward without a training forward") }
+        cachedInput = nil
         let batch = x.batchSize
-        precondition(dy.shape == [batch, outputs], "Dense.backward: dy \(dy.shape), expected [\(batch), \(outputs)]")
+        precondition(dy.shape.count == 2 && dy.shape[0] == batch && dy.shape[1] == outputs, "Dense.backward: dy \(dy.shape), expected [\(batch), \(outputs)]")
         let (inputs, outputs) = (inputs, outputs)
         parameters.withGradients(parameterRange) { g in
             let dw = g.baseAddress!
@@ -69,10 +76,10 @@ public final class Dense: Layer {
             }
         }
         guard needsInputGradient else { return nil }
-        var dx = Tensor.zeros([batch, inputs])
+        inputGradient.prepare(x.shape)
         parameters.withValues(weightRange) { w in
             dy.scalars.withUnsafeBufferPointer { d in
-                dx.scalars.withUnsafeMutableBufferPointer { out in
+                inputGradient.scalars.withUnsafeMutableBufferPointer { out in
                     BLAS.gemm(
                         .none, .none, m: batch, n: inputs, k: outputs, alpha: 1,
                         a: d.baseAddress!, lda: outputs, b: w.baseAddress!, ldb: inputs,
@@ -80,6 +87,6 @@ public final class Dense: Layer {
                 }
             }
         }
-        return dx
+        return inputGradient
     }
 }

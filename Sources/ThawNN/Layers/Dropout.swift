@@ -11,6 +11,8 @@ public final class Dropout: Layer {
     private var generator: SeededGenerator
     private var mask: [Float] = []
     private var maskShape: [Int] = []
+    private var output = Tensor.unsized
+    private var inputGradient = Tensor.unsized
 
     public init(rate: Float, generator: SeededGenerator) {
         precondition(rate >= 0 && rate < 1, "dropout rate must be in [0, 1), got \(rate)")
@@ -29,16 +31,19 @@ public final class Dropout: Layer {
         }
         if !(freezesMask && maskShape == x.shape && mask.count == x.count) {
             let scale = 1 / (1 - rate)
-            mask = (0..<x.count).map { _ in generator.nextUnitFloat() < rate ? 0 : scale }
-            maskShape = x.shape
+            if mask.count != x.count { mask = [Float](repeating: 0, count: x.count) }
+            for i in 0..<mask.count { mask[i] = generator.nextUnitFloat() < rate ? 0 : scale }
+            if maskShape != x.shape { maskShape = x.shape }
         }
-        var y = x
-        y.scalars.withUnsafeMutableBufferPointer { out in
-            mask.withUnsafeBufferPointer { m in
-                for i in 0..<out.count { out[i] *= m[i] }
+        output.prepare(x.shape)
+        x.scalars.withUnsafeBufferPointer { input in
+            output.scalars.withUnsafeMutableBufferPointer { out in
+                mask.withUnsafeBufferPointer { m in
+                    for i in 0..<out.count { out[i] = input[i] * m[i] }
+                }
             }
         }
-        return y
+        return output
     }
 
     // dy: [batch, ...] → dx: [batch, ...], the same mask applied to the gradient.
@@ -46,12 +51,14 @@ public final class Dropout: Layer {
         precondition(dy.shape == maskShape, "Dropout.backward: dy \(dy.shape) vs forward \(maskShape)")
         guard needsInputGradient else { return nil }
         if mask.isEmpty { return dy }
-        var dx = dy
-        dx.scalars.withUnsafeMutableBufferPointer { out in
-            mask.withUnsafeBufferPointer { m in
-                for i in 0..<out.count { out[i] *= m[i] }
+        inputGradient.prepare(dy.shape)
+        dy.scalars.withUnsafeBufferPointer { d in
+            inputGradient.scalars.withUnsafeMutableBufferPointer { out in
+                mask.withUnsafeBufferPointer { m in
+                    for i in 0..<out.count { out[i] = d[i] * m[i] }
+                }
             }
         }
-        return dx
+        return inputGradient
     }
 }

@@ -1,6 +1,9 @@
-/// `[batch, d1, d2, ...] → [batch, d1·d2·...]`; the values do not move (row-major).
+/// `[batch, d1, d2, ...] → [batch, d1·d2·...]`; the values do not move (row-major), so nothing is copied.
 public final class Flatten: Layer {
     private var cachedInputShape: [Int]?
+    /// The last input shape and its flattened shape, kept so that a step allocates no shape arrays.
+    private var lastInputShape: [Int] = []
+    private var outputShape: [Int] = []
 
     public init() {}
 
@@ -8,14 +11,19 @@ public final class Flatten: Layer {
 
     // x: [batch, ...] → y: [batch, product]
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        cachedInputShape = training ? x.shape : nil
-        return x.reshaped([x.batchSize, x.sampleCount])
+        if x.shape != lastInputShape {
+            lastInputShape = x.shape
+            outputShape = [x.batchSize, x.sampleCount]
+        }
+        cachedInputShape = training ? lastInputShape : nil
+        return Tensor(shape: outputShape, scalars: x.scalars)
     }
 
     // dy: [batch, product] → dx: [batch, ...] (the cached input shape)
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let shape = cachedInputShape else { preconditionFailure("Flatten.backward without a training forward") }
+        cachedInputShape = nil
         guard needsInputGradient else { return nil }
-        return dy.reshaped(shape)
+        return Tensor(shape: shape, scalars: dy.scalars)
     }
 }

@@ -1,6 +1,9 @@
-/// max(0, x) elementwise; any shape.
+/// max(0, x) elementwise; any shape. Output and input-gradient buffers are the layer's and reused.
 public final class ReLU: Layer {
-    private var cachedOutput: Tensor?
+    /// The last output; after a training forward it is also the mask backward needs.
+    private var output = Tensor.unsized
+    private var inputGradient = Tensor.unsized
+    private var hasTrainingForward = false
 
     public init() {}
 
@@ -8,25 +11,35 @@ public final class ReLU: Layer {
 
     // x: [batch, ...] → y: [batch, ...]
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        var y = x
-        y.scalars.withUnsafeMutableBufferPointer { buffer in
-            for i in 0..<buffer.count where !(buffer[i] > 0) { buffer[i] = 0 }
+        output.prepare(x.shape)
+        x.scalars.withUnsafeBufferPointer { input in
+            output.scalars.withUnsafeMutableBufferPointer { out in
+                let (source, target) = (input.baseAddress!, out.baseAddress!)
+                for i in 0..<input.count {
+                    let v = source[i]
+                    target[i] = v > 0 ? v : 0
+                }
+            }
         }
-        cachedOutput = training ? y : nil
-        return y
+        hasTrainingForward = training
+        return output
     }
 
     // dy: [batch, ...] → dx: [batch, ...]; the gradient passes where the output was positive.
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor? {
-        guard let y = cachedOutput else { preconditionFailure("ReLU.backward without a training forward") }
-        precondition(dy.shape == y.shape, "ReLU.backward: dy \(dy.shape) vs y \(y.shape)")
+        guard hasTrainingForward else { preconditionFailure("ReLU.backward without a training forward") }
+        hasTrainingForward = false
+        precondition(dy.shape == output.shape, "ReLU.backward: dy \(dy.shape) vs y \(output.shape)")
         guard needsInputGradient else { return nil }
-        var dx = dy
-        dx.scalars.withUnsafeMutableBufferPointer { d in
-            y.scalars.withUnsafeBufferPointer { out in
-                for i in 0..<d.count where !(out[i] > 0) { d[i] = 0 }
+        inputGradient.prepare(dy.shape)
+        dy.scalars.withUnsafeBufferPointer { d in
+            output.scalars.withUnsafeBufferPointer { y in
+                inputGradient.scalars.withUnsafeMutableBufferPointer { dx in
+                    let (gradient, mask, target) = (d.baseAddress!, y.baseAddress!, dx.baseAddress!)
+                    for i in 0..<d.count { target[i] = mask[i] > 0 ? gradient[i] : 0 }
+                }
             }
         }
-        return dx
+        return inputGradient
     }
 }

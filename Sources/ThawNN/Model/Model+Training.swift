@@ -16,8 +16,8 @@ extension Model {
         let range = parameterRange(layers: head)
         parameterBuffer.zeroGradients(for: range)
         let logits = forward(input, layers: head, training: true)
-        let (loss, dlogits) = SoftmaxCrossEntropy.lossAndGradient(logits: logits, labels: labels)
-        var gradient = dlogits
+        let loss = SoftmaxCrossEntropy.lossAndGradient(logits: logits, labels: labels, gradient: &lossGradient)
+        var gradient = lossGradient
         for index in head.reversed() {
             let needsInput = index > head.lowerBound
             countBackward(layer: index, samples: input.batchSize, includingInputGradient: needsInput)

@@ -5,6 +5,10 @@
 /// the head: ``trainStep(input:labels:freezePoint:optimizer:)`` allocates gradients for the head's parameters
 /// and leaves the backbone's bit-identical.
 ///
+/// Memory: every layer keeps the output and input-gradient buffers of its last call and refills them, so a
+/// training or inference step in steady state allocates nothing; a model therefore holds about one batch of
+/// activations (the largest batch it has seen) between calls.
+///
 /// Thread rule: not Sendable (layers cache activations); one owner uses it from one thread. To train on
 /// another thread, send the parameters (a `[Float]`) and build a model there, or ``copy()`` first.
 public final class Model {
@@ -22,6 +26,8 @@ public final class Model {
     /// Every FLOP this model has executed since it was made (or since ``resetExecutedFLOPs()``), counted per
     /// layer call from ``LayerCost`` and the batch size. Devices read it before and after a piece of work.
     public private(set) var executedFLOPs = FLOPCount()
+    /// d loss / d logits of the last training step, kept so that a step allocates nothing.
+    var lossGradient = Tensor.unsized
 
     /// FLOPs the optimiser spends per trained parameter and step: SGD with momentum and weight decay is about
     /// four (decay, momentum, scale, update); Adam spends more, which this count does not distinguish.
@@ -98,7 +104,7 @@ public final class Model {
         precondition(
             range.lowerBound >= 0 && range.upperBound <= layers.count, "layers \(range) outside 0..<\(layers.count)")
         precondition(
-            x.sampleShape == activationShapes[range.lowerBound],
+            x.hasSampleShape(activationShapes[range.lowerBound]),
             "input samples \(x.sampleShape) do not match activation \(range.lowerBound) \(activationShapes[range.lowerBound])"
         )
         var activation = x

@@ -63,7 +63,7 @@ public struct Tensor: Sendable, Equatable {
     public var sampleShape: [Int] { Array(shape.dropFirst()) }
 
     /// The number of values in one sample.
-    public var sampleCount: Int { Tensor.elementCount(sampleShape) }
+    public var sampleCount: Int { shape.dropFirst().reduce(1, *) }
 
     /// The same values under another shape with the same element count.
     public func reshaped(_ newShape: [Int]) -> Tensor { Tensor(shape: newShape, scalars: scalars) }
