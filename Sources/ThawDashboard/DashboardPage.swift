@@ -68,7 +68,7 @@ function lines(series,opts){ // series: [{name,values,color,width}], values alig
 function bars(rows,opts){ // rows: [{name, a, b}] a: grey (before), b: colour (now)
   if(!rows.length) return `<p class="empty">${opts.empty||"no data yet"}</p>`;
   const W=460,row=16,L=90,H=rows.length*row+6,max=opts.max??Math.max(1e-9,...rows.map(r=>Math.max(r.a??0,r.b??0)));
-  const w=v=>(W-L-50)*Math.max(0,Math.min(1,(v??0)/max));
+  const w=v=>(W-L-(opts.room??60))*Math.max(0,Math.min(1,(v??0)/max));
   let svg=`<svg viewBox="0 0 ${W} ${H}">`;
   rows.forEach((r,i)=>{const y=3+i*row;svg+=`<text class="lbl" x="0" y="${y+11}">${esc(r.name).slice(0,14)}</text>`;
     if(r.a!=null) svg+=`<rect x="${L}" y="${y+1}" width="${w(r.a)}" height="${row-4}" fill="#3a4754"/>`;
@@ -88,7 +88,7 @@ function render(s){
   $("mean-now").textContent=num(mean("accuracy")==null?null:100*mean("accuracy"),1)+"%";
   $("heads").textContent=`${users.filter(u=>u.headsSwapped>0).length} / ${users.length}`;
   $("refused").textContent=s.totalRefused;
-  $("users").innerHTML=bars(users.map(u=>({name:u.user,a:u.accuracyBefore,b:u.accuracy})),{max:1,color:"#7ee787",
+  $("users").innerHTML=bars(users.map(u=>({name:u.user,a:u.accuracyBefore,b:u.accuracy})),{max:1,color:"#7ee787",room:90,
     label:r=>`${num(100*(r.a??0),0)}% → ${num(100*(r.b??0),0)}%`});
   const h=s.history, accSeries=Object.entries(h.accuracy).map(([n,v],i)=>({name:n,values:v,color:C[i%C.length],opacity:.35,width:1}));
   accSeries.push({name:"mean",values:h.meanAccuracy,color:"#fff",width:2.5,legend:true});

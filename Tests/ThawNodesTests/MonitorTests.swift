@@ -4,6 +4,7 @@ import ThawTestKit
 import ThawWire
 import ThawZMQ
 
+@testable import ThawLauncher
 @testable import ThawNodes
 
 /// The monitor's pure parts: the hub's replay, the Prometheus exposition, the history, the dashboard state.
@@ -72,6 +73,18 @@ struct MonitorTests {
         #expect(late.board.changes.count == 1)
     }
 
+    @Test func aChangeWhoseBroadcastWasMissedIsTakenFromTheNextHeartbeat() {
+        var board = MonitorBoard()
+        var state = Self.state
+        board.record(.heartbeat(Heartbeat(state: state, coordinatorStartedAtMs: 1, counter: 1)))
+        state.freezePoint = 6
+        state.epoch += 1
+        board.record(.heartbeat(Heartbeat(state: state, coordinatorStartedAtMs: 1, counter: 2)))
+        board.record(.freezePointChange(FreezePointChange(state: state, fromFreezePoint: 7, reason: "late copy")))
+        #expect(board.changes.map(\.kind) == ["freeze"])
+        #expect(board.changes.map(\.freezePoint) == [6])
+    }
+
     @Test func anOlderReportNeverReplacesANewerOneAndRatesComeFromCounterDeltas() {
         var board = MonitorBoard()
         board.record(.metrics(Self.worker("w", batches: 10, at: 1_000)))
@@ -121,11 +134,33 @@ struct MonitorTests {
         board.record(.metrics(Self.phone("phone-0", user: "u1", accuracy: 0.9, at: 1_000)))
         board.sample(nowMs: 2_000)
         let json = board.dashboard(nowMs: 2_000).json()
-        let state = try JSONDecoder().decode(DashboardState.self, from: Data(json.utf8))
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Inf", negativeInfinity: "-Inf", nan: "NaN")
+        let state = try decoder.decode(DashboardState.self, from: Data(json.utf8))
+        #expect(state.workers.first?.loss?.isNaN == true, "a diverged loss is sent as \"NaN\", not dropped")
         #expect(state.users.map(\.user) == ["u1"])
         #expect(state.workers.first?.batchesPerSecond == 4)
         #expect(state.history.workers["worker-0"] == [4])
         #expect(state.history.meanAccuracy == [0.9])
         #expect(state.changes.map(\.kind) == ["freeze"])
+    }
+
+    @Test func thawUpsLiveStatusSummarisesTheBoard() {
+        var board = MonitorBoard()
+        board.record(.heartbeat(Heartbeat(state: Self.state, coordinatorStartedAtMs: 1, counter: 12)))
+        board.record(.metrics(Self.worker("worker-0", batches: 4, at: 1_000)))
+        board.record(.metrics(Self.worker("worker-0", batches: 8, at: 3_000)))
+        board.record(.metrics(MetricsReport(node: "registry", role: "registry", timestampMs: 1, counters: ["commits": 5])))
+        var phone = Self.phone("phone-0", user: "u1", accuracy: 0.75, at: 1)
+        phone.gauges["outbox"] = 3
+        board.record(.metrics(phone))
+        board.record(.metrics(MetricsReport(node: "phone-1", role: "device", timestampMs: 1, gauges: ["outbox": 1])))
+        let block = LiveStatus.block(board)
+        #expect(block[0] == "── status ── model v3 · k=7 · epoch 4 · heartbeat #12")
+        #expect(block[1] == "  workers   worker-0 2.0 b/s")
+        #expect(block[2] == "  registry  5 heads committed")
+        #expect(block[3] == "  phones    1/2 with heads · 4 batches in flight · mean accuracy 50.0% → 75.0%")
+        #expect(block[4] == "  refusals  1")
+        #expect(LiveStatus.line(board).contains("phones 1/2 with heads | 4 batches in flight"))
     }
 }

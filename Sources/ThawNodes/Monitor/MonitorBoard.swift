@@ -31,6 +31,15 @@ package struct MonitorBoard: Sendable {
     package mutating func record(_ message: ThawMessage, nowMs: UInt64 = WallClock.nowMs()) {
         switch message {
         case .heartbeat(let beat):
+            // A change whose broadcast this monitor missed (it attached late, or its hub was down)
+            // still shows in the history: the heartbeat carries a newer epoch with another state.
+            if let known = deployment, beat.state.epoch > known.epoch {
+                if beat.state.modelVersion != known.modelVersion || beat.state.modelHash != known.modelHash {
+                    noteChange("model", beat.state, nowMs)
+                } else if beat.state.freezePoint != known.freezePoint {
+                    noteChange("freeze", beat.state, nowMs)
+                }
+            }
             deployment = beat.state
             heartbeats = beat.counter
         case .modelAnnounce(let announce):

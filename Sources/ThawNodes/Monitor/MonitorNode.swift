@@ -29,6 +29,8 @@ public struct MonitorNode: Sendable {
         public var attached = false
         /// Print nothing but the ready line (a monitor that only serves HTTP).
         public var quiet = false
+        /// More entries for the ready line's `endpoints` (the dashboard's `http` URL).
+        package var readyEndpoints: [String: String] = [:]
         /// Whether the node prints its ready line (not when it runs inside `thaw up` for the live status).
         package var emitsReadyLine = true
         /// Called on the node's event handler after every tick with the board (cheap: a copy-on-write
@@ -91,6 +93,7 @@ public struct MonitorNode: Sendable {
             let watchSocket = watchIndex.map { loop.sockets[$0] }
             var endpoints = [(configuration.attached ? "attached" : "metrics"): loop.boundEndpoints(of: first).first?.rawValue ?? configuration.metrics.rawValue]
             if let watchSocket { endpoints["watch"] = loop.boundEndpoints(of: watchSocket).first?.rawValue ?? "" }
+            endpoints.merge(configuration.readyEndpoints) { $1 }
             if configuration.emitsReadyLine {
                 ReadyLine(role: "monitor", node: configuration.name, endpoints: endpoints).emit()
             }

@@ -53,7 +53,9 @@ package struct MonitorStateMachine: Sendable {
     /// hub's replay when no heartbeat came for two seconds (no coordinator in the topology, or it is down).
     package mutating func tick(nowMs: UInt64, own: MetricsReport, ownFrames: [Frame]?) -> [Action] {
         var actions: [Action] = []
-        board.record(.metrics(own), nowMs: nowMs)
+        // A hub's report is part of the system (it publishes it); an attached monitor shows its own
+        // only once it refused something, so attached monitors agree on the board.
+        if isHub || (own.counters["refused"] ?? 0) > 0 { board.record(.metrics(own), nowMs: nowMs) }
         if isHub, let ownFrames {
             actions.append(.publish(ownFrames))
             replay.keep(.metrics(own), frames: ownFrames)

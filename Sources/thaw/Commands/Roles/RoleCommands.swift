@@ -165,24 +165,18 @@ struct MonitorCommand: AsyncParsableCommand {
             let holder = BoardHolder()
             let servers = try addresses.sorted().map { try DashboardServer(hostPort: $0, holder: holder) }
             if !servers.isEmpty { configuration.observer = { holder.update($0) } }
-            let node = MonitorNode(configuration: configuration, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for server in servers { group.addTask { try await server.run() } }
-                for server in servers {
+                for (index, server) in servers.enumerated() {
                     let url = try await server.waitForURL()
-                    StdoutLine.write(HTTPListeningLine(url: url))
+                    // In the ready line (`"http": URL`), which is the first line a monitor prints.
+                    configuration.readyEndpoints[index == 0 ? "http" : "http-\(index)"] = url
                     logger.notice("dashboard at \(url), Prometheus metrics at \(url)metrics")
                 }
-                try await node.run(shutdown: shutdown)
+                try await MonitorNode(configuration: configuration, logger: logger).run(shutdown: shutdown)
                 for server in servers { await server.stop() }
                 group.cancelAll()
             }
         }
     }
-}
-
-/// Printed by a monitor serving HTTP once it listens (tests read the real port from it).
-struct HTTPListeningLine: Codable {
-    var event = "http-listening"
-    var url: String
 }
