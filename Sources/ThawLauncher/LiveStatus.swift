@@ -52,6 +52,9 @@ package final class LiveStatus: Sendable {
         }
         status.tasks.withLock { $0 = [running, ticker] }
         active.withLock { $0 = status }
+        if let http = hub.spec.options.monitor?.http, !http.hasSuffix(":0") {
+            status.printAbove("[thaw up] live dashboard: http://\(http)/ (Prometheus: http://\(http)/metrics)")
+        }
         return status
     }
 

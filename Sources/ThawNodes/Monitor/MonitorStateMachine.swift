@@ -65,7 +65,9 @@ package struct MonitorStateMachine: Sendable {
             lastReplayMs = nowMs
             actions += replay.snapshot.map { Action.publish($0) }
         }
-        if lastPrintMs.map({ nowMs >= $0 + intervalMs }) ?? true {
+        // Nothing to show before the first message (an attached monitor has the state one heartbeat later).
+        let empty = board.deployment == nil && board.reports.isEmpty
+        if !empty || lastPrintMs != nil, lastPrintMs.map({ nowMs >= $0 + intervalMs }) ?? true {
             lastPrintMs = nowMs
             if json {
                 if let line = board.boardLine() { actions.append(.print(line)) }
