@@ -85,6 +85,16 @@ struct MonitorTests {
         #expect(board.changes.map(\.freezePoint) == [6])
     }
 
+    @Test func aJSONMonitorPrintsItsOwnReportWhenItRefusedSomething() {
+        var machine = MonitorStateMachine(isHub: false, json: true, intervalMs: 60_000)
+        let quiet = MetricsReport(node: "m", role: "monitor", timestampMs: 1, counters: ["refused": 0])
+        #expect(!machine.tick(nowMs: 1, own: quiet, ownFrames: nil).contains { if case .print(let l) = $0 { l.contains("\"node\":\"m\"") } else { false } })
+        let refusing = MetricsReport(node: "m", role: "monitor", timestampMs: 2, counters: ["refused": 2])
+        let printed = machine.tick(nowMs: 2, own: refusing, ownFrames: nil).compactMap { if case .print(let l) = $0 { l } else { nil } }
+        #expect(printed.contains { $0.contains("\"kind\":\"metrics\"") && $0.contains("\"refused\":2") })
+        #expect(machine.board.reports["m"] != nil, "a monitor that refused something shows itself on its board")
+    }
+
     @Test func anOlderReportNeverReplacesANewerOneAndRatesComeFromCounterDeltas() {
         var board = MonitorBoard()
         board.record(.metrics(Self.worker("w", batches: 10, at: 1_000)))

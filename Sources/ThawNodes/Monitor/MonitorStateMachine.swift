@@ -25,6 +25,7 @@ package struct MonitorStateMachine: Sendable {
     private var lastPrintMs: UInt64?
     private var lastReplayMs: UInt64 = 0
     private var lastHeartbeatMs: UInt64?
+    private var lastOwnRefused: UInt64 = 0
 
     package init(isHub: Bool, json: Bool, intervalMs: UInt64) {
         self.isHub = isHub
@@ -55,7 +56,13 @@ package struct MonitorStateMachine: Sendable {
         var actions: [Action] = []
         // A hub's report is part of the system (it publishes it); an attached monitor shows its own
         // only once it refused something, so attached monitors agree on the board.
-        if isHub || (own.counters["refused"] ?? 0) > 0 { board.record(.metrics(own), nowMs: nowMs) }
+        let refused = own.counters["refused"] ?? 0
+        if isHub || refused > 0 { board.record(.metrics(own), nowMs: nowMs) }
+        // A `--json` monitor prints its own report when its refusals changed (tests and tools read it).
+        if json, refused != lastOwnRefused, let line = MonitorBoard.jsonLine(.metrics(own)) {
+            lastOwnRefused = refused
+            actions.append(.print(line))
+        }
         if isHub, let ownFrames {
             actions.append(.publish(ownFrames))
             replay.keep(.metrics(own), frames: ownFrames)
