@@ -1,6 +1,7 @@
 import FlyingFox
 import FlyingSocks
 import Foundation
+import Synchronization
 import ThawNodes
 
 /// The monitor's HTTP face (docs/MONITORING.md), on FlyingFox (pure Swift, no NIO):
@@ -15,6 +16,12 @@ import ThawNodes
 package struct DashboardServer: Sendable {
     package let holder: BoardHolder
     package let server: HTTPServer
+    /// Why ``run()`` ended early (the address is taken), for ``waitForURL()`` to report.
+    private let failure = FailureBox()
+
+    final class FailureBox: Sendable {
+        let error = Mutex<(any Error)?>(nil)
+    }
 
     /// - Parameter hostPort: `HOST:PORT` (IPv4 host or `localhost`; port 0 picks a free one).
     package init(hostPort: String, holder: BoardHolder) throws {
@@ -56,14 +63,30 @@ package struct DashboardServer: Sendable {
             HTTPResponse(
                 statusCode: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: Data(DashboardPage.html.utf8))
         }
-        try await server.run()
+        do {
+            try await server.run()
+        } catch {
+            failure.error.withLock { $0 = error }
+            throw error
+        }
     }
 
     /// `http://HOST:PORT/` once listening (the real port when 0 was asked for).
+    /// - Throws: why the server could not listen (e.g. the address is in use), or a timeout after 10 s.
     package func waitForURL() async throws -> String {
-        try await server.waitUntilListening(timeout: 10)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while await !server.isListening {
+            if let error = failure.error.withLock({ $0 }) { throw CannotListen(reason: "\(error)") }
+            guard ContinuousClock.now < deadline else { throw CannotListen(reason: "not listening after 10 s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         guard case .ip4(let host, let port)? = await server.listeningAddress else { return "" }
         return "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(port)/"
+    }
+
+    package struct CannotListen: Error, CustomStringConvertible {
+        package var reason: String
+        package var description: String { "the dashboard cannot listen: \(reason)" }
     }
 
     package func stop() async { await server.stop(timeout: 1) }

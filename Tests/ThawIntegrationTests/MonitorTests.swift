@@ -96,6 +96,7 @@ struct MonitorSystemTests {
             // A late monitor knows the full state within one heartbeat: the hub replays it after each
             // heartbeat, so every role's report arrived before the monitor's third heartbeat line
             // (the first may have come while its subscription was still being set up).
+            #expect(try await DistributedSystemTests.waitUntil(.seconds(30)) { Self.heartbeats(first).count >= 3 })
             let roles = try #require(Self.rolesBeforeHeartbeat(3, of: first))
             #expect(roles.isSuperset(of: Self.everyRole.subtracting(["monitor"])), "\(roles)")
 
