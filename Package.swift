@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
     ],
     targets: [
         // C libraries from Debian packages, as system-library targets (no vendored headers).
@@ -73,6 +74,7 @@ let package = Package(
             name: "ThawLauncher",
             dependencies: [
                 "ThawNodes", "ThawTopology", "ThawZMQ", "ThawNN", "ThawModel", "ThawData",
+                "ThawWire",  // LiveStatus reads the monitor board's reports
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -88,13 +90,21 @@ let package = Package(
             ]
         ),
         .target(name: "ThawFuzz", dependencies: ["ThawNodes", "ThawWire", "ThawModel", "ThawNN"]),
+        // The monitor's HTTP face (Prometheus /metrics, the live dashboard): FlyingFox stays out of the roles.
+        .target(
+            name: "ThawDashboard",
+            dependencies: [
+                "ThawNodes", "ThawWire", .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+            ]
+        ),
 
         // The thin CLI.
         .executableTarget(
             name: "thaw",
             dependencies: [
                 "ThawNodes", "ThawLauncher", "ThawSimulation", "ThawBench", "ThawFuzz", "ThawDeviceProfile",
-                "ThawTopology", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
+                "ThawDashboard", "ThawTopology", "ThawLearning", "ThawData", "ThawModel", "ThawNN", "ThawZMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -125,6 +135,7 @@ let package = Package(
             name: "ThawNodesTests",
             dependencies: [
                 "ThawNodes", "ThawLauncher", "ThawDeviceProfile", "ThawFuzz", "ThawModel", "ThawNN", "ThawWire", "ThawTestKit",
+                "ThawDashboard",
             ]
         ),
 

@@ -3,7 +3,8 @@
 # Called by scripts/test and scripts/demo; safe to run again.
 set -euo pipefail
 need=()
-for pkg in libzmq3-dev libopenblas-dev libsqlite3-dev zlib1g-dev protobuf-compiler pkg-config; do
+# THAW_BOOTSTRAP_EXTRA: more Debian packages a caller needs (scripts/test: chromium for the dashboard test).
+for pkg in libzmq3-dev libopenblas-dev libsqlite3-dev zlib1g-dev protobuf-compiler pkg-config ${THAW_BOOTSTRAP_EXTRA:-}; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -74,6 +74,7 @@ extension TopologyLauncher {
     }
 
     static func say(_ text: String) {
+        if let status = LiveStatus.current { return status.printAbove("[thaw up] \(text)") }
         FileHandle.standardOutput.write(Data("[thaw up] \(text)\n".utf8))
     }
 

@@ -86,6 +86,9 @@ public struct TopologyLauncher: Sendable {
             throw error
         }
         Self.say("all \(children.count) processes ready; logs in \(logs)/")
+        let monitorArguments = configuration.extraArguments[.monitor] ?? []
+        let keys = monitorArguments.firstIndex(of: "--keys").map { monitorArguments[$0 + 1] }
+        let status = LiveStatus.start(topology: topology, keysDirectory: keys, logger: logger)
 
         // The goal: every Thaw device process reached its goal, or, with FedAvg servers, they finished their rounds.
         let fedAvgServers = children.filter { $0.instance.role == .fedavg }.count
@@ -116,6 +119,7 @@ public struct TopologyLauncher: Sendable {
             group.cancelAll()
             return first ?? .interrupted
         }
+        await status?.stop()
         Self.say("stopping (\(ending.rawValue))")
         report.ending = ending.rawValue
         await stopAll()

@@ -64,8 +64,10 @@ nodes:
     role: monitor
     endpoints:
       metrics: tcp://127.0.0.1:5704   # SUB (bound): every role PUBlishes its metrics here
+      watch: tcp://127.0.0.1:5705     # PUB (bound): forwards it all; `thaw monitor --attach` connects here
     options:
       interval: 2s
+      http: 127.0.0.1:5780            # live dashboard http://127.0.0.1:5780/ and Prometheus /metrics
 
 """#
 

@@ -67,6 +67,7 @@ struct IntegrationTopology {
                     role: monitor
                     endpoints:
                       metrics: ipc://\(directory)/metrics
+                      watch: ipc://\(directory)/watch
 
                 """
         }

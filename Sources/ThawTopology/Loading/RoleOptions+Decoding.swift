@@ -52,8 +52,9 @@ extension RoleOptions {
             return .device(try decodeDevice(node))
         case .monitor:
             var options = MonitorOptions()
-            guard let reader = try node.mapping("options", keys: ["interval"]) else { return .monitor(options) }
+            guard let reader = try node.mapping("options", keys: ["interval", "http"]) else { return .monitor(options) }
             options.interval = try reader.duration("interval") ?? options.interval
+            options.http = try reader.string("http")
             return .monitor(options)
         case .fedavg:
             return .fedavg(try decodeFedAvg(node))

@@ -28,7 +28,7 @@ public enum Role: String, Hashable, Sendable, CaseIterable, CustomStringConverti
     /// Endpoint names the role may declare besides the required ones.
     public var optionalEndpoints: [String] {
         switch self {
-        case .monitor: ["metrics"]
+        case .monitor: ["metrics", "watch"]
         case .coordinator, .registry, .worker, .device, .fedavg: []
         }
     }

@@ -54,6 +54,9 @@ public struct WorkerOptions: Hashable, Sendable {
 public struct MonitorOptions: Hashable, Sendable {
     /// How often the monitor prints a status line (`interval`).
     public var interval: Duration = .seconds(2)
+    /// `HOST:PORT` where the monitor serves its live dashboard and Prometheus `/metrics` (`http`);
+    /// nil: no HTTP (docs/MONITORING.md).
+    public var http: String? = nil
 
     public init() {}
 }

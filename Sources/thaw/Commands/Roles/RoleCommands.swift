@@ -1,9 +1,12 @@
 import ArgumentParser
 import Foundation
+import Logging
+import ThawDashboard
 import ThawData
 import ThawLauncher
 import ThawNodes
 import ThawTopology
+import ThawZMQ
 
 /// `thaw coordinator`: owns model version and freeze point, publishes them.
 struct CoordinatorCommand: AsyncParsableCommand {
@@ -114,19 +117,66 @@ struct FedAvgCommand: AsyncParsableCommand {
     }
 }
 
-/// `thaw monitor`: shows broadcasts and metrics.
+/// `thaw monitor`: shows broadcasts and metrics; `--attach` joins a running system as one more
+/// monitor, `--http`/`--prometheus` serve the live dashboard and `/metrics` (docs/MONITORING.md).
 struct MonitorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "monitor", abstract: "Show deployment state and every role's metrics, live.")
     @OptionGroup var options: NodeOptions
     @Flag(help: "Print JSON lines instead of a table.")
     var json = false
+    @Flag(help: "Attach to the running monitor node (--node) through its `watch` endpoint instead of being that node; any number may attach.")
+    var attach = false
+    @Option(help: "Serve the live dashboard (/), its state (/state.json, /live) and /metrics on HOST:PORT (default: the topology's `http` option).")
+    var http: String?
+    @Option(help: "Serve Prometheus /metrics (and the dashboard) on HOST:PORT.")
+    var prometheus: String?
+    @Flag(help: "Print nothing but the ready line (for a monitor that only serves HTTP).")
+    var quiet = false
 
     func run() async throws {
         let logger = options.logger(role: "monitor")
         try await runNode(logger) { shutdown in
-            let node = MonitorNode(configuration: try options.settings().monitor(json: json), logger: logger)
-            try await node.run(shutdown: shutdown)
+            let topology = try options.loadTopology()
+            guard let instance = topology.instance(named: options.node), instance.role == .monitor else {
+                throw NodeError(.badConfiguration, "\(topology.origin): '\(options.node)' is not a monitor node")
+            }
+            let monitorOptions = instance.spec.options.monitor ?? MonitorOptions()
+            var configuration: MonitorNode.Configuration
+            if attach {
+                // Needs neither the base model nor the bound metrics endpoint: only the hub's `watch` PUB.
+                guard let watch = instance.endpoints["watch"] else {
+                    throw NodeError(
+                        .badConfiguration,
+                        "\(topology.origin): monitor '\(instance.name)' declares no 'watch' endpoint to attach to")
+                }
+                configuration = .attaching(
+                    name: "\(instance.name)-attached-\(getpid())", hub: Endpoint(watch.description),
+                    interval: monitorOptions.interval, json: json)
+                // Over CURVE an attached monitor is an operator tool: it connects with the `ctl` key,
+                // as `thaw ctl` does, and trusts the monitor node's server key (docs/MONITORING.md).
+                configuration.curve = try topology.curve(keyName: "ctl", binds: false, keysDirectory: options.keys)
+            } else {
+                configuration = try options.settings().monitor(json: json)
+                configuration.watch = instance.endpoints["watch"].map { Endpoint($0.bindAddress.description) }
+            }
+            configuration.quiet = quiet
+            let addresses = Set([http ?? (attach ? nil : monitorOptions.http), prometheus].compactMap { $0 })
+            let holder = BoardHolder()
+            let servers = try addresses.sorted().map { try DashboardServer(hostPort: $0, holder: holder) }
+            if !servers.isEmpty { configuration.observer = { holder.update($0) } }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for server in servers { group.addTask { try await server.run() } }
+                for (index, server) in servers.enumerated() {
+                    let url = try await server.waitForURL()
+                    // In the ready line (`"http": URL`), which is the first line a monitor prints.
+                    configuration.readyEndpoints[index == 0 ? "http" : "http-\(index)"] = url
+                    logger.notice("dashboard at \(url), Prometheus metrics at \(url)metrics")
+                }
+                try await MonitorNode(configuration: configuration, logger: logger).run(shutdown: shutdown)
+                for server in servers { await server.stop() }
+                group.cancelAll()
+            }
         }
     }
 }
