@@ -3,7 +3,7 @@
 # Called by scripts/test and scripts/demo; safe to run again.
 set -euo pipefail
 need=()
-for pkg in libzmq3-dev libopenblas-dev libsqlite3-dev zlib1g-dev protobuf-compiler pkg-config; do
+for pkg in libzmq3-dev libopenblas-dev libsqlite3-dev zlib1g-dev protobuf-compiler pkg-config python3-zmq python3-protobuf; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
