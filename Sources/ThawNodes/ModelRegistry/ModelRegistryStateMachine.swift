@@ -433,7 +433,7 @@ struct ModelRegistryStateMachine: Sendable {
                 if let head, head.version > (index.heads[commit.user]?.version ?? 0) {
                     index.heads[commit.user] = head
                 }
-                markConsumed(consumed, stamps: commit.stamps)
+                markConsumed(consumed, user: commit.user, stamps: commit.stamps)
                 actions.append(
                     .reply(
                         peer, inReplyTo: id,
@@ -534,8 +534,8 @@ struct ModelRegistryStateMachine: Sendable {
     }
 
     /// Records that a head committed under `stamps` with `consumed` covers those batches.
-    mutating func markConsumed(_ consumed: [BatchKey], stamps: FeatureStamps) {
-        for key in consumed where index.batches[key.device]?[key.sequence] != nil {
+    mutating func markConsumed(_ consumed: [BatchKey], user: UserID, stamps: FeatureStamps) {
+        for key in consumed where index.batches[key.device]?[key.sequence]?.user == user {
             index.batches[key.device]?[key.sequence]?.consumedUnder.insert(stamps)
         }
     }

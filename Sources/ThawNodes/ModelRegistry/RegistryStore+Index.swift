@@ -164,7 +164,7 @@ extension RegistryStore {
     }
 
     /// Compare-and-set inside the caller's transaction (see ``commitHead(_:)``); on success also records
-    /// `consumed` and returns the new head's index entry.
+    /// `consumed` (only stored batches of the committing user) and returns the new head's index entry.
     static func writeHead(
         _ db: Database, _ commit: HeadCommit, consumed: [BatchKey]
     ) throws -> (CommitOutcome, RegistryIndex.Head?) {
@@ -189,8 +189,11 @@ extension RegistryStore {
             ])
         for key in consumed where key.sequence <= UInt64(Int64.max) {
             try db.execute(
-                sql: "INSERT OR IGNORE INTO head_consumed (user, version, device, seq) VALUES (?, ?, ?, ?)",
-                arguments: [commit.user.rawValue, Int64(version), key.device.rawValue, Int64(key.sequence)])
+                sql: """
+                    INSERT OR IGNORE INTO head_consumed (user, version, device, seq)
+                    SELECT user, ?, device, seq FROM device_batches WHERE device = ? AND seq = ? AND user = ?
+                    """,
+                arguments: [Int64(version), key.device.rawValue, Int64(key.sequence), commit.user.rawValue])
         }
         let head = RegistryIndex.Head(
             version: version, parentVersion: commit.parentVersion, hash: commit.hash, stamps: commit.stamps,
