@@ -18,12 +18,15 @@ import ThawWire
     ) throws {
         try withTemporaryStore { store in
             let parameters = [Float](repeating: 0.1, count: M.architecture.parameterCount)
-            let blob = ModelCheckpoint.encode(.init(architecture: M.architecture, version: ModelVersion(1), parameters: parameters))
+            let blob = ModelCheckpoint.encode(
+                .init(architecture: M.architecture, version: ModelVersion(1), parameters: parameters))
             _ = try store.putBaseModel(version: ModelVersion(1), hash: "m", blob: Data(blob))
-            var machine = ModelRegistryStateMachine(index: try store.loadIndex(), contracts: try RegistryNode.loadContracts(store))
+            var machine = ModelRegistryStateMachine(
+                index: try store.loadIndex(), contracts: try RegistryNode.loadContracts(store))
             let refusals = InputRefusals(logger: Logger(label: "test"))
             func answer(_ message: ThawMessage, _ id: UInt64) -> ThawMessage {
-                let frames = try! WireCodec.encode(message, metadata: WireMetadata(sender: "t", sequence: id, sentAtUnixMs: 1))
+                let frames = try! WireCodec.encode(
+                    message, metadata: WireMetadata(sender: "t", sequence: id, sentAtUnixMs: 1))
                 return RegistryNode.reply(to: frames, from: nil, machine: &machine, store: store, refusals: refusals)
                     ?? .errorReply(ErrorReply(code: .internal, message: "no reply"))
             }
@@ -33,7 +36,8 @@ import ThawWire
 
     static func commit(parent: UInt64, samples: UInt64, consumed: [UInt64], seed: Float) -> ThawMessage {
         let parameters = (0..<18).map { Float($0) * 0.01 + seed }
-        let hash = ContentHash.head(parameters: parameters, freezePoint: FreezePoint(2), architecture: M.architecture).hex
+        let hash = ContentHash.head(parameters: parameters, freezePoint: FreezePoint(2), architecture: M.architecture)
+            .hex
         return .headCommit(
             ThawWire.HeadCommit(
                 userID: "alice", parentVersion: parent, modelVersion: 1, freezePoint: 2, hyperHash: "h", headHash: hash,
@@ -55,7 +59,8 @@ import ThawWire
             }
             // A worker with max_samples 6 fetches: it gets the newest 6 rows, oldest first, with row ids.
             let fetched = answer(
-                .featureFetch(FeatureFetch(userID: "alice", modelVersion: 1, freezePoint: 2, maxSamples: 6, hyperHash: "h")), 10)
+                .featureFetch(
+                    FeatureFetch(userID: "alice", modelVersion: 1, freezePoint: 2, maxSamples: 6, hyperHash: "h")), 10)
             guard case .featureSet(let set) = fetched else {
                 Issue.record("expected a FeatureSet, got \(fetched)")
                 return
@@ -63,9 +68,12 @@ import ThawWire
             #expect(set.sampleIDs == [40, 41, 42, 50, 51, 52])
             #expect(set.rowIDs.count == 6 && set.rowIDs == set.rowIDs.sorted())
             // Incremental: after the 4th batch's last row only the 5th batch's rows come.
-            guard case .featureSet(let tail) = answer(
-                .featureFetch(
-                    FeatureFetch(userID: "alice", modelVersion: 1, freezePoint: 2, maxSamples: 6, hyperHash: "h", afterRow: set.rowIDs[2])), 11)
+            guard
+                case .featureSet(let tail) = answer(
+                    .featureFetch(
+                        FeatureFetch(
+                            userID: "alice", modelVersion: 1, freezePoint: 2, maxSamples: 6, hyperHash: "h",
+                            afterRow: set.rowIDs[2])), 11)
             else {
                 Issue.record("expected a FeatureSet")
                 return
@@ -73,7 +81,8 @@ import ThawWire
             #expect(tail.sampleIDs == [50, 51, 52])
 
             // The worker that stored batch 5 trains on those 6 rows and commits, naming batch 5 consumed.
-            guard case .commitAck(let ack) = answer(Self.commit(parent: 0, samples: 6, consumed: [5], seed: 0), 12) else {
+            guard case .commitAck(let ack) = answer(Self.commit(parent: 0, samples: 6, consumed: [5], seed: 0), 12)
+            else {
                 Issue.record("commit refused")
                 return
             }
@@ -117,7 +126,8 @@ import ThawWire
             #expect(audit.conflicts.count == 1 && audit.conflicts[0].contains("phone-1#1"))
             #expect(!audit.isClean)
             // The store refuses it on its own too (a second registry process, a tool).
-            var bobsBatch = RegistryWireAdapter.featureBatch({ if case .featureBatch(let b) = M.batch(user: "bob") { b } else { fatalError() } }())
+            var bobsBatch = RegistryWireAdapter.featureBatch(
+                { if case .featureBatch(let b) = M.batch(user: "bob") { b } else { fatalError() } }())
             bobsBatch.sequence = 1
             #expect(throws: RegistryError.self) { try store.storeBatch(bobsBatch) }
         }
@@ -141,7 +151,8 @@ import ThawWire
 
     @Test func aDeclinedHeadIsCountedAndRecorded() throws {
         try Self.withRegistry { answer, store throws in
-            var request = HeadRequest(userID: "alice", deviceID: "phone-1", haveHash: "", modelVersion: 1, freezePoint: 2)
+            var request = HeadRequest(
+                userID: "alice", deviceID: "phone-1", haveHash: "", modelVersion: 1, freezePoint: 2)
             request.declinedHash = "ABC"
             guard case .headReply = answer(.headRequest(request), 1) else {
                 Issue.record("expected a HeadReply")

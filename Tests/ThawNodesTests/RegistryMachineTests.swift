@@ -14,7 +14,8 @@ import ThawWire
     /// input [4] → dense 5 → relu → dense 3; at k = 2 the activation is [5] and the head 18 scalars.
     static let architecture = ModelArchitecture(
         inputShape: [4], layers: [.dense(inputs: 4, outputs: 5), .relu, .dense(inputs: 5, outputs: 3)])
-    static let stamps = FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(2), hyperParameterHash: "h")
+    static let stamps = FeatureStamps(
+        modelVersion: ModelVersion(1), freezePoint: FreezePoint(2), hyperParameterHash: "h")
     static let phone = Machine.Peer(routingID: [7])
 
     static func machine(_ index: RegistryIndex = RegistryIndex()) -> Machine {
@@ -26,7 +27,10 @@ import ThawWire
             metadata: WireMetadata(sender: "t", sequence: id, sentAtUnixMs: 1), message: message, protocolVersion: 1)
     }
 
-    static func batch(user: String = "alice", device: String = "phone-1", seq: UInt64 = 1, samples: [UInt64] = [1, 2], value: Float = 0.5)
+    static func batch(
+        user: String = "alice", device: String = "phone-1", seq: UInt64 = 1, samples: [UInt64] = [1, 2],
+        value: Float = 0.5
+    )
         -> ThawMessage
     {
         .featureBatch(
@@ -37,11 +41,15 @@ import ThawWire
                     shape: [samples.count, 5], scalars: [Float](repeating: value, count: samples.count * 5))))
     }
 
-    static func headRequest(user: String = "alice", device: String = "phone-1", have: String = "", k: UInt32 = 2) -> ThawMessage {
+    static func headRequest(user: String = "alice", device: String = "phone-1", have: String = "", k: UInt32 = 2)
+        -> ThawMessage
+    {
         .headRequest(HeadRequest(userID: user, deviceID: device, haveHash: have, modelVersion: 1, freezePoint: k))
     }
 
-    static func headIndex(user: String = "alice", version: UInt64 = 1, hash: String = "hash-1", trainedThrough: Int64 = 2)
+    static func headIndex(
+        user: String = "alice", version: UInt64 = 1, hash: String = "hash-1", trainedThrough: Int64 = 2
+    )
         -> RegistryIndex
     {
         RegistryIndex(heads: [
@@ -89,7 +97,10 @@ import ThawWire
         var indexed = machine.index
         indexed.heads = Self.headIndex(trainedThrough: 2).heads
         var withHead = Self.machine(indexed)
-        guard case (13, .featureStored(let third))? = Self.replies(withHead.receive(Self.request(Self.batch(), id: 13), from: Self.phone)).first
+        guard
+            case (13, .featureStored(let third))? = Self.replies(
+                withHead.receive(Self.request(Self.batch(), id: 13), from: Self.phone)
+            ).first
         else {
             Issue.record("expected FeatureStored")
             return
@@ -127,8 +138,10 @@ import ThawWire
         }
         #expect(reply.status == .noHead && reply.durableSeqs.isEmpty)
         // A's does.
-        guard case (6, .headReply(let alice))? = Self.replies(
-            machine.receive(Self.request(Self.headRequest(user: "alice", have: "hash-1"), id: 6), from: Self.phone)).first
+        guard
+            case (6, .headReply(let alice))? = Self.replies(
+                machine.receive(Self.request(Self.headRequest(user: "alice", have: "hash-1"), id: 6), from: Self.phone)
+            ).first
         else {
             Issue.record("expected a HeadReply")
             return
@@ -157,7 +170,8 @@ import ThawWire
         let record = HeadRecord(
             user: UserID("alice"), version: 1, parentVersion: 0, stamps: Self.stamps, hash: "abc",
             parameters: [Float](repeating: 0.1, count: 18), loss: 0, samples: 2, createdAt: Date())
-        guard case (5, .headReply(let reply))? = Self.replies(machine.stored(ticket: ticket, .head(record))).first else {
+        guard case (5, .headReply(let reply))? = Self.replies(machine.stored(ticket: ticket, .head(record))).first
+        else {
             Issue.record("expected the head")
             return
         }
@@ -195,7 +209,9 @@ import ThawWire
             return
         }
         #expect(ack.version == 4)
-        #expect(done.contains { if case .announce(let a) = $0 { a.headVersion == 4 && a.headHash == "new" } else { false } })
+        #expect(
+            done.contains { if case .announce(let a) = $0 { a.headVersion == 4 && a.headHash == "new" } else { false } }
+        )
         #expect(machine.index.heads[UserID("alice")]?.version == 4)
         // A second commit that raced on the same parent lost in the store: its conflict comes from there.
         let racing = commit(parent: 3, id: 3)
@@ -220,7 +236,11 @@ import ThawWire
 
     @Test func aStoreReplyThatNeverComesBlocksNothingAndShutdownRefusesNewWork() throws {
         var machine = Self.machine(Self.headIndex(hash: "abc"))
-        let slow = machine.receive(Self.request(.featureFetch(FeatureFetch(userID: "alice", modelVersion: 1, freezePoint: 2, maxSamples: 8, hyperHash: "h")), id: 1), from: Self.phone)
+        let slow = machine.receive(
+            Self.request(
+                .featureFetch(
+                    FeatureFetch(userID: "alice", modelVersion: 1, freezePoint: 2, maxSamples: 8, hyperHash: "h")),
+                id: 1), from: Self.phone)
         #expect(Self.stores(slow).count == 1 && Self.replies(slow).isEmpty)
         // Meanwhile other requests are answered.
         for id in UInt64(2)...20 {
@@ -229,8 +249,10 @@ import ThawWire
         }
         #expect(machine.pendingCount == 1)
         machine.stopAccepting()
-        guard case (21, .errorReply(let refused))? = Self.replies(
-            machine.receive(Self.request(Self.headRequest(have: "abc"), id: 21), from: Self.phone)).first
+        guard
+            case (21, .errorReply(let refused))? = Self.replies(
+                machine.receive(Self.request(Self.headRequest(have: "abc"), id: 21), from: Self.phone)
+            ).first
         else {
             Issue.record("expected UNAVAILABLE")
             return
@@ -238,7 +260,10 @@ import ThawWire
         #expect(refused.code == .unavailable && refused.inReplyToSequence == 21)
         // A failed store operation is answered INTERNAL, never acknowledged.
         let (ticket, _) = try #require(Self.stores(slow).first)
-        guard case (1, .errorReply(let failed))? = Self.replies(machine.stored(ticket: ticket, .failed("disk full"))).first else {
+        guard
+            case (1, .errorReply(let failed))? = Self.replies(machine.stored(ticket: ticket, .failed("disk full")))
+                .first
+        else {
             Issue.record("expected INTERNAL")
             return
         }
@@ -246,15 +271,20 @@ import ThawWire
     }
 
     @Test func malformedRequestsAreRefusedWithTheirIdWhenTheHeaderIsReadable() throws {
-        var frames = try WireCodec.encode(Self.headRequest(), metadata: WireMetadata(sender: "t", sequence: 77, sentAtUnixMs: 1))
+        var frames = try WireCodec.encode(
+            Self.headRequest(), metadata: WireMetadata(sender: "t", sequence: 77, sentAtUnixMs: 1))
         #expect(EnvelopePeek.sequence(frames[0]) == 77)
         frames.append([1, 2, 3])  // a tensor frame no descriptor announces
         #expect(throws: WireError.self) { try WireCodec.decode(frames) }
         #expect(EnvelopePeek.sequence(frames[0]) == 77)
         #expect(EnvelopePeek.sequence([0xFF, 0x00]) == nil)
         var machine = Self.machine()
-        guard case (0, .errorReply(let unsupported))? = Self.replies(
-            machine.receive(Self.request(.commitAck(CommitAck(userID: "u", version: 1, headHash: "h")), id: 0), from: Self.phone)).first
+        guard
+            case (0, .errorReply(let unsupported))? = Self.replies(
+                machine.receive(
+                    Self.request(.commitAck(CommitAck(userID: "u", version: 1, headHash: "h")), id: 0), from: Self.phone
+                )
+            ).first
         else {
             Issue.record("expected UNSUPPORTED")
             return

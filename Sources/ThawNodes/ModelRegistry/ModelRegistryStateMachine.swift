@@ -154,7 +154,8 @@ struct ModelRegistryStateMachine: Sendable {
             return [
                 .reply(
                     peer, inReplyTo: id,
-                    .errorReply(ErrorReply(code: .unavailable, message: "the registry is shutting down", inReplyToSequence: id)),
+                    .errorReply(
+                        ErrorReply(code: .unavailable, message: "the registry is shutting down", inReplyToSequence: id)),
                     refusal: nil)
             ]
         }
@@ -298,14 +299,16 @@ struct ModelRegistryStateMachine: Sendable {
 
         case .baseModelRequest(let ask):
             // 0 asks for the newest registered version.
-            let version = ask.modelVersion == 0 ? (contracts.keys.max() ?? ModelVersion(0)) : ModelVersion(ask.modelVersion)
+            let version =
+                ask.modelVersion == 0 ? (contracts.keys.max() ?? ModelVersion(0)) : ModelVersion(ask.modelVersion)
             return [order(.readBaseModel(version), .baseModel(peer, id))]
 
         case .baseModelUpload(let upload):
             return [
                 order(
                     .storeBaseModel(
-                        version: ModelVersion(upload.modelVersion), hash: upload.modelHash, checkpoint: upload.checkpoint),
+                        version: ModelVersion(upload.modelVersion), hash: upload.modelHash,
+                        checkpoint: upload.checkpoint),
                     .baseModelUpload(peer, id))
             ]
 
@@ -334,10 +337,12 @@ struct ModelRegistryStateMachine: Sendable {
         }
         if let known = stored.fingerprint {
             guard known.identity == fingerprint.identity else {
-                return "\(key) holds other sample ids or labels (identity \(known.identity.prefix(12)), offered \(fingerprint.identity.prefix(12)))"
+                return
+                    "\(key) holds other sample ids or labels (identity \(known.identity.prefix(12)), offered \(fingerprint.identity.prefix(12)))"
             }
             if stored.stamps == offered.stamps, known.content != fingerprint.content {
-                return "\(key) holds other activations under the same stamps (content \(known.content.prefix(12)), offered \(fingerprint.content.prefix(12)))"
+                return
+                    "\(key) holds other activations under the same stamps (content \(known.content.prefix(12)), offered \(fingerprint.content.prefix(12)))"
             }
         } else if stored.samples != offered.samples.count {
             return "\(key) holds \(stored.samples) samples, offered \(offered.samples.count)"
@@ -354,7 +359,9 @@ struct ModelRegistryStateMachine: Sendable {
         let metric: Metric
         if let head = index.heads[UserID(query.userID)] {
             reply.headVersion = head.version
-            if head.stamps.modelVersion.number != query.modelVersion || head.stamps.freezePoint.index != Int(query.freezePoint) {
+            if head.stamps.modelVersion.number != query.modelVersion
+                || head.stamps.freezePoint.index != Int(query.freezePoint)
+            {
                 reply.status = .staleRequest
                 metric = .staleHeadReads
             } else {
@@ -373,7 +380,8 @@ struct ModelRegistryStateMachine: Sendable {
     private func durable(_ query: HeadRequest) -> [UInt64] {
         guard !query.deviceID.isEmpty else { return [] }
         return index.acknowledged(
-            device: DeviceID(query.deviceID), user: UserID(query.userID), modelVersion: ModelVersion(query.modelVersion),
+            device: DeviceID(query.deviceID), user: UserID(query.userID),
+            modelVersion: ModelVersion(query.modelVersion),
             freezePoint: FreezePoint(Int(query.freezePoint)))
     }
 
@@ -401,7 +409,8 @@ struct ModelRegistryStateMachine: Sendable {
             switch write {
             case .stored(let samples, let lastRow):
                 index.batches[batch.device, default: [:]][batch.sequence] = RegistryIndex.Batch(
-                    user: batch.user, stamps: batch.stamps, samples: samples, lastRow: lastRow, fingerprint: fingerprint)
+                    user: batch.user, stamps: batch.stamps, samples: samples, lastRow: lastRow, fingerprint: fingerprint
+                )
                 return [
                     .count(.batchesStored, by: 1), .count(.samplesStored, by: samples),
                     .reply(
@@ -417,7 +426,8 @@ struct ModelRegistryStateMachine: Sendable {
                     .reply(
                         peer, inReplyTo: id,
                         .featureStored(
-                            FeatureStored(deviceID: batch.device.rawValue, deviceSeq: batch.sequence, duplicate: trained)),
+                            FeatureStored(
+                                deviceID: batch.device.rawValue, deviceSeq: batch.sequence, duplicate: trained)),
                         refusal: nil),
                 ]
             case .conflict(let detail):
@@ -454,7 +464,8 @@ struct ModelRegistryStateMachine: Sendable {
                     .reply(
                         peer, inReplyTo: id,
                         .commitConflict(
-                            CommitConflict(userID: commit.user.rawValue, currentVersion: current, currentHash: hash ?? "")),
+                            CommitConflict(
+                                userID: commit.user.rawValue, currentVersion: current, currentHash: hash ?? "")),
                         refusal: nil),
                 ]
             }
@@ -481,22 +492,29 @@ struct ModelRegistryStateMachine: Sendable {
                 userID: user, sampleIDs: rows.map(\.sampleID), labels: rows.map { UInt32($0.label) },
                 activations: WireTensor(shape: [rows.count] + rowShape, scalars: scalars),
                 rowIDs: rows.map { UInt64($0.id) })
-            return [.count(.featuresServed, by: rows.count), .reply(peer, inReplyTo: id, .featureSet(set), refusal: nil)]
+            return [
+                .count(.featuresServed, by: rows.count), .reply(peer, inReplyTo: id, .featureSet(set), refusal: nil),
+            ]
 
         case (.baseModel(let peer, let id), .baseModel(let version, let record)):
             let reply =
                 record.map {
-                    BaseModelReply(modelVersion: version.number, modelHash: $0.hash, status: .ok, checkpoint: [UInt8]($0.blob))
+                    BaseModelReply(
+                        modelVersion: version.number, modelHash: $0.hash, status: .ok, checkpoint: [UInt8]($0.blob))
                 }
                 ?? BaseModelReply(modelVersion: version.number, modelHash: "", status: .unknownVersion, checkpoint: nil)
             return [.reply(peer, inReplyTo: id, .baseModelReply(reply), refusal: nil)]
 
-        case (.baseModelUpload(let peer, let id), .baseModelStored(let version, let hash, let alreadyPresent, let contract)):
+        case (
+            .baseModelUpload(let peer, let id),
+            .baseModelStored(let version, let hash, let alreadyPresent, let contract)
+        ):
             contracts[version] = contract
             return [
                 .reply(
                     peer, inReplyTo: id,
-                    .baseModelStored(BaseModelStored(modelVersion: version.number, modelHash: hash, alreadyPresent: alreadyPresent)),
+                    .baseModelStored(
+                        BaseModelStored(modelVersion: version.number, modelHash: hash, alreadyPresent: alreadyPresent)),
                     refusal: nil)
             ]
 
@@ -507,14 +525,16 @@ struct ModelRegistryStateMachine: Sendable {
                     .sampleCounts(
                         SampleCounts(
                             modelVersion: ask.modelVersion, freezePoint: ask.freezePoint, hyperHash: ask.hyperHash,
-                            counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, UInt64($0.value)) }))),
+                            counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, UInt64($0.value)) })
+                        )),
                     refusal: nil)
             ]
 
         case (.freezeMove(let peer, let id, let kind), .freezeMove(let answer)):
             guard let answer else {
                 return refuse(
-                    peer, id, InputViolation(.unexpectedKind, "the registry does not handle this \(kind)"), code: .unsupported)
+                    peer, id, InputViolation(.unexpectedKind, "the registry does not handle this \(kind)"),
+                    code: .unsupported)
             }
             return [.reply(peer, inReplyTo: id, answer, refusal: nil)]
 

@@ -1,6 +1,6 @@
+import CoreMetrics
 import Foundation
 import Logging
-import CoreMetrics
 import ThawModel
 import ThawNN
 import ThawWire
@@ -80,7 +80,8 @@ public struct RegistryNode: Sendable {
         // Start-up work before any socket exists: base model files, then the in-memory index.
         let handler = RegistryStoreHandler(store: store)
         for model in configuration.baseModels {
-            let reply = try handler.handle(.storeBaseModel(version: model.version, hash: model.hash, checkpoint: model.bytes))
+            let reply = try handler.handle(
+                .storeBaseModel(version: model.version, hash: model.hash, checkpoint: model.bytes))
             if case .rejected(let error) = reply { throw error }
         }
         let index = try store.loadIndex()
@@ -143,7 +144,8 @@ public struct RegistryNode: Sendable {
             continuation.yield(.stored(ticket, result))
         }
         defer { storage.finish() }
-        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) {
+            loop in
             let router = loop.sockets[0]
             let metricsSocket = metricsIndex.map { loop.sockets[$0] }
             let announceSocket = announceIndex.map { loop.sockets[$0] }
@@ -152,7 +154,9 @@ public struct RegistryNode: Sendable {
                 store: store, push: pushIndex.map { loop.sockets[$0] }, loop: loop, logger: logger,
                 stamper: EnvelopeStamper(sender: configuration.name))
             var endpoints = ["router": loop.boundEndpoints(of: router).first?.rawValue ?? ""]
-            if let announceSocket { endpoints["announce"] = loop.boundEndpoints(of: announceSocket).first?.rawValue ?? "" }
+            if let announceSocket {
+                endpoints["announce"] = loop.boundEndpoints(of: announceSocket).first?.rawValue ?? ""
+            }
             ReadyLine(role: "registry", node: configuration.name, endpoints: endpoints).emit()
 
             func carryOut(_ actions: [ModelRegistryStateMachine.Action]) async throws {

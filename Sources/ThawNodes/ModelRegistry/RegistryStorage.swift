@@ -1,5 +1,7 @@
+import Dispatch
 import Foundation
 import GRDB
+import Synchronization
 import ThawModel
 import ThawNN
 import ThawWire
@@ -209,19 +211,27 @@ final class RegistryStorage: Sendable {
     // MARK: - Threads
 
     /// One thread draining a FIFO queue in batches.
-    final class Lane: @unchecked Sendable {
-        private let condition = NSCondition()
-        private var queue: [Job] = []
-        private var finishing = false
-        private var finished = false
-        private var dirty = false
+    ///
+    /// Thread rule: ``enqueue(_:)`` and ``finish()`` from any thread; `run` and `onIdle` are called only on
+    /// the lane's own thread. Ownership: the lane owns its thread until ``finish()`` returns; a lane that
+    /// is never finished keeps its thread parked on the semaphore (the node always finishes it).
+    final class Lane: Sendable {
+        private struct State {
+            var queue: [Job] = []
+            var finishing = false
+        }
+
+        private let state = Mutex(State())
+        /// Signalled once per enqueue and on finish; extra signals only cause an empty pass.
+        private let wake = DispatchSemaphore(value: 0)
+        private let done = DispatchSemaphore(value: 0)
         private let name: String
         private let idle: Duration?
-        private let run: ([Job]) -> Void
         /// Called on the lane's thread when it was idle for `idle` after some work.
         private let onIdle: (@Sendable () -> Void)?
+        private let run: @Sendable ([Job]) -> Void
 
-        init(name: String, idle: Duration?, onIdle: (@Sendable () -> Void)?, run: @escaping ([Job]) -> Void) {
+        init(name: String, idle: Duration?, onIdle: (@Sendable () -> Void)?, run: @escaping @Sendable ([Job]) -> Void) {
             self.name = name
             self.idle = idle
             self.onIdle = onIdle
@@ -235,49 +245,43 @@ final class RegistryStorage: Sendable {
         }
 
         func enqueue(_ job: Job) {
-            condition.lock()
-            queue.append(job)
-            condition.signal()
-            condition.unlock()
+            state.withLock { $0.queue.append(job) }
+            wake.signal()
         }
 
+        /// Runs what is queued, then stops the thread; blocks until it has.
         func finish() {
-            condition.lock()
-            finishing = true
-            condition.broadcast()
-            while !finished { condition.wait() }
-            condition.unlock()
+            state.withLock { $0.finishing = true }
+            wake.signal()
+            done.wait()
         }
 
         private func loop() {
+            var dirty = false
             while true {
-                condition.lock()
-                var timedOut = false
-                while queue.isEmpty && !finishing && !timedOut {
-                    if let idle, dirty {
-                        let seconds = Double(idle.components.seconds) + Double(idle.components.attoseconds) / 1e18
-                        timedOut = !condition.wait(until: Date(timeIntervalSinceNow: seconds))
-                    } else {
-                        condition.wait()
-                    }
+                let (jobs, finishing) = state.withLock { state in
+                    defer { state.queue.removeAll() }
+                    return (state.queue, state.finishing)
                 }
-                if queue.isEmpty && finishing {
-                    finished = true
-                    condition.broadcast()
-                    condition.unlock()
-                    return
-                }
-                if queue.isEmpty && timedOut {
-                    dirty = false
-                    condition.unlock()
-                    onIdle?()
+                if !jobs.isEmpty {
+                    dirty = true
+                    run(jobs)
                     continue
                 }
-                let jobs = queue
-                queue.removeAll()
-                dirty = true
-                condition.unlock()
-                run(jobs)
+                if finishing {
+                    done.signal()
+                    return
+                }
+                if dirty, let idle {
+                    let nanoseconds =
+                        idle.components.seconds * 1_000_000_000 + idle.components.attoseconds / 1_000_000_000
+                    if wake.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut {
+                        dirty = false
+                        onIdle?()
+                    }
+                } else {
+                    wake.wait()
+                }
             }
         }
     }
@@ -309,7 +313,9 @@ extension RegistryNode {
             actions = machine.receive(try WireCodec.decode(frames), from: peer)
         } catch {
             refusals.refuse(on: "router", error)
-            actions = [ModelRegistryStateMachine.malformed(peer, id: frames.first.flatMap(EnvelopePeek.sequence) ?? 0, error)]
+            actions = [
+                ModelRegistryStateMachine.malformed(peer, id: frames.first.flatMap(EnvelopePeek.sequence) ?? 0, error)
+            ]
         }
         var reply: ThawMessage?
         while !actions.isEmpty {

@@ -37,7 +37,9 @@ public struct RegistryAudit: Sendable, Equatable, Codable {
     public var headsDeclined: Int = 0
 
     /// Nothing lost, nothing twice, nothing inconsistent.
-    public var isClean: Bool { untrained.isEmpty && duplicateSamples.isEmpty && conflicts.isEmpty && inconsistentBatches.isEmpty }
+    public var isClean: Bool {
+        untrained.isEmpty && duplicateSamples.isEmpty && conflicts.isEmpty && inconsistentBatches.isEmpty
+    }
 }
 
 extension RegistryStore {
@@ -94,7 +96,8 @@ extension RegistryStore {
                     """)
             {
                 inconsistent.append(
-                    "\(row["device"] as String)#\(row["seq"] as Int64): \(row["rows"] as Int) rows for \(row["samples"] as Int) samples, \((row["foreign_rows"] as Int?) ?? 0) of another user")
+                    "\(row["device"] as String)#\(row["seq"] as Int64): \(row["rows"] as Int) rows for \(row["samples"] as Int) samples, \((row["foreign_rows"] as Int?) ?? 0) of another user"
+                )
             }
             inconsistent += try Self.fingerprintMismatches(db)
             var latest: [String: UInt64] = [:]
@@ -129,12 +132,15 @@ extension RegistryStore {
                     SELECT * FROM features WHERE device = ? AND device_seq = ? AND freeze_point = ?
                         AND model_version = ? AND hyper_hash = ? ORDER BY id
                     """,
-                arguments: [device, seq, stamps.freezePoint.index, Int64(stamps.modelVersion.number), stamps.hyperParameterHash])
+                arguments: [
+                    device, seq, stamps.freezePoint.index, Int64(stamps.modelVersion.number), stamps.hyperParameterHash,
+                ])
             let samples = try rows.map(Self.decodeFeature).map {
                 FeatureSample(sampleID: $0.sampleID, label: $0.label, activations: $0.activations)
             }
             let batch = FeatureBatch(
-                user: UserID(row["user"]), device: DeviceID(device), sequence: UInt64(seq), stamps: stamps, samples: samples)
+                user: UserID(row["user"]), device: DeviceID(device), sequence: UInt64(seq), stamps: stamps,
+                samples: samples)
             if BatchFingerprint(batch).content != (row["content_hash"] as String) {
                 mismatches.append("\(device)#\(seq): rows do not hash to the stored content fingerprint")
             }

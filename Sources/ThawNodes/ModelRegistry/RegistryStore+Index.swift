@@ -116,7 +116,8 @@ extension RegistryStore {
             if let conflict = ModelRegistryStateMachine.redeliveryConflict(
                 stored: stored, offered: batch, fingerprint: fingerprint)
             {
-                try recordConflict(db, batch: batch, storedUser: stored.user, fingerprint: fingerprint, detail: conflict)
+                try recordConflict(
+                    db, batch: batch, storedUser: stored.user, fingerprint: fingerprint, detail: conflict)
                 return .conflict(conflict)
             }
             return .duplicate
@@ -241,7 +242,8 @@ extension RegistryStore {
 
     /// Up to `limit` of `user`'s rows under `stamps` with id > `after`, oldest first; when more match,
     /// the *newest* `limit` of them (so a new batch always reaches the next head, issue #12 bug 1).
-    public func featureWindow(_ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int) throws -> [StoredFeature] {
+    public func featureWindow(_ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int) throws -> [StoredFeature]
+    {
         precondition(limit > 0, "a feature window needs a positive limit (got \(limit))")
         guard stamps.modelVersion.number <= UInt64(Int64.max) else { return [] }
         let rows = try read { db in

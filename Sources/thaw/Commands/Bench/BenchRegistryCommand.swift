@@ -18,7 +18,9 @@ struct BenchRegistryCommand: AsyncParsableCommand {
     @Option(help: "A label for this run in the JSON (e.g. before, after).") var label: String = "run"
 
     func validate() throws {
-        guard clients >= 1, users >= 1, seconds > 0 else { throw ValidationError("clients, users and seconds must be positive") }
+        guard clients >= 1, users >= 1, seconds > 0 else {
+            throw ValidationError("clients, users and seconds must be positive")
+        }
         guard (1...9).contains(freezePoint) else { throw ValidationError("--freeze-point must be in 1...9") }
     }
 
@@ -30,8 +32,10 @@ struct BenchRegistryCommand: AsyncParsableCommand {
         let result = try await bench.run { print($0) }
         print(
             String(
-                format: "%@: %d pulls in %.1f s = %.0f pulls/s (%d not-modified); latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
-                label, result.pulls, result.seconds, result.pullsPerSecond, result.notModified, result.p50Ms, result.p90Ms,
+                format:
+                    "%@: %d pulls in %.1f s = %.0f pulls/s (%d not-modified); latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
+                label, result.pulls, result.seconds, result.pullsPerSecond, result.notModified, result.p50Ms,
+                result.p90Ms,
                 result.p99Ms, result.maxMs))
         struct Entry: Codable {
             var label: String
