@@ -108,7 +108,16 @@ public struct NodeSettings: Sendable {
             ],
             metrics: metricsEndpoint, coordinator: try? endpoint(.coordinator, "publish"), workers: workerEndpoints)
         configuration.curve = try curve()
+        configuration.announce = instance.endpoints["announce"].map { Endpoint($0.bindAddress.description) }
+        configuration.keepHeads = options.keepHeads
         return configuration
+    }
+
+    /// The registry's head-announcement endpoint (`announce`, a PUB publishing `HeadAnnounce` on topic
+    /// `heads` after each committed head), for devices to subscribe to; nil when the topology's registry
+    /// declares none.
+    public var registryAnnounceEndpoint: Endpoint? {
+        topology.instances(of: .registry).first?.endpoints["announce"].map { Endpoint($0.description) }
     }
 
     public func worker() throws -> TrainerWorkerNode.Configuration {

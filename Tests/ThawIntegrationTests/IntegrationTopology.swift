@@ -41,6 +41,7 @@ struct IntegrationTopology {
                 role: registry
                 endpoints:
                   router: ipc://\(directory)/reg
+                  announce: ipc://\(directory)/heads
                 options:
                   database: \(directory)/registry.sqlite
               - name: worker

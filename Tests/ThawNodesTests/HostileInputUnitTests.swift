@@ -33,13 +33,12 @@ import ThawZMQ
             let blob = ModelCheckpoint.encode(
                 .init(architecture: Self.architecture, version: ModelVersion(1), parameters: parameters))
             _ = try store.putBaseModel(version: ModelVersion(1), hash: "m", blob: Data(blob))
-            let machine = ModelRegistryStateMachine(store: store)
-            var contracts = RegistryContracts()
+            var machine = ModelRegistryStateMachine(
+                index: try store.loadIndex(), contracts: try RegistryNode.loadContracts(store))
             let refusals = InputRefusals(logger: Logger(label: "test"))
             func answer(_ frames: [[UInt8]]) -> ThawMessage {
-                RegistryNode.reply(
-                    to: frames, from: nil, access: nil, machine: machine, contracts: &contracts, refusals: refusals,
-                    logger: Logger(label: "t"))
+                RegistryNode.reply(to: frames, from: nil, machine: &machine, store: store, refusals: refusals)
+                    ?? .errorReply(ErrorReply(code: .internal, message: "no reply"))
             }
             func encoded(_ message: ThawMessage) throws -> [[UInt8]] {
                 try WireCodec.encode(message, metadata: Self.metadata)

@@ -9,7 +9,7 @@ import ThawNN
 
     @Test func requestsMapToStoreOperationsAndTypedReplies() throws {
         try withTemporaryStore { store throws in
-            let registry = ModelRegistryStateMachine(store: store)
+            let registry = RegistryStoreHandler(store: store)
             let batch = F.batch(samples: 2)
             #expect(
                 try registry.handle(.storeBatch(batch))
@@ -50,7 +50,7 @@ import ThawNN
 
     @Test func invalidValuesBecomeRejectedReplies() throws {
         try withTemporaryStore { store throws in
-            let registry = ModelRegistryStateMachine(store: store)
+            let registry = RegistryStoreHandler(store: store)
             let reply = try registry.handle(.storeBatch(F.batch(samples: 0)))
             guard case .rejected(let error) = reply else {
                 Issue.record("expected a rejection, got \(reply)")
@@ -103,7 +103,7 @@ import ThawNN
 
     @Test func onlyACheckpointWithItsClaimedVersionAndHashIsStored() throws {
         try withTemporaryStore { store throws in
-            let registry = ModelRegistryStateMachine(store: store)
+            let registry = RegistryStoreHandler(store: store)
             let (bytes, hash) = Self.checkpoint(version: 2, seed: 1)
             func code(_ reply: RegistryReply) -> RegistryError.Code? {
                 if case .rejected(let error) = reply { error.code } else { nil }

@@ -1,88 +1,579 @@
-import Foundation
 import ThawModel
 import ThawNN
+import ThawWire
 
-/// The registry role's request logic: maps each decoded ``RegistryRequest`` to one store operation and
-/// a typed ``RegistryReply``.
+/// The registry's protocol logic as a pure state machine: decoded requests and store results in,
+/// replies, store operations and announcements out. No sockets, no SQLite, no clocks.
 ///
-/// All durable state lives in the ``RegistryStore``; this type holds none of its own, so a registry
-/// process that restarts answers exactly as before. It is deterministic given the store's contents,
-/// which is what its tests check against a temporary on-disk database. Thread rule: as for the store,
-/// every call blocks on disk I/O, so the node calls it from its dedicated thread.
-public struct ModelRegistryStateMachine: Sendable {
-    public let store: RegistryStore
+/// It keeps the ``RegistryIndex`` (each user's latest head without parameters, each device's stored
+/// batches without activations, loaded once at start) and answers from it whatever needs no blob:
+/// not-modified and stale head pulls, "no head", duplicate and conflicting redeliveries, CAS conflicts,
+/// forbidden and malformed requests. Everything else becomes a typed ``StoreOperation`` with a ticket;
+/// the node runs it on its storage thread (writes grouped into one transaction) and feeds the
+/// ``StoreResult`` back through ``stored(ticket:_:)``, which updates the index and produces the reply.
+/// Every reply echoes its request's id (`Envelope.sequence`) as `inReplyTo`, so a client may keep
+/// several requests in flight on one socket; replies to requests that need the store may arrive in
+/// another order than the requests.
+struct ModelRegistryStateMachine: Sendable {
+    /// Who asked: the ROUTER routing id and the CURVE principal (ZAP User-Id), if any.
+    struct Peer: Hashable, Sendable {
+        var routingID: [UInt8]
+        var userID: String?
 
-    public init(store: RegistryStore) {
-        self.store = store
-    }
-
-    /// Handles one request.
-    ///
-    /// - Returns: the reply; invalid values from the peer become `.rejected` (data for the peer, not a
-    ///   failure of this node).
-    /// - Throws: the store's database errors (disk full, file gone), which do concern this node.
-    public func handle(_ request: RegistryRequest) throws -> RegistryReply {
-        do {
-            return try answer(request)
-        } catch let error as RegistryError {
-            return .rejected(error)
+        init(routingID: [UInt8], userID: String? = nil) {
+            self.routingID = routingID
+            self.userID = userID
         }
     }
 
-    /// A base model is stored only if its checkpoint decodes (magic, CRC, architecture, finite values) and
-    /// carries the claimed version and SHA-256 content hash: workers and devices trust what the registry serves.
-    static func checkBaseModel(_ checkpoint: [UInt8], version: ModelVersion, hash: String) throws(RegistryError) {
-        let contents: ModelCheckpoint.Contents
-        do {
-            contents = try ModelCheckpoint.decode(checkpoint)
-        } catch {
-            throw RegistryError(.invalidModel, "base model \(version) does not decode: \(error)")
-        }
-        guard contents.version == version else {
-            throw RegistryError(.invalidModel, "checkpoint holds \(contents.version), uploaded as \(version)")
-        }
-        let actual = ContentHash.model(architecture: contents.architecture, parameters: contents.parameters).hex
-        guard actual == hash.lowercased() else {
-            throw RegistryError(.hashMismatch, "base model \(version) claims hash \(hash.prefix(16)), content is \(actual.prefix(16))")
-        }
-    }
+    /// Work for the node's storage thread. Writes (``isWrite``) are grouped into one transaction.
+    enum StoreOperation: Sendable {
+        case storeBatch(FeatureBatch, BatchFingerprint)
+        /// Verify the head's hash against `contract` (a SHA-256 over megabytes: storage-thread work), then
+        /// compare-and-set; on success record `consumed` and prune heads beyond `keepHeads` versions.
+        case commitHead(HeadCommit, consumed: [BatchKey], contract: ModelContract, keepHeads: Int?)
+        case recordConflict(FeatureBatch, storedUser: UserID, fingerprint: BatchFingerprint, detail: String)
+        case recordDeclined(user: UserID, device: DeviceID, hash: String)
+        /// Check (decode, hash) and store an uploaded base model.
+        case storeBaseModel(version: ModelVersion, hash: String, checkpoint: [UInt8])
+        /// A freeze-move request (`BatchRejected`, `FreezeSyncRequest`), answered by the store.
+        case freezeMove(ThawMessage)
+        case readHead(UserID)
+        case readFeatures(FeatureQuery)
+        case readBaseModel(ModelVersion)
+        case sampleCounts(FeatureStamps)
 
-    private func answer(_ request: RegistryRequest) throws -> RegistryReply {
-        switch request {
-        case .storeBatch(let batch):
-            let outcome = try store.storeBatch(batch)
-            return .batchStored(device: batch.device, sequence: batch.sequence, duplicate: outcome == .duplicate)
-        case .headRequest(let query):
-            return .head(
-                try store.head(
-                    query.user, ifNoneMatch: query.haveHash, modelVersion: query.modelVersion,
-                    freezePoint: query.freezePoint, hyperParameterHash: query.hyperParameterHash))
-        case .latestHead(let user):
-            return .latestHead(user, try store.latestHead(user))
-        case .featureFetch(let query):
-            guard query.limit > 0 else {
-                throw RegistryError(.valueOutOfRange, "feature page limit \(query.limit) must be positive")
+        var isWrite: Bool {
+            switch self {
+            case .storeBatch, .commitHead, .recordConflict, .recordDeclined, .storeBaseModel, .freezeMove: true
+            case .readHead, .readFeatures, .readBaseModel, .sampleCounts: false
             }
-            let rows = try store.features(query.user, stamps: query.stamps, after: query.after, limit: query.limit)
-            return .features(rows, next: rows.count == query.limit ? rows.last?.id : nil)
-        case .commit(let commit):
-            return .commit(try store.commitHead(commit))
-        case .baseModelRequest(let version):
-            return .baseModel(version, try store.baseModel(version))
-        case .storeBaseModel(let version, let hash, let checkpoint):
-            try Self.checkBaseModel(checkpoint, version: version, hash: hash)
-            let outcome = try store.putBaseModel(version: version, hash: hash.lowercased(), blob: Data(checkpoint))
-            return .baseModelStored(version, hash: hash.lowercased(), alreadyPresent: outcome == .alreadyPresent)
-        case .sampleCounts(let stamps):
-            return .sampleCounts(stamps, try store.sampleCounts(stamps: stamps))
-        case .durableSequences(let device):
-            return .durableSequences(device, try store.durableSequences(device: device))
-        case .acknowledgedSequences(let device, let modelVersion, let freezePoint):
-            return .durableSequences(
-                device,
-                try store.acknowledgedSequences(device: device, modelVersion: modelVersion, freezePoint: freezePoint))
-        case .batchTrained(let device, let sequence):
-            return .batchTrained(device, sequence: sequence, trained: try store.isTrained(device: device, sequence: sequence))
         }
     }
+
+    /// What a ``StoreOperation`` came back with.
+    enum StoreResult: Sendable {
+        case batch(BatchWrite)
+        case commit(CommitOutcome, RegistryIndex.Head?, pruned: Int)
+        case recorded
+        case baseModelStored(ModelVersion, hash: String, alreadyPresent: Bool, contract: ModelContract)
+        case freezeMove(ThawMessage?)
+        case head(HeadRecord?)
+        case features([StoredFeature])
+        case baseModel(ModelVersion, BaseModelRecord?)
+        case sampleCounts([UserID: Int])
+        /// The operation was refused for what the peer sent (nothing was written).
+        case refused(InputViolation)
+        /// The database failed (disk, file); nothing was written.
+        case failed(String)
+    }
+
+    /// What the registry counts (swift-metrics counters, declared by the node with these labels).
+    enum Metric: String, Sendable, CaseIterable {
+        case batchesStored = "batches_stored"
+        case samplesStored = "samples_stored"
+        case duplicates
+        case batchConflicts = "batch_conflicts"
+        case headsServed = "heads_served"
+        case notModified = "not_modified"
+        case staleHeadReads = "stale_head_reads"
+        case noHead = "no_head"
+        case commits
+        case conflicts
+        case headsAnnounced = "heads_announced"
+        case headsPruned = "heads_pruned"
+        case headsDeclined = "heads_declined"
+        case featuresServed = "features_served"
+        case storeFailures = "store_failures"
+    }
+
+    enum Action: Sendable {
+        /// Send `message` to `peer`, as the reply to its request `inReplyTo`; `refusal` when it is an
+        /// `ErrorReply` for something the peer sent (the node counts it in `InputRefusals`).
+        case reply(Peer, inReplyTo: UInt64, ThawMessage, refusal: InputViolation?)
+        case store(ticket: UInt64, StoreOperation)
+        /// Publish on the `heads` topic.
+        case announce(HeadAnnounce)
+        case count(Metric, by: Int)
+        /// A database failure to log (not the peer's fault).
+        case logFailure(String)
+    }
+
+    struct Configuration: Sendable {
+        /// Superseded heads kept per user besides the latest; nil keeps every version.
+        var keepHeads: Int?
+        /// Refuses CURVE principals that may not make a request (nil: no CURVE).
+        var access: AccessPolicy?
+
+        init(keepHeads: Int? = nil, access: AccessPolicy? = nil) {
+            self.keepHeads = keepHeads
+            self.access = access
+        }
+    }
+
+    /// What a pending ticket will answer.
+    enum Pending: Sendable {
+        case batch(Peer, UInt64, FeatureBatch, BatchFingerprint)
+        case commit(Peer, UInt64, HeadCommit, [BatchKey])
+        case head(Peer, UInt64, HeadRequest)
+        case features(Peer, UInt64, String)
+        case baseModel(Peer, UInt64)
+        case baseModelUpload(Peer, UInt64)
+        case sampleCounts(Peer, UInt64, SampleCountRequest)
+        case freezeMove(Peer, UInt64, ThawMessage.Kind)
+        /// Nobody waits (a recorded conflict or declined head).
+        case silent
+    }
+
+    private(set) var index: RegistryIndex
+    /// The model contract of each registered base model version.
+    private(set) var contracts: [ModelVersion: ModelContract]
+    let configuration: Configuration
+    private(set) var pending: [UInt64: Pending] = [:]
+    private var nextTicket: UInt64 = 1
+    /// After ``stopAccepting()`` new requests are refused as unavailable; pending ones still complete.
+    private(set) var accepting = true
+
+    init(index: RegistryIndex, contracts: [ModelVersion: ModelContract], configuration: Configuration = .init()) {
+        self.index = index
+        self.contracts = contracts
+        self.configuration = configuration
+    }
+
+    /// Store operations ordered and not yet answered.
+    var pendingCount: Int { pending.count }
+
+    mutating func stopAccepting() { accepting = false }
+
+    // MARK: - Requests
+
+    /// Handles one decoded request from `peer`.
+    mutating func receive(_ request: DecodedMessage, from peer: Peer) -> [Action] {
+        let id = request.metadata.sequence
+        guard accepting else {
+            return [
+                .reply(
+                    peer, inReplyTo: id,
+                    .errorReply(
+                        ErrorReply(code: .unavailable, message: "the registry is shutting down", inReplyToSequence: id)),
+                    refusal: nil)
+            ]
+        }
+        if let refusal = configuration.access?.checkRegistry(request.message, from: peer.userID) {
+            return refuse(peer, id, InputViolation(.forbidden, "forbidden: \(refusal)"), code: .forbidden)
+        }
+        do {
+            return try answer(request.message, id: id, peer: peer)
+        } catch let violation as InputViolation {
+            let code: ErrorReply.Code = violation.reason == .unexpectedKind ? .unsupported : .malformed
+            return refuse(peer, id, violation, code: code)
+        } catch let error as RegistryError {
+            return refuse(peer, id, InputViolation(.rejectedByStore, "\(error)"), code: .malformed)
+        } catch {
+            return refuse(peer, id, InputViolation(.rejectedByStore, "\(error)"), code: .malformed)
+        }
+    }
+
+    /// An `ErrorReply` for a request whose frames did not decode; `id` is the request's sequence when its
+    /// header could be read (0 otherwise).
+    static func malformed(_ peer: Peer, id: UInt64, _ error: any Error) -> Action {
+        .reply(
+            peer, inReplyTo: id, .errorReply(ErrorReply(code: .malformed, message: "\(error)", inReplyToSequence: id)),
+            refusal: nil)
+    }
+
+    private func refuse(_ peer: Peer, _ id: UInt64, _ violation: InputViolation, code: ErrorReply.Code) -> [Action] {
+        [
+            .reply(
+                peer, inReplyTo: id,
+                .errorReply(ErrorReply(code: code, message: "\(violation)", inReplyToSequence: id)),
+                refusal: violation)
+        ]
+    }
+
+    private mutating func order(_ operation: StoreOperation, _ pending: Pending) -> Action {
+        let ticket = nextTicket
+        nextTicket += 1
+        self.pending[ticket] = pending
+        return .store(ticket: ticket, operation)
+    }
+
+    private func contract(_ version: UInt64) throws -> ModelContract {
+        guard let contract = contracts[ModelVersion(version)] else {
+            throw InputViolation(.unknownModel, "the registry has no base model v\(version)")
+        }
+        return contract
+    }
+
+    private mutating func answer(_ message: ThawMessage, id: UInt64, peer: Peer) throws -> [Action] {
+        switch message {
+        case .featureBatch(let wire):
+            try contract(wire.modelVersion).checkBatch(
+                shape: wire.activations.shape, labels: wire.labels, freezePoint: wire.freezePoint,
+                what: "feature batch \(wire.deviceID)#\(wire.deviceSeq)")
+            let batch = RegistryWireAdapter.featureBatch(wire)
+            try batch.validate()
+            let fingerprint = BatchFingerprint(batch)
+            if let stored = index.batch(batch.device, batch.sequence) {
+                if let conflict = Self.redeliveryConflict(stored: stored, offered: batch, fingerprint: fingerprint) {
+                    let record = order(
+                        .recordConflict(batch, storedUser: stored.user, fingerprint: fingerprint, detail: conflict),
+                        .silent)
+                    return [record, .count(.batchConflicts, by: 1)]
+                        + refuse(peer, id, InputViolation(.batchConflict, conflict), code: .malformed)
+                }
+                return [
+                    .count(.duplicates, by: 1),
+                    .reply(
+                        peer, inReplyTo: id,
+                        .featureStored(
+                            FeatureStored(
+                                deviceID: wire.deviceID, deviceSeq: wire.deviceSeq, duplicate: index.isTrained(stored))),
+                        refusal: nil),
+                ]
+            }
+            return [order(.storeBatch(batch, fingerprint), .batch(peer, id, batch, fingerprint))]
+
+        case .headRequest(let query):
+            var actions: [Action] = []
+            if !query.declinedHash.isEmpty {
+                actions.append(.count(.headsDeclined, by: 1))
+                actions.append(
+                    order(
+                        .recordDeclined(
+                            user: UserID(query.userID), device: DeviceID(query.deviceID),
+                            hash: query.declinedHash.lowercased()), .silent))
+            }
+            let user = UserID(query.userID)
+            guard let head = index.heads[user], head.stamps.modelVersion.number == query.modelVersion,
+                head.stamps.freezePoint.index == Int(query.freezePoint), head.hash != query.haveHash
+            else {
+                return actions + headReplyFromIndex(query, peer: peer, id: id)
+            }
+            return actions + [order(.readHead(user), .head(peer, id, query))]
+
+        case .featureFetch(let fetch):
+            guard fetch.afterRow <= UInt64(Int64.max) else {
+                throw InputViolation(.rejectedByStore, "after_row \(fetch.afterRow) exceeds Int64.max")
+            }
+            let query = FeatureQuery(
+                user: UserID(fetch.userID),
+                stamps: FeatureStamps(
+                    modelVersion: ModelVersion(fetch.modelVersion), freezePoint: FreezePoint(Int(fetch.freezePoint)),
+                    hyperParameterHash: fetch.hyperHash),
+                after: Int64(fetch.afterRow), limit: Int(max(fetch.maxSamples, 1)))
+            return [order(.readFeatures(query), .features(peer, id, fetch.userID))]
+
+        case .headCommit(let wire):
+            let contract = try contract(wire.modelVersion)
+            try contract.checkHead(
+                count: wire.headParameters.scalars.count, freezePoint: wire.freezePoint,
+                what: "head commit for \(wire.userID)")
+            let commit = HeadCommit(
+                user: UserID(wire.userID), parentVersion: wire.parentVersion,
+                stamps: FeatureStamps(
+                    modelVersion: ModelVersion(wire.modelVersion), freezePoint: FreezePoint(Int(wire.freezePoint)),
+                    hyperParameterHash: wire.hyperHash),
+                parameters: wire.headParameters.scalars, hash: wire.headHash.lowercased(),
+                loss: Float(wire.metrics.loss), samples: Int(clamping: wire.metrics.samples))
+            try commit.validate()
+            let current = index.heads[commit.user]
+            guard (current?.version ?? 0) == commit.parentVersion else {
+                return [
+                    .count(.conflicts, by: 1),
+                    .reply(
+                        peer, inReplyTo: id,
+                        .commitConflict(
+                            CommitConflict(
+                                userID: wire.userID, currentVersion: current?.version ?? 0,
+                                currentHash: current?.hash ?? "")),
+                        refusal: nil),
+                ]
+            }
+            let consumed = wire.consumed.map { BatchKey(device: DeviceID($0.deviceID), sequence: $0.deviceSeq) }
+            return [
+                order(
+                    .commitHead(commit, consumed: consumed, contract: contract, keepHeads: configuration.keepHeads),
+                    .commit(peer, id, commit, consumed))
+            ]
+
+        case .baseModelRequest(let ask):
+            // 0 asks for the newest registered version.
+            let version =
+                ask.modelVersion == 0 ? (contracts.keys.max() ?? ModelVersion(0)) : ModelVersion(ask.modelVersion)
+            return [order(.readBaseModel(version), .baseModel(peer, id))]
+
+        case .baseModelUpload(let upload):
+            return [
+                order(
+                    .storeBaseModel(
+                        version: ModelVersion(upload.modelVersion), hash: upload.modelHash,
+                        checkpoint: upload.checkpoint),
+                    .baseModelUpload(peer, id))
+            ]
+
+        case .sampleCountRequest(let ask):
+            let stamps = FeatureStamps(
+                modelVersion: ModelVersion(ask.modelVersion), freezePoint: FreezePoint(Int(ask.freezePoint)),
+                hyperParameterHash: ask.hyperHash)
+            return [order(.sampleCounts(stamps), .sampleCounts(peer, id, ask))]
+
+        case .batchRejected, .freezeSyncRequest:
+            return [order(.freezeMove(message), .freezeMove(peer, id, message.kind))]
+
+        default:
+            throw InputViolation(.unexpectedKind, "the registry does not handle \(message.kind)")
+        }
+    }
+
+    /// Why `offered` may not be taken for the batch `stored` under the same `(device, seq)`, or nil when
+    /// it is a redelivery of it (issue #12, bug 2).
+    static func redeliveryConflict(
+        stored: RegistryIndex.Batch, offered: FeatureBatch, fingerprint: BatchFingerprint
+    ) -> String? {
+        let key = "\(offered.device)#\(offered.sequence)"
+        guard stored.user == offered.user else {
+            return "\(key) holds a batch of user \(stored.user), not \(offered.user)"
+        }
+        if let known = stored.fingerprint {
+            guard known.identity == fingerprint.identity else {
+                return
+                    "\(key) holds other sample ids or labels (identity \(known.identity.prefix(12)), offered \(fingerprint.identity.prefix(12)))"
+            }
+            if stored.stamps == offered.stamps, known.content != fingerprint.content {
+                return
+                    "\(key) holds other activations under the same stamps (content \(known.content.prefix(12)), offered \(fingerprint.content.prefix(12)))"
+            }
+        } else if stored.samples != offered.samples.count {
+            return "\(key) holds \(stored.samples) samples, offered \(offered.samples.count)"
+        }
+        return nil
+    }
+
+    /// A `HeadReply` decided from the index: no head, stale, or not modified.
+    private func headReplyFromIndex(_ query: HeadRequest, peer: Peer, id: UInt64) -> [Action] {
+        var reply = HeadReply(
+            status: .noHead, userID: query.userID, headVersion: 0, parentVersion: 0, headHash: "",
+            modelVersion: query.modelVersion, freezePoint: query.freezePoint, hyperHash: "",
+            durableSeqs: durable(query), headParameters: nil)
+        let metric: Metric
+        if let head = index.heads[UserID(query.userID)] {
+            reply.headVersion = head.version
+            if head.stamps.modelVersion.number != query.modelVersion
+                || head.stamps.freezePoint.index != Int(query.freezePoint)
+            {
+                reply.status = .staleRequest
+                metric = .staleHeadReads
+            } else {
+                reply.status = .notModified
+                reply.parentVersion = head.parentVersion
+                reply.headHash = head.hash
+                reply.hyperHash = head.stamps.hyperParameterHash
+                metric = .notModified
+            }
+        } else {
+            metric = .noHead
+        }
+        return [.count(metric, by: 1), .reply(peer, inReplyTo: id, .headReply(reply), refusal: nil)]
+    }
+
+    private func durable(_ query: HeadRequest) -> [UInt64] {
+        guard !query.deviceID.isEmpty else { return [] }
+        return index.acknowledged(
+            device: DeviceID(query.deviceID), user: UserID(query.userID),
+            modelVersion: ModelVersion(query.modelVersion),
+            freezePoint: FreezePoint(Int(query.freezePoint)))
+    }
+
+    // MARK: - Store results
+
+    /// Applies the result of store operation `ticket` and answers its request. A result for a ticket
+    /// that is not pending (never ordered, or answered already) changes nothing.
+    mutating func stored(ticket: UInt64, _ result: StoreResult) -> [Action] {
+        guard let waiting = pending.removeValue(forKey: ticket) else { return [] }
+        switch (waiting, result) {
+        case (_, .failed(let detail)):
+            var actions: [Action] = [.count(.storeFailures, by: 1), .logFailure(detail)]
+            if let (peer, id) = waiting.requester {
+                actions.append(
+                    .reply(
+                        peer, inReplyTo: id,
+                        .errorReply(ErrorReply(code: .internal, message: detail, inReplyToSequence: id)), refusal: nil))
+            }
+            return actions
+        case (_, .refused(let violation)):
+            guard let (peer, id) = waiting.requester else { return [] }
+            return refuse(peer, id, violation, code: .malformed)
+
+        case (.batch(let peer, let id, let batch, let fingerprint), .batch(let write)):
+            switch write {
+            case .stored(let samples, let lastRow):
+                index.batches[batch.device, default: [:]][batch.sequence] = RegistryIndex.Batch(
+                    user: batch.user, stamps: batch.stamps, samples: samples, lastRow: lastRow, fingerprint: fingerprint
+                )
+                return [
+                    .count(.batchesStored, by: 1), .count(.samplesStored, by: samples),
+                    .reply(
+                        peer, inReplyTo: id,
+                        .featureStored(
+                            FeatureStored(deviceID: batch.device.rawValue, deviceSeq: batch.sequence, duplicate: false)),
+                        refusal: nil),
+                ]
+            case .duplicate:
+                let trained = index.batch(batch.device, batch.sequence).map(index.isTrained) ?? false
+                return [
+                    .count(.duplicates, by: 1),
+                    .reply(
+                        peer, inReplyTo: id,
+                        .featureStored(
+                            FeatureStored(
+                                deviceID: batch.device.rawValue, deviceSeq: batch.sequence, duplicate: trained)),
+                        refusal: nil),
+                ]
+            case .conflict(let detail):
+                return [.count(.batchConflicts, by: 1)]
+                    + refuse(peer, id, InputViolation(.batchConflict, detail), code: .malformed)
+            }
+
+        case (.commit(let peer, let id, let commit, let consumed), .commit(let outcome, let head, let pruned)):
+            switch outcome {
+            case .committed(let version, let hash):
+                var actions: [Action] = [.count(.commits, by: 1)]
+                if pruned > 0 { actions.append(.count(.headsPruned, by: pruned)) }
+                if let head, head.version > (index.heads[commit.user]?.version ?? 0) {
+                    index.heads[commit.user] = head
+                }
+                markConsumed(consumed, user: commit.user, stamps: commit.stamps)
+                actions.append(
+                    .reply(
+                        peer, inReplyTo: id,
+                        .commitAck(CommitAck(userID: commit.user.rawValue, version: version, headHash: hash)),
+                        refusal: nil))
+                actions.append(.count(.headsAnnounced, by: 1))
+                actions.append(
+                    .announce(
+                        HeadAnnounce(
+                            userID: commit.user.rawValue, headVersion: version, headHash: hash,
+                            modelVersion: commit.stamps.modelVersion.number,
+                            freezePoint: UInt32(commit.stamps.freezePoint.index),
+                            hyperHash: commit.stamps.hyperParameterHash)))
+                return actions
+            case .conflict(let current, let hash):
+                return [
+                    .count(.conflicts, by: 1),
+                    .reply(
+                        peer, inReplyTo: id,
+                        .commitConflict(
+                            CommitConflict(
+                                userID: commit.user.rawValue, currentVersion: current, currentHash: hash ?? "")),
+                        refusal: nil),
+                ]
+            }
+
+        case (.head(let peer, let id, let query), .head(let record)):
+            guard let record, record.stamps.modelVersion.number == query.modelVersion,
+                record.stamps.freezePoint.index == Int(query.freezePoint), record.hash != query.haveHash
+            else {
+                return headReplyFromIndex(query, peer: peer, id: id)
+            }
+            let reply = HeadReply(
+                status: .head, userID: query.userID, headVersion: record.version, parentVersion: record.parentVersion,
+                headHash: record.hash, modelVersion: record.stamps.modelVersion.number,
+                freezePoint: UInt32(record.stamps.freezePoint.index), hyperHash: record.stamps.hyperParameterHash,
+                durableSeqs: durable(query), headParameters: WireTensor(flat: record.parameters))
+            return [.count(.headsServed, by: 1), .reply(peer, inReplyTo: id, .headReply(reply), refusal: nil)]
+
+        case (.features(let peer, let id, let user), .features(let rows)):
+            let rowShape = rows.first?.activations.shape ?? [0]
+            var scalars: [Float] = []
+            scalars.reserveCapacity(rows.count * rowShape.reduce(1, *))
+            for row in rows { scalars += row.activations.scalars }
+            let set = FeatureSet(
+                userID: user, sampleIDs: rows.map(\.sampleID), labels: rows.map { UInt32($0.label) },
+                activations: WireTensor(shape: [rows.count] + rowShape, scalars: scalars),
+                rowIDs: rows.map { UInt64($0.id) })
+            return [
+                .count(.featuresServed, by: rows.count), .reply(peer, inReplyTo: id, .featureSet(set), refusal: nil),
+            ]
+
+        case (.baseModel(let peer, let id), .baseModel(let version, let record)):
+            let reply =
+                record.map {
+                    BaseModelReply(
+                        modelVersion: version.number, modelHash: $0.hash, status: .ok, checkpoint: [UInt8]($0.blob))
+                }
+                ?? BaseModelReply(modelVersion: version.number, modelHash: "", status: .unknownVersion, checkpoint: nil)
+            return [.reply(peer, inReplyTo: id, .baseModelReply(reply), refusal: nil)]
+
+        case (
+            .baseModelUpload(let peer, let id),
+            .baseModelStored(let version, let hash, let alreadyPresent, let contract)
+        ):
+            contracts[version] = contract
+            return [
+                .reply(
+                    peer, inReplyTo: id,
+                    .baseModelStored(
+                        BaseModelStored(modelVersion: version.number, modelHash: hash, alreadyPresent: alreadyPresent)),
+                    refusal: nil)
+            ]
+
+        case (.sampleCounts(let peer, let id, let ask), .sampleCounts(let counts)):
+            return [
+                .reply(
+                    peer, inReplyTo: id,
+                    .sampleCounts(
+                        SampleCounts(
+                            modelVersion: ask.modelVersion, freezePoint: ask.freezePoint, hyperHash: ask.hyperHash,
+                            counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, UInt64($0.value)) })
+                        )),
+                    refusal: nil)
+            ]
+
+        case (.freezeMove(let peer, let id, let kind), .freezeMove(let answer)):
+            guard let answer else {
+                return refuse(
+                    peer, id, InputViolation(.unexpectedKind, "the registry does not handle this \(kind)"),
+                    code: .unsupported)
+            }
+            return [.reply(peer, inReplyTo: id, answer, refusal: nil)]
+
+        case (.silent, _):
+            return []
+
+        default:
+            guard let (peer, id) = waiting.requester else { return [] }
+            return [
+                .logFailure("store result \(result) does not answer \(waiting)"),
+                .reply(
+                    peer, inReplyTo: id,
+                    .errorReply(ErrorReply(code: .internal, message: "unexpected store result", inReplyToSequence: id)),
+                    refusal: nil),
+            ]
+        }
+    }
+
+    /// Records that a head committed under `stamps` with `consumed` covers those batches.
+    mutating func markConsumed(_ consumed: [BatchKey], user: UserID, stamps: FeatureStamps) {
+        for key in consumed where index.batches[key.device]?[key.sequence]?.user == user {
+            index.batches[key.device]?[key.sequence]?.consumedUnder.insert(stamps)
+        }
+    }
+}
+
+extension ModelRegistryStateMachine.Pending {
+    var requester: (ModelRegistryStateMachine.Peer, UInt64)? {
+        switch self {
+        case .batch(let peer, let id, _, _), .commit(let peer, let id, _, _), .head(let peer, let id, _),
+            .features(let peer, let id, _), .baseModel(let peer, let id), .baseModelUpload(let peer, let id),
+            .sampleCounts(let peer, let id, _), .freezeMove(let peer, let id, _):
+            (peer, id)
+        case .silent: nil
+        }
+    }
+}
+
+extension InputViolation.Reason {
+    /// A batch offered under a `(device, seq)` that holds another batch (issue #12, bug 2).
+    public static let batchConflict = InputViolation.Reason(rawValue: "batchConflict")
 }

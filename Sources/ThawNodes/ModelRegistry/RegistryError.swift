@@ -10,7 +10,7 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidShape, nonFiniteValue, emptyBatch, duplicateSample, valueOutOfRange
-            case baseModelConflict, corruptRow, hashMismatch, invalidModel
+            case baseModelConflict, corruptRow, hashMismatch, invalidModel, batchConflict
         }
 
         private let base: Base
@@ -32,6 +32,9 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let hashMismatch = Code(.hashMismatch)
         /// A base model checkpoint that does not decode or holds another version than claimed.
         public static let invalidModel = Code(.invalidModel)
+        /// A batch offered under a `(device, seq)` that already holds another batch (another user, other
+        /// sample ids or labels, or other activations under the same stamps): refused, never acknowledged.
+        public static let batchConflict = Code(.batchConflict)
         /// A stored row whose blob does not decode (truncated file, foreign writer).
         public static let corruptRow = Code(.corruptRow)
 

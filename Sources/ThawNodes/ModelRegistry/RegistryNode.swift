@@ -1,14 +1,20 @@
+import CoreMetrics
 import Foundation
 import Logging
+import ThawModel
 import ThawNN
 import ThawWire
 import ThawZMQ
 
 /// The registry process: the durable store behind one ROUTER.
 ///
-/// Every request is answered on the ROUTER to the peer that sent it. Requests are served one at a
-/// time in arrival order by the single node task, so SQLite sees one writer; a request that fails
-/// validation or that the store refuses gets an `ErrorReply` and changes nothing.
+/// Every request is answered on the ROUTER to the peer that sent it, its reply echoing the request's
+/// id (`Envelope.in_reply_to`). Decisions are the ``ModelRegistryStateMachine``'s: it answers from its
+/// in-memory index what needs no blob, and orders store operations that ``RegistryStorage`` runs on its
+/// writer thread (group commit) and reader thread while the event handler keeps serving; results come
+/// back as events. A request that fails validation or that the store refuses gets an `ErrorReply` and
+/// changes nothing. On shutdown the node stops taking requests (they get `UNAVAILABLE`), answers what
+/// the store was doing, then returns.
 public struct RegistryNode: Sendable {
     public struct Configuration: Sendable {
         public var name: String
@@ -25,6 +31,10 @@ public struct RegistryNode: Sendable {
         public var coordinator: Endpoint?
         /// Worker PULL endpoints that receive `RetrainRequest`s once a user's rows were advanced.
         public var workers: [Endpoint]
+        /// Where the registry binds a PUB that announces each committed head (topic `heads`); nil: none.
+        public var announce: Endpoint? = nil
+        /// Superseded head versions kept per user besides the latest; nil keeps all.
+        public var keepHeads: Int? = RegistryNode.defaultKeepHeads
 
         public init(
             name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile], metrics: Endpoint? = nil,
@@ -53,6 +63,9 @@ public struct RegistryNode: Sendable {
         }
     }
 
+    /// Superseded heads kept per user when the topology says nothing (docs/REGISTRY.md).
+    public static let defaultKeepHeads = 16
+
     public let configuration: Configuration
     public let logger: Logger
 
@@ -64,15 +77,32 @@ public struct RegistryNode: Sendable {
     public func run(shutdown: ShutdownSignal) async throws {
         let store = try RegistryStore(path: configuration.databasePath)
         defer { try? store.close() }
-        let machine = ModelRegistryStateMachine(store: store)
+        // Start-up work before any socket exists: base model files, then the in-memory index.
+        let handler = RegistryStoreHandler(store: store)
         for model in configuration.baseModels {
-            let reply = try machine.handle(.storeBaseModel(version: model.version, hash: model.hash, checkpoint: model.bytes))
+            let reply = try handler.handle(
+                .storeBaseModel(version: model.version, hash: model.hash, checkpoint: model.bytes))
             if case .rejected(let error) = reply { throw error }
         }
+        let index = try store.loadIndex()
+        let contracts = try Self.loadContracts(store)
+        let access = NodeCurve.policy(configuration.curve, bound: configuration.router)
+        var machine = ModelRegistryStateMachine(
+            index: index, contracts: contracts,
+            configuration: .init(keepHeads: configuration.keepHeads, access: access))
         var stamper = EnvelopeStamper(sender: configuration.name)
-        var contracts = RegistryContracts()
+        var announceStamper = EnvelopeStamper(sender: configuration.name)
         let logger = self.logger
-        let refusals = InputRefusals(logger: logger)
+        let metrics = NodeMetrics(node: configuration.name, role: "registry")
+        let refusals = InputRefusals(logger: logger, metrics: metrics)
+        var counters: [ModelRegistryStateMachine.Metric: Counter] = [:]
+        for metric in ModelRegistryStateMachine.Metric.allCases {
+            let counter = Counter(label: metric.rawValue, factory: metrics)
+            counter.increment(by: 0)
+            counters[metric] = counter
+        }
+        let inFlight = Gauge(label: "store_in_flight", factory: metrics)
+        let indexedUsers = Gauge(label: "users_with_heads", factory: metrics)
 
         let context = try ZMQContext()
         defer { try? context.shutdown() }
@@ -81,11 +111,16 @@ public struct RegistryNode: Sendable {
             SocketSpec(kind: .router, bind: [configuration.router], options: [.maxMessageSize(SocketLimits.dataFrame)])
         ]
         var metricsIndex: Int?
+        var announceIndex: Int?
         var subIndex: Int?
         var pushIndex: Int?
         if let metrics = configuration.metrics {
             metricsIndex = specs.count
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
+        }
+        if let announce = configuration.announce {
+            announceIndex = specs.count
+            specs.append(SocketSpec(kind: .pub, bind: [announce], options: [.sendHighWaterMark(10_000)]))
         }
         if let coordinator = configuration.coordinator {
             subIndex = specs.count
@@ -104,95 +139,142 @@ public struct RegistryNode: Sendable {
                         options: [.sendHighWaterMark(1000), .linger(.seconds(1))]))
             }
         }
-        let access = NodeCurve.policy(configuration.curve, bound: configuration.router)
-        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
+        let (events, continuation) = AsyncStream<RegistryEvent>.makeStream()
+        let storage = RegistryStorage(store: store) { ticket, result in
+            continuation.yield(.stored(ticket, result))
+        }
+        defer { storage.finish() }
+        try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) {
+            loop in
             let router = loop.sockets[0]
             let metricsSocket = metricsIndex.map { loop.sockets[$0] }
+            let announceSocket = announceIndex.map { loop.sockets[$0] }
             let sub = subIndex.map { loop.sockets[$0] }
             var mover = RegistryFreezeMover(
                 store: store, push: pushIndex.map { loop.sockets[$0] }, loop: loop, logger: logger,
                 stamper: EnvelopeStamper(sender: configuration.name))
-            ReadyLine(
-                role: "registry", node: configuration.name,
-                endpoints: ["router": loop.boundEndpoints(of: router).first?.rawValue ?? ""]
-            ).emit()
-            var lastMetrics = ContinuousClock.now
-            // Ticks drive the advancer one page at a time between requests; 50 ms keeps a move's cloud
-            // work close to its compute time without spinning when there is none.
-            try await runNodeEvents(loop: loop, tickEvery: .milliseconds(50), shutdown: shutdown) { event in
-                switch event {
-                case .delivery(let delivery) where delivery.socket == sub:
-                    mover.observe(delivery.frames.map(\.bytes))
-                case .delivery(let delivery):
-                    // A ROUTER delivery is [routing id, message…]; without a message there is nobody to answer.
-                    guard delivery.frames.count >= 2 else {
-                        refusals.refuse(
-                            on: "router", reason: InputViolation.Reason.frameLayout.rawValue,
-                            detail: "\(delivery.frames.count) frames: no message after the routing id")
-                        return true
+            var endpoints = ["router": loop.boundEndpoints(of: router).first?.rawValue ?? ""]
+            if let announceSocket {
+                endpoints["announce"] = loop.boundEndpoints(of: announceSocket).first?.rawValue ?? ""
+            }
+            ReadyLine(role: "registry", node: configuration.name, endpoints: endpoints).emit()
+
+            func carryOut(_ actions: [ModelRegistryStateMachine.Action]) async throws {
+                for action in actions {
+                    switch action {
+                    case .reply(let peer, let id, let message, let refusal):
+                        if let refusal { refusals.refuse(on: "router", refusal) }
+                        try await loop.send(
+                            [Frame(peer.routingID)] + (try stamper.encode(message, inReplyTo: id)), on: router)
+                    case .store(let ticket, let operation):
+                        storage.submit(ticket, operation)
+                    case .announce(let announcement):
+                        if let announceSocket {
+                            _ = try? loop.trySend(
+                                try announceStamper.encodePublished(.headAnnounce(announcement)), on: announceSocket)
+                        }
+                    case .count(let metric, let amount):
+                        counters[metric]?.increment(by: amount)
+                    case .logFailure(let detail):
+                        logger.error("registry store operation failed", metadata: ["error": "\(detail)"])
                     }
-                    let reply = Self.reply(
-                        to: WireBridge.bytes(delivery.frames.dropFirst()), from: delivery.userID, access: access,
-                        machine: machine, contracts: &contracts, refusals: refusals, logger: logger)
-                    try await loop.send([delivery.frames[0]] + (try stamper.encode(reply)), on: router)
-                case .tick:
-                    try await mover.tick()
-                    if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
-                        lastMetrics = ContinuousClock.now
-                        let report = Self.metricsReport(
-                            name: configuration.name, counters: store.counters, refusals: refusals)
-                        _ = try? loop.trySend(try stamper.encodePublished(.metrics(report)), on: metricsSocket)
-                    }
-                case .shutdown:
-                    break
                 }
-                return true
+            }
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await delivery in loop.inbound { continuation.yield(.delivery(delivery)) }
+                    continuation.finish()
+                }
+                group.addTask {
+                    // Ticks drive the advancer one page at a time; 50 ms keeps a move's cloud work close to
+                    // its compute time without spinning when there is none.
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .milliseconds(50))
+                        continuation.yield(.tick)
+                    }
+                }
+                group.addTask {
+                    if await shutdown.wait() != nil { continuation.yield(.shutdown) }
+                }
+                var lastMetrics = ContinuousClock.now
+                var lastTick = ContinuousClock.now
+                var stopping = false
+                for await event in events {
+                    switch event {
+                    case .delivery(let delivery) where delivery.socket == sub:
+                        mover.observe(delivery.frames.map(\.bytes))
+                    case .delivery(let delivery):
+                        // A ROUTER delivery is [routing id, message…]; without a message there is nobody to answer.
+                        guard delivery.frames.count >= 2 else {
+                            refusals.refuse(
+                                on: "router", reason: InputViolation.Reason.frameLayout.rawValue,
+                                detail: "\(delivery.frames.count) frames: no message after the routing id")
+                            continue
+                        }
+                        let peer = ModelRegistryStateMachine.Peer(
+                            routingID: delivery.frames[0].bytes, userID: delivery.userID)
+                        let frames = WireBridge.bytes(delivery.frames.dropFirst())
+                        let request: DecodedMessage
+                        do {
+                            request = try WireCodec.decode(frames)
+                        } catch {
+                            refusals.refuse(on: "router", error)
+                            let id = frames.first.flatMap(EnvelopePeek.sequence) ?? 0
+                            try await carryOut([ModelRegistryStateMachine.malformed(peer, id: id, error)])
+                            continue
+                        }
+                        try await carryOut(machine.receive(request, from: peer))
+                    case .stored(let ticket, let result):
+                        try await carryOut(machine.stored(ticket: ticket, result))
+                    case .tick:
+                        // Ticks are coalesced: a burst queued behind slow work runs once.
+                        guard ContinuousClock.now - lastTick >= .milliseconds(40) else { break }
+                        lastTick = ContinuousClock.now
+                        if !stopping { try await mover.tick() }
+                        inFlight.record(machine.pendingCount)
+                        indexedUsers.record(machine.index.heads.count)
+                        if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
+                            lastMetrics = ContinuousClock.now
+                            _ = try? loop.trySend(
+                                try stamper.encodePublished(.metrics(Self.metricsReport(metrics, store: store))),
+                                on: metricsSocket)
+                        }
+                    case .shutdown:
+                        // Stop taking new work; what the store is doing still completes and is answered.
+                        stopping = true
+                        machine.stopAccepting()
+                    }
+                    if stopping && machine.pendingCount == 0 { break }
+                }
+                continuation.finish()
+                group.cancelAll()
             }
         }
     }
 
-    /// The answer to one request's frames: the store's reply, or an `ErrorReply` that says why the
-    /// request was refused (counted in `refusals`). Only store failures (disk, database) are not the
-    /// peer's fault; they are logged as errors and answered with `.internal`.
-    /// The answer to one request; `userID` is the CURVE-authenticated peer's ZAP User-Id, which `access`
-    /// checks (a device asking for or feeding another user's head is refused as forbidden).
-    static func reply(
-        to frames: [[UInt8]], from userID: String?, access: AccessPolicy?, machine: ModelRegistryStateMachine,
-        contracts: inout RegistryContracts, refusals: InputRefusals, logger: Logger
-    ) -> ThawMessage {
-        let request: DecodedMessage
-        do {
-            request = try WireCodec.decode(frames)
-        } catch {
-            refusals.refuse(on: "router", error)
-            return .errorReply(ErrorReply(code: .malformed, message: "\(error)"))
+    /// The contract of every registered base model (decoded once at start).
+    static func loadContracts(_ store: RegistryStore) throws -> [ModelVersion: ModelContract] {
+        var contracts: [ModelVersion: ModelContract] = [:]
+        for version in try store.baseModelVersions() {
+            guard let record = try store.baseModel(version),
+                let contents = try? ModelCheckpoint.decode([UInt8](record.blob))
+            else { continue }
+            contracts[version] = ModelContract(contents.architecture)
         }
-        let sequence = request.metadata.sequence
-        if let refusal = access?.checkRegistry(request.message, from: userID) {
-            refusals.refuse(on: "router", reason: InputViolation.Reason.forbidden.rawValue, detail: "\(refusal)")
-            return .errorReply(
-                ErrorReply(code: .forbidden, message: "forbidden: \(refusal)", inReplyToSequence: sequence))
-        }
-        do {
-            return try RegistryWireAdapter.answer(request, machine: machine, contracts: &contracts)
-        } catch let violation as InputViolation {
-            refusals.refuse(on: "router", violation)
-            let code: ErrorReply.Code = violation.reason == .unexpectedKind ? .unsupported : .malformed
-            return .errorReply(ErrorReply(code: code, message: "\(violation)", inReplyToSequence: sequence))
-        } catch {
-            logger.error("could not answer a request", metadata: ["error": "\(error)"])
-            return .errorReply(ErrorReply(code: .internal, message: "\(error)", inReplyToSequence: sequence))
-        }
+        return contracts
     }
 
-    static func metricsReport(name: String, counters: RegistryCounters, refusals: InputRefusals) -> MetricsReport {
-        var values: [String: UInt64] = [
-            "batches_stored": UInt64(counters.batchesStored), "samples_stored": UInt64(counters.samplesStored),
-            "duplicates": UInt64(counters.duplicates), "heads_served": UInt64(counters.headsServed),
-            "not_modified": UInt64(counters.notModified), "commits": UInt64(counters.commits),
-            "conflicts": UInt64(counters.conflicts), "features_served": UInt64(counters.featuresServed),
-        ]
-        values.merge(refusals.counters) { $1 }
-        return MetricsReport(node: name, role: "registry", timestampMs: WallClock.nowMs(), counters: values)
+    /// The node's metrics (counters declared where counted) plus the store's advance counter.
+    static func metricsReport(_ metrics: NodeMetrics, store: RegistryStore) -> MetricsReport {
+        metrics.report(counters: ["features_advanced": UInt64(store.counters.featuresAdvanced)])
     }
+}
+
+/// What the registry node's single event handler consumes.
+enum RegistryEvent: Sendable {
+    case delivery(Delivery)
+    case stored(UInt64, ModelRegistryStateMachine.StoreResult)
+    case tick
+    case shutdown
 }

@@ -62,6 +62,7 @@ enum RegistrySchema {
                     """)
         }
         registerFreezeMoves(in: &migrator)
+        registerIndex(in: &migrator)
         return migrator
     }
 }

@@ -10,43 +10,18 @@ extension RegistryStore {
     /// batch at once store it once: one gets `.stored`, the other `.duplicate`.
     ///
     /// - Returns: `.stored(samples:)` or `.duplicate` (data, not an error: resends are expected).
-    /// - Throws: ``RegistryError`` when the batch is invalid (nothing is written); GRDB's
+    /// - Throws: ``RegistryError`` when the batch is invalid, or `.batchConflict` when another batch is
+    ///   stored under `(device, sequence)` (nothing is written); GRDB's
     ///   `DatabaseError` on I/O failure (nothing is written either).
     public func storeBatch(_ batch: FeatureBatch) throws -> StoreOutcome {
         try batch.validate()
-        let device = batch.device.rawValue
-        let sequence = Int64(batch.sequence)
-        let stamps = batch.stamps
-        let outcome: StoreOutcome = try writeTransaction { db in
-            let exists =
-                try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS (SELECT 1 FROM device_batches WHERE device = ? AND seq = ?)",
-                    arguments: [device, sequence]) ?? false
-            if exists { return .duplicate }
-            try db.execute(
-                sql: """
-                    INSERT INTO device_batches
-                        (device, seq, user, model_version, freeze_point, hyper_hash, samples, stored_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    device, sequence, batch.user.rawValue, Int64(stamps.modelVersion.number),
-                    stamps.freezePoint.index, stamps.hyperParameterHash, batch.samples.count, Date(),
-                ])
-            let insert = try db.makeStatement(
-                sql: """
-                    INSERT INTO features (user, device, device_seq, sample_id, label, model_version,
-                        freeze_point, hyper_hash, activation, shape)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-            for sample in batch.samples {
-                try insert.execute(arguments: [
-                    batch.user.rawValue, device, sequence, Int64(sample.sampleID), sample.label,
-                    Int64(stamps.modelVersion.number), stamps.freezePoint.index, stamps.hyperParameterHash,
-                    FloatBlob.encode(sample.activations.scalars), FloatBlob.encodeShape(sample.activations.shape),
-                ])
-            }
-            return .stored(samples: batch.samples.count)
+        let fingerprint = BatchFingerprint(batch)
+        let write = try writeTransaction { db in try Self.writeBatch(db, batch, fingerprint: fingerprint) }
+        let outcome: StoreOutcome
+        switch write {
+        case .stored(let samples, _): outcome = .stored(samples: samples)
+        case .duplicate: outcome = .duplicate
+        case .conflict(let detail): throw RegistryError(.batchConflict, detail)
         }
         count {
             switch outcome {

@@ -59,30 +59,7 @@ extension RegistryStore {
     /// - Throws: ``RegistryError`` for non-finite or empty parameters (nothing is written).
     public func commitHead(_ commit: HeadCommit) throws -> CommitOutcome {
         try commit.validate()
-        let blob = FloatBlob.encode(commit.parameters)
-        let outcome: CommitOutcome = try writeTransaction { db in
-            let current = try Row.fetchOne(
-                db, sql: "SELECT version, hash FROM heads WHERE user = ? ORDER BY version DESC LIMIT 1",
-                arguments: [commit.user.rawValue])
-            let currentVersion = current.map { UInt64($0["version"] as Int64) } ?? 0
-            guard currentVersion == commit.parentVersion else {
-                return .conflict(currentVersion: currentVersion, currentHash: current.map { $0["hash"] as String })
-            }
-            let version = commit.parentVersion + 1
-            let hash = commit.hash
-            try db.execute(
-                sql: """
-                    INSERT INTO heads (user, version, parent_version, freeze_point, model_version, hyper_hash,
-                        hash, parameters, loss, samples, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    commit.user.rawValue, Int64(version), Int64(commit.parentVersion), commit.stamps.freezePoint.index,
-                    Int64(commit.stamps.modelVersion.number), commit.stamps.hyperParameterHash, hash, blob,
-                    Double(commit.loss), commit.samples, Date(),
-                ])
-            return .committed(version: version, hash: hash)
-        }
+        let outcome: CommitOutcome = try writeTransaction { db in try Self.writeHead(db, commit, consumed: []).0 }
         count {
             switch outcome {
             case .committed: $0.commits += 1

@@ -15,7 +15,7 @@ import ThawNN
 public final class RegistryStore: Sendable {
     /// Where the database file lives.
     public let path: String
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let counterBox = Mutex(RegistryCounters())
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -25,6 +25,13 @@ public final class RegistryStore: Sendable {
         var configuration = Configuration()
         // Other processes (a second registry, the sqlite3 shell) may hold the write lock briefly.
         configuration.busyMode = .timeout(10)
+        // WAL policy for multi-megabyte heads (docs/REGISTRY.md): SQLite's default checkpoints every
+        // 1,000 pages (4 MiB), i.e. on nearly every head commit, inside the committing transaction. The
+        // registry raises that to 16,384 pages (64 MiB) and checkpoints itself on its storage thread when
+        // idle (``checkpoint(truncate:)``); the WAL file is truncated back to 64 MiB after a checkpoint.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864")
+        }
         self.path = path
         self.pool = try DatabasePool(path: path, configuration: configuration)
         try RegistrySchema.migrator.migrate(pool)
@@ -97,6 +104,15 @@ public final class RegistryStore: Sendable {
     public func latestBaseModelVersion() throws -> ModelVersion? {
         try read { db in
             try Int64.fetchOne(db, sql: "SELECT MAX(version) FROM base_models").map { ModelVersion(UInt64($0)) }
+        }
+    }
+}
+
+extension RegistryStore {
+    /// Every registered base model version, ascending.
+    public func baseModelVersions() throws -> [ModelVersion] {
+        try read { db in
+            try Int64.fetchAll(db, sql: "SELECT version FROM base_models ORDER BY version").map { ModelVersion(UInt64($0)) }
         }
     }
 }

@@ -29,8 +29,9 @@ extension RoleOptions {
             return .coordinator(options)
         case .registry:
             var options = RegistryOptions()
-            guard let reader = try node.mapping("options", keys: ["database"]) else { return .registry(options) }
+            guard let reader = try node.mapping("options", keys: ["database", "keep-heads"]) else { return .registry(options) }
             options.database = try reader.string("database") ?? options.database
+            options.keepHeads = try reader.int("keep-heads", in: 0...1_000_000) ?? options.keepHeads
             return .registry(options)
         case .worker:
             var options = WorkerOptions()

@@ -29,7 +29,9 @@ public enum Role: String, Hashable, Sendable, CaseIterable, CustomStringConverti
     public var optionalEndpoints: [String] {
         switch self {
         case .monitor: ["metrics", "watch"]
-        case .coordinator, .registry, .worker, .device, .fedavg: []
+        // The registry's PUB of committed heads (topic `heads`); devices subscribe to it when present.
+        case .registry: ["announce"]
+        case .coordinator, .worker, .device, .fedavg: []
         }
     }
 

@@ -24,6 +24,9 @@ public enum AutoFreezePolicy: Hashable, Sendable {
 public struct RegistryOptions: Hashable, Sendable {
     /// The SQLite file (`database`); `:memory:` keeps it in memory.
     public var database: String = "thaw-out/registry.sqlite"
+    /// Superseded head versions kept per user besides the latest (`keep-heads`, 0...1,000,000); older
+    /// ones are pruned after each commit. The default keeps 16.
+    public var keepHeads: Int = 16
 
     public init() {}
 }

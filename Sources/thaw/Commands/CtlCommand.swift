@@ -103,14 +103,19 @@ struct CtlCommand: AsyncParsableCommand {
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "audit",
-            abstract: "Check a registry database for lost or doubly stored batches; print it as JSON.")
+            abstract:
+                "Check a registry database for lost, doubly stored, conflicting or inconsistent batches; print it as JSON.")
         @Option(help: "The registry's SQLite file (safe to read while the registry runs).") var database: String
+        @Flag(help: "Exit with status 1 unless the audit is clean (no untrained, duplicate, conflicting or inconsistent batch).")
+        var strict = false
         func run() async throws {
             let store = try RegistryStore(path: database)
             defer { try? store.close() }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(try store.audit()), as: UTF8.self))
+            let audit = try store.audit()
+            print(String(decoding: try encoder.encode(audit), as: UTF8.self))
+            if strict && !audit.isClean { throw ExitCode(1) }
         }
     }
 }

@@ -1,0 +1,157 @@
+import Foundation
+import Synchronization
+import ThawModel
+import ThawNN
+import ThawNodes
+import ThawTopology
+import ThawWire
+import ThawZMQ
+
+/// The registry alone under not-modified head pulls (issue #12): a `thaw registry` process (any build,
+/// so the same client measures the code before and after a change) on an ipc:// endpoint, seeded over
+/// the wire with one head per user, then `clients` DEALER sockets that each keep one conditional
+/// `HeadRequest` in flight (`have_hash` = the current head, so every answer is `NOT_MODIFIED`) for
+/// `seconds`. Reports pulls per second and latency percentiles measured in this process.
+public struct RegistryBenchmark: Sendable {
+    public struct Result: Codable, Sendable {
+        public var registryExecutable: String
+        public var clients: Int
+        public var users: Int
+        public var freezePoint: Int
+        public var headParameters: Int
+        public var seconds: Double
+        public var pulls: Int
+        public var notModified: Int
+        public var pullsPerSecond: Double
+        public var p50Ms: Double
+        public var p90Ms: Double
+        public var p99Ms: Double
+        public var maxMs: Double
+    }
+
+    public var executable: String
+    public var clients: Int
+    public var users: Int
+    public var freezePoint: Int
+    public var seconds: Double
+    public var scratch: String
+
+    public init(executable: String, clients: Int, users: Int, freezePoint: Int, seconds: Double, scratch: String) {
+        self.executable = executable
+        self.clients = clients
+        self.users = users
+        self.freezePoint = freezePoint
+        self.seconds = seconds
+        self.scratch = scratch
+    }
+
+    public func run(log: @escaping @Sendable (String) -> Void) async throws -> Result {
+        let directory = "\(scratch)/thaw-rb-\(UInt32.random(in: 0...UInt32.max))"
+        let modelPath = "\(directory)/base-model.thaw"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let architecture = ModelArchitecture.fedAvgCNN(classes: 10)
+        let model = Model(architecture: architecture, seed: 1)
+        try ModelCheckpoint.save(model, version: ModelVersion(1), to: modelPath)
+        let cluster = try BenchCluster(directory: directory, executable: executable, baseModelPath: modelPath)
+        try cluster.writeTopology(workers: 1, phones: 1, freezePoint: freezePoint, epochs: 1)
+        do {
+            try await cluster.start("registry", role: .registry)
+            let endpoint = Endpoint(cluster.registryEndpoint)
+            let k = FreezePoint(freezePoint)
+            let headCount = architecture.parameterCount(layers: freezePoint..<architecture.layerCount)
+            log("seeding \(users) heads of \(headCount) parameters at k=\(freezePoint)")
+            var hashes: [String] = []
+            for user in 0..<users {
+                let parameters = (0..<headCount).map { Float(($0 &* 31 &+ user) % 97) * 0.001 }
+                let hash = ContentHash.head(parameters: parameters, freezePoint: k, architecture: architecture).hex
+                let reply = try await OneShotRequest.send(
+                    .headCommit(
+                        HeadCommit(
+                            userID: "bench-user-\(user)", parentVersion: 0, modelVersion: 1,
+                            freezePoint: UInt32(freezePoint), hyperHash: "bench", headHash: hash, consumed: [],
+                            metrics: TrainingMetrics(loss: 0.1, samples: 0, steps: 1),
+                            headParameters: WireTensor(flat: parameters))),
+                    to: endpoint, sender: "bench-seed", timeout: .seconds(60), peer: "registry")
+                guard case .commitAck = reply else { throw NodeError(.refused, "seeding user \(user): \(reply)") }
+                hashes.append(hash)
+            }
+            log("\(clients) clients pulling for \(seconds) s")
+            let result = try await measure(endpoint: endpoint, hashes: hashes, headParameters: headCount)
+            await cluster.stopAll()
+            return result
+        } catch {
+            await cluster.stopAll()
+            throw error
+        }
+    }
+
+    private func measure(endpoint: Endpoint, hashes: [String], headParameters: Int) async throws -> Result {
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        let specs = (0..<clients).map { _ in
+            SocketSpec(kind: .dealer, connect: [endpoint], options: [.maxMessageSize(64 << 20)])
+        }
+        let requests: [[Frame]] = try (0..<clients).map { client in
+            let user = client % hashes.count
+            let request = ThawMessage.headRequest(
+                HeadRequest(
+                    userID: "bench-user-\(user)", deviceID: "bench-device-\(client)", haveHash: hashes[user],
+                    modelVersion: 1, freezePoint: UInt32(freezePoint)))
+            return try WireCodec.encode(
+                request, metadata: WireMetadata(sender: "bench-\(client)", sequence: 1, sentAtUnixMs: 1)
+            ).map { Frame($0) }
+        }
+        return try await withSocketLoop(context: context, sockets: specs, queueCapacity: 4096) { loop in
+            var sentAt = [ContinuousClock.Instant](repeating: .now, count: clients)
+            var latencies: [Double] = []
+            latencies.reserveCapacity(1 << 20)
+            var notModified = 0
+            var pulls = 0
+            let index = Dictionary(uniqueKeysWithValues: loop.sockets.enumerated().map { ($0.element, $0.offset) })
+            // Warm-up: one round trip per client, not measured (connections, the registry's first answers).
+            for client in 0..<clients { try await loop.send(requests[client], on: loop.sockets[client]) }
+            var warm = 0
+            for try await _ in loop.inbound {
+                warm += 1
+                if warm == clients { break }
+            }
+            let start = ContinuousClock.now
+            let end = start + .milliseconds(Int(seconds * 1000))
+            for client in 0..<clients {
+                sentAt[client] = .now
+                try await loop.send(requests[client], on: loop.sockets[client])
+            }
+            var outstanding = clients
+            for try await delivery in loop.inbound {
+                guard let client = index[delivery.socket] else { continue }
+                let now = ContinuousClock.now
+                latencies.append((now - sentAt[client]) / .milliseconds(1))
+                pulls += 1
+                if case .headReply(let reply)? = try? WireCodec.decode(delivery.frames.map(\.bytes)).message,
+                    reply.status == .notModified
+                {
+                    notModified += 1
+                }
+                outstanding -= 1
+                if now < end {
+                    sentAt[client] = now
+                    try await loop.send(requests[client], on: loop.sockets[client])
+                    outstanding += 1
+                } else if outstanding == 0 {
+                    break
+                }
+            }
+            let elapsed = (ContinuousClock.now - start) / .seconds(1)
+            latencies.sort()
+            func percentile(_ p: Double) -> Double {
+                latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+            }
+            return Result(
+                registryExecutable: executable, clients: clients, users: hashes.count, freezePoint: freezePoint,
+                headParameters: headParameters, seconds: elapsed, pulls: pulls, notModified: notModified,
+                pullsPerSecond: Double(pulls) / elapsed, p50Ms: percentile(0.5), p90Ms: percentile(0.9),
+                p99Ms: percentile(0.99), maxMs: latencies.last ?? 0)
+        }
+    }
+}
