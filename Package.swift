@@ -66,6 +66,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SHA-256 batch fingerprints (ModelRegistry/BatchFingerprint.swift).
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
 
