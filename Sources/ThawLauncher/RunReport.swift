@@ -82,6 +82,17 @@ public struct RunReport: Sendable {
         return lines
     }
 
+    /// "killed by signal 9 (SIGKILL)" or "2× killed by signal 9 (SIGKILL); exit status 1", in first-seen order.
+    static func tally(_ reasons: [String]) -> String {
+        var order: [String] = []
+        var counts: [String: Int] = [:]
+        for reason in reasons {
+            if counts[reason] == nil { order.append(reason) }
+            counts[reason, default: 0] += 1
+        }
+        return order.map { counts[$0]! > 1 ? "\(counts[$0]!)× \($0)" : $0 }.joined(separator: "; ")
+    }
+
     /// Restarts, the node that kept failing, nodes that did not exit cleanly at the end.
     var supervisionLines: [String] {
         var lines: [String] = []
@@ -89,7 +100,7 @@ public struct RunReport: Sendable {
         lines.append(
             "restarts \(restarts.values.map(\.count).reduce(0, +))"
                 + (restarted.isEmpty
-                    ? "" : ": " + restarted.map { "\($0.key) \($0.value.count) (\($0.value.joined(separator: "; ")))" }
+                    ? "" : ": " + restarted.map { "\($0.key) \($0.value.count) (\(Self.tally($0.value)))" }
                         .joined(separator: ", ")))
         if let failedNode { lines.append("\(failedNode) kept failing; the run ended without reaching its goal") }
         let failed = exitStatuses.filter { $0.value != 0 }.sorted { $0.key < $1.key }

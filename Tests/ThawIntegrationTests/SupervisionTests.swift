@@ -28,6 +28,11 @@ struct SupervisionTests {
 
         deinit { try? FileManager.default.removeItem(atPath: path) }
 
+        /// What `thaw up` printed on stdout, without the test kit's `[up stdout] ` prefix.
+        var lines: [String] {
+            up.output.filter { $0.hasPrefix("[up stdout] ") }.map { String($0.dropFirst("[up stdout] ".count)) }
+        }
+
         /// Waits until `thaw up` printed a line containing `text`; returns that line.
         @discardableResult
         func waitForLine(containing text: String, after skip: Int = 0, timeout: Duration = .seconds(120)) async throws -> String {
@@ -82,7 +87,11 @@ struct SupervisionTests {
             try await run.killAndAwaitRestart("worker-0")
             try await run.killAndAwaitRestart("registry")
             let status = try await run.up.waitForExit(timeout: .seconds(240))
-            let output = run.up.output
+            let output = run.lines
+            for line in output where line.contains("exited unexpectedly") || line.contains("restart")
+                || line.hasPrefix("phones' state files") || line.hasPrefix("mean held-out") || line.hasPrefix("exit status") {
+                print("[supervision] \(line)")
+            }
             if status != .exited(0) { run.up.printOutput() }
             #expect(status == .exited(0))
             #expect(output.contains { $0.contains("Thaw run report (goal reached)") })
@@ -114,7 +123,7 @@ struct SupervisionTests {
             for _ in 0..<policy.maximumRestarts { try await run.killAndAwaitRestart("worker") }
             #expect(kill(try run.pid(of: "worker"), SIGKILL) == 0)
             let status = try await run.up.waitForExit(timeout: .seconds(60))
-            let output = run.up.output
+            let output = run.lines
             #expect(status == .exited(3))
             #expect(output.contains { $0.contains("worker failed \(policy.maximumRestarts + 1) times within") })
             #expect(output.contains("Thaw run report (worker kept failing)"))
