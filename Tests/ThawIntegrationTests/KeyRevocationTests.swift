@@ -15,8 +15,20 @@ struct KeyRevocationTests {
         #expect(try await maker.waitForExit(timeout: .seconds(50)) == .exited(0))
 
         // Both device nodes are listed: `phones` (2 phones) and `strangers` (1 phone).
-        let nodes = try await DistributedSystemTests.startNodes(
-            workspace, topology: file, names: ["registry", "coordinator", "worker", "phones", "strangers"])
+        var nodes = try await DistributedSystemTests.startNodes(
+            workspace, topology: file, names: ["registry", "coordinator", "worker", "phones"])
+        let strangers = try NodeProcess(
+            name: "strangers",
+            arguments: [
+                "device", "--topology", file, "--node", "strangers", "--state-dir", "\(workspace.path)/state",
+            ], hardTimeout: .seconds(300))
+        nodes.append(strangers)
+        do {
+            _ = try await strangers.waitForReady(timeout: .seconds(60))
+        } catch {
+            for node in nodes.reversed() { _ = try? await node.terminate(grace: .seconds(2)) }
+            throw error
+        }
         let (registry, worker) = (nodes[0], nodes[2])
         func audit() throws -> RegistryAudit {
             let store = try RegistryStore(path: "\(workspace.path)/registry.sqlite")
