@@ -204,3 +204,39 @@ struct DeviceStopTests {
         }
     }
 }
+
+/// Issue 18: a role needs only what it uses. The monitor reads no model; the coordinator does, and
+/// without one it says which file and which flag.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct RoleInputTests {
+    @Test func theMonitorRunsWithoutABaseModelAndTheCoordinatorNamesTheFlagItNeeds() async throws {
+        let path = "/tmp/thaw-ri-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // The topology names a model file that does not exist, and the working folder has none either.
+        let topology = try IntegrationTopology(
+            name: "inputs", modelPath: "\(path)/no-such-model.thaw", workers: 1, phones: 1
+        ).write(in: path)
+        let monitor = try NodeProcess(
+            name: "monitor",
+            arguments: ["monitor", "--topology", topology, "--node", "monitor", "--state-dir", "\(path)/state"],
+            hardTimeout: .seconds(60))
+        let ready = try await monitor.waitForReady(timeout: .seconds(30))
+        #expect(ready.role == "monitor")
+        #expect(try await monitor.terminate(grace: .seconds(10)) == .exited(0))
+
+        let missing = "\(path)/absent.thaw"
+        let coordinator = try NodeProcess(
+            name: "coordinator",
+            arguments: [
+                "coordinator", "--topology", topology, "--node", "coordinator", "--base-model", missing,
+                "--state-dir", "\(path)/state",
+            ],
+            hardTimeout: .seconds(60))
+        let status = try await coordinator.waitForExit(timeout: .seconds(30))
+        #expect(status != .exited(0))
+        let error = coordinator.output.first { $0.contains("needs the base model") }
+        #expect(error?.contains(missing) == true, "\(coordinator.output)")
+        #expect(error?.contains("--base-model") == true)
+    }
+}
