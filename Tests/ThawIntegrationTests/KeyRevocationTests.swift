@@ -8,28 +8,36 @@ import ThawTestKit
 @Suite(.serialized, .timeLimit(.minutes(6)))
 struct KeyRevocationTests {
     @Test func aDeviceWhoseKeyIsRevokedMidRunIsRefusedWhileTheOthersCarryOn() async throws {
-        let workspace = try DistributedSystemTests.Workspace()
-        let file = try CurveSecurityTests.topology(workspace)
+        let workspace = try Folder()
+        let file = try Self.topology(in: workspace.path)
         let keys = "\(workspace.path)/keys"
         let maker = try NodeProcess(name: "keys", arguments: ["keys", "topology", file], hardTimeout: .seconds(60))
         #expect(try await maker.waitForExit(timeout: .seconds(50)) == .exited(0))
 
         // Both device nodes are listed: `phones` (2 phones) and `strangers` (1 phone).
-        var nodes = try await DistributedSystemTests.startNodes(
-            workspace, topology: file, names: ["registry", "coordinator", "worker", "phones"])
-        let strangers = try NodeProcess(
-            name: "strangers",
-            arguments: [
-                "device", "--topology", file, "--node", "strangers", "--state-dir", "\(workspace.path)/state",
-            ], hardTimeout: .seconds(300))
-        nodes.append(strangers)
+        var nodes: [NodeProcess] = []
         do {
-            _ = try await strangers.waitForReady(timeout: .seconds(60))
+            for (name, role) in [
+                ("registry", "registry"), ("coordinator", "coordinator"), ("worker", "worker"), ("phones", "device"),
+                ("strangers", "device"),
+            ] {
+                // Only the registry and the coordinator read the base model file.
+                let model = ["registry", "coordinator"].contains(role) ? ["--base-model", workspace.model] : []
+                let node = try NodeProcess(
+                    name: name,
+                    arguments: [role, "--topology", file, "--node", name, "--state-dir", "\(workspace.path)/state"] + model,
+                    hardTimeout: .seconds(300))
+                nodes.append(node)
+                _ = try await node.waitForReady(timeout: .seconds(60))
+            }
         } catch {
-            for node in nodes.reversed() { _ = try? await node.terminate(grace: .seconds(2)) }
+            for node in nodes.reversed() {
+                node.printOutput()
+                _ = try? await node.terminate(grace: .seconds(2))
+            }
             throw error
         }
-        let (registry, worker) = (nodes[0], nodes[2])
+        let (registry, worker, strangers) = (nodes[0], nodes[2], nodes[4])
         func audit() throws -> RegistryAudit {
             let store = try RegistryStore(path: "\(workspace.path)/registry.sqlite")
             defer { try? store.close() }
@@ -74,6 +82,10 @@ struct KeyRevocationTests {
                     phones.output.contains { $0.contains("\"goal-reached\"") }
                 }, "the listed device did not reach its goal after another key was revoked")
             #expect(stored("strangers-0") == strangersAfterRevocation, "a revoked device's batch was stored")
+            #expect(strangers.exitStatus == nil)
+            for line in (worker.output + registry.output).filter({ $0.contains("strangers") }).prefix(4) {
+                print("[revocation] \(line.prefix(300))")
+            }
 
             // A SIGHUP reloads too (the file is unchanged, so the list stays as it is).
             _ = registry.send(signal: SIGHUP)
@@ -92,5 +104,72 @@ struct KeyRevocationTests {
         for node in nodes.reversed() {
             #expect(try await node.terminate(grace: .seconds(10)) == .exited(0))
         }
+    }
+}
+
+extension KeyRevocationTests {
+    /// A temporary folder with the suite-wide small base model (no pretraining of its own).
+    final class Folder {
+        let path: String
+        let model: String
+
+        init() throws {
+            model = try FaultToleranceTests.baseModel.get()
+            path = "/tmp/thaw-kr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// CurveSecurityTests' topology (tcp with CURVE, two device nodes) in `path`, with the suite's model.
+    static func topology(in path: String) throws -> String {
+        let ports = try CurveSecurityTests.freePorts(4)
+        let text = """
+            name: revocation
+            seed: 42
+            model:
+              cache: \(try FaultToleranceTests.baseModel.get())
+            goal:
+              heads-per-device: 1
+            security:
+              keys: \(path)/keys
+            nodes:
+              - name: coordinator
+                role: coordinator
+                endpoints:
+                  publish: tcp://127.0.0.1:\(ports[0])
+                  control: tcp://127.0.0.1:\(ports[1])
+                options:
+                  freeze-point: 7
+                  heartbeat-interval: 500ms
+              - name: registry
+                role: registry
+                endpoints:
+                  router: tcp://127.0.0.1:\(ports[2])
+                options:
+                  database: \(path)/registry.sqlite
+              - name: worker
+                role: worker
+                endpoints:
+                  pull: tcp://127.0.0.1:\(ports[3])
+                options:
+                  epochs: 2
+              - name: phones
+                role: device
+                count: 2
+                options:
+                  annotation-share: 0.5
+                  flush:
+                    samples: 8
+                    interval: 2s
+              - name: strangers
+                role: device
+                count: 1
+
+            """
+        let file = "\(path)/topology.yaml"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        return file
     }
 }
