@@ -226,10 +226,12 @@ struct RoleInputTests {
         let monitor = try NodeProcess(
             name: "monitor",
             arguments: ["monitor", "--topology", topology, "--node", "monitor", "--state-dir", "\(path)/state"],
-            hardTimeout: .seconds(60))
-        let ready = try await monitor.waitForReady(timeout: .seconds(30))
+            hardTimeout: .seconds(300))
+        let ready = try await monitor.waitForReady(timeout: .seconds(60))
         #expect(ready.role == "monitor")
-        #expect(try await monitor.terminate(grace: .seconds(10)) == .exited(0))
+        let stopped = try await monitor.terminate(grace: .seconds(30))
+        if stopped != .exited(0) { monitor.printOutput() }
+        #expect(stopped == .exited(0), "reaped by the hard timeout: \(monitor.wasReaped)")
 
         let missing = "\(path)/absent.thaw"
         let coordinator = try NodeProcess(
@@ -238,8 +240,8 @@ struct RoleInputTests {
                 "coordinator", "--topology", topology, "--node", "coordinator", "--base-model", missing,
                 "--state-dir", "\(path)/state",
             ],
-            hardTimeout: .seconds(60))
-        let status = try await coordinator.waitForExit(timeout: .seconds(30))
+            hardTimeout: .seconds(300))
+        let status = try await coordinator.waitForExit(timeout: .seconds(120))
         #expect(status != .exited(0))
         let error = coordinator.output.first { $0.contains("needs the base model") }
         #expect(error?.contains(missing) == true, "\(coordinator.output)")
