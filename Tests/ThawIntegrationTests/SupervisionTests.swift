@@ -9,11 +9,11 @@ import ThawTestKit
 @Suite(.serialized, .timeLimit(.minutes(6)))
 struct SupervisionTests {
     /// A `thaw up` run of the integration topology in its own folder, removed afterwards.
-    final class UpRun {
+    final class UpRun: Sendable {
         let path: String
         let up: NodeProcess
 
-        init(workers: Int, phones: Int, headsPerDevice: Int = 1, timeLimit: Int = 200) throws {
+        init(workers: Int, phones: Int, headsPerDevice: Int = 1, timeLimit: Int = 280) throws {
             path = "/tmp/thaw-sv-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             let topology = try IntegrationTopology(
@@ -23,7 +23,7 @@ struct SupervisionTests {
             ).write(in: path)
             up = try NodeProcess(
                 name: "up", arguments: ["up", topology, "--out", "\(path)/out", "--time-limit", "\(timeLimit)"],
-                hardTimeout: .seconds(300))
+                hardTimeout: .seconds(400))
         }
 
         deinit { try? FileManager.default.removeItem(atPath: path) }
@@ -33,16 +33,26 @@ struct SupervisionTests {
             up.output.filter { $0.hasPrefix("[up stdout] ") }.map { String($0.dropFirst("[up stdout] ".count)) }
         }
 
-        /// Waits until `thaw up` printed a line containing `text`; returns that line.
+        /// Runs `body` on its own OS thread, not on the cooperative pool: in a whole-suite run other
+        /// suites' synchronous work (pretraining) can starve the pool for minutes, and fault injection
+        /// must keep pace with the run it targets. Blocking waits are fine there.
+        static func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+            try await withCheckedThrowingContinuation { continuation in
+                let thread = Thread { continuation.resume(with: Result { try body() }) }
+                thread.name = "supervision-faults"
+                thread.start()
+            }
+        }
+
+        /// Blocks until `thaw up` printed a line containing `text` (after the first `skip` lines).
         @discardableResult
-        func waitForLine(containing text: String, after skip: Int = 0, timeout: Duration = .seconds(120)) async throws -> String {
+        func awaitLine(_ text: String, after skip: Int = 0, timeout: Duration = .seconds(120)) throws -> String {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
                 if let line = up.output.dropFirst(skip).first(where: { $0.contains(text) }) { return line }
                 if up.exitStatus != nil { break }
-                try await Task.sleep(for: .milliseconds(100))
+                usleep(50_000)
             }
-            up.printOutput()
             throw FaultToleranceTests.TestFailure("thaw up printed no line containing '\(text)'")
         }
 
@@ -58,17 +68,18 @@ struct SupervisionTests {
             return pid
         }
 
-        /// kill -9 node `name` and wait until `thaw up` says it restarted it.
-        func killAndAwaitRestart(_ name: String) async throws {
-            let lines = up.output.count
+        /// kill -9 node `name`; with `awaitRestart`, block until `thaw up` restarted it under a new pid.
+        func kill9(_ name: String, awaitRestart: Bool = true) throws {
+            let seen = up.output.count
             let pid = try pid(of: name)
-            guard up.exitStatus == nil, !self.lines.contains(where: { $0.hasPrefix("[thaw up] stopping") }) else {
+            guard up.exitStatus == nil, !lines.contains(where: { $0.hasPrefix("[thaw up] stopping") }) else {
                 throw FaultToleranceTests.TestFailure("thaw up was already stopping before \(name) could be killed")
             }
-            #expect(kill(pid, SIGKILL) == 0)
-            try await waitForLine(containing: "\(name) exited unexpectedly (killed by signal 9", after: lines)
-            try await waitForLine(containing: "restarted \(name) (pid", after: lines, timeout: .seconds(90))
-            #expect(try self.pid(of: name) != pid)
+            guard kill(pid, SIGKILL) == 0 else { throw FaultToleranceTests.TestFailure("kill -9 \(name) (\(pid)) failed") }
+            guard awaitRestart else { return }
+            try awaitLine("\(name) exited unexpectedly (killed by signal 9", after: seen)
+            try awaitLine("restarted \(name) (pid", after: seen, timeout: .seconds(120))
+            guard try self.pid(of: name) != pid else { throw FaultToleranceTests.TestFailure("\(name) has its old pid") }
         }
 
         func audit() throws -> RegistryAudit {
@@ -82,15 +93,15 @@ struct SupervisionTests {
         // Two heads per phone: a run long enough that both kills land before the goal.
         let run = try UpRun(workers: 2, phones: 4, headsPerDevice: 2)
         do {
-            try await run.waitForLine(containing: "processes ready")
-            // Under load: batches are stored and being trained.
-            let deadline = ContinuousClock.now + .seconds(20)
-            while (try? run.audit().batches) ?? 0 < 2, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(200))
+            try await UpRun.onThread {
+                try run.awaitLine("processes ready", timeout: .seconds(300))
+                // Under load: batches are stored and being trained.
+                let deadline = ContinuousClock.now + .seconds(20)
+                while (try? run.audit().batches) ?? 0 < 2, ContinuousClock.now < deadline { usleep(200_000) }
+                try run.kill9("worker-0")
+                try run.kill9("registry")
             }
-            try await run.killAndAwaitRestart("worker-0")
-            try await run.killAndAwaitRestart("registry")
-            let status = try await run.up.waitForExit(timeout: .seconds(240))
+            let status = try await run.up.waitForExit(timeout: .seconds(330))
             let output = run.lines
             for line in output where line.contains("exited unexpectedly") || line.contains("restart")
                 || line.hasPrefix("phones' state files") || line.hasPrefix("mean held-out") || line.hasPrefix("exit status") {
@@ -123,11 +134,13 @@ struct SupervisionTests {
         // A goal the run cannot reach, so only the failing node can end it.
         let run = try UpRun(workers: 1, phones: 2, headsPerDevice: 1000)
         do {
-            try await run.waitForLine(containing: "processes ready")
             let policy = RestartPolicy.standard
-            for _ in 0..<policy.maximumRestarts { try await run.killAndAwaitRestart("worker") }
-            #expect(kill(try run.pid(of: "worker"), SIGKILL) == 0)
-            let status = try await run.up.waitForExit(timeout: .seconds(60))
+            try await UpRun.onThread {
+                try run.awaitLine("processes ready", timeout: .seconds(300))
+                for _ in 0..<policy.maximumRestarts { try run.kill9("worker") }
+                try run.kill9("worker", awaitRestart: false)
+            }
+            let status = try await run.up.waitForExit(timeout: .seconds(240))
             let output = run.lines
             #expect(status == .exited(3))
             #expect(output.contains { $0.contains("worker failed \(policy.maximumRestarts + 1) times within") })
