@@ -44,8 +44,10 @@ extension Topology {
         let directory = keysDirectory(override: override)
         let keys = try KeyFile.readKeyPair(path: KeyFile.secretPath(directory, keyName))
         let files = curveServerKeyNames().mapValues { KeyFile.publicPath(directory, $0) }
-        let allowlist = binds ? try Allowlist.load(path: allowlistPath(keysDirectory: override)) : nil
-        return NodeCurve(keys: keys, serverKeyFiles: files, allowlist: allowlist)
+        guard binds else { return NodeCurve(keys: keys, serverKeyFiles: files, allowlist: nil) }
+        // A server reloads its allowlist on SIGHUP and when the file changes (live revocation).
+        return NodeCurve(
+            keys: keys, serverKeyFiles: files, live: try LiveAllowlist(path: allowlistPath(keysDirectory: override)))
     }
 
     /// The user ids a device node's phones act for, as `NodeSettings.device(dataset:)` assigns them

@@ -14,6 +14,7 @@ extension NodeSettings {
     }
 
     public func fedAvgServer() throws -> FedAvgServerNode.Configuration {
+        try requireBaseModel()
         let options = instance.spec.options.fedavg ?? FedAvgOptions()
         let settings = FedAvgSettings(
             clientFraction: options.clientFraction, localEpochs: options.localEpochs, batchSize: options.batchSize,
@@ -33,6 +34,7 @@ extension NodeSettings {
     }
 
     public func fedAvgFleet(dataset: HandwritingDataset) throws -> FedAvgFleetNode.Configuration {
+        try requireBaseModel()
         guard let server = fedAvgServerPeer, let router = server.endpoints["router"] else {
             throw NodeError(
                 .badConfiguration, "\(topology.origin): device '\(instance.name)' names no fedavg server in its peers")

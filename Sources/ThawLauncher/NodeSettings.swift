@@ -11,27 +11,56 @@ import ThawZMQ
 public struct NodeSettings: Sendable {
     public let topology: Topology
     public let instance: NodeInstance
-    /// The base model every role derives its version, hash, layer count and hyper-parameter hash from.
-    public let baseModel: ModelCheckpoint.Contents
-    public let baseModelHash: String
+    /// The base model file and its content hash, loaded only when a path was given: the coordinator,
+    /// the registry and the FedAvg roles read it; the monitor, workers and Thaw phones do not.
+    private let loadedModel: (contents: ModelCheckpoint.Contents, hash: String)?
+    /// The base model every role that reads it derives version, hash, layer count and hyper-parameter
+    /// hash from. Only for settings made with a base model path (``requireBaseModel()`` says so as an error).
+    public var baseModel: ModelCheckpoint.Contents {
+        guard let loadedModel else { preconditionFailure("NodeSettings made without --base-model for \(instance.name)") }
+        return loadedModel.contents
+    }
+    public var baseModelHash: String {
+        guard let loadedModel else { preconditionFailure("NodeSettings made without --base-model for \(instance.name)") }
+        return loadedModel.hash
+    }
     /// Folder for state files (coordinator state, device caches) when the topology names none.
     public let stateDirectory: String
     /// The key folder given on the command line (`--keys`); nil: the topology's, else `thaw-out/keys`.
     public var keysDirectory: String? = nil
 
-    public init(topology: Topology, node: String, baseModelPath: String, stateDirectory: String) throws {
+    /// - Parameter baseModelPath: the base model file; nil for a role that does not read it.
+    public init(topology: Topology, node: String, baseModelPath: String?, stateDirectory: String) throws {
         guard let instance = topology.instance(named: node) else {
             let names = topology.instances.map(\.name).joined(separator: ", ")
             throw NodeError(.badConfiguration, "\(topology.origin): no node named '\(node)' (nodes: \(names))")
         }
         self.topology = topology
         self.instance = instance
-        self.baseModel = try ModelCheckpoint.load(from: baseModelPath)
-        self.baseModelHash = ContentHash.model(
-            architecture: baseModel.architecture, parameters: baseModel.parameters
-        ).hex
+        if let baseModelPath {
+            guard FileManager.default.fileExists(atPath: baseModelPath) else {
+                throw NodeError(
+                    .badConfiguration,
+                    "\(instance.role) '\(node)' needs the base model, and there is no file at \(baseModelPath) "
+                        + "(--base-model FILE; `thaw pretrain` or `thaw up` writes one)")
+            }
+            let contents = try ModelCheckpoint.load(from: baseModelPath)
+            let hash = ContentHash.model(architecture: contents.architecture, parameters: contents.parameters).hex
+            self.loadedModel = (contents, hash)
+        } else {
+            self.loadedModel = nil
+        }
         self.stateDirectory = stateDirectory
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Throws unless the base model was loaded: the error names the role, the node and the flag.
+    public func requireBaseModel() throws {
+        guard loadedModel == nil else { return }
+        throw NodeError(
+            .badConfiguration,
+            "\(instance.role) '\(instance.name)' needs the base model: pass --base-model FILE "
+                + "(`thaw pretrain` or `thaw up` writes one)")
     }
 
     // MARK: - Shared values
@@ -78,6 +107,7 @@ public struct NodeSettings: Sendable {
     // MARK: - Roles
 
     public func coordinator() throws -> CoordinatorNode.Configuration {
+        try requireBaseModel()
         let options = instance.spec.options.coordinator ?? CoordinatorOptions()
         var policy = ThawNodes.AutoFreezePolicy()
         var registry: Endpoint?
@@ -100,6 +130,7 @@ public struct NodeSettings: Sendable {
     }
 
     public func registry(baseModelBytes: [UInt8]) throws -> RegistryNode.Configuration {
+        try requireBaseModel()
         let options = instance.spec.options.registry ?? RegistryOptions()
         var configuration = RegistryNode.Configuration(
             name: instance.name, router: try ownBind("router"), databasePath: options.database,

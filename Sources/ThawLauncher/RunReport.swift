@@ -6,7 +6,15 @@ public struct RunReport: Sendable {
     public var started: [String] = []
     public var ending = ""
     public var exitStatuses: [String: Int32] = [:]
+    /// `thaw up`'s exit status: 0 only when the goal was reached (``TopologyLauncher/Ending/exitCode``).
+    public var exitCode: Int32 = 0
+    /// Nodes that `thaw up` restarted, with why each restart happened ("killed by signal 9").
+    public var restarts: [String: [String]] = [:]
+    /// The node that kept failing and ended the run, if one did.
+    public var failedNode: String?
     var phones: [PhoneReport] = []
+    /// Every Thaw phone's account from its persisted state, read after its device process exited.
+    package var persisted: [PersistedPhoneReport] = []
     /// The progress lines of a FedAvg server, in order (empty in a Thaw run).
     var fedAvg: [FedAvgProgressLine] = []
     /// The final accounts of FedAvg phones.
@@ -40,14 +48,67 @@ public struct RunReport: Sendable {
         lines.append(
             "mean held-out accuracy \(pct(meanAccuracyBefore)) -> \(pct(meanAccuracyAfter)); "
                 + "\(improvedUsers) of \(phones.count) users improved; "
-                + "batches sent \(phones.map(\.batchesSent).reduce(0, +)), "
+                + "batches sent \(batchesSent), "
                 + "heads swapped in \(phones.map(\.headsSwapped).reduce(0, +)), "
                 + "bytes sent \(phones.map(\.bytesSent).reduce(0, +))")
+        lines += persistedLines
+        lines += supervisionLines
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Batches the phones sent: from their state files when there are any (true even after a forced kill),
+    /// else from the processes' final reports.
+    public var batchesSent: Int {
+        persisted.isEmpty ? phones.map(\.batchesSent).reduce(0, +) : persisted.map(\.batchesSent).reduce(0, +)
+    }
+
+    /// The phones' state files: what they kept, whatever happened to their processes at the end.
+    var persistedLines: [String] {
+        guard !persisted.isEmpty else { return [] }
+        let read = persisted.filter { $0.problem == nil }
+        var lines = [
+            "phones' state files: \(read.count) of \(persisted.count) read; annotated "
+                + "\(read.map(\.annotated).reduce(0, +)), batches sent \(read.map(\.batchesSent).reduce(0, +)) "
+                + "(\(read.map(\.batchesAcknowledged).reduce(0, +)) acknowledged, "
+                + "\(read.map(\.batchesUnacknowledged).reduce(0, +)) unacknowledged), samples not yet sent "
+                + "\(read.map(\.samplesPending).reduce(0, +))"
+        ]
+        if phones.count < persisted.count {
+            lines.append(
+                "final reports (accuracy, heads, energy) from \(phones.count) of \(persisted.count) phones; "
+                    + "the others' process ended without printing one")
+        }
+        for phone in persisted where phone.problem != nil { lines.append("\(phone.device): \(phone.problem ?? "")") }
+        return lines
+    }
+
+    /// "killed by signal 9 (SIGKILL)" or "2× killed by signal 9 (SIGKILL); exit status 1", in first-seen order.
+    static func tally(_ reasons: [String]) -> String {
+        var order: [String] = []
+        var counts: [String: Int] = [:]
+        for reason in reasons {
+            if counts[reason] == nil { order.append(reason) }
+            counts[reason, default: 0] += 1
+        }
+        return order.map { counts[$0]! > 1 ? "\(counts[$0]!)× \($0)" : $0 }.joined(separator: "; ")
+    }
+
+    /// Restarts, the node that kept failing, nodes that did not exit cleanly at the end.
+    var supervisionLines: [String] {
+        var lines: [String] = []
+        let restarted = restarts.sorted { $0.key < $1.key }
+        lines.append(
+            "restarts \(restarts.values.map(\.count).reduce(0, +))"
+                + (restarted.isEmpty
+                    ? "" : ": " + restarted.map { "\($0.key) \($0.value.count) (\(Self.tally($0.value)))" }
+                        .joined(separator: ", ")))
+        if let failedNode { lines.append("\(failedNode) kept failing; the run ended without reaching its goal") }
         let failed = exitStatuses.filter { $0.value != 0 }.sorted { $0.key < $1.key }
         if !failed.isEmpty {
             lines.append("nodes that did not exit cleanly: " + failed.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
-        return lines.joined(separator: "\n") + "\n"
+        lines.append("exit status \(exitCode)")
+        return lines
     }
 
     /// The FedAvg baseline's report: the global model's held-out accuracy per round.
@@ -81,10 +142,7 @@ public struct RunReport: Sendable {
             "global held-out accuracy \(pct(start.accuracy)) -> \(pct(last?.accuracy ?? start.accuracy)) after "
                 + "\(last?.round ?? 0) rounds; updates refused \(fedAvg.last?.refusals ?? 0), "
                 + "malformed messages \(fedAvg.last?.malformed ?? 0)")
-        let failed = exitStatuses.filter { $0.value != 0 }.sorted { $0.key < $1.key }
-        if !failed.isEmpty {
-            lines.append("nodes that did not exit cleanly: " + failed.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
-        }
+        lines += supervisionLines
         return lines.joined(separator: "\n") + "\n"
     }
 

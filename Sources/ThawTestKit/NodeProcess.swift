@@ -39,6 +39,9 @@ public final class NodeProcess: Sendable {
         var closedStreams = 0
         /// The exit status as reported by the OS, before it is announced.
         var reportedExit: ExitStatus?
+        /// When the OS reported the exit (taken on the termination callback's thread, so a busy test
+        /// process does not stretch it).
+        var exitedAt: ContinuousClock.Instant?
         var reaped = false
         var nextWaiter = 0
         var readyWaiters: [Int: CheckedContinuation<ReadyLine, any Error>] = [:]
@@ -140,6 +143,9 @@ public final class NodeProcess: Sendable {
     /// How the child ended, or nil while it runs.
     public var exitStatus: ExitStatus? { box.state.withLock { $0.exit } }
 
+    /// When the OS reported the child's exit, or nil while it runs.
+    public var exitedAt: ContinuousClock.Instant? { box.state.withLock { $0.exitedAt } }
+
     /// Whether the hard-timeout reaper killed the child.
     public var wasReaped: Bool { box.state.withLock { $0.reaped } }
 
@@ -171,6 +177,9 @@ public final class NodeProcess: Sendable {
         do {
             return try await waitForExit(timeout: grace)
         } catch let error as NodeProcessError where error.code == .exitTimeout {
+            // A starved test process may time out after the child exited in time: never SIGKILL then
+            // (the pid may be reaped and reused), take the exit the OS reported.
+            if box.state.withLock({ $0.reportedExit != nil }) { return try await waitForExit(timeout: .seconds(10)) }
             kill(pid, SIGKILL)
             return try await withTimeout(.seconds(10), code: .killTimeout, what: "still running after SIGKILL") {
                 try await self.exitEvent()
@@ -237,8 +246,10 @@ public final class NodeProcess: Sendable {
     /// Notes the OS-reported exit; it is announced when both output streams closed, or after
     /// `outputDrainLimit` if a grandchild still holds a pipe open.
     private static func record(exit: ExitStatus, in box: Box) {
+        let now = ContinuousClock.now
         box.state.withLock { state in
             state.reportedExit = exit
+            state.exitedAt = now
             announceExitIfComplete(&state, force: false)
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + outputDrainLimit) {

@@ -16,6 +16,8 @@ struct IntegrationTopology {
     var flushSamples = 8
     var flushInterval = "2s"
     var monitor = true
+    /// The goal's `heads-per-device`.
+    var headsPerDevice = 1
 
     /// Writes the topology to `directory/topology.yaml` and returns that path.
     func write(in directory: String) throws -> String {
@@ -25,7 +27,7 @@ struct IntegrationTopology {
             model:
               cache: \(modelPath)
             goal:
-              heads-per-device: 1
+              heads-per-device: \(headsPerDevice)
               duration: 3m
             nodes:
               - name: coordinator

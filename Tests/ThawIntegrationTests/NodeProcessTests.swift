@@ -15,10 +15,12 @@ struct NodeProcessTests {
     }
 
     @Test func waitsForTheReadyLineAndStopsGracefully() async throws {
-        let node = try Self.fake("worker-0", "echo 'starting' >&2; echo '\(Self.readyJSON)'; exec sleep 30")
+        // Long enough that a starved test process cannot see the sleep end by itself before SIGTERM.
+        let node = try Self.fake("worker-0", "echo 'starting' >&2; echo '\(Self.readyJSON)'; exec sleep 600")
         let ready = try await node.waitForReady(timeout: .seconds(10))
         #expect(ready == ReadyLine(role: "worker", node: "worker-0", pid: 1, endpoints: ["pull": "tcp://127.0.0.1:5710"]))
-        let status = try await node.terminate(grace: .seconds(5))
+        // A generous grace: on a loaded machine the exit can take seconds to be reported.
+        let status = try await node.terminate(grace: .seconds(30))
         #expect(status == .signaled(SIGTERM))
         #expect(node.output.contains("[worker-0 stderr] starting"))
         #expect(node.output.contains("[worker-0 stdout] \(Self.readyJSON)"))

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 import ThawLauncher
 import ThawNodes
@@ -182,5 +183,69 @@ import ThawZMQ
         #expect(policy.checkBatch(batch, from: nil) != nil)
         #expect(policy.checkControl(from: "ctl:ctl") == nil)
         #expect(policy.checkControl(from: "device:phones") != nil)
+    }
+
+    // MARK: - Live revocation
+
+    @Test func revokingRemovesEveryKeyOfAPrincipalByNodeNamePrincipalOrKey() throws {
+        let phonesKeys = [try Self.key(), try Self.key()]
+        let tabletsKey = try Self.key()
+        let list = try Allowlist(entries: [
+            .init(publicKey: phonesKeys[0], principal: Principal(kind: .device, name: "phones"), users: ["writer-1"]),
+            .init(publicKey: phonesKeys[1], principal: Principal(kind: .device, name: "phones"), users: ["writer-1"]),
+            .init(publicKey: tabletsKey, principal: Principal(kind: .device, name: "tablets"), users: ["writer-2"]),
+        ])
+        let (byName, revoked) = list.revoking("phones")
+        #expect(revoked.map(\.publicKey) == phonesKeys)
+        #expect(!byName.lists(Principal(kind: .device, name: "phones")))
+        #expect(byName.entry(forKey: phonesKeys[0]) == nil && byName.entry(forKey: tabletsKey) != nil)
+        #expect(list.revoking("device:phones").list == byName)
+        // One key of two (a rotation): the principal stays listed with its other key.
+        let (oneKey, one) = list.revoking(phonesKeys[0])
+        #expect(one.count == 1 && oneKey.lists(Principal(kind: .device, name: "phones")))
+        #expect(list.revoking("nobody").revoked.isEmpty)
+        // The rendered text parses back to the same list.
+        #expect(try Allowlist.parse(byName.render(), origin: "t") == byName)
+    }
+
+    @Test func aLiveAllowlistReloadRefusesARevokedKeyAtTheHandshakeAndOnOpenConnections() throws {
+        let folder = try Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = "\(folder)/allowlist"
+        let phones = try CurveKeyPair.generate()
+        let tablets = try CurveKeyPair.generate()
+        let list = try Allowlist(entries: [
+            .init(publicKey: phones.publicKey, principal: Principal(kind: .device, name: "phones"), users: ["writer-1"]),
+            .init(publicKey: tablets.publicKey, principal: Principal(kind: .device, name: "tablets"), users: ["writer-2"]),
+        ])
+        try list.render().write(toFile: path, atomically: true, encoding: .utf8)
+        let live = try LiveAllowlist(path: path)
+        let logger = Logger(label: "test")
+        let policy = AccessPolicy(live: live)
+        let authenticator = CurveAuthenticator(live: live, logger: logger)
+        func handshake(_ key: CurveKeyPair) throws -> ZAPReply {
+            let binary = try #require(CurveKeyPair.binaryKey(fromZ85: key.publicKey))
+            return authenticator.authenticate(
+                ZAPRequest(requestID: [1], domain: "thaw", address: "127.0.0.1", mechanism: "CURVE", credentials: [binary]))
+        }
+        let batch = Self.batch(user: "writer-2", device: "tablets-0")
+        #expect(try handshake(tablets).status == .success)
+        #expect(policy.checkBatch(batch, from: "device:tablets") == nil)
+
+        try list.revoking("tablets").list.render().write(toFile: path, atomically: true, encoding: .utf8)
+        // Not yet reloaded: the old list is still in force.
+        #expect(policy.checkBatch(batch, from: "device:tablets") == nil)
+        let outcome = try #require(live.reload(reason: "test", logger: logger))
+        #expect(outcome.revoked.map(\.principal.name) == ["tablets"] && outcome.added.isEmpty)
+        #expect(try handshake(tablets).status == .authenticationFailure)
+        #expect(policy.checkBatch(batch, from: "device:tablets") != nil)
+        #expect(try handshake(phones).status == .success)
+        #expect(policy.checkBatch(Self.batch(user: "writer-1", device: "phones-0"), from: "device:phones") == nil)
+
+        // A broken file is not applied: the list in force stays.
+        try "not an allowlist line\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(live.reload(reason: "test", logger: logger) == nil)
+        #expect(try handshake(phones).status == .success)
+        #expect(live.reloads == 1)
     }
 }

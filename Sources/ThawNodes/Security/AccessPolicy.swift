@@ -6,11 +6,25 @@ import ThawWire
 /// Pure: it looks at a decoded message and the User-Id libzmq stamped on it, and answers with a
 /// refusal or nothing, so it is tested without sockets. A node holds one only for sockets that
 /// authenticate (CURVE on tcp); on plain ipc endpoints there is no key to bind and no policy.
+///
+/// Made from a ``LiveAllowlist``, it checks every message against the list in force at that moment,
+/// so a key revoked by a reload is refused on connections it opened before.
 public struct AccessPolicy: Sendable {
-    public let allowlist: Allowlist
+    private let fixed: Allowlist?
+    private let live: LiveAllowlist?
+
+    /// The list in force for the next check.
+    public var allowlist: Allowlist { live?.current ?? fixed ?? Allowlist.empty }
 
     public init(allowlist: Allowlist) {
-        self.allowlist = allowlist
+        self.fixed = allowlist
+        self.live = nil
+    }
+
+    /// A policy that follows `live` as it is reloaded.
+    public init(live: LiveAllowlist) {
+        self.fixed = nil
+        self.live = live
     }
 
     /// The principal behind a message's User-Id, or a refusal when there is none (an authenticated
@@ -18,6 +32,7 @@ public struct AccessPolicy: Sendable {
     public func principal(_ userID: String?) -> Result<Principal, AccessRefusal> {
         guard let userID else { return .failure(AccessRefusal(principal: nil, "message without an authenticated User-Id")) }
         guard let principal = Principal(userID: userID), allowlist.lists(principal) else {
+            // Also a principal whose keys were revoked while its connection stayed open.
             return .failure(AccessRefusal(principal: nil, "unknown User-Id '\(userID)'"))
         }
         return .success(principal)

@@ -63,6 +63,25 @@ public struct Allowlist: Hashable, Sendable {
         entries.append(entry)
     }
 
+    /// No keys at all.
+    public static let empty: Allowlist = try! Allowlist(entries: [])
+
+    /// This list without the keys of `name`: a principal (`device:phones`) or a bare node name (`phones`).
+    /// - Returns: the list and the entries removed (empty when nothing matched).
+    public func revoking(_ name: String) -> (list: Allowlist, revoked: [Entry]) {
+        let matches: (Entry) -> Bool = { entry in
+            entry.principal.userID == name || entry.principal.name == name || entry.publicKey == name
+        }
+        var copy = self
+        copy.entries = entries.filter { !matches($0) }
+        copy.byKey = copy.byKey.filter { !matches($0.value) }
+        let revoked = entries.filter(matches)
+        for principal in Set(revoked.map(\.principal)) where !copy.entries.contains(where: { $0.principal == principal }) {
+            copy.usersByPrincipal[principal] = nil
+        }
+        return (copy, revoked)
+    }
+
     /// The entry of a client's public key (Z85), if listed.
     public func entry(forKey publicKey: String) -> Entry? { byKey[publicKey] }
 

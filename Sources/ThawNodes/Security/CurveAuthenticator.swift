@@ -11,13 +11,24 @@ public final class CurveAuthenticator: Sendable {
     /// The ZAP domain every Thaw CURVE server socket uses.
     public static let domain = "thaw"
 
-    public let allowlist: Allowlist
+    private let fixed: Allowlist?
+    private let live: LiveAllowlist?
+    /// The list the next handshake is checked against (reloaded lists apply from the next handshake on).
+    public var allowlist: Allowlist { live?.current ?? fixed ?? Allowlist.empty }
     private let logger: Logger
     private let acceptedCount = Atomic<Int>(0)
     private let refusedCount = Atomic<Int>(0)
 
     public init(allowlist: Allowlist, logger: Logger) {
-        self.allowlist = allowlist
+        self.fixed = allowlist
+        self.live = nil
+        self.logger = logger
+    }
+
+    /// An authenticator that follows `live` as it is reloaded.
+    public init(live: LiveAllowlist, logger: Logger) {
+        self.fixed = nil
+        self.live = live
         self.logger = logger
     }
 

@@ -12,13 +12,22 @@ public struct NodeCurve: Sendable {
     public var keys: CurveKeyPair
     /// For each tcp endpoint this process may connect to, the public key file of the node behind it.
     public var serverKeyFiles: [Endpoint: String]
-    /// Clients allowed in; required when a socket binds tcp.
+    /// Clients allowed in; required when a socket binds tcp. With ``liveAllowlist``, the list as loaded.
     public var allowlist: Allowlist?
+    /// The allowlist file, reloaded on SIGHUP and when it changes (docs/SECURITY.md); when set, the ZAP
+    /// handler and ``policy(_:bound:)`` follow it instead of ``allowlist``.
+    public var liveAllowlist: LiveAllowlist?
 
     public init(keys: CurveKeyPair, serverKeyFiles: [Endpoint: String], allowlist: Allowlist?) {
         self.keys = keys
         self.serverKeyFiles = serverKeyFiles
         self.allowlist = allowlist
+    }
+
+    /// A setup whose allowlist is reloaded live from `live`'s file.
+    public init(keys: CurveKeyPair, serverKeyFiles: [Endpoint: String], live: LiveAllowlist) {
+        self.init(keys: keys, serverKeyFiles: serverKeyFiles, allowlist: live.current)
+        self.liveAllowlist = live
     }
 
     static func isTCP(_ endpoint: Endpoint) -> Bool { endpoint.transport == "tcp" }
@@ -29,7 +38,9 @@ public struct NodeCurve: Sendable {
     /// The access policy for messages arriving on a socket bound to `endpoint`, or `nil` when that
     /// socket does not authenticate (plain ipc) or there is no CURVE at all.
     public static func policy(_ curve: NodeCurve?, bound endpoint: Endpoint) -> AccessPolicy? {
-        guard let curve, curve.authenticates(endpoint), let allowlist = curve.allowlist else { return nil }
+        guard let curve, curve.authenticates(endpoint) else { return nil }
+        if let live = curve.liveAllowlist { return AccessPolicy(live: live) }
+        guard let allowlist = curve.allowlist else { return nil }
         return AccessPolicy(allowlist: allowlist)
     }
 
@@ -87,9 +98,18 @@ func withNodeSocketLoop<Result: Sendable>(
     guard curve.needsAuthenticator(specs), let allowlist = curve.allowlist else {
         return try await withSocketLoop(context: context, sockets: secured, body)
     }
-    let authenticator = CurveAuthenticator(allowlist: allowlist, logger: logger)
+    let authenticator =
+        curve.liveAllowlist.map { CurveAuthenticator(live: $0, logger: logger) }
+        ?? CurveAuthenticator(allowlist: allowlist, logger: logger)
     logger.info(
-        "CURVE on tcp endpoints", metadata: ["allowlist.keys": "\(allowlist.entries.count)", "key": "\(curve.keys.publicKey)"])
+        "CURVE on tcp endpoints",
+        metadata: [
+            "allowlist.keys": "\(allowlist.entries.count)", "key": "\(curve.keys.publicKey)",
+            "allowlist.live": "\(curve.liveAllowlist?.path ?? "no")",
+        ])
+    // The allowlist is reloaded (SIGHUP, file changes) for as long as the sockets are open.
+    let watcher = curve.liveAllowlist.map { live in Task { await live.watch(logger: logger) } }
+    defer { watcher?.cancel() }
     return try await withZAPHandler(context: context, authenticate: { authenticator.authenticate($0) }) {
         try await withSocketLoop(context: context, sockets: secured, body)
     }

@@ -11,7 +11,7 @@ import ThawZMQ
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys", abstract: "Make CURVE key pairs and the allowlist (docs/SECURITY.md).",
-        subcommands: [ForTopology.self, Node.self, Devices.self])
+        subcommands: [ForTopology.self, Node.self, Devices.self, Revoke.self])
 
     /// Adds `entries` to the allowlist at `path` (created if missing) and writes it back.
     static func append(_ entries: [Allowlist.Entry], toAllowlist path: String) throws {
@@ -117,6 +117,46 @@ struct KeysCommand: ParsableCommand {
             }
             print("\(count) device key pairs in \(keys) (secrets mode 0600)")
             try KeysCommand.append(entries, toAllowlist: allowlist ?? "\(keys)/allowlist")
+        }
+    }
+}
+
+extension KeysCommand {
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke",
+            abstract: "Remove a key from the allowlist; running cloud nodes reload it and refuse the key at once.",
+            discussion: """
+                NAME is a principal (`device:phones`), a node name (`phones`: every key of that node) or a public \
+                key. The allowlist is rewritten atomically; running nodes reload it within about a second (or at \
+                once on SIGHUP), refuse new connections with the key and refuse messages still arriving on its \
+                open connections. See docs/SECURITY.md.
+                """)
+        @Argument(help: "Principal (device:phones), node name (phones) or public key to revoke.")
+        var name: String
+        @Option(help: "Topology YAML file whose allowlist to edit (default: the embedded local topology).")
+        var topology: String?
+        @Option(help: "Key folder (its allowlist is edited; as `--keys` of the nodes).")
+        var keys: String?
+        @Option(help: "The allowlist file to edit (overrides --topology and --keys).")
+        var allowlist: String?
+
+        func run() throws {
+            let path: String
+            if let allowlist {
+                path = allowlist
+            } else {
+                let loaded = try topology.map { try Topology.load(path: $0) } ?? Topology.embedded()
+                path = loaded.allowlistPath(keysDirectory: keys)
+            }
+            let list = try Allowlist.load(path: path)
+            let (kept, revoked) = list.revoking(name)
+            guard !revoked.isEmpty else {
+                throw ValidationError("\(path): no key of '\(name)' (principals: \(Set(list.entries.map(\.principal.userID)).sorted().joined(separator: ", ")))")
+            }
+            try kept.render().write(toFile: path, atomically: true, encoding: .utf8)
+            for entry in revoked { print("revoked \(entry.principal) key \(entry.publicKey)") }
+            print("allowlist \(path): \(kept.entries.count) keys; running nodes reload it within a second (or send them SIGHUP)")
         }
     }
 }

@@ -17,7 +17,9 @@ struct UpCommand: AsyncParsableCommand {
         discussion: """
             Without a file, runs the embedded default topology (Topologies/local.yaml). The base model is \
             pretrained first (or reused from the output folder), then registry, coordinator, workers, \
-            monitor and devices start in that order. Stops on the goal, the time limit or Ctrl-C.
+            monitor and devices start in that order. A node that exits unexpectedly is restarted with \
+            back-off (at most 5 restarts within 60 s per node). Stops on the goal (exit status 0), the time \
+            limit (2), a node that keeps failing (3) or Ctrl-C (130).
             """)
 
     @Argument(help: "Topology YAML file (default: the embedded local topology).")
@@ -85,6 +87,8 @@ struct UpCommand: AsyncParsableCommand {
         let text = report.render()
         try text.write(toFile: "\(out)/report.txt", atomically: true, encoding: .utf8)
         FileHandle.standardOutput.write(Data((text + "report written to \(out)/report.txt\n").utf8))
+        // Non-zero whenever the goal was not reached: time limit 2, a node kept failing 3, interrupted 130.
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 
     /// CURVE keys for a topology with tcp endpoints: generated into `<out>/keys` (missing ones only)

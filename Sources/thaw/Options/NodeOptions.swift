@@ -14,8 +14,12 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "The node (instance) name in the topology, e.g. worker-1.")
     var node: String
 
-    @Option(help: "The base model checkpoint (written by `thaw pretrain` or `thaw up`).")
-    var baseModel: String = "thaw-out/base-model.thaw"
+    @Option(
+        help: """
+            The base model checkpoint (written by `thaw pretrain` or `thaw up`; default \(Self.defaultBaseModel)). \
+            Read by the coordinator, the registry and FedAvg roles only.
+            """)
+    var baseModel: String?
 
     @Option(help: "Folder for state files (coordinator state, device caches).")
     var stateDir: String = "thaw-out/state"
@@ -40,9 +44,23 @@ struct NodeOptions: ParsableArguments {
         return try workers.map { try loaded.overridingWorkerCount($0) } ?? loaded
     }
 
-    func settings() throws -> NodeSettings {
+    static let defaultBaseModel = "thaw-out/base-model.thaw"
+
+    /// The base model file for a role that reads it: `--base-model`, else the default path.
+    var baseModelPath: String { baseModel ?? Self.defaultBaseModel }
+
+    /// The base model file for a role that may read it (a device: FedAvg phones do, Thaw phones do not):
+    /// `--base-model`, else the default path if that file exists, else nil.
+    var optionalBaseModelPath: String? {
+        baseModel ?? (FileManager.default.fileExists(atPath: Self.defaultBaseModel) ? Self.defaultBaseModel : nil)
+    }
+
+    /// Settings for this node; `withBaseModel: false` for roles that never read the base model (monitor,
+    /// worker), so they need no `--base-model` and no model file.
+    func settings(withBaseModel: Bool = true) throws -> NodeSettings {
         var settings = try NodeSettings(
-            topology: try loadTopology(), node: node, baseModelPath: baseModel, stateDirectory: stateDir)
+            topology: try loadTopology(), node: node, baseModelPath: withBaseModel ? baseModelPath : baseModel,
+            stateDirectory: stateDir)
         settings.keysDirectory = keys
         return settings
     }

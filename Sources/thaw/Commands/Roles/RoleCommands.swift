@@ -32,8 +32,8 @@ struct RegistryCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = options.logger(role: "registry")
         try await runNode(logger) { shutdown in
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: options.baseModel)))
             let settings = try options.settings()
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: options.baseModelPath)))
             var configuration = try settings.registry(baseModelBytes: bytes)
             try FileManager.default.createDirectory(
                 atPath: (configuration.databasePath as NSString).deletingLastPathComponent,
@@ -53,7 +53,12 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = options.logger(role: "worker")
         try await runNode(logger) { shutdown in
-            let node = TrainerWorkerNode(configuration: try options.settings().worker(), logger: logger)
+            // A worker gets the model from the registry; a base model file is loaded only if there is one.
+            var settings = try NodeSettings(
+                topology: try options.loadTopology(), node: options.node,
+                baseModelPath: options.optionalBaseModelPath, stateDirectory: options.stateDir)
+            settings.keysDirectory = options.keys
+            let node = TrainerWorkerNode(configuration: try settings.worker(), logger: logger)
             try await node.run(shutdown: shutdown)
         }
     }
@@ -79,7 +84,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 topology.nodes[index].count = count
             }
             var settings = try NodeSettings(
-                topology: topology, node: options.node, baseModelPath: options.baseModel,
+                topology: topology, node: options.node, baseModelPath: options.optionalBaseModelPath,
                 stateDirectory: options.stateDir)
             settings.keysDirectory = options.keys
             if settings.fedAvgServerPeer != nil {
@@ -157,7 +162,7 @@ struct MonitorCommand: AsyncParsableCommand {
                 // as `thaw ctl` does, and trusts the monitor node's server key (docs/MONITORING.md).
                 configuration.curve = try topology.curve(keyName: "ctl", binds: false, keysDirectory: options.keys)
             } else {
-                configuration = try options.settings().monitor(json: json)
+                configuration = try options.settings(withBaseModel: false).monitor(json: json)
                 configuration.watch = instance.endpoints["watch"].map { Endpoint($0.bindAddress.description) }
             }
             configuration.quiet = quiet
