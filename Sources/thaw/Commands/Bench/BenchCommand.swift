@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Run benchmarks against reference implementations.",
         subcommands: [
             BenchTransportCommand.self, BenchTransportPeerCommand.self, BenchTrainCommand.self, BenchSystemCommand.self,
-            BenchFreezeMoveCommand.self, BenchCompareCommand.self,
+            BenchFreezeMoveCommand.self, BenchCompareCommand.self, BenchIncrementalCommand.self,
         ]
     )
 }
