@@ -172,7 +172,9 @@ public struct SystemBenchmark {
             await cluster.stopAll()
         }
         guard settings.deviceMeasurements else {
-            try? FileManager.default.removeItem(atPath: workDirectory)
+            if ProcessInfo.processInfo.environment["THAW_BENCH_KEEP"] == nil {
+                try? FileManager.default.removeItem(atPath: workDirectory)
+            }
             return results
         }
         // Each change gets a fresh deployment: a broadcast that arrives while the device process is still
