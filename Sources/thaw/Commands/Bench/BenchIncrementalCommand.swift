@@ -14,6 +14,8 @@ struct BenchIncrementalCommand: ParsableCommand {
     @Option(help: "Epochs per round.") var epochs: Int = 2
     @Option(help: "Freeze point.") var freezePoint: Int = 7
     @Option(help: "Replayed older rows per new row.") var replayFraction: Double = 0.5
+    @Option(help: "Training images the base model is pretrained on (1 epoch); fewer: a weaker base.")
+    var pretrainSamples: Int = 20_000
     @Option(help: "Write results as JSON to this file.") var output: String = "bench-results/incremental.json"
 
     func run() throws {
@@ -23,6 +25,7 @@ struct BenchIncrementalCommand: ParsableCommand {
         settings.epochs = epochs
         settings.freezePoint = freezePoint
         settings.replayFraction = replayFraction
+        settings.pretrainSamples = pretrainSamples
         let results = try IncrementalAccuracy(settings: settings) { print("[bench incremental] \($0)") }.run()
         print(
             String(
