@@ -189,6 +189,10 @@ struct TrainerWorkerStateMachine {
         var history: [Row] = []
         var seen = 0
         var retrainWanted = false
+        /// Another worker committed this user's head lately (a conflict, or a head request found a newer
+        /// head): ask for the head (a small not-modified reply when it is unchanged) before training,
+        /// rather than train and lose the compare-and-set.
+        var contended = false
     }
 
     enum Request: Sendable {
@@ -397,7 +401,7 @@ struct TrainerWorkerStateMachine {
         bump(.coalescedBatches, by: current.count)
         state.round = Round(batches: current, stamps: stamps, full: full, phase: .head(0))
         users[user] = state
-        if !full, let head = state.head, head.stamps == stamps {
+        if !full, !state.contended, let head = state.head, head.stamps == stamps {
             // The cached head is the one this worker committed or fetched last: commit on top of it
             // optimistically; a conflict says someone else moved it, and only then is it refetched.
             bump(.headsSkipped)
@@ -440,6 +444,7 @@ struct TrainerWorkerStateMachine {
             state.head = CachedHead(
                 stamps: round.stamps, version: reply.headVersion, hash: reply.headHash,
                 parameters: reply.headParameters?.scalars)
+            if round.attempts == 0 && state.coverage != nil { state.contended = true }
         case .notModified:
             guard let head = state.head, head.stamps == round.stamps else {
                 refuse("dealer", InputViolation(.unsolicitedReply, "not-modified for \(user), whose head this worker does not hold"))
@@ -447,6 +452,7 @@ struct TrainerWorkerStateMachine {
             }
             bump(.headsNotModified)
             state.head?.version = reply.headVersion
+            state.contended = false
         case .noHead:
             state.head = CachedHead(stamps: round.stamps, version: 0, hash: "", parameters: nil)
             state.coverage = nil
@@ -661,6 +667,7 @@ struct TrainerWorkerStateMachine {
     private mutating func conflicted(_ user: String, _ conflict: CommitConflict, now: Timestamp) {
         guard var state = users[user], var round = state.round, case .committing = round.phase else { return }
         bump(.conflicts)
+        state.contended = true
         // Someone else committed: refetch the head. The coverage stays true (the newer head descends
         // from the one that had it), so the retry is incremental too.
         state.head = nil
