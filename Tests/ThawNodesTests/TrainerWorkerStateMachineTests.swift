@@ -262,6 +262,23 @@ import ThawWire
         #expect(commit.consumed == [BatchRef(deviceID: "phone-1", deviceSeq: 2)])
         h.on(.reply(.commitAck(CommitAck(userID: "writer-1", version: 3, headHash: "x")), inReplyTo: commitID))
         #expect(h.released == [2])
+        // Contended: the next round asks for the head first, naming the one it has.
+        let b3 = Self.batch(seq: 3)
+        h.on(.batch(3, b3))
+        h.stored(try #require(h.id(of: .featureBatch)), b3)
+        guard case .headRequest(let next)? = h.sent.first?.message else {
+            Issue.record("no head request for a contended user")
+            return
+        }
+        #expect(next.haveHash == "hash-0.5")
+        h.on(.reply(
+            .headReply(HeadReply(
+                status: .notModified, userID: "writer-1", headVersion: 3, parentVersion: 2, headHash: "hash-0.5",
+                modelVersion: 1, freezePoint: 2, hyperHash: "h", durableSeqs: [], headParameters: nil)),
+            inReplyTo: h.sent[0].id))
+        #expect(h.machine.count(.headsNotModified) == 1)
+        #expect(h.id(of: .featureFetch) != nil)
+        #expect(h.machine.users["writer-1"]?.contended == false)
     }
 
     @Test func repeatedConflictsGiveTheBatchBackUnacknowledged() throws {
