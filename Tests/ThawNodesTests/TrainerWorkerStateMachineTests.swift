@@ -213,6 +213,33 @@ import ThawWire
         #expect(h.machine.isIdle)
     }
 
+    @Test func waitingBatchesWhoseRowsTheRoundFetchedAreConsumedByItsHead() throws {
+        var h = Harness()
+        let batches = (1...3).map { Self.batch(seq: UInt64($0)) }
+        var stores: [UInt64] = []
+        for (index, batch) in batches.enumerated() {
+            h.on(.batch(DeliveryToken(index + 1), batch))
+            stores.append(try #require(h.id(of: .featureBatch)))
+        }
+        h.stored(stores[0], batches[0])
+        let head = try #require(h.id(of: .headRequest))
+        h.stored(stores[1], batches[1])
+        h.stored(stores[2], batches[2])
+        h.on(.reply(Self.noHead(), inReplyTo: head))
+        // All three are stored: the round's fetch brings every row, so its head covers all three.
+        h.on(.reply(Self.rows(of: batches, firstRow: 1), inReplyTo: try #require(h.id(of: .featureFetch))))
+        let job = try #require(h.jobs.first)
+        #expect(job.newSamples == 6)
+        h.on(.trained(job: job.id, Harness.result()))
+        let (commitID, commit) = try #require(Self.commit(h))
+        #expect(commit.consumed.map(\.deviceSeq) == [1, 2, 3])
+        #expect(commit.metrics.samples == 6)
+        h.on(.reply(.commitAck(CommitAck(userID: "writer-1", version: 1, headHash: "x")), inReplyTo: commitID))
+        #expect(Set(h.released) == [1, 2, 3])
+        #expect(h.machine.count(.rounds) == 1)
+        #expect(h.machine.isIdle)
+    }
+
     @Test func duplicatesAreStoredOnceAndKnownOnesAreNotTrained() throws {
         var h = Harness()
         let b1 = Self.batch(seq: 1)

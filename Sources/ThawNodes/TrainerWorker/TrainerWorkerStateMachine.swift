@@ -538,15 +538,21 @@ struct TrainerWorkerStateMachine {
         let cut = set.labels.count >= Int(round.pageSize)
         let freshIDs = Set(fresh.map(\.sampleID))
         let (inside, outside) = round.batches.partitioned { !cut || $0.batch.sampleIDs.allSatisfy(freshIDs.contains) }
-        state.pending = outside + state.pending
-        round.batches = inside
+        // Batches of this user waiting for the next round whose rows all came back are covered by this
+        // round's head too: consume them now (named in `consumed`, released at the commit).
+        let (joining, waiting) = state.pending.partitioned {
+            FeatureStamps(of: $0.batch) == round.stamps && !fresh.isEmpty && $0.batch.sampleIDs.allSatisfy(freshIDs.contains)
+        }
+        bump(.coalescedBatches, by: joining.count)
+        state.pending = outside + waiting
+        round.batches = inside + joining
         if fresh.isEmpty {
             // Nothing after the coverage: the round's batches are in the head already (another worker
             // trained them), or the registry has no rows for a retrain. Nothing to commit.
             state.round = nil
             users[user] = state
-            for pending in inside { release(pending.token, pending.batch) }
-            if inside.isEmpty {
+            for pending in round.batches { release(pending.token, pending.batch) }
+            if round.batches.isEmpty {
                 actions.append(.log(.notice, "no stored rows to train on", ["user": user]))
             }
             return startRound(user, now: now)
