@@ -86,7 +86,11 @@ final class BenchCluster: Sendable {
                 "--state-dir", "\(directory)/state",
             ],
             logPath: "\(directory)/logs/\(name).log",
-            environment: ["OPENBLAS_NUM_THREADS": "1", "THAW_EXIT_WITH_PARENT": "1", "THAW_LOG_LEVEL": "warning"])
+            environment: [
+                "OPENBLAS_NUM_THREADS": "1", "THAW_EXIT_WITH_PARENT": "1",
+                // THAW_BENCH_LOG_LEVEL=info keeps the nodes' info lines (in logs/) for a closer look.
+                "THAW_LOG_LEVEL": ProcessInfo.processInfo.environment["THAW_BENCH_LOG_LEVEL"] ?? "warning",
+            ])
         children.withLock { $0[name] = child }
         output.withLock { $0[name] = [] }
         Task {

@@ -67,4 +67,23 @@ public struct SyntheticPhone {
             try await Task.sleep(for: .milliseconds(500))
         }
     }
+
+    /// Runs `body` with a function that PUSHes one message to the workers at `endpoints` (connected once,
+    /// kept open for the whole body), for benchmarks that pace their batches.
+    public static func withPusher<T: Sendable>(
+        to endpoints: [Endpoint], _ body: (_ push: (ThawMessage) async throws -> Void) async throws -> T
+    ) async throws -> T {
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        return try await withSocketLoop(
+            context: context,
+            sockets: [SocketSpec(kind: .push, connect: endpoints, options: [.linger(.seconds(5))])]
+        ) { loop in
+            try await Task.sleep(for: .milliseconds(500))
+            var stamper = EnvelopeStamper(sender: "synthetic-phones")
+            return try await body { message in
+                try await loop.send(try stamper.encode(message), on: loop.sockets[0])
+            }
+        }
+    }
 }

@@ -22,9 +22,9 @@ import ThawZMQ
 public struct SystemBenchmark {
     public struct Settings: Sendable {
         public var executable: String
-        public var workerCounts: [Int] = [1, 2, 4]
+        public var workerCounts: [Int] = [1, 2]
         public var users = 8
-        public var batchesPerUser = 4
+        public var batchesPerUser = 8
         public var samplesPerBatch = 32
         public var epochs = 2
         public var freezePoint = 7
@@ -32,6 +32,11 @@ public struct SystemBenchmark {
         public var memoryPhones: [Int] = [10, 1000]
         public var warmUp: Duration = .seconds(20)
         public var timeout: Duration = .seconds(600)
+        /// Batches one user sends one after another (each waited for) to compare its 1st and last batch's
+        /// push-to-committed-head time; 0 skips the measurement.
+        public var historyBatches = 100
+        /// Whether to measure eviction latency and device memory too (the device-side measurements).
+        public var deviceMeasurements = true
 
         public init(executable: String) { self.executable = executable }
     }
@@ -44,11 +49,45 @@ public struct SystemBenchmark {
         public var seconds: Double
         public var samplesPerSecond: Double
         public var batchesPerSecond: Double
-        /// Heads committed in the run (at least one per user; more when batches arrive while training).
+        /// Heads committed in the run (at least one per user; fewer than batches when a user's batches
+        /// arriving during a training round are coalesced into the next one).
         public var headsCommitted: Int
         /// Peak resident memory of each worker process, KiB.
         public var workerPeakKiB: [Int]
         public var registryPeakKiB: Int
+        /// CPU seconds the benchmark process itself (pushing, polling the registry's database) used in
+        /// the timed window: the load generator's cost on the same cores. Backbone activations are
+        /// computed before the clock starts.
+        public var loadGeneratorCPUSeconds: Double
+        /// `samplesPerSecond` ÷ the engine's new samples/s for the same head and recipe (``Engine``).
+        public var engineRatio: Double?
+    }
+
+    /// The engine alone: ``HeadTrainer`` on one BLAS thread in this process, the same head, recipe and
+    /// activations as the workers, no sockets and no registry.
+    public struct Engine: Codable, Sendable {
+        public var samples: Int
+        public var epochs: Int
+        public var batchSize: Int
+        /// Median of the timed runs.
+        public var seconds: Double
+        /// New samples trained per second with the recipe (`samples / seconds`, each seen `epochs` times).
+        public var newSamplesPerSecond: Double
+        /// Sample passes per second (`samples × epochs / seconds`), the unit of `thaw bench train`.
+        public var samplePassesPerSecond: Double
+    }
+
+    /// Push-to-committed-head time of one user's batches sent one after another, each waited for.
+    public struct History: Codable, Sendable {
+        public var batches: Int
+        public var samplesPerBatch: Int
+        public var firstMs: Double
+        public var lastMs: Double
+        /// Median over the last ten batches.
+        public var lastTenMedianMs: Double
+        /// `lastMs / firstMs`.
+        public var ratio: Double
+        public var latenciesMs: [Double]
     }
 
     public struct Eviction: Codable, Sendable {
@@ -69,7 +108,11 @@ public struct SystemBenchmark {
         public var cores: Int
         public var architecture: String
         public var freezePoint: Int
+        public var engine: Engine?
         public var throughput: [Throughput] = []
+        public var history: History?
+        /// 2-worker samples/s ÷ 1-worker samples/s, when both ran.
+        public var twoWorkerScaling: Double?
         public var eviction: [Eviction] = []
         public var memory: [Memory] = []
         /// (RSS with the most phones − RSS with the fewest) / (difference in phones), KiB.
@@ -94,6 +137,8 @@ public struct SystemBenchmark {
         var results = Results(
             host: ProcessInfo.processInfo.hostName, cores: ProcessInfo.processInfo.activeProcessorCount,
             architecture: "FedAvg CNN (McMahan et al. 2017)", freezePoint: settings.freezePoint)
+        progress("engine: HeadTrainer alone, one BLAS thread")
+        results.engine = try engine(modelPath: modelPath)
         for (index, workers) in settings.workerCounts.enumerated() {
             let cluster = try BenchCluster(
                 directory: "\(workDirectory)/t\(index)", executable: settings.executable, baseModelPath: modelPath)
@@ -104,6 +149,33 @@ public struct SystemBenchmark {
                 throw error
             }
             await cluster.stopAll()
+        }
+        if let engine = results.engine {
+            for index in results.throughput.indices {
+                results.throughput[index].engineRatio = results.throughput[index].samplesPerSecond / engine.newSamplesPerSecond
+            }
+        }
+        if let one = results.throughput.first(where: { $0.workers == 1 }),
+            let two = results.throughput.first(where: { $0.workers == 2 })
+        {
+            results.twoWorkerScaling = two.samplesPerSecond / one.samplesPerSecond
+        }
+        if settings.historyBatches > 0 {
+            let cluster = try BenchCluster(
+                directory: "\(workDirectory)/h", executable: settings.executable, baseModelPath: modelPath)
+            do {
+                results.history = try await history(cluster, modelPath: modelPath)
+            } catch {
+                await cluster.stopAll()
+                throw error
+            }
+            await cluster.stopAll()
+        }
+        guard settings.deviceMeasurements else {
+            if ProcessInfo.processInfo.environment["THAW_BENCH_KEEP"] == nil {
+                try? FileManager.default.removeItem(atPath: workDirectory)
+            }
+            return results
         }
         // Each change gets a fresh deployment: a broadcast that arrives while the device process is still
         // recomputing after an earlier change waits behind that work, which would measure the recompute.
@@ -173,29 +245,141 @@ public struct SystemBenchmark {
         progress("throughput: \(workers) worker(s), \(messages.count) batches of \(settings.samplesPerBatch) samples")
 
         let started = ContinuousClock.now
+        let cpuBefore = Self.processCPUSeconds()
         try await SyntheticPhone.push(messages, to: endpoints)
         let store = try RegistryStore(path: cluster.databasePath)
         defer { try? store.close() }
-        let users = (0..<settings.users).map { UserID("bench-user-\($0)") }
-        var finished = false
-        while ContinuousClock.now - started < settings.timeout {
-            let covered = try users.allSatisfy { (try store.latestHead($0)?.samples ?? 0) >= perUser }
-            if covered {
-                finished = true
-                break
+        // Done when every batch is named by a committed head (the registry's own record), however many
+        // heads that took.
+        var waiting = Set(messages.compactMap { message -> BatchKey? in
+            guard case .featureBatch(let batch) = message else { return nil }
+            return BatchKey(device: batch.deviceID, seq: batch.deviceSeq)
+        })
+        while ContinuousClock.now - started < settings.timeout, !waiting.isEmpty {
+            // Per device in sequence order, stopping at the first batch not yet trained: few queries.
+            for device in Set(waiting.map(\.device)) {
+                for key in waiting.filter({ $0.device == device }).sorted(by: { $0.seq < $1.seq }) {
+                    guard try store.isTrained(device: DeviceID(key.device), sequence: key.seq) else { break }
+                    waiting.remove(key)
+                }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         }
         let elapsed = ContinuousClock.now - started
-        guard finished else { throw NodeError(.timeout, "workers did not train every batch within \(settings.timeout)") }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let cpu = Self.processCPUSeconds() - cpuBefore
+        guard waiting.isEmpty else {
+            throw NodeError(.timeout, "workers did not train every batch within \(settings.timeout)")
+        }
+        let seconds = Self.seconds(elapsed)
+        let users = (0..<settings.users).map { UserID("bench-user-\($0)") }
         let heads = try users.reduce(0) { $0 + (try store.headHistory($1).count) }
         let samples = perUser * settings.users
         return Throughput(
             workers: workers, users: settings.users, batches: messages.count, samples: samples, seconds: seconds,
             samplesPerSecond: Double(samples) / seconds, batchesPerSecond: Double(messages.count) / seconds,
             headsCommitted: heads, workerPeakKiB: workerNames.compactMap { cluster.memory(of: $0)?.peakKiB },
-            registryPeakKiB: cluster.memory(of: "registry")?.peakKiB ?? 0)
+            registryPeakKiB: cluster.memory(of: "registry")?.peakKiB ?? 0, loadGeneratorCPUSeconds: cpu,
+            engineRatio: nil)
+    }
+
+    struct BatchKey: Hashable {
+        var device: String
+        var seq: UInt64
+    }
+
+    // MARK: - Engine
+
+    private func engine(modelPath: String) throws -> Engine {
+        BLAS.setThreadCount(1)
+        let model = try ModelCheckpoint.load(from: modelPath).makeModel()
+        let samples = 256
+        let state = DeploymentState(
+            modelVersion: ModelVersion(1), modelHash: "", freezePoint: FreezePoint(settings.freezePoint),
+            hyperParameterHash: "", epoch: 1)
+        let phone = SyntheticPhone(
+            model: model, state: state, images: try HandwritingDataset.shipped().test, user: "engine", device: "engine")
+        guard case .featureBatch(let batch) = phone.batch(seq: 1, count: samples) else {
+            throw NodeError(.badConfiguration, "the synthetic phone made no batch")
+        }
+        let activations = Tensor(shape: batch.activations.shape, scalars: batch.activations.scalars)
+        let labels = batch.labels.map(Int.init)
+        let trainer = HeadTrainer(model: model, recipe: recipe)
+        var times: [Double] = []
+        for run in 0..<4 {
+            let started = ContinuousClock.now
+            _ = trainer.train(
+                start: nil, activations: activations, labels: labels, freezePoint: state.freezePoint, seed: UInt64(run))
+            if run > 0 { times.append(Self.seconds(ContinuousClock.now - started)) }
+        }
+        let median = times.sorted()[times.count / 2]
+        return Engine(
+            samples: samples, epochs: recipe.epochs, batchSize: recipe.batchSize, seconds: median,
+            newSamplesPerSecond: Double(samples) / median,
+            samplePassesPerSecond: Double(samples * recipe.epochs) / median)
+    }
+
+    /// The recipe ``BenchCluster/writeTopology`` gives the workers (learning rate 0.05, plain SGD,
+    /// the topology's default batch size).
+    var recipe: TrainingRecipe {
+        TrainingRecipe(
+            optimizer: .sgd(learningRate: 0.05, momentum: 0, weightDecay: 0), epochs: settings.epochs, batchSize: 32)
+    }
+
+    // MARK: - History
+
+    /// One worker; a warm-up user first (the worker loads the base model on its first batch), then one
+    /// user's batches pushed one at a time, each waited for until a committed head names it.
+    private func history(_ cluster: BenchCluster, modelPath: String) async throws -> History {
+        try cluster.writeTopology(workers: 1, phones: 1, freezePoint: settings.freezePoint, epochs: settings.epochs)
+        try await cluster.start("registry", role: .registry)
+        try await cluster.start("coordinator", role: .coordinator)
+        try await cluster.start("worker", role: .worker)
+        let endpoint = try cluster.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
+        let state = try await ControlClient(endpoint: Endpoint(cluster.controlEndpoint)).send(.status)
+        try await Task.sleep(for: .milliseconds(2500))
+        let model = try ModelCheckpoint.load(from: modelPath).makeModel()
+        let images = try HandwritingDataset.shipped().test
+        let warm = SyntheticPhone(model: model, state: state, images: images, user: "warm-up", device: "warm-up")
+        let phone = SyntheticPhone(model: model, state: state, images: images, user: "history", device: "history")
+        let messages = (1...settings.historyBatches).map { phone.batch(seq: UInt64($0), count: settings.samplesPerBatch) }
+        let store = try RegistryStore(path: cluster.databasePath)
+        defer { try? store.close() }
+        progress("history: \(settings.historyBatches) batches of one user, one at a time")
+        return try await SyntheticPhone.withPusher(to: endpoint) { push in
+            func pushed(_ message: ThawMessage, device: String, seq: UInt64) async throws -> Double {
+                let started = ContinuousClock.now
+                try await push(message)
+                while try !store.isTrained(device: DeviceID(device), sequence: seq) {
+                    guard ContinuousClock.now - started < settings.timeout else {
+                        throw NodeError(.timeout, "batch \(device)#\(seq) was not trained within \(settings.timeout)")
+                    }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                return Self.seconds(ContinuousClock.now - started) * 1000
+            }
+            _ = try await pushed(warm.batch(seq: 1, count: settings.samplesPerBatch), device: "warm-up", seq: 1)
+            var latencies: [Double] = []
+            for (index, message) in messages.enumerated() {
+                latencies.append(try await pushed(message, device: "history", seq: UInt64(index + 1)))
+            }
+            let tail = latencies.suffix(10).sorted()
+            return History(
+                batches: latencies.count, samplesPerBatch: settings.samplesPerBatch, firstMs: latencies[0],
+                lastMs: latencies[latencies.count - 1], lastTenMedianMs: tail[tail.count / 2],
+                ratio: latencies[latencies.count - 1] / latencies[0], latenciesMs: latencies)
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// User plus system CPU time of this process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func value(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return value(usage.ru_utime) + value(usage.ru_stime)
     }
 
     // MARK: - Eviction latency

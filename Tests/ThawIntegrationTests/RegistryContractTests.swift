@@ -111,6 +111,7 @@ struct RegistryContractTests {
             #expect(try await DistributedSystemTests.waitUntil(.seconds(90)) {
                 ((try? Self.heads(workspace, user: probe.user))?.last?.samples ?? 0) >= 16
             })
+            let headsBefore = try Self.heads(workspace, user: probe.user).count
             try await Self.push([probe.batch(seq: 1, count: 8)], to: endpoints)
             try await Task.sleep(for: .seconds(3))
 
@@ -120,8 +121,10 @@ struct RegistryContractTests {
             #expect(try store.durableSequences(device: DeviceID(probe.device)) == [1, 2])
             #expect(try store.featureCount(UserID(probe.user), stamps: stamps) == 16, "every sample stored once")
             let heads = try store.headHistory(UserID(probe.user))
-            // One head per distinct batch: duplicates were recognised and not trained again.
-            #expect(heads.map(\.version) == [1, 2])
+            // At most one head per distinct batch (a worker may coalesce both into one round): duplicates
+            // were recognised and not trained again, and the late re-send of seq 1 made no new head.
+            #expect((1...2).contains(heads.count))
+            #expect(heads.count == headsBefore)
             #expect(heads.last?.samples == 16)
         }
     }

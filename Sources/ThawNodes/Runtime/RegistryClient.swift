@@ -6,10 +6,15 @@ import ThawZMQ
 
 /// Requests to the registry over the node's DEALER, one at a time, each with a timeout.
 ///
-/// Replies carry no correlation id, so the caller's `accept` checks that a reply answers *this*
-/// request (kind, user, version); anything else (a late answer to a request that timed out, a reply
-/// nobody asked for, bytes that do not decode) is skipped and counted in `refusals` under the socket
-/// name `dealer`. The wait is bounded by the timeout either way.
+/// A reply is matched by its envelope's `in_reply_to`, which a registry sets to the request's
+/// `sequence` (docs/PROTOCOL.md): a reply that names another request (a late answer to one that timed
+/// out) is skipped. A registry from before request ids leaves `in_reply_to` at 0; then the caller's
+/// `accept` checks that a reply answers *this* request (kind, user, version). Anything skipped (a late
+/// answer, a reply nobody asked for, bytes that do not decode) is counted in `refusals` under the
+/// socket name `dealer`. The wait is bounded by the timeout either way.
+///
+/// Nodes that keep many requests in flight (the trainer worker) match replies to ids in their state
+/// machine instead and do not use this client.
 struct RegistryClient: Sendable {
     let loop: SocketLoop
     let dealer: SocketID
@@ -28,7 +33,9 @@ struct RegistryClient: Sendable {
                 on: "dealer", reason: InputViolation.Reason.unsolicitedReply.rawValue,
                 detail: "\(stray) replies arrived while no request was outstanding")
         }
-        try await loop.send(try stamper.encode(request), on: dealer)
+        let metadata = stamper.next()
+        let id = metadata.sequence
+        try await loop.send(WireBridge.frames(try WireCodec.encode(request, metadata: metadata)), on: dealer)
         let deadline = ContinuousClock.now + timeout
         while true {
             let remaining = deadline - ContinuousClock.now
@@ -42,10 +49,18 @@ struct RegistryClient: Sendable {
                 refusals?.refuse(on: "dealer", error)
                 continue
             }
+            var answers = decoded.metadata.inReplyTo
+            if answers == 0, case .errorReply(let refusal) = decoded.message { answers = refusal.inReplyToSequence }
+            if answers != 0 && answers != id {
+                refusals?.refuse(
+                    on: "dealer", reason: InputViolation.Reason.unsolicitedReply.rawValue,
+                    detail: "\(decoded.message.kind) answers request \(answers), not the outstanding \(request.kind) (\(id))")
+                continue
+            }
             if case .errorReply(let refusal) = decoded.message {
                 throw NodeError(.refused, "the registry refused \(request.kind): \(refusal.message)")
             }
-            if accept(decoded.message) { return decoded.message }
+            if answers == id || accept(decoded.message) { return decoded.message }
             refusals?.refuse(
                 on: "dealer", reason: InputViolation.Reason.unsolicitedReply.rawValue,
                 detail: "\(decoded.message.kind) does not answer the outstanding \(request.kind)")

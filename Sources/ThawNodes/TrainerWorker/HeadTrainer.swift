@@ -4,19 +4,25 @@ import ThawNN
 /// Trains one user's head from stored activations: the compute a worker does per commit.
 ///
 /// The head starts from the user's latest committed head, or from the base model's own head when the
-/// user has none, and runs `recipe.epochs` passes of shuffled minibatches over every stored sample
-/// (ThawLearning's ``MinibatchTrainer``, the same loop `thaw personalize` uses).
-struct HeadTrainer {
-    let model: Model
-    let recipe: TrainingRecipe
+/// user has none, and runs `recipe.epochs` passes of shuffled minibatches over the samples it is given
+/// (a round's new rows plus replayed older ones; ThawLearning's ``MinibatchTrainer``, the same loop
+/// `thaw personalize` uses). `thaw bench system` times it directly as the engine's rate.
+package struct HeadTrainer {
+    package let model: Model
+    package let recipe: TrainingRecipe
 
-    struct Result {
-        var parameters: [Float]
-        var loss: Float
-        var steps: Int
+    package init(model: Model, recipe: TrainingRecipe) {
+        self.model = model
+        self.recipe = recipe
     }
 
-    func train(
+    package struct Result {
+        package var parameters: [Float]
+        package var loss: Float
+        package var steps: Int
+    }
+
+    package func train(
         start: [Float]?, activations: Tensor, labels: [Int], freezePoint: FreezePoint, seed: UInt64
     ) -> Result {
         let base = model.headParameters(from: freezePoint)

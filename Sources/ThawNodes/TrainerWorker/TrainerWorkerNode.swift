@@ -1,15 +1,19 @@
+import CoreMetrics
 import Logging
+import Synchronization
 import ThawModel
 import ThawNN
 import ThawWire
 import ThawZMQ
 
 /// A worker process: PULLs feature batches, makes them durable in the registry, trains the user's
-/// head on everything stored for that user, and commits it with compare-and-set.
+/// head and commits it with compare-and-set. It decides nothing itself: ``TrainerWorkerStateMachine``
+/// does, and this node carries out its actions — requests on the registry DEALER (each with its own id,
+/// many in flight), BLAS work on a ``TrainingThread``, deliveries released when the machine says so.
 ///
 /// It holds nothing that cannot be lost: a batch is stored in the registry before any training, and
-/// training always starts from what the registry has. A worker killed mid-way loses only compute;
-/// the device re-sends an unacknowledged batch and the registry drops the duplicate.
+/// a batch counts as done only once a committed head names it. A worker killed mid-way loses only
+/// compute; the device re-sends an unacknowledged batch and the registry drops the duplicate.
 public struct TrainerWorkerNode: Sendable {
     public struct Configuration: Sendable {
         public var name: String
@@ -18,8 +22,17 @@ public struct TrainerWorkerNode: Sendable {
         public var coordinator: Endpoint
         public var metrics: Endpoint?
         public var recipe: TrainingRecipe
+        /// Rows fetched for a full retrain (after a freeze move).
         public var maxSamplesPerUser: Int
         public var commitAttempts: Int
+        /// Older rows replayed with each round's new rows (see docs/LEARNING.md, incremental training).
+        public var replaySamples: Int = 256
+        /// Replayed rows per new row in a round (the budget is the smaller of the two).
+        public var replayFraction: Double = 0.5
+        /// Older rows kept per user to replay from.
+        public var historyRows: Int = 1024
+        /// A registry request without a reply after this long is given up (its batches re-sent by devices).
+        public var requestTimeout: Duration = .seconds(10)
         /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
         public var curve: NodeCurve? = nil
 
@@ -36,26 +49,42 @@ public struct TrainerWorkerNode: Sendable {
             self.maxSamplesPerUser = maxSamplesPerUser
             self.commitAttempts = commitAttempts
         }
+
+        var machine: TrainerWorkerStateMachine.Configuration {
+            var machine = TrainerWorkerStateMachine.Configuration()
+            machine.commitAttempts = commitAttempts
+            machine.maxSamplesPerUser = maxSamplesPerUser
+            machine.replaySamples = replaySamples
+            machine.replayFraction = replayFraction
+            machine.historyRows = historyRows
+            machine.requestTimeout = requestTimeout
+            return machine
+        }
     }
 
     public let configuration: Configuration
     public let logger: Logger
-    /// Batches read from the PULL socket but not yet handled, at most.
-    static let inboundBatches = 4
+    /// Batches read from the PULL socket and not yet settled (stored and trained, or given back), at
+    /// most. Beyond that the loop stops reading, the high-water marks fill and devices keep their
+    /// batches in their outboxes; within it, a user's batches coalesce into one training round.
+    static let inboundBatches = 64
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
 
+    enum Input: Sendable {
+        case delivery(Delivery)
+        case tick
+        case shutdown
+        case machine(TrainerWorkerStateMachine.Event)
+    }
+
     public func run(shutdown: ShutdownSignal) async throws {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         var specs = [
-            // At most `inboundBatches` batches are read ahead of training; beyond that the loop stops
-            // reading, the high-water marks fill, and devices stop being able to push (they keep the
-            // batches in their outboxes and re-send later). Without the limit a slow worker would read
-            // every batch into memory as fast as devices send.
             SocketSpec(
                 kind: .pull, bind: [configuration.pull],
                 options: [.receiveHighWaterMark(16), .maxMessageSize(SocketLimits.dataFrame)],
@@ -72,8 +101,22 @@ public struct TrainerWorkerNode: Sendable {
         if let metrics = configuration.metrics {
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(100)]))
         }
-        let replies = DeliveryQueue()
         let access = NodeCurve.policy(configuration.curve, bound: configuration.pull)
+        let metrics = NodeMetrics(node: configuration.name, role: "worker")
+        let refusals = InputRefusals(logger: logger, metrics: metrics)
+        var counters: [TrainerWorkerStateMachine.WorkerCount: Counter] = [:]
+        for what in TrainerWorkerStateMachine.WorkerCount.allCases {
+            counters[what] = Counter(label: what.rawValue, factory: metrics)
+        }
+        let loss = Gauge(label: "loss", factory: metrics)
+        let trainingTime = Timer(label: "training_seconds", factory: metrics)
+        let (inputs, continuation) = AsyncStream<Input>.makeStream()
+        let trainer = TrainingThread(recipe: configuration.recipe) { continuation.yield(.machine($0)) }
+        trainer.start(name: "\(configuration.name)-training")
+        defer { trainer.stop() }
+        let logger = self.logger
+        let name = configuration.name
+
         try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let (pull, dealer, sub) = (loop.sockets[0], loop.sockets[1], loop.sockets[2])
             let metricsSocket = loop.sockets.count > 3 ? loop.sockets[3] : nil
@@ -81,41 +124,180 @@ public struct TrainerWorkerNode: Sendable {
                 role: "worker", node: configuration.name,
                 endpoints: ["pull": loop.boundEndpoints(of: pull).first?.rawValue ?? ""]
             ).emit()
-            let refusals = InputRefusals(logger: logger)
-            var session = TrainerWorkerSession(
-                configuration: configuration, logger: logger, refusals: refusals,
-                registry: RegistryClient(loop: loop, dealer: dealer, replies: replies, refusals: refusals))
+            var machine = TrainerWorkerStateMachine(configuration: configuration.machine)
+            var stamper = EnvelopeStamper(sender: name)
+            var held: [DeliveryToken: Delivery] = [:]
+            var nextToken: DeliveryToken = 0
+            var trainingStarted: [UInt64: ContinuousClock.Instant] = [:]
+            let started = ContinuousClock.now
             var lastMetrics = ContinuousClock.now
-            try await runNodeEvents(
-                loop: loop, tickEvery: .seconds(1), shutdown: shutdown, replySocket: dealer, replies: replies
-            ) { event in
-                switch event {
-                case .delivery(let delivery) where delivery.socket == sub:
-                    let decoded: DecodedMessage
-                    do {
-                        decoded = try WireCodec.decodePublished(delivery.frames.map(\.bytes))
-                    } catch {
-                        refusals.refuse(on: "sub", error)
-                        return true
-                    }
-                    session.observe(decoded.message)
-                case .delivery(let delivery) where delivery.socket == pull:
-                    await session.handleBatch(delivery.frames.map(\.bytes), access: access, userID: delivery.userID)
-                    loop.release(delivery)
-                case .delivery, .shutdown:
-                    break
-                case .tick:
-                    if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
-                        lastMetrics = ContinuousClock.now
-                        let frames = try session.stamper.encodePublished(.metrics(session.metricsReport()))
-                        _ = try? loop.trySend(frames, on: metricsSocket)
+            var stopBy: ContinuousClock.Instant?
+
+            func carryOut(_ actions: [TrainerWorkerStateMachine.Action]) async {
+                for action in actions {
+                    switch action {
+                    case .send(let id, let message):
+                        do {
+                            let metadata = WireMetadata(sender: name, sequence: id, sentAtUnixMs: WallClock.nowMs())
+                            try await loop.send(WireBridge.frames(try WireCodec.encode(message, metadata: metadata)), on: dealer)
+                        } catch {
+                            // The request times out in the machine; its batches go back to their devices.
+                            logger.warning("could not send to the registry", metadata: ["request": "\(id)", "error": "\(error)"])
+                        }
+                    case .loadModel(let version, let bytes):
+                        trainer.submit(.load(version, bytes))
+                    case .advance(let token, let batch, let from, let to):
+                        trainer.submit(.advance(token, batch, from: from, to: to, epoch: machine.deployment?.epoch ?? batch.epoch))
+                    case .train(let job):
+                        trainingStarted[job.id] = .now
+                        trainer.submit(.train(job))
+                    case .release(let token):
+                        if let delivery = held.removeValue(forKey: token) { loop.release(delivery) }
+                    case .count(let what, let amount):
+                        counters[what]?.increment(by: amount)
+                    case .refuse(let socket, let reason, let detail):
+                        refusals.refuse(on: socket, reason: reason, detail: detail)
+                    case .log(let level, let message, let metadata):
+                        logger.log(
+                            level: level, "\(message)", metadata: metadata.mapValues { Logger.MetadataValue.string($0) })
                     }
                 }
-                return true
             }
+
+            func handle(_ event: TrainerWorkerStateMachine.Event) async {
+                await carryOut(machine.handle(event, now: WallClock.now()))
+            }
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await delivery in loop.inbound { continuation.yield(.delivery(delivery)) }
+                    continuation.finish()
+                }
+                let tickQueued = WorkerTickGate()
+                group.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .milliseconds(200))
+                        if !tickQueued.flag.exchange(true, ordering: .acquiringAndReleasing) { continuation.yield(.tick) }
+                    }
+                }
+                group.addTask {
+                    if await shutdown.wait() != nil { continuation.yield(.shutdown) }
+                }
+                for await input in inputs {
+                    switch input {
+                    case .delivery(let delivery) where delivery.socket == dealer:
+                        do {
+                            let decoded = try WireCodec.decode(delivery.frames.map(\.bytes))
+                            await handle(.reply(decoded.message, inReplyTo: decoded.metadata.inReplyTo))
+                        } catch {
+                            refusals.refuse(on: "dealer", error)
+                        }
+                    case .delivery(let delivery) where delivery.socket == sub:
+                        do {
+                            let decoded = try WireCodec.decodePublished(delivery.frames.map(\.bytes))
+                            if let state = WireBridge.deploymentState(in: decoded.message) {
+                                await handle(.deployment(WireBridge.deployment(state)))
+                            }
+                        } catch {
+                            refusals.refuse(on: "sub", error)
+                        }
+                    case .delivery(let delivery) where delivery.socket == pull:
+                        switch Self.decodeBatch(delivery, access: access, refusals: refusals) {
+                        case .batch(let batch):
+                            nextToken += 1
+                            held[nextToken] = delivery
+                            await handle(.batch(nextToken, batch))
+                        case .retrain(let request):
+                            loop.release(delivery)
+                            await handle(.retrain(request))
+                        case .refused:
+                            loop.release(delivery)
+                        }
+                    case .delivery:
+                        break
+                    case .machine(let event):
+                        switch event {
+                        case .trained(let job, let result):
+                            loss.record(Double(result.loss))
+                            if let start = trainingStarted.removeValue(forKey: job) {
+                                trainingTime.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+                            }
+                        case .trainingFailed(let job, _):
+                            trainingStarted[job] = nil
+                        default:
+                            break
+                        }
+                        await handle(event)
+                    case .tick:
+                        tickQueued.flag.store(false, ordering: .releasing)
+                        await handle(.tick)
+                        if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
+                            lastMetrics = ContinuousClock.now
+                            let seconds = max((ContinuousClock.now - started) / .seconds(1), 0.001)
+                            let report = metrics.report(gauges: [
+                                "batches_per_s": Double(machine.count(.batches)) / seconds,
+                                "samples_per_s": Double(machine.count(.trainedSamples)) / seconds,
+                            ])
+                            _ = try? loop.trySend(try stamper.encodePublished(.metrics(report)), on: metricsSocket)
+                        }
+                    case .shutdown:
+                        // Stop taking new batches; rounds in flight finish (or time out) within the deadline.
+                        await handle(.shutdown)
+                        stopBy = .now + .seconds(6)
+                    }
+                    if let deadline = stopBy, machine.isIdle || ContinuousClock.now >= deadline { break }
+                }
+                continuation.finish()
+                group.cancelAll()
+            }
+            for delivery in held.values { loop.release(delivery) }
             logger.info(
                 "worker stopping",
-                metadata: ["batches": "\(session.counters.batches)", "refused": "\(session.refusals.total)"])
+                metadata: [
+                    "batches": "\(machine.count(.batches))", "commits": "\(machine.count(.commits))",
+                    "refused": "\(refusals.total)", "idle": "\(machine.isIdle)",
+                ])
         }
     }
+
+    enum PullInput {
+        case batch(ThawWire.FeatureBatch)
+        case retrain(RetrainRequest)
+        case refused
+    }
+
+    /// Decodes one PULL message and checks who may send it (CURVE User-Id on tcp).
+    static func decodeBatch(_ delivery: Delivery, access: AccessPolicy?, refusals: InputRefusals) -> PullInput {
+        let userID = delivery.userID
+        do {
+            switch try WireCodec.decode(delivery.frames.map(\.bytes)).message {
+            case .featureBatch(let batch):
+                if let refusal = access?.checkBatch(batch, from: userID) {
+                    refusals.refuse(
+                        on: "pull", reason: InputViolation.Reason.forbidden.rawValue,
+                        detail: "batch \(batch.deviceID)#\(batch.deviceSeq): \(refusal)")
+                    return .refused
+                }
+                return .batch(batch)
+            case .retrainRequest(let request):
+                // Only the registry asks for retraining (it relays the coordinator's state).
+                if let refusal = access?.checkRetrain(from: userID) {
+                    refusals.refuse(
+                        on: "pull", reason: InputViolation.Reason.forbidden.rawValue, detail: "retrain request: \(refusal)")
+                    return .refused
+                }
+                return .retrain(request)
+            case let other:
+                throw InputViolation(.unexpectedKind, "\(other.kind) on the batch socket, which takes feature batches")
+            }
+        } catch {
+            refusals.refuse(on: "pull", error)
+            return .refused
+        }
+    }
+}
+
+/// Whether a tick is already waiting in the worker's input stream (shared by the ticker and the consumer).
+private final class WorkerTickGate: Sendable {
+    let flag = Atomic<Bool>(false)
 }

@@ -3,16 +3,21 @@ import Foundation
 import ThawBench
 import ThawNodes
 
-/// `thaw bench system`: end-to-end throughput with 1, 2 and 4 workers, broadcast-to-eviction latency with
-/// 1,000 simulated phones, and memory per simulated phone, all as real processes on this host.
+/// `thaw bench system`: the engine's rate for the workers' head and recipe, end-to-end throughput with 1
+/// and 2 workers (and their ratio to the engine), one user's 1st vs 100th batch push-to-commit time,
+/// broadcast-to-eviction latency with 1,000 simulated phones, and memory per simulated phone, all as real
+/// processes on this host.
 struct BenchSystemCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "system",
         abstract: "Measure the distributed system: throughput by worker count, eviction latency, memory per phone.")
 
-    @Option(help: "Worker counts to measure throughput with, comma-separated.") var workers: String = "1,2,4"
+    @Option(help: "Worker counts to measure throughput with, comma-separated.") var workers: String = "1,2"
     @Option(help: "Synthetic users for the throughput runs.") var users: Int = 8
-    @Option(help: "Batches each synthetic user sends.") var batchesPerUser: Int = 4
+    @Option(help: "Batches each synthetic user sends.") var batchesPerUser: Int = 8
+    @Option(help: "Batches one user sends one after another for the 1st-vs-last latency (0: skip).")
+    var historyBatches: Int = 100
+    @Flag(help: "Skip the device-side measurements (eviction latency, device memory).") var skipDevices = false
     @Option(help: "Samples per batch.") var samplesPerBatch: Int = 32
     @Option(help: "Training epochs per batch on the workers.") var epochs: Int = 2
     @Option(help: "Simulated phones in the device process for the eviction latency.") var phones: Int = 1000
@@ -31,17 +36,36 @@ struct BenchSystemCommand: AsyncParsableCommand {
         settings.evictionPhones = phones
         settings.memoryPhones = try Self.integers(memoryPhones, "--memory-phones")
         settings.warmUp = .seconds(warmUp)
+        settings.historyBatches = historyBatches
+        settings.deviceMeasurements = !skipDevices
         let benchmark = SystemBenchmark(settings: settings) { print("[bench system] \($0)") }
         let results = try await benchmark.run(workDirectory: "/tmp/thaw-bench-\(getpid())")
 
+        if let engine = results.engine {
+            print(
+                String(
+                    format: "\nengine (HeadTrainer alone, 1 BLAS thread, %d samples, %d epochs, batch %d): "
+                        + "%.2f s, %.0f new samples/s (%.0f sample passes/s)",
+                    engine.samples, engine.epochs, engine.batchSize, engine.seconds, engine.newSamplesPerSecond,
+                    engine.samplePassesPerSecond))
+        }
         print("\nthroughput (FedAvg CNN, freeze point \(results.freezePoint), \(results.cores) cores)")
-        print("workers  batches  samples  seconds  samples/s  batches/s  heads  worker peak MiB")
+        print("workers  batches  samples  seconds  new samples/s  ÷engine  heads  load-gen CPU s  worker peak MiB")
         for row in results.throughput {
             print(
                 String(
-                    format: "%7d  %7d  %7d  %7.1f  %9.1f  %9.2f  %5d  %@", row.workers, row.batches, row.samples,
-                    row.seconds, row.samplesPerSecond, row.batchesPerSecond, row.headsCommitted,
-                    row.workerPeakKiB.map { String($0 / 1024) }.joined(separator: ",")))
+                    format: "%7d  %7d  %7d  %7.1f  %13.1f  %7.3f  %5d  %14.2f  %@", row.workers, row.batches,
+                    row.samples, row.seconds, row.samplesPerSecond, row.engineRatio ?? 0, row.headsCommitted,
+                    row.loadGeneratorCPUSeconds, row.workerPeakKiB.map { String($0 / 1024) }.joined(separator: ",")))
+        }
+        if let scaling = results.twoWorkerScaling { print(String(format: "2 workers ÷ 1 worker: %.2f×", scaling)) }
+        if let history = results.history {
+            print(
+                String(
+                    format: "\none user's batches one at a time (%d × %d samples, 1 worker): push → committed head "
+                        + "1st %.0f ms, last %.0f ms (median of last ten %.0f ms), last ÷ 1st %.2f",
+                    history.batches, history.samplesPerBatch, history.firstMs, history.lastMs, history.lastTenMedianMs,
+                    history.ratio))
         }
         print("\nbroadcast-to-eviction latency")
         for row in results.eviction {
