@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import ThawData
@@ -20,6 +21,15 @@ struct DeviceFleet {
     let loop: SocketLoop
     let push: SocketID
     let metrics: SocketID?
+    /// The process's own metrics (swift-metrics, published as its `device-fleet` report).
+    let nodeMetrics: NodeMetrics
+    let counters: FleetCounters
+    /// Where the next round of per-phone metrics starts (phones are reported a slice at a time).
+    var metricsCursor = 0
+    /// Every phone's persisted state (group commit).
+    let store: DeviceFleetStore
+    /// Where finished group commits are reported.
+    let inbox: FleetInbox
     var stamper: EnvelopeStamper
     var deployment: DeploymentState?
     var model: Model?
@@ -28,16 +38,51 @@ struct DeviceFleet {
     var phones: [SimulatedPhone] = []
     var generator: SeededGenerator
     var goalAnnounced = false
+    var lastGoalCheck: ContinuousClock.Instant?
+    /// Next attempt to fetch a base model whose fetch failed.
+    var modelRetryAt: ContinuousClock.Instant?
+    /// Head announcements received (pull on change).
+    var headsAnnounced = 0
+    /// Group commits started, and the snapshots they carried.
+    var commits = 0
+    var committedSnapshots = 0
     var lastMetrics = ContinuousClock.now
     /// Set after a failed registry request: no head pulls until `registryRetryAt`.
     var registryBackoff: Duration?
     var registryRetryAt: ContinuousClock.Instant?
     var evaluationCache: [UserID: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
+    /// When each phone is next due for its sample/tick work (see ``workSlice(until:)``).
+    var queue = PhoneQueue()
+    /// Registry requests in flight, by envelope sequence.
+    var inFlight: [UInt64: InFlightRequest] = [:]
+    /// Phones with a head pull in flight (one each).
+    var pulling: Set<Int> = []
+    /// Phones with a freeze sync in flight.
+    var syncing: Set<Int> = []
+    /// Backbone passes waiting for the next batched forward.
+    var backboneQueue: [BackboneRequest] = []
+    /// Once shutdown began: no new work is taken.
+    var stopping = false
+    /// Phones of each user (several phones may act for one writer).
+    var phonesByUser: [String: [Int]] = [:]
+    /// Phones told of a new head whose pull could not go out yet (window full, or a pull in flight).
+    var pullBacklog: [Int] = []
+    /// Snapshots waiting for the next group commit, by phone.
+    var pendingWrites: [Int: DeviceSnapshot] = [:]
+    /// Batches held until their phone's snapshot is durable (released after the next commit).
+    var heldSends: [(phone: Int, batch: DeviceBatch)] = []
+    /// The group commit under way: its phones and the sends it releases.
+    var committing: (phones: Set<Int>, sends: [(phone: Int, batch: DeviceBatch)], task: Task<Void, Never>)?
 
     init(
         configuration: DeviceFleetNode.Configuration, dataset: HandwritingDataset, logger: Logger,
-        refusals: InputRefusals, registry: RegistryClient, loop: SocketLoop, push: SocketID, metrics: SocketID?
+        refusals: InputRefusals, registry: RegistryClient, loop: SocketLoop, push: SocketID, metrics: SocketID?,
+        store: DeviceFleetStore, inbox: FleetInbox, nodeMetrics: NodeMetrics = NodeMetrics(node: "", role: "")
     ) {
+        self.counters = FleetCounters(nodeMetrics)
+        self.nodeMetrics = nodeMetrics
+        self.store = store
+        self.inbox = inbox
         self.configuration = configuration
         self.dataset = dataset
         self.logger = logger
@@ -59,6 +104,8 @@ struct DeviceFleet {
             return
         }
         switch message {
+        case .headAnnounce(let announced):
+            headAnnounced(announced)
         case .invalidation(let invalidation):
             for index in phones.indices where invalidation.userID == nil || invalidation.userID == phones[index].user.rawValue {
                 try await perform(phones[index].machine.invalidation(sampleIds: invalidation.sampleIDs), phone: index)
@@ -72,11 +119,16 @@ struct DeviceFleet {
     private mutating func adopt(_ state: DeploymentState, sentAtMs: UInt64) async throws {
         if let deployment, state.epoch < deployment.epoch || (state == deployment && !phones.isEmpty) { return }
         let previous = deployment
-        do {
-            try await ensureModel(state.modelVersion)
-        } catch {
-            logger.warning("no base model yet", metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
-            return
+        // The first state needs the model to set the phones up. A later model change is applied to the
+        // phones first (their stale entries go at once) and the new model is fetched after: nothing a
+        // phone computes waits on it but its own recomputation (see `workSlice`).
+        if phones.isEmpty || model == nil {
+            do {
+                try await ensureModel(state.modelVersion)
+            } catch {
+                logger.warning("no base model yet", metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
+                return
+            }
         }
         // A broadcast whose freeze point does not split this model would make every phone run layers
         // that do not exist; refuse it and keep following the last good state.
@@ -89,7 +141,14 @@ struct DeviceFleet {
             }
         }
         deployment = state
-        if phones.isEmpty { try makePhones() }
+        if phones.isEmpty {
+            try makePhones()
+            // Spread the phones over one tick so their work arrives evenly, not all at once.
+            let start = ContinuousClock.now
+            for index in phones.indices {
+                queue.push(index, due: start + configuration.tick * (Double(index) / Double(max(phones.count, 1))))
+            }
+        }
         let now = WallClock.now()
         let evictedBefore = phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }
         var latenciesMs: [Double] = []
@@ -102,11 +161,20 @@ struct DeviceFleet {
             pending.append(phones[index].machine.deploymentObserved(state, now: now))
             latenciesMs.append(Double(WallClock.nowMs()) - Double(sentAtMs))
         }
-        for index in phones.indices {
-            try await perform(pending[index], phone: index)
-            if phones[index].baseAccuracy == nil {
-                phones[index].baseAccuracy = evaluate(phone: index)
-                phones[index].accuracy = phones[index].baseAccuracy
+        // The recomputation each phone now needs is not done here: it joins the phone's next slice, so the
+        // fleet keeps answering broadcasts and the next change is applied without waiting for this one's work.
+        let due = ContinuousClock.now
+        for index in phones.indices where !pending[index].isEmpty || phones[index].baseAccuracy == nil {
+            phones[index].deferred += pending[index]
+            queue.push(index, due: due)
+        }
+        if modelVersion != state.modelVersion {
+            do {
+                try await ensureModel(state.modelVersion)
+            } catch {
+                logger.warning(
+                    "new base model not fetched yet; phones wait for it",
+                    metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
             }
         }
         guard let previous, previous.epoch != state.epoch else { return }
@@ -116,9 +184,41 @@ struct DeviceFleet {
             evicted: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted } - evictedBefore,
             latencyMs: LatencySummary(latenciesMs))
         StdoutLine.write(line)
+        counters.deploymentApplied.recordNanoseconds(Int64(line.latencyMs.p99 * 1e6))
         logger.info(
             "deployment applied",
             metadata: ["epoch": "\(state.epoch)", "evicted": "\(line.evicted)", "p99.ms": "\(line.latencyMs.p99)"])
+    }
+
+    /// A committed head was announced: every phone of that user that does not hold it pulls it.
+    private mutating func headAnnounced(_ announced: HeadAnnounce) {
+        let now = WallClock.now()
+        for index in phonesByUser[announced.userID] ?? [] {
+            let wanted = phones[index].machine.headAnnounced(
+                hash: announced.headHash, modelVersion: ModelVersion(announced.modelVersion),
+                freezePoint: FreezePoint(Int(announced.freezePoint)), now: now)
+            if !wanted.isEmpty { pullBacklog.append(index) }
+        }
+        headsAnnounced += 1
+        counters.headsAnnounced.increment()
+    }
+
+    /// Sends the pulls announcements asked for, as many as the in-flight window takes; a phone whose
+    /// previous pull is still out waits for it (it may have been answered before the commit).
+    mutating func drainPullBacklog() async throws {
+        guard !pullBacklog.isEmpty, registryRetryAt.map({ ContinuousClock.now >= $0 }) ?? true else { return }
+        var waiting: [Int] = []
+        var taken = 0
+        for index in pullBacklog {
+            if inFlight.count >= Self.maximumInFlight { break }
+            taken += 1
+            if pulling.contains(index) {
+                waiting.append(index)
+                continue
+            }
+            try await perform([.requestHead(haveHash: phones[index].machine.head?.hash)], phone: index)
+        }
+        pullBacklog = waiting + pullBacklog.dropFirst(taken)
     }
 
     private mutating func ensureModel(_ version: ModelVersion) async throws {
@@ -134,8 +234,18 @@ struct DeviceFleet {
         guard let model else { return }
         let splitter = UserSplitter(adaptationFraction: 0.5, seed: configuration.seed)
         var deviceConfiguration = configuration.phone.deviceConfiguration(layerCount: model.layerCount)
+        let stored = try store.loadAll()
+        let byWriter = dataset.test.indicesByWriter
+        var splits: [UInt16: UserSplit] = [:]
+        if !configuration.announce.isEmpty {
+            // Pull on change: the registry announces each committed head; the periodic pull is a safety net.
+            deviceConfiguration.headPullInterval = max(
+                deviceConfiguration.headPullInterval, configuration.safetyNetPullInterval)
+        }
         for (number, user) in configuration.users.enumerated() {
-            let split = splitter.split(dataset.test, writer: user)
+            // One split per writer (many phones may act for the same one), from one pass over the test set.
+            let split = splits[user] ?? splitter.split(indices: byWriter[user] ?? [], writer: user)
+            splits[user] = split
             if configuration.phone.checkpointLayers.isEmpty, configuration.phone.checkpointBudgetBytes > 0,
                 let deployment
             {
@@ -153,36 +263,89 @@ struct DeviceFleet {
                 }
             }
             let device = DeviceID("\(configuration.name)-\(number)")
-            let store = DeviceCacheStore(path: "\(configuration.stateDirectory)/\(device.rawValue).cache")
-            let snapshot: DeviceSnapshot?
-            do {
-                snapshot = try store.load()
-            } catch {
-                let moved = try? store.quarantine()
-                logger.error(
-                    "device cache unreadable; moved aside",
-                    metadata: ["device": "\(device)", "error": "\(error)", "moved.to": "\(moved ?? "-")"])
-                snapshot = nil
-            }
+            let snapshot = restore(device: device, from: stored)
+            phonesByUser["writer-\(user)", default: []].append(phones.count)
             phones.append(
                 SimulatedPhone(
                     device: device, user: UserID("writer-\(user)"), stream: split.adaptation,
-                    evaluation: split.evaluation, store: store,
+                    evaluation: split.evaluation,
                     machine: DeviceStateMachine(configuration: deviceConfiguration, restoring: snapshot)))
+        }
+    }
+
+    /// A phone's stored state: its row in the fleet store, else (first start after an upgrade) its
+    /// former per-phone file. A row or file that fails its checks is moved aside and the phone starts fresh.
+    private func restore(device: DeviceID, from stored: [String: Result<DeviceSnapshot, StateFileError>])
+        -> DeviceSnapshot?
+    {
+        switch stored[device.rawValue] {
+        case .success(let snapshot):
+            return snapshot
+        case .failure(let error):
+            try? store.quarantine(device: device.rawValue, error: error)
+            logger.error(
+                "device state unreadable; moved aside",
+                metadata: ["device": "\(device)", "error": "\(error)", "moved.to": "phone_state_corrupt"])
+            return nil
+        case nil:
+            let legacy = DeviceCacheStore(path: "\(configuration.stateDirectory)/\(device.rawValue).cache")
+            do {
+                return try legacy.load()
+            } catch {
+                let moved = try? legacy.quarantine()
+                logger.error(
+                    "device cache unreadable; moved aside",
+                    metadata: ["device": "\(device)", "error": "\(error)", "moved.to": "\(moved ?? "-")"])
+                return nil
+            }
         }
     }
 
     // MARK: - Time
 
-    mutating func tick() async throws {
-        // Metrics first: a fleet that never got a usable deployment still reports what it refused.
-        if ContinuousClock.now - lastMetrics >= .seconds(2) {
-            lastMetrics = ContinuousClock.now
+    /// Phone work for at most `budget`: every phone that is due, earliest first, does its deferred work
+    /// (after a broadcast) or its tick (new samples, due pulls, flushes), then the slice's backbone
+    /// passes run as one batch. Returns when the budget is spent or no phone is due, so incoming
+    /// messages are handled within one slice.
+    ///
+    /// - Returns: when the next phone is due (nil: none).
+    mutating func workSlice(budget: Duration) async throws -> ContinuousClock.Instant? {
+        let started = ContinuousClock.now
+        if started - lastMetrics >= .seconds(2) {
+            // Metrics first: a fleet that never got a usable deployment still reports what it refused.
+            lastMetrics = started
             publishMetrics()
         }
-        guard deployment != nil, model != nil else { return }
+        try await expireRequests(now: started)
+        try await drainPullBacklog()
+        guard !stopping, let deployment, model != nil else { return stopping ? nil : started + configuration.tick }
+        if modelVersion != deployment.modelVersion {
+            // A model change whose model could not be fetched yet: retry at most once a second.
+            guard modelRetryAt.map({ started >= $0 }) ?? true else { return started + .milliseconds(250) }
+            modelRetryAt = started + .seconds(1)
+            do {
+                try await ensureModel(deployment.modelVersion)
+            } catch {
+                logger.warning("base model still missing", metadata: ["model.version": "\(deployment.modelVersion)", "error": "\(error)"])
+                return started + .milliseconds(250)
+            }
+        }
         let now = WallClock.now()
-        for index in phones.indices {
+        var clock = started
+        while ContinuousClock.now - started < budget, let entry = queue.popDue(now: clock) {
+            let index = entry.phone
+            if !phones[index].deferred.isEmpty || phones[index].baseAccuracy == nil {
+                let deferred = phones[index].deferred
+                phones[index].deferred.removeAll()
+                try await perform(deferred, phone: index)
+                if phones[index].baseAccuracy == nil {
+                    phones[index].baseAccuracy = evaluate(phone: index)
+                    phones[index].accuracy = phones[index].baseAccuracy
+                }
+                // An early entry: the phone's regular one is still queued.
+                if entry.due < (phones[index].nextTick ?? entry.due) { continue }
+            }
+            if let nextTick = phones[index].nextTick, entry.due < nextTick { continue }
             for _ in 0..<configuration.samplesPerTick where !phones[index].streamFinished {
                 let sample = phones[index].stream[phones[index].cursor]
                 phones[index].cursor += 1
@@ -192,15 +355,100 @@ struct DeviceFleet {
                 try await perform(actions, phone: index)
             }
             try await perform(phones[index].machine.tick(now: now), phone: index)
+            // A phone that fell behind is not made to catch up with a burst: its next tick is one interval on.
+            let next = max(entry.due + configuration.tick, clock)
+            phones[index].nextTick = next
+            queue.push(index, due: next)
+            if backboneQueue.count >= Self.backboneBatch { try await runBackboneBatch() }
+            clock = ContinuousClock.now
         }
+        try await runBackboneBatch()
         announceGoalIfReached()
+        return queue.nextDue
     }
 
-    mutating func terminate() {
+    /// Shutdown: no new work; in-flight registry requests and backbone passes are abandoned (their
+    /// phones keep the batches unacknowledged and re-send them after a restart); the group commit under
+    /// way finishes, then every phone whose state changed since it was last made durable is saved in one
+    /// transaction (the held sends are dropped: they stay in the outboxes). Nothing here grows with the
+    /// load but that one transaction, bounded by the number of phones.
+    mutating func terminate() async {
+        stopping = true
+        queue.removeAll()
+        backboneQueue.removeAll()
+        inFlight.removeAll()
+        pullBacklog.removeAll()
+        heldSends.removeAll()
+        if let committing { await committing.task.value }
+        committing = nil
+        var finalWrites: [(device: String, snapshot: DeviceSnapshot)] = []
         for index in phones.indices {
             let actions = phones[index].machine.terminate()
-            for case .persistCache(let snapshot) in actions { persist(snapshot, phone: index) }
+            if phones[index].dirty || pendingWrites[index] != nil {
+                for case .persistCache(let snapshot) in actions {
+                    finalWrites.append((phones[index].device.rawValue, snapshot))
+                }
+            }
             StdoutLine.write(report(phone: index))
+        }
+        pendingWrites.removeAll()
+        do {
+            try store.save(finalWrites)
+        } catch {
+            logger.error("device state not saved on stop", metadata: ["phones": "\(finalWrites.count)", "error": "\(error)"])
+        }
+        try? store.close()
+        logger.info("device fleet stopped", metadata: ["persisted": "\(finalWrites.count)"])
+    }
+
+    // MARK: - Group commit
+
+    /// Starts a group commit of every waiting snapshot if none is under way: one transaction on a
+    /// detached task; ``commitFinished(error:)`` releases the sends that waited for it.
+    mutating func startCommitIfIdle() {
+        guard committing == nil, !pendingWrites.isEmpty else { return }
+        let group = pendingWrites.map { (device: phones[$0.key].device.rawValue, snapshot: $0.value) }
+        let phonesInGroup = Set(pendingWrites.keys)
+        pendingWrites.removeAll(keepingCapacity: true)
+        let store = self.store
+        let inbox = self.inbox
+        let task = Task.detached {
+            do {
+                try store.save(group)
+                inbox.put(.committed(error: nil))
+            } catch {
+                inbox.put(.committed(error: "\(error)"))
+            }
+        }
+        committing = (phonesInGroup, heldSends, task)
+        heldSends.removeAll()
+        commits += 1
+        committedSnapshots += group.count
+        counters.groupCommits.increment()
+        counters.snapshotsCommitted.increment(by: group.count)
+    }
+
+    /// The group commit under way finished: its phones are durable, the batches that waited go out.
+    mutating func commitFinished(error: String?) async throws {
+        guard let done = committing else { return }
+        committing = nil
+        if let error {
+            // Nothing waiting on it is sent: the batches stay in their outboxes and are re-sent later,
+            // and the phones are saved again with their next change (or on stop).
+            logger.error("device state group commit failed", metadata: ["phones": "\(done.phones.count)", "error": "\(error)"])
+            for index in done.phones { phones[index].dirty = true }
+            startCommitIfIdle()
+            return
+        }
+        for index in done.phones where pendingWrites[index] == nil { phones[index].dirty = false }
+        for (index, batch) in done.sends { try await send(batch, phone: index) }
+        if pendingWrites.isEmpty {
+            // Nothing else to wait for: sends held behind this commit go out now.
+            let held = heldSends
+            heldSends.removeAll()
+            for (index, batch) in held { try await send(batch, phone: index) }
+        } else {
+            startCommitIfIdle()
         }
     }
 }
