@@ -41,7 +41,8 @@ struct DeviceFleetSystemTests {
             #expect(try await DistributedSystemTests.waitUntil(.seconds(60)) {
                 device.output.count { $0.contains("\"event\":\"batch-sent\"") } > sentBefore
             })
-            #expect(try await device.terminate(grace: .seconds(10)) == .exited(0))
+            let status = try await device.terminate(grace: .seconds(10))
+            #expect(status == .exited(0), "\(status): \(device.output.suffix(5))")
             // Every phone printed its report, and the fleet store holds every phone that annotated.
             #expect(device.output.count { $0.contains("\"event\":\"device-report\"") } == phones)
             let reports = try DeviceFleetNode.persistedReports(stateDirectory: "\(workspace.path)/state/phones")
