@@ -39,7 +39,11 @@ public struct FleetBenchmark {
         public var change: String
         public var phones: Int
         public var evicted: Int
+        /// Applied: from the coordinator's send to the change being the device process's (no phone uses a
+        /// stale entry after it).
         public var latencyMs: LatencySummary
+        /// From the send to each phone's own stale entries being dropped (the sweep).
+        public var sweptMs: LatencySummary?
     }
 
     public struct ProcessShare: Codable, Sendable {
@@ -177,7 +181,9 @@ public struct FleetBenchmark {
                 $0.contains("\"event\":\"deployment-applied\"") && $0.contains(marker)
             }) {
                 let applied = try JSONDecoder().decode(DeploymentAppliedLine.self, from: Data(line.utf8))
-                return Eviction(change: change, phones: applied.phones, evicted: applied.evicted, latencyMs: applied.latencyMs)
+                return Eviction(
+                    change: change, phones: applied.phones, evicted: applied.evicted, latencyMs: applied.latencyMs,
+                    sweptMs: applied.sweptMs)
             }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -228,8 +234,12 @@ extension FleetBenchmark {
         for row in results.eviction {
             Swift.print(
                 String(
-                    format: "%@: %d phones, %d evicted, p50 %.1f ms, p99 %.1f ms, max %.1f ms", row.change, row.phones,
-                    row.evicted, row.latencyMs.p50, row.latencyMs.p99, row.latencyMs.max))
+                    format: "%@: %d phones, %d evicted, applied p50 %.1f ms, p99 %.1f ms, max %.1f ms", row.change,
+                    row.phones, row.evicted, row.latencyMs.p50, row.latencyMs.p99, row.latencyMs.max))
+            if let swept = row.sweptMs {
+                Swift.print(
+                    String(format: "    stale entries dropped: p50 %.1f ms, p99 %.1f ms, max %.1f ms", swept.p50, swept.p99, swept.max))
+            }
         }
         Swift.print(
             String(

@@ -220,6 +220,15 @@ extension DeviceFleet {
         // Keyed by user: phones of the same user share one evaluation set (a 1,000-phone fleet has only
         // as many sets as users, not one backbone output per phone).
         let user = phones[index].user
+        // Phones of one user with the same head have the same accuracy: computed once per (user, head,
+        // deployment), so the held-out backbone pass runs once per user, not once per phone.
+        let head = phones[index].machine.head?.hash ?? (phones[index].headParameters == nil ? "base" : "held")
+        let key = "\(user.rawValue)|\(head)"
+        if accuracyStamp != stamp {
+            accuracyStamp = stamp
+            accuracyCache.removeAll()
+        }
+        if head != "held", let known = accuracyCache[key] { return known }
         if evaluationCache[user]?.stamp != stamp {
             // Bounded: these are recomputed from the raw images when needed again.
             if evaluationCache.count >= Self.evaluationCacheUsers, let any = evaluationCache.keys.first {
@@ -237,6 +246,7 @@ extension DeviceFleet {
         withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
             accuracy = model.evaluate(cached.inputs, labels: cached.labels, from: deployment.freezePoint).accuracy
         }
+        accuracyCache[key] = accuracy
         return accuracy
     }
 }

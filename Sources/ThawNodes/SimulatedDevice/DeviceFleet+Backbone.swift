@@ -3,7 +3,7 @@ import ThawData
 import ThawNN
 
 /// A backbone pass a phone asked for, waiting to be computed with other phones' in one batch.
-struct BackboneRequest {
+struct BackboneRequest: Sendable {
     var phone: Int
     var sampleId: UInt64
     var modelVersion: ModelVersion
@@ -11,62 +11,96 @@ struct BackboneRequest {
     var checkpointsAt: [Int]
 }
 
+/// What a batched backbone pass computed, fed back to the fleet as an event.
+struct BackboneResult: Sendable {
+    var requests: [BackboneRequest]
+    var outputs: [Activation]
+    var checkpoints: [[Int: Activation]]
+    /// The FLOPs of one sample's pass (every sample of a batch costs the same).
+    var flopsPerSample: FLOPCount
+}
+
+/// The fleet's own copy of the base model for batched backbone passes, used by one compute task at a
+/// time (the fleet starts a job only when none is running), so it is never shared between threads.
+final class BackboneModel: @unchecked Sendable {
+    let version: ModelVersion
+    let model: Model
+
+    init(version: ModelVersion, model: Model) {
+        self.version = version
+        self.model = model
+    }
+}
+
 extension DeviceFleet {
     /// Most samples in one batched backbone pass.
     static let backboneBatch = 128
 
-    /// Runs every queued backbone pass, many phones' samples in one forward (one GEMM per layer over the
-    /// batch), and feeds each phone its own result. Each phone is charged the FLOPs of its own samples
-    /// (the batch's count divided by its size: every sample costs the same).
-    mutating func runBackboneBatch() async throws {
-        while !backboneQueue.isEmpty {
-            let queued = backboneQueue
-            backboneQueue.removeAll(keepingCapacity: true)
-            // Requests under the same stamps and checkpoint layers share a pass.
-            var groups: [[BackboneRequest]] = []
-            var groupIndex: [String: Int] = [:]
-            for request in queued {
-                let key = "\(request.modelVersion.number)/\(request.freezePoint.index)/\(request.checkpointsAt)"
-                if let at = groupIndex[key] {
-                    groups[at].append(request)
-                } else {
-                    groupIndex[key] = groups.count
-                    groups.append([request])
-                }
+    /// Starts the next batched backbone pass if none is running: up to ``backboneBatch`` queued requests
+    /// under the same stamps and checkpoint layers (many phones' samples, one GEMM per layer), computed
+    /// on a detached task with the fleet's own model copy, never on the fleet's event task, so broadcasts
+    /// and replies are handled while it runs. The result comes back as ``FleetEvent/backboneDone(_:)``.
+    mutating func startBackboneJob() {
+        guard !computing, !stopping, let first = backboneQueue.first, let backbone,
+            backbone.version == first.modelVersion
+        else {
+            // Requests for a model this process no longer (or not yet) has are dropped: the phones
+            // re-request them when they observe the deployment of the model they need.
+            if !computing, let first = backboneQueue.first, let backbone, backbone.version != first.modelVersion {
+                backboneQueue.removeAll { $0.modelVersion != backbone.version }
+                startBackboneJob()
             }
-            for group in groups {
-                var start = 0
-                while start < group.count {
-                    let chunk = Array(group[start..<min(group.count, start + Self.backboneBatch)])
-                    start += chunk.count
-                    try await computeBackbone(chunk)
-                }
+            return
+        }
+        var chunk: [BackboneRequest] = []
+        var rest: [BackboneRequest] = []
+        for request in backboneQueue {
+            if chunk.count < Self.backboneBatch, request.modelVersion == first.modelVersion,
+                request.freezePoint == first.freezePoint, request.checkpointsAt == first.checkpointsAt
+            {
+                chunk.append(request)
+            } else {
+                rest.append(request)
             }
+        }
+        backboneQueue = rest
+        computing = true
+        counters.backbonePasses.increment()
+        counters.backboneSamples.increment(by: chunk.count)
+        let samples = dataset.test
+        let inbox = self.inbox
+        let pixels = samples.floatPixels(chunk.map { Int($0.sampleId) })
+        let shape = [chunk.count, 1, samples.rows, samples.columns]
+        Task.detached {
+            let model = backbone.model
+            let before = model.executedFLOPs
+            let (output, recorded) = model.forward(
+                Tensor(shape: shape, scalars: pixels), layers: 0..<first.freezePoint.index,
+                recordingAt: Set(first.checkpointsAt))
+            let spent = model.executedFLOPs - before
+            let n = chunk.count
+            let result = BackboneResult(
+                requests: chunk, outputs: (0..<n).map { Self.row($0, of: output) },
+                checkpoints: (0..<n).map { row in recorded.mapValues { Self.row(row, of: $0) } },
+                flopsPerSample: FLOPCount(
+                    forward: spent.forward / n, backward: spent.backward / n, optimizer: spent.optimizer / n))
+            inbox.put(.backboneDone(result))
         }
     }
 
-    private mutating func computeBackbone(_ chunk: [BackboneRequest]) async throws {
-        guard let first = chunk.first, let model, modelVersion == first.modelVersion else { return }
-        let samples = dataset.test
-        let input = Tensor(
-            shape: [chunk.count, 1, samples.rows, samples.columns],
-            scalars: samples.floatPixels(chunk.map { Int($0.sampleId) }))
-        let before = model.executedFLOPs
-        let (output, recorded) = model.forward(
-            input, layers: 0..<first.freezePoint.index, recordingAt: Set(first.checkpointsAt))
-        let spent = model.executedFLOPs - before
-        counters.backbonePasses.increment()
-        counters.backboneSamples.increment(by: chunk.count)
-        let n = chunk.count
-        let share = FLOPCount(forward: spent.forward / n, backward: spent.backward / n, optimizer: spent.optimizer / n)
-        for (row, request) in chunk.enumerated() {
-            phones[request.phone].machine.computed(flops: share)
+    /// A batched pass finished: each phone is charged its own samples' FLOPs and gets its results.
+    mutating func backboneDone(_ result: BackboneResult) async throws {
+        computing = false
+        guard !stopping else { return }
+        for (row, request) in result.requests.enumerated() {
+            catchUp(request.phone)
+            phones[request.phone].machine.computed(flops: result.flopsPerSample)
             let actions = phones[request.phone].machine.backboneComputed(
-                sampleId: request.sampleId, activation: Self.row(row, of: output),
-                checkpoints: recorded.mapValues { Self.row(row, of: $0) }, modelVersion: first.modelVersion,
-                freezePoint: first.freezePoint)
+                sampleId: request.sampleId, activation: result.outputs[row], checkpoints: result.checkpoints[row],
+                modelVersion: request.modelVersion, freezePoint: request.freezePoint)
             try await perform(actions, phone: request.phone)
         }
+        startBackboneJob()
     }
 
     /// Sample `row` of a batch tensor as an activation.

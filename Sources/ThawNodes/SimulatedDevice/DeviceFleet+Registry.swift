@@ -61,6 +61,7 @@ extension DeviceFleet {
             return
         }
         let index = pending.phone
+        catchUp(index)
         switch (pending.purpose, reply.message) {
         case (.head(let request), .headReply(let head)):
             pulling.remove(index)

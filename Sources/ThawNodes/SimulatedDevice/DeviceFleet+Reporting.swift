@@ -126,6 +126,8 @@ package struct DeploymentAppliedLine: Codable, Sendable {
     package var phones: Int
     package var evicted: Int
     package var latencyMs: LatencySummary
+    /// From the send to each phone's own stale entries being dropped (the sweep after the change).
+    package var sweptMs: LatencySummary? = nil
 }
 
 /// Percentiles of a set of latencies (nearest-rank), in the unit they were given.

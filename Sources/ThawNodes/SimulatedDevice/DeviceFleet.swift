@@ -39,6 +39,11 @@ struct DeviceFleet {
     var generator: SeededGenerator
     var goalAnnounced = false
     var lastGoalCheck: ContinuousClock.Instant?
+    /// Held-out accuracy by user and head hash under `accuracyStamp` (see ``evaluate(phone:)``).
+    var accuracyCache: [String: Double] = [:]
+    var accuracyStamp: ActivationStamp?
+    /// A deployment change still reaching the phones (see ``catchUp(_:)``).
+    var sweep: Sweep?
     /// Next attempt to fetch a base model whose fetch failed.
     var modelRetryAt: ContinuousClock.Instant?
     /// Head announcements received (pull on change).
@@ -61,6 +66,9 @@ struct DeviceFleet {
     var syncing: Set<Int> = []
     /// Backbone passes waiting for the next batched forward.
     var backboneQueue: [BackboneRequest] = []
+    /// The model copy batched passes run on (see ``startBackboneJob()``), and whether one runs now.
+    var backbone: BackboneModel?
+    var computing = false
     /// Once shutdown began: no new work is taken.
     var stopping = false
     /// Phones of each user (several phones may act for one writer).
@@ -108,6 +116,7 @@ struct DeviceFleet {
             headAnnounced(announced)
         case .invalidation(let invalidation):
             for index in phones.indices where invalidation.userID == nil || invalidation.userID == phones[index].user.rawValue {
+                catchUp(index)
                 try await perform(phones[index].machine.invalidation(sampleIds: invalidation.sampleIDs), phone: index)
             }
         default:
@@ -149,24 +158,33 @@ struct DeviceFleet {
                 queue.push(index, due: start + configuration.tick * (Double(index) / Double(max(phones.count, 1))))
             }
         }
-        let now = WallClock.now()
-        let evictedBefore = phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }
-        var latenciesMs: [Double] = []
-        latenciesMs.reserveCapacity(phones.count)
-        // Two passes: every phone drops its stale entries first (cheap), and only then does any phone
-        // recompute, so one phone's backbone passes never delay another phone's eviction.
-        var pending: [[DeviceAction]] = []
-        pending.reserveCapacity(phones.count)
-        for index in phones.indices {
-            pending.append(phones[index].machine.deploymentObserved(state, now: now))
-            latenciesMs.append(Double(WallClock.nowMs()) - Double(sentAtMs))
-        }
-        // The recomputation each phone now needs is not done here: it joins the phone's next slice, so the
-        // fleet keeps answering broadcasts and the next change is applied without waiting for this one's work.
-        let due = ContinuousClock.now
-        for index in phones.indices where !pending[index].isEmpty || phones[index].baseAccuracy == nil {
-            phones[index].deferred += pending[index]
-            queue.push(index, due: due)
+        if let previous, previous.epoch != state.epoch {
+            // Control before work: the new state is the fleet's at once; every phone is behind it until
+            // its own machine has seen it, and nothing touches a phone before it caught up (``catchUp``),
+            // so from this instant no phone flushes, predicts with or swaps in anything stale. The
+            // per-phone work (evictions, outbox, rebuilds) is the sweep, done in slices.
+            let switchedMs = Double(WallClock.nowMs()) - Double(sentAtMs)
+            if let unfinished = sweep { finishSweep(unfinished) }
+            sweep = Sweep(
+                state: state, sentAtMs: sentAtMs, switchedMs: switchedMs,
+                evictedBefore: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }, remaining: phones.count)
+            let due = ContinuousClock.now
+            for index in phones.indices {
+                phones[index].behind = true
+                queue.push(index, due: due)
+            }
+            if phones.isEmpty, let done = sweep { finishSweep(done) }
+        } else {
+            // The first state (or a restart's): every phone observes it now; no latency is reported.
+            let now = WallClock.now()
+            let due = ContinuousClock.now
+            for index in phones.indices {
+                let actions = phones[index].machine.deploymentObserved(state, now: now)
+                if !actions.isEmpty || phones[index].baseAccuracy == nil {
+                    phones[index].deferred += actions
+                    queue.push(index, due: due)
+                }
+            }
         }
         if modelVersion != state.modelVersion {
             do {
@@ -177,23 +195,49 @@ struct DeviceFleet {
                     metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
             }
         }
-        guard let previous, previous.epoch != state.epoch else { return }
+    }
+
+    /// Brings phone `index` to the fleet's deployment if a change is still to reach it: its machine
+    /// observes the state (evictions, outbox bookkeeping) and the work that asks for is deferred to the
+    /// phone's next slice. Called before anything reads or changes a phone.
+    mutating func catchUp(_ index: Int) {
+        guard phones[index].behind, let deployment else { return }
+        phones[index].behind = false
+        phones[index].deferred += phones[index].machine.deploymentObserved(deployment, now: WallClock.now())
+        guard let sentAtMs = sweep?.sentAtMs, sweep?.state == deployment else { return }
+        // In place (no copy of the latencies per phone).
+        sweep?.sweptMs.append(Double(WallClock.nowMs()) - Double(sentAtMs))
+        sweep?.remaining -= 1
+        if let done = sweep, done.remaining <= 0 { finishSweep(done) }
+    }
+
+    /// Every phone caught up with a change (or a newer one superseded it): the `deployment-applied` line.
+    ///
+    /// `latencyMs` is each phone's applied latency: from the coordinator's send to the moment the change
+    /// was the fleet's (from then on nothing stale is used); `sweptMs` is when each phone's own stale
+    /// entries were dropped.
+    private mutating func finishSweep(_ done: Sweep) {
+        sweep = nil
+        let state = done.state
         let line = DeploymentAppliedLine(
             modelVersion: state.modelVersion.number, freezePoint: state.freezePoint.index, epoch: state.epoch,
             phones: phones.count,
-            evicted: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted } - evictedBefore,
-            latencyMs: LatencySummary(latenciesMs))
+            evicted: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted } - done.evictedBefore,
+            latencyMs: LatencySummary(Array(repeating: done.switchedMs, count: phones.count)),
+            sweptMs: LatencySummary(done.sweptMs))
         StdoutLine.write(line)
         counters.deploymentApplied.recordNanoseconds(Int64(line.latencyMs.p99 * 1e6))
         logger.info(
             "deployment applied",
-            metadata: ["epoch": "\(state.epoch)", "evicted": "\(line.evicted)", "p99.ms": "\(line.latencyMs.p99)"])
+            metadata: ["epoch": "\(state.epoch)", "evicted": "\(line.evicted)", "p99.ms": "\(line.latencyMs.p99)",
+                       "swept.p99.ms": "\(done.sweptMs.max() ?? 0)"])
     }
 
     /// A committed head was announced: every phone of that user that does not hold it pulls it.
     private mutating func headAnnounced(_ announced: HeadAnnounce) {
         let now = WallClock.now()
         for index in phonesByUser[announced.userID] ?? [] {
+            catchUp(index)
             let wanted = phones[index].machine.headAnnounced(
                 hash: announced.headHash, modelVersion: ModelVersion(announced.modelVersion),
                 freezePoint: FreezePoint(Int(announced.freezePoint)), now: now)
@@ -216,6 +260,7 @@ struct DeviceFleet {
                 waiting.append(index)
                 continue
             }
+            catchUp(index)
             try await perform([.requestHead(haveHash: phones[index].machine.head?.hash)], phone: index)
         }
         pullBacklog = waiting + pullBacklog.dropFirst(taken)
@@ -226,6 +271,7 @@ struct DeviceFleet {
         let made = try await registry.baseModel(version, stamper: &stamper)
         model = made
         modelVersion = version
+        backbone = BackboneModel(version: version, model: made.copy())
         evaluationCache.removeAll()
         logger.info("base model loaded", metadata: ["model.version": "\(version)", "layers": "\(made.layerCount)"])
     }
@@ -334,6 +380,7 @@ struct DeviceFleet {
         var clock = started
         while ContinuousClock.now - started < budget, let entry = queue.popDue(now: clock) {
             let index = entry.phone
+            catchUp(index)
             if !phones[index].deferred.isEmpty || phones[index].baseAccuracy == nil {
                 let deferred = phones[index].deferred
                 phones[index].deferred.removeAll()
@@ -359,10 +406,10 @@ struct DeviceFleet {
             let next = max(entry.due + configuration.tick, clock)
             phones[index].nextTick = next
             queue.push(index, due: next)
-            if backboneQueue.count >= Self.backboneBatch { try await runBackboneBatch() }
+            if backboneQueue.count >= Self.backboneBatch { startBackboneJob() }
             clock = ContinuousClock.now
         }
-        try await runBackboneBatch()
+        startBackboneJob()
         announceGoalIfReached()
         return queue.nextDue
     }
@@ -381,25 +428,54 @@ struct DeviceFleet {
         heldSends.removeAll()
         if let committing { await committing.task.value }
         committing = nil
-        var finalWrites: [(device: String, snapshot: DeviceSnapshot)] = []
+        // Within `persistBudget`: first the phones whose snapshot was waiting for a commit (acks, flushes,
+        // moves), then the others that changed since their last commit (activations computed since).
+        // What is not saved is what a kill -9 would lose, which the crash guarantees cover: batches whose
+        // snapshot was not durable were never sent, acknowledged ones are recognised by the registry when
+        // re-sent, and a restarted phone re-applies the deployment from the next heartbeat.
+        let deadline = ContinuousClock.now + Self.persistBudget
+        var waiting: [(device: String, snapshot: DeviceSnapshot)] = []
+        var changed: [Int] = []
         for index in phones.indices {
             let actions = phones[index].machine.terminate()
-            if phones[index].dirty || pendingWrites[index] != nil {
-                for case .persistCache(let snapshot) in actions {
-                    finalWrites.append((phones[index].device.rawValue, snapshot))
-                }
+            if pendingWrites[index] != nil {
+                for case .persistCache(let snapshot) in actions { waiting.append((phones[index].device.rawValue, snapshot)) }
+            } else if phones[index].dirty {
+                changed.append(index)
             }
             StdoutLine.write(report(phone: index))
         }
         pendingWrites.removeAll()
+        var saved = 0
         do {
-            try store.save(finalWrites)
+            var first = waiting[...]
+            while !first.isEmpty, ContinuousClock.now < deadline {
+                let chunk = Array(first.prefix(64))
+                first = first.dropFirst(chunk.count)
+                try store.save(chunk)
+                saved += chunk.count
+            }
+            var next = changed[...]
+            while !next.isEmpty, ContinuousClock.now < deadline {
+                let chunk = next.prefix(64)
+                next = next.dropFirst(chunk.count)
+                try store.save(chunk.map { (phones[$0].device.rawValue, phones[$0].machine.snapshot) })
+                saved += chunk.count
+            }
         } catch {
-            logger.error("device state not saved on stop", metadata: ["phones": "\(finalWrites.count)", "error": "\(error)"])
+            logger.error("device state not saved on stop", metadata: ["saved": "\(saved)", "error": "\(error)"])
         }
         try? store.close()
-        logger.info("device fleet stopped", metadata: ["persisted": "\(finalWrites.count)"])
+        logger.info(
+            "device fleet stopped",
+            metadata: ["persisted": "\(saved)", "not.persisted": "\(waiting.count + changed.count - saved)"])
     }
+
+    /// How long a stopping fleet spends on its final saves (after the commit under way finished).
+    static let persistBudget: Duration = .seconds(3)
+
+    /// Most phones' snapshots in one group commit.
+    static let commitGroup = 256
 
     // MARK: - Group commit
 
@@ -407,9 +483,14 @@ struct DeviceFleet {
     /// detached task; ``commitFinished(error:)`` releases the sends that waited for it.
     mutating func startCommitIfIdle() {
         guard committing == nil, !pendingWrites.isEmpty else { return }
-        let group = pendingWrites.map { (device: phones[$0.key].device.rawValue, snapshot: $0.value) }
-        let phonesInGroup = Set(pendingWrites.keys)
-        pendingWrites.removeAll(keepingCapacity: true)
+        // Bounded: at most `commitGroup` phones per transaction; the rest go in the next one.
+        let taken = pendingWrites.prefix(Self.commitGroup)
+        let group = taken.map { (device: phones[$0.key].device.rawValue, snapshot: $0.value) }
+        let phonesInGroup = Set(taken.map(\.key))
+        for index in phonesInGroup { pendingWrites.removeValue(forKey: index) }
+        // A held batch goes with this commit unless its phone's snapshot still waits for a later one.
+        let releasedLater = heldSends.filter { pendingWrites[$0.phone] != nil }
+        heldSends = heldSends.filter { pendingWrites[$0.phone] == nil }
         let store = self.store
         let inbox = self.inbox
         let task = Task.detached {
@@ -421,7 +502,7 @@ struct DeviceFleet {
             }
         }
         committing = (phonesInGroup, heldSends, task)
-        heldSends.removeAll()
+        heldSends = releasedLater
         commits += 1
         committedSnapshots += group.count
         counters.groupCommits.increment()
@@ -451,4 +532,15 @@ struct DeviceFleet {
             startCommitIfIdle()
         }
     }
+}
+
+/// A deployment change on its way through the fleet's phones.
+struct Sweep {
+    var state: DeploymentState
+    var sentAtMs: UInt64
+    /// From the coordinator's send to the change being the fleet's.
+    var switchedMs: Double
+    var evictedBefore: Int
+    var remaining: Int
+    var sweptMs: [Double] = []
 }

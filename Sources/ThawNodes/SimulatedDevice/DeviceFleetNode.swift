@@ -168,6 +168,8 @@ public struct DeviceFleetNode: Sendable {
                     try await fleet.replyArrived(decoded)
                 case .committed(let error):
                     try await fleet.commitFinished(error: error)
+                case .backboneDone(let result):
+                    try await fleet.backboneDone(result)
                 case .shutdown, .closed:
                     return
                 }

@@ -9,6 +9,8 @@ enum FleetEvent: Sendable {
     case reply(DecodedMessage)
     /// A group commit of phones' snapshots finished (`error` nil: durable).
     case committed(error: String?)
+    /// A batched backbone pass finished on its compute task.
+    case backboneDone(BackboneResult)
     /// SIGTERM/SIGINT (through `RoleService`).
     case shutdown
     /// The socket loop ended.

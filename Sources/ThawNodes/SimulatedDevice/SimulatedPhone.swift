@@ -30,6 +30,8 @@ struct SimulatedPhone {
     var deferred: [DeviceAction] = []
     /// Something changed since the phone's state was last persisted.
     var dirty = false
+    /// The fleet's deployment changed and this phone's machine has not observed it yet.
+    var behind = false
     /// When the phone's next tick is due (nil before its first).
     var nextTick: ContinuousClock.Instant?
 
