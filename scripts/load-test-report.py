@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Turns one scripts/load-test.sh run into bench-results/load.json and a short summary.
 
-Usage: load-test-report.py OUT DATABASE WORKERS SECONDS LAUNCHER_STATUS WALL_SECONDS
+Usage: load-test-report.py OUT DATABASE WORKERS SECONDS LAUNCHER_STATUS WALL_SECONDS [PHONES]
 
-Lost batches are counted from the phones' own state files (THAWDEV1, format 1 or 2, see
+Lost batches are counted from the phones' own persisted state (THAWDEV1 snapshots, format 1 or 2, see
 Sources/ThawNodes/SimulatedDevice/DeviceCacheStore.swift), not from the end-of-run reports, so a
-device process stopped the hard way still counts. A phone has sent batches 1 ... next_sequence-1. Each
+device process stopped the hard way still counts. Each device process keeps every phone's snapshot as
+a row of `phone_state` in `state/<node>/fleet.sqlite` (DeviceFleetStore); older runs wrote one
+`state/<node>/<device>.cache` file per phone, which are still read. A phone has sent batches 1 ... next_sequence-1. Each
 of them must be stored in the registry or still be in the phone's outbox (persisted as in-flight
 entries). Any other batch is lost.
 """
@@ -19,9 +21,10 @@ import sys
 from datetime import datetime
 
 
-def read_snapshot(path):
-    """(next_sequence, {in-flight seqs}, {durable seqs}) of one device cache file."""
-    data = open(path, "rb").read()
+def read_snapshot(path, data=None):
+    """(next_sequence, {in-flight seqs}, {durable seqs}) of one device snapshot (file or row bytes)."""
+    if data is None:
+        data = open(path, "rb").read()
     if data[:8] != b"THAWDEV1":
         raise ValueError(f"{path}: not a device cache file")
     pos = 8
@@ -68,6 +71,7 @@ def read_snapshot(path):
 
 def main():
     out, database, workers, limit, status, wall = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+    configured_phones = int(sys.argv[7]) if len(sys.argv) > 7 else None
     audit = json.load(open(f"{out}/audit.json"))
     rss = json.load(open(f"{out}/rss.json"))
     up = open(f"{out}/up.txt").read()
@@ -78,10 +82,18 @@ def main():
     stored = {device: set(seqs) for device, seqs in audit["sequencesByDevice"].items()}
     sent = in_outbox = lost = 0
     lost_examples = []
-    files = sorted(glob.glob(f"{out}/state/*/*.cache"))
-    for path in files:
+    snapshots = []
+    for path in sorted(glob.glob(f"{out}/state/*/fleet.sqlite")):
+        fleet = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        for device, blob in fleet.execute("SELECT device, snapshot FROM phone_state ORDER BY device"):
+            snapshots.append((device, read_snapshot(f"{path}#{device}", bytes(blob))))
+        fleet.close()
+    for path in sorted(glob.glob(f"{out}/state/*/*.cache")):
         device = path.rsplit("/", 1)[1][: -len(".cache")]
-        next_sequence, in_flight, _ = read_snapshot(path)
+        if not any(d == device for d, _ in snapshots):
+            snapshots.append((device, read_snapshot(path)))
+    files = snapshots
+    for device, (next_sequence, in_flight, _) in snapshots:
         mine = stored.get(device, set())
         sent += next_sequence - 1
         waiting = in_flight - mine
@@ -107,7 +119,7 @@ def main():
     durable = audit["batches"]
     untrained = len(audit["untrained"])
     result = {
-        "command": f"scripts/load-test.sh {limit} {workers}",
+        "command": f"scripts/load-test.sh --phones {configured_phones or len(files)} --workers {workers} --seconds {limit}",
         "topology": "Topologies/load.yaml",
         "workers": workers,
         "phones": len(files),
@@ -138,6 +150,12 @@ def main():
         },
         "peak_rss_mib": {name: round(v["peak_rss_bytes"] / 2**20, 1) for name, v in sorted(rss["processes"].items())},
         "rss_samples": rss["samples"],
+        # CPU seconds (user + system) of each process over the run, and its share of the whole machine.
+        "cpu_seconds": {name: round(v.get("cpu_seconds", 0.0), 1) for name, v in sorted(rss["processes"].items())},
+        "cpu_share_of_machine": {
+            name: round(v.get("cpu_seconds", 0.0) / (wall * (rss.get("cores") or 1)), 3)
+            for name, v in sorted(rss["processes"].items())
+        },
     }
     json.dump(result, open("bench-results/load.json", "w"), indent=2, sort_keys=True)
     b, r = result["batches"], result["batches_per_second"]
@@ -152,6 +170,7 @@ def main():
         f"{b['durable_not_yet_trained']}), still in outboxes {b['in_outbox_not_durable']}, "
         f"samples stored twice {b['duplicate_samples']}, lost {b['lost']}")
     print("peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mib"].items()))
+    print("CPU share of the machine: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result["cpu_share_of_machine"].items()))
     print("written to bench-results/load.json")
 
 

@@ -187,6 +187,9 @@ public struct NodeSettings: Sendable {
             stateDirectory: "\(stateDirectory)/\(instance.name)", phone: phone,
             goalHeads: topology.goal.headsPerDevice ?? 1, seed: topology.seed)
         configuration.curve = try curve()
+        // Head announcements (topic `heads`) from every registry that binds an `announce` endpoint.
+        configuration.announce = topology.instances(of: .registry).compactMap { $0.endpoints["announce"] }
+            .map { Endpoint($0.description) }
         return configuration
     }
 

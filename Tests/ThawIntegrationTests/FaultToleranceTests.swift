@@ -93,13 +93,17 @@ struct FaultToleranceTests {
     @Test func aDeviceKilledMidFlushKeepsItsCacheAndOutboxAndNothingIsTrainedTwice() async throws {
         try await Cluster.run(workers: 1, phones: 3) { cluster in
             try await cluster.startAll()
-            let store = DeviceCacheStore(path: "\(cluster.path)/state/phones/phones-0.cache")
+            // Every phone of the process in one database (group commit); read while the process writes it.
+            let store = try DeviceFleetStore(path: DeviceFleetStore.path(stateDirectory: "\(cluster.path)/state/phones"))
+            defer { try? store.close() }
             // Mid-flush: the phone's persisted state shows a batch sent and not yet acknowledged.
             try await cluster.waitUntil("phones-0 has a batch in flight", interval: .milliseconds(50)) {
-                (try? store.load())?.entries.contains { if case .inFlight = $0.upload { true } else { false } } ?? false
+                (try? store.load(device: "phones-0"))?.entries.contains {
+                    if case .inFlight = $0.upload { true } else { false }
+                } ?? false
             }
             try await cluster.kill("phones")
-            let crashed = try #require(try store.load())
+            let crashed = try #require(try store.load(device: "phones-0"))
             let inFlight = Set(crashed.entries.compactMap { entry -> UInt64? in
                 if case .inFlight(let seq) = entry.upload { seq } else { nil }
             })
@@ -112,7 +116,7 @@ struct FaultToleranceTests {
             #expect(inFlight.isSubset(of: stored))
             // Every annotated entry of the crashed phone is still cached, now durable.
             try await cluster.stop("phones")
-            let final = try #require(try store.load())
+            let final = try #require(try store.load(device: "phones-0"))
             let finalIDs = Set(final.entries.map(\.sampleId))
             #expect(Set(crashed.entries.map(\.sampleId)).isSubset(of: finalIDs))
             #expect(final.entries.allSatisfy { if case .durable = $0.upload { true } else { false } })

@@ -127,6 +127,31 @@ import ThawNN
         #expect(actions.computedSamples == [1] && actions.headRequests == 1)
     }
 
+    @Test func aPredictionOnlySampleRecordsNoCheckpoints() {
+        var device = DeviceStateMachine.ready(checkpoints: [1, 2, 4])
+        // Nothing a freeze move could advance: its output is recomputed from the raw input if needed.
+        let request = device.sampleArrived(sampleId: 7, annotated: false, label: 1, now: Fixture.at(0))
+        #expect(
+            request == [.computeBackbone(sampleId: 7, modelVersion: .init(1), upTo: .init(3), checkpointsAt: [])])
+    }
+
+    @Test func anAnnouncedHeadIsPulledOnlyWhenItChangedAndFitsTheDeployment() {
+        var device = DeviceStateMachine.ready()
+        // Another freeze point or model: nothing to pull.
+        #expect(device.headAnnounced(hash: "x", modelVersion: .init(1), freezePoint: .init(4), now: Fixture.at(1)).isEmpty)
+        #expect(device.headAnnounced(hash: "x", modelVersion: .init(2), freezePoint: .init(3), now: Fixture.at(1)).isEmpty)
+        #expect(
+            device.headAnnounced(hash: "x", modelVersion: .init(1), freezePoint: .init(3), now: Fixture.at(1))
+                == [.requestHead(haveHash: nil)])
+        let held = HeadInfo(version: 1, hash: "x", freezePoint: .init(3), modelVersion: .init(1))
+        #expect(device.headReceived(held) == [.swapHead(held)])
+        // The head in use announced again (a replay): no pull.
+        #expect(device.headAnnounced(hash: "x", modelVersion: .init(1), freezePoint: .init(3), now: Fixture.at(2)).isEmpty)
+        #expect(
+            device.headAnnounced(hash: "y", modelVersion: .init(1), freezePoint: .init(3), now: Fixture.at(3))
+                == [.requestHead(haveHash: "x")])
+    }
+
     @Test func freezeMoveRebuildsFromTheNearestCheckpoint() throws {
         var device = DeviceStateMachine.ready(checkpoints: [1, 2, 4])
         let request = device.sampleArrived(sampleId: 1, annotated: true, label: 1, now: Fixture.at(0))

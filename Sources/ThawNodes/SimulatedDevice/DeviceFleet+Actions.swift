@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import ThawData
@@ -6,24 +7,25 @@ import ThawWire
 import ThawZMQ
 
 extension DeviceFleet {
-    /// Carries out a phone's actions; results that are themselves events (a computed activation)
+    /// Carries out a phone's actions; results that are themselves events (a rebuilt activation)
     /// are fed back to the same phone until no action is left.
+    ///
+    /// Nothing here waits for a peer: a backbone pass joins the fleet's batch (``runBackboneBatch()``
+    /// computes it for many phones at once) and a registry request goes out and is answered later as
+    /// an event (``replyArrived(_:)``), so no phone's round trip holds up another phone.
     mutating func perform(_ initial: [DeviceAction], phone index: Int) async throws {
+        guard !initial.isEmpty else { return }
+        phones[index].dirty = true
         var queue = initial[...]
         while let action = queue.popFirst() {
             switch action {
             case .loadBackbone(let version, _):
                 try await ensureModelIfNeeded(version)
             case .computeBackbone(let sampleId, let version, let freezePoint, let checkpointsAt):
-                guard let model, modelVersion == version else { continue }
-                let input = image(Int(sampleId))
-                let before = model.executedFLOPs
-                let (output, recorded) = model.forward(
-                    input, layers: 0..<freezePoint.index, recordingAt: Set(checkpointsAt))
-                phones[index].machine.computed(flops: model.executedFLOPs - before)
-                queue += phones[index].machine.backboneComputed(
-                    sampleId: sampleId, activation: Self.activation(output),
-                    checkpoints: recorded.mapValues(Self.activation), modelVersion: version, freezePoint: freezePoint)
+                backboneQueue.append(
+                    BackboneRequest(
+                        phone: index, sampleId: sampleId, modelVersion: version, freezePoint: freezePoint,
+                        checkpointsAt: checkpointsAt))
             case .rebuildActivations(let plan):
                 guard let model, modelVersion == plan.modelVersion else { continue }
                 if plan.steps.count > 1 || plan.steps.first.map({ phones[index].machine.cache[$0.sampleId]?.annotated == true }) == true {
@@ -52,13 +54,18 @@ extension DeviceFleet {
             case .discardPredictions, .swapHead:
                 break
             case .sendBatch(let batch):
-                try await send(batch, phone: index)
+                // A batch goes out only once the snapshot with its sequence number is durable.
+                if pendingWrites[index] != nil || committing?.phones.contains(index) == true {
+                    heldSends.append((index, batch))
+                } else {
+                    try await send(batch, phone: index)
+                }
             case .requestHead(let haveHash):
-                queue += await pullHead(phone: index, haveHash: haveHash)
+                try await requestHead(phone: index, haveHash: haveHash)
             case .persistCache(let snapshot):
-                persist(snapshot, phone: index)
+                pendingWrites[index] = snapshot
             case .syncFreezeMove(let stamp, let sampleIds):
-                queue += await syncFreezeMove(phone: index, stamp: stamp, sampleIds: sampleIds)
+                queue += try await requestFreezeSync(phone: index, stamp: stamp, sampleIds: sampleIds)
             }
         }
     }
@@ -103,7 +110,7 @@ extension DeviceFleet {
         model.setHeadParameters(base, from: freezePoint)
     }
 
-    private mutating func send(_ batch: DeviceBatch, phone index: Int) async throws {
+    mutating func send(_ batch: DeviceBatch, phone index: Int) async throws {
         let phone = phones[index]
         let rowShape = batch.entries.first?.activation.shape ?? []
         var scalars: [Float] = []
@@ -130,36 +137,33 @@ extension DeviceFleet {
         try await loop.send(frames, on: push)
     }
 
-    /// Asks the registry for the user's head with the hash in use; learns which batches are durable.
-    private mutating func pullHead(phone index: Int, haveHash: String?) async -> [DeviceAction] {
-        guard let deployment else { return [] }
+    /// Asks the registry for the user's head with the hash in use (one pull per phone in flight); the
+    /// reply comes back through ``headReplyArrived(_:phone:request:)``.
+    private mutating func requestHead(phone index: Int, haveHash: String?) async throws {
+        guard let deployment, !pulling.contains(index) else { return }
         // While the registry is unreachable, phones do not each wait out a request timeout: the whole
         // fleet backs off (doubling up to 30 s) and the next due pull after that probes again.
-        if let retryAt = registryRetryAt, ContinuousClock.now < retryAt { return [] }
+        if let retryAt = registryRetryAt, ContinuousClock.now < retryAt { return }
+        // Bounded: a pull that finds the window full is skipped; the phone asks again at its next pull.
+        guard inFlight.count < Self.maximumInFlight else { return }
         let phone = phones[index]
         let request = HeadRequest(
             userID: phone.user.rawValue, deviceID: phone.device.rawValue, haveHash: haveHash ?? "",
             modelVersion: deployment.modelVersion.number, freezePoint: UInt32(deployment.freezePoint.index))
-        let reply: HeadReply
-        do {
-            // A late reply to another phone's timed-out request is skipped, never taken for this one.
-            let answer = try await registry.request(.headRequest(request), stamper: &stamper) {
-                if case .headReply(let reply) = $0 { reply.userID == phone.user.rawValue } else { false }
-            }
-            guard case .headReply(let head) = answer else { return [] }
-            reply = head
-            registryBackoff = nil
-            registryRetryAt = nil
-        } catch {
-            let backoff = min((registryBackoff ?? .milliseconds(500)) * 2, .seconds(30))
-            registryBackoff = backoff
-            registryRetryAt = ContinuousClock.now + backoff
-            logger.warning(
-                "head pull failed; backing off", metadata: ["device": "\(phone.device)", "error": "\(error)",
-                                                           "backoff": "\(backoff)"])
-            return []
-        }
+        pulling.insert(index)
+        try await issue(.headRequest(request), for: index, purpose: .head(request))
+    }
+
+    /// The registry answered a head pull: learn which batches are durable, swap in a new head.
+    mutating func headReplyArrived(_ reply: HeadReply, phone index: Int, request: HeadRequest) async throws
+        -> [DeviceAction]
+    {
+        guard let deployment else { return [] }
+        let phone = phones[index]
+        registryBackoff = nil
+        registryRetryAt = nil
         phones[index].headPulls += 1
+        counters.headPulls.increment()
         // The request and its reply, as sized on the wire (the reply's tensor dominates).
         let requestBytes = (try? ThawMessage.headRequest(request).encodedByteCount) ?? 0
         let replyBytes = (try? ThawMessage.headReply(reply).encodedByteCount) ?? 0
@@ -167,7 +171,7 @@ extension DeviceFleet {
         var actions = phones[index].machine.batchesDurable(seqs: reply.durableSeqs)
         if phones[index].machine.outbox.count > 0, let stamp = phones[index].machine.currentStamp {
             // Batches still outstanding may have been refused by a worker: collect the rejections.
-            actions += await syncFreezeMove(phone: index, stamp: stamp, sampleIds: [], collectOnly: true)
+            actions += try await requestFreezeSync(phone: index, stamp: stamp, sampleIds: [], collectOnly: true)
         }
         let outstanding = phones[index].machine.outbox.count > 0 || !phones[index].machine.pendingUploads.isEmpty
         phones[index].settledPulls = outstanding ? 0 : phones[index].settledPulls + 1
@@ -206,13 +210,8 @@ extension DeviceFleet {
         return actions
     }
 
-    func persist(_ snapshot: DeviceSnapshot, phone index: Int) {
-        do {
-            try phones[index].store.save(snapshot)
-        } catch {
-            logger.error("device cache not saved", metadata: ["device": "\(phones[index].device)", "error": "\(error)"])
-        }
-    }
+    /// Most users whose held-out backbone outputs are kept.
+    static let evaluationCacheUsers = 64
 
     /// Held-out accuracy of the phone's current head (the base head when it has none yet).
     mutating func evaluate(phone index: Int) -> Double? {
@@ -221,7 +220,20 @@ extension DeviceFleet {
         // Keyed by user: phones of the same user share one evaluation set (a 1,000-phone fleet has only
         // as many sets as users, not one backbone output per phone).
         let user = phones[index].user
+        // Phones of one user with the same head have the same accuracy: computed once per (user, head,
+        // deployment), so the held-out backbone pass runs once per user, not once per phone.
+        let head = phones[index].machine.head?.hash ?? (phones[index].headParameters == nil ? "base" : "held")
+        let key = "\(user.rawValue)|\(head)"
+        if accuracyStamp != stamp {
+            accuracyStamp = stamp
+            accuracyCache.removeAll()
+        }
+        if head != "held", let known = accuracyCache[key] { return known }
         if evaluationCache[user]?.stamp != stamp {
+            // Bounded: these are recomputed from the raw images when needed again.
+            if evaluationCache.count >= Self.evaluationCacheUsers, let any = evaluationCache.keys.first {
+                evaluationCache.removeValue(forKey: any)
+            }
             let samples = phones[index].evaluation
             let raw = Tensor(
                 shape: [samples.count, 1, dataset.test.rows, dataset.test.columns],
@@ -234,6 +246,7 @@ extension DeviceFleet {
         withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
             accuracy = model.evaluate(cached.inputs, labels: cached.labels, from: deployment.freezePoint).accuracy
         }
+        accuracyCache[key] = accuracy
         return accuracy
     }
 }

@@ -4,31 +4,49 @@ import ThawWire
 
 extension DeviceFleet {
     /// Asks the registry which of `sampleIds` it lacks under `stamp` and collects the rejections workers
-    /// recorded for this phone; feeds both back to the phone's state machine.
+    /// recorded for this phone; the answer is fed back to the phone's state machine when it arrives
+    /// (``freezeSyncArrived(_:phone:stamp:sampleIds:collectOnly:)``).
     ///
     /// - Parameter collectOnly: only rejections are wanted (no freeze move is waiting for an answer).
-    /// - Returns: the phone's actions. If the registry cannot be reached after a move, every asked sample
-    ///   is treated as missing: the naive re-upload is the safe fallback.
-    mutating func syncFreezeMove(
+    /// - Returns: actions to carry out now: none, unless the request could not go out, in which case
+    ///   every asked sample is treated as missing (the naive re-upload is the safe fallback).
+    mutating func requestFreezeSync(
         phone index: Int, stamp: ActivationStamp, sampleIds: [UInt64], collectOnly: Bool = false
-    ) async -> [DeviceAction] {
+    ) async throws -> [DeviceAction] {
         let phone = phones[index]
+        // One rejection collection per phone at a time is enough: the registry delivers each rejection once.
+        if collectOnly, syncing.contains(index) { return [] }
+        if collectOnly, inFlight.count >= Self.maximumInFlight { return [] }
         let request = FreezeSyncRequest(
             userID: phone.user.rawValue, deviceID: phone.device.rawValue, modelVersion: stamp.modelVersion.number,
             freezePoint: UInt32(stamp.freezePoint.index), hyperHash: stamp.hyperParameterHash, sampleIDs: sampleIds)
-        let reply: FreezeSyncReply
+        syncing.insert(index)
         do {
-            let answer = try await registry.request(.freezeSyncRequest(request), stamper: &stamper) {
-                if case .freezeSyncReply = $0 { true } else { false }
-            }
-            guard case .freezeSyncReply(let decoded) = answer else { throw NodeError(.refused, "unexpected reply") }
-            reply = decoded
+            try await issue(
+                .freezeSyncRequest(request), for: index,
+                purpose: .sync(stamp: stamp, sampleIds: sampleIds, collectOnly: collectOnly))
         } catch {
-            logger.warning(
-                "freeze sync failed; treating every asked sample as missing",
-                metadata: ["device": "\(phone.device)", "error": "\(error)"])
-            return collectOnly ? [] : phones[index].machine.freezeSyncReceived(stamp: stamp, missing: sampleIds)
+            syncing.remove(index)
+            return freezeSyncFailed(phone: index, stamp: stamp, sampleIds: sampleIds, collectOnly: collectOnly, error)
         }
+        return []
+    }
+
+    /// No answer (timeout, refusal, send failure): after a move every asked sample counts as missing.
+    mutating func freezeSyncFailed(
+        phone index: Int, stamp: ActivationStamp, sampleIds: [UInt64], collectOnly: Bool, _ error: any Error
+    ) -> [DeviceAction] {
+        logger.warning(
+            "freeze sync failed; treating every asked sample as missing",
+            metadata: ["device": "\(phones[index].device)", "error": "\(error)"])
+        return collectOnly ? [] : phones[index].machine.freezeSyncReceived(stamp: stamp, missing: sampleIds)
+    }
+
+    /// The registry answered a freeze sync.
+    mutating func freezeSyncArrived(
+        _ reply: FreezeSyncReply, phone index: Int, stamp: ActivationStamp, sampleIds: [UInt64], collectOnly: Bool
+    ) -> [DeviceAction] {
+        let phone = phones[index]
         phones[index].syncRequests += 1
         var actions: [DeviceAction] = []
         let now = WallClock.now()

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One phone's account as read back from its persisted state, after its device process has exited
 /// (gracefully or killed): what `thaw up`'s report states about batches, whatever happened at the end.
 ///
@@ -25,25 +27,76 @@ package struct PersistedPhoneReport: Codable, Sendable, Equatable {
 
 extension DeviceFleetNode {
     /// The persisted accounts of the `phones` phones of device node `node`, whose state lives under
-    /// `stateDirectory` (the node's own folder, `<state-dir>/<node>`), in phone order. Reads files only;
-    /// safe while no process writes them (call it after the device process has exited).
-    ///
-    /// Kept working over whatever store the device process uses (today: one `<node>-<n>.cache` file per phone).
+    /// `stateDirectory` (the node's own folder, `<state-dir>/<node>`), in phone order. Reads the node's
+    /// fleet store (`fleet.sqlite`), or the per-phone `<node>-<n>.cache` files of older runs when there is
+    /// none; safe while no process writes them (call it after the device process has exited).
     package static func persistedReports(stateDirectory: String, node: String, phones: Int) -> [PersistedPhoneReport] {
-        (0..<max(phones, 0)).map { number in
-            let device = "\(node)-\(number)"
-            let store = DeviceCacheStore(path: "\(stateDirectory)/\(device).cache")
-            let snapshot: DeviceSnapshot?
-            let problem: String?
+        let devices = (0..<max(phones, 0)).map { "\(node)-\($0)" }
+        let storePath = DeviceFleetStore.path(stateDirectory: stateDirectory)
+        if FileManager.default.fileExists(atPath: storePath) {
+            let stored: [String: Result<DeviceSnapshot, StateFileError>]
             do {
-                snapshot = try store.load()
-                problem = snapshot == nil ? "no state file at \(store.path)" : nil
+                let store = try DeviceFleetStore(path: storePath)
+                defer { try? store.close() }
+                stored = try store.loadAll()
             } catch {
-                snapshot = nil
-                problem = "\(error)"
+                return devices.map { PersistedPhoneReport(device: $0, snapshot: nil, problem: "\(error)") }
             }
-            return PersistedPhoneReport(device: device, snapshot: snapshot, problem: problem)
+            return devices.map { device in
+                switch stored[device] {
+                case .success(let snapshot)?: PersistedPhoneReport(device: device, snapshot: snapshot, problem: nil)
+                case .failure(let error)?: PersistedPhoneReport(device: device, snapshot: nil, problem: "\(error)")
+                case nil: PersistedPhoneReport(device: device, snapshot: nil, problem: "no state for \(device) in \(storePath)")
+                }
+            }
         }
+        return devices.map { device in
+            let store = DeviceCacheStore(path: "\(stateDirectory)/\(device).cache")
+            do {
+                let snapshot = try store.load()
+                return PersistedPhoneReport(
+                    device: device, snapshot: snapshot, problem: snapshot == nil ? "no state file at \(store.path)" : nil)
+            } catch {
+                return PersistedPhoneReport(device: device, snapshot: nil, problem: "\(error)")
+            }
+        }
+    }
+
+    /// What the device state under `stateDirectory` says about each phone, for a run report after the
+    /// device process is gone: one ``PhoneReport`` per stored phone, with what a snapshot holds (device,
+    /// annotated samples, cached entries); counters that only the running process knew are zero.
+    ///
+    /// `stateDirectory` is a device node's own directory (holding `fleet.sqlite`) or the run's state
+    /// directory (every `*/fleet.sqlite` below it is read).
+    /// - Throws: a database error when a store exists but cannot be opened.
+    package static func persistedReports(stateDirectory: String) throws -> [PhoneReport] {
+        let files = FileManager.default
+        var paths: [String] = []
+        let own = DeviceFleetStore.path(stateDirectory: stateDirectory)
+        if files.fileExists(atPath: own) {
+            paths = [own]
+        } else {
+            for child in (try? files.contentsOfDirectory(atPath: stateDirectory))?.sorted() ?? [] {
+                let path = DeviceFleetStore.path(stateDirectory: "\(stateDirectory)/\(child)")
+                if files.fileExists(atPath: path) { paths.append(path) }
+            }
+        }
+        var reports: [PhoneReport] = []
+        for path in paths {
+            let store = try DeviceFleetStore(path: path)
+            defer { try? store.close() }
+            for (device, result) in try store.loadAll().sorted(by: { $0.key < $1.key }) {
+                guard case .success(let snapshot) = result else { continue }
+                reports.append(
+                    PhoneReport(
+                        device: device, user: "", samples: 0, annotated: snapshot.annotatedLabels.count,
+                        accuracyBefore: 0, accuracyAfter: 0, headVersion: 0, headsSwapped: 0,
+                        batchesSent: Int(snapshot.nextSequence) - 1, batchRetries: 0, bytesSent: 0, bytesReceived: 0,
+                        energyJoules: [:], ledger: [:], batteryPercent: 0, cacheEntries: snapshot.entries.count,
+                        predictionHitRate: 0))
+            }
+        }
+        return reports
     }
 }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import ThawDeviceProfile
 import ThawWire
@@ -16,7 +17,12 @@ extension DeviceFleet {
     }
 
     mutating func announceGoalIfReached() {
-        guard !goalAnnounced, !phones.isEmpty, phones.allSatisfy(phoneIsDone) else { return }
+        guard !goalAnnounced, !phones.isEmpty else { return }
+        // At most every 200 ms: the check walks the fleet.
+        let now = ContinuousClock.now
+        if let last = lastGoalCheck, now - last < .milliseconds(200) { return }
+        lastGoalCheck = now
+        guard phones.allSatisfy(phoneIsDone) else { return }
         goalAnnounced = true
         StdoutLine.write(GoalLine(devices: phones.count))
         logger.info("goal reached", metadata: ["devices": "\(phones.count)"])
@@ -39,9 +45,17 @@ extension DeviceFleet {
             predictionHitRate: lookups > 0 ? Double(machine.predictions.hits) / Double(lookups) : 0)
     }
 
+    /// Most phones reported per metrics round (every 2 s): a large fleet is reported in turns.
+    static let phonesPerMetricsRound = 250
+
     mutating func publishMetrics() {
+        counters.phones.record(phones.count)
+        counters.inFlight.record(inFlight.count)
+        counters.backlog.record(pullBacklog.count)
         guard let metrics else { return }
-        for index in phones.indices {
+        let round = min(phones.count, Self.phonesPerMetricsRound)
+        for step in 0..<round {
+            let index = (metricsCursor + step) % phones.count
             let report = report(phone: index)
             let message = ThawMessage.metrics(
                 MetricsReport(
@@ -60,11 +74,38 @@ extension DeviceFleet {
             guard let frames = try? stamper.encodePublished(message) else { continue }
             _ = try? loop.trySend(frames, on: metrics)
         }
-        // The process's own report: what it refused on its sockets (shared by all its phones).
-        let fleet = MetricsReport(
-            node: configuration.name, role: "device-fleet", timestampMs: WallClock.nowMs(),
-            gauges: ["phones": Double(phones.count)], counters: refusals.counters)
-        if let frames = try? stamper.encodePublished(.metrics(fleet)) { _ = try? loop.trySend(frames, on: metrics) }
+        metricsCursor = phones.isEmpty ? 0 : (metricsCursor + round) % phones.count
+        // The process's own report: its swift-metrics (refusals on its sockets included).
+        if let frames = try? stamper.encodePublished(.metrics(nodeMetrics.report())) {
+            _ = try? loop.trySend(frames, on: metrics)
+        }
+    }
+}
+
+/// The device process's metrics, declared once with the node's ``NodeMetrics`` as their factory.
+struct FleetCounters {
+    let phones: Gauge
+    let inFlight: Gauge
+    let backlog: Gauge
+    let headsAnnounced: Counter
+    let headPulls: Counter
+    let groupCommits: Counter
+    let snapshotsCommitted: Counter
+    let backbonePasses: Counter
+    let backboneSamples: Counter
+    let deploymentApplied: CoreMetrics.Timer
+
+    init(_ metrics: NodeMetrics) {
+        phones = Gauge(label: "phones", factory: metrics)
+        inFlight = Gauge(label: "registry_in_flight", factory: metrics)
+        backlog = Gauge(label: "pull_backlog", factory: metrics)
+        headsAnnounced = Counter(label: "heads_announced", factory: metrics)
+        headPulls = Counter(label: "head_pulls", factory: metrics)
+        groupCommits = Counter(label: "group_commits", factory: metrics)
+        snapshotsCommitted = Counter(label: "snapshots_committed", factory: metrics)
+        backbonePasses = Counter(label: "backbone_batches", factory: metrics)
+        backboneSamples = Counter(label: "backbone_samples", factory: metrics)
+        deploymentApplied = CoreMetrics.Timer(label: "deployment_applied_p99", factory: metrics)
     }
 }
 
@@ -85,6 +126,8 @@ package struct DeploymentAppliedLine: Codable, Sendable {
     package var phones: Int
     package var evicted: Int
     package var latencyMs: LatencySummary
+    /// From the send to each phone's own stale entries being dropped (the sweep after the change).
+    package var sweptMs: LatencySummary? = nil
 }
 
 /// Percentiles of a set of latencies (nearest-rank), in the unit they were given.

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import ThawData
@@ -20,6 +21,15 @@ struct DeviceFleet {
     let loop: SocketLoop
     let push: SocketID
     let metrics: SocketID?
+    /// The process's own metrics (swift-metrics, published as its `device-fleet` report).
+    let nodeMetrics: NodeMetrics
+    let counters: FleetCounters
+    /// Where the next round of per-phone metrics starts (phones are reported a slice at a time).
+    var metricsCursor = 0
+    /// Every phone's persisted state (group commit).
+    let store: DeviceFleetStore
+    /// Where finished group commits are reported.
+    let inbox: FleetInbox
     var stamper: EnvelopeStamper
     var deployment: DeploymentState?
     var model: Model?
@@ -28,16 +38,59 @@ struct DeviceFleet {
     var phones: [SimulatedPhone] = []
     var generator: SeededGenerator
     var goalAnnounced = false
+    var lastGoalCheck: ContinuousClock.Instant?
+    /// Held-out accuracy by user and head hash under `accuracyStamp` (see ``evaluate(phone:)``).
+    var accuracyCache: [String: Double] = [:]
+    var accuracyStamp: ActivationStamp?
+    /// A deployment change still reaching the phones (see ``catchUp(_:)``).
+    var sweep: Sweep?
+    /// Next attempt to fetch a base model whose fetch failed.
+    var modelRetryAt: ContinuousClock.Instant?
+    /// Head announcements received (pull on change).
+    var headsAnnounced = 0
+    /// Group commits started, and the snapshots they carried.
+    var commits = 0
+    var committedSnapshots = 0
     var lastMetrics = ContinuousClock.now
     /// Set after a failed registry request: no head pulls until `registryRetryAt`.
     var registryBackoff: Duration?
     var registryRetryAt: ContinuousClock.Instant?
     var evaluationCache: [UserID: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
+    /// When each phone is next due for its sample/tick work (see ``workSlice(until:)``).
+    var queue = PhoneQueue()
+    /// Registry requests in flight, by envelope sequence.
+    var inFlight: [UInt64: InFlightRequest] = [:]
+    /// Phones with a head pull in flight (one each).
+    var pulling: Set<Int> = []
+    /// Phones with a freeze sync in flight.
+    var syncing: Set<Int> = []
+    /// Backbone passes waiting for the next batched forward.
+    var backboneQueue: [BackboneRequest] = []
+    /// The model copy batched passes run on (see ``startBackboneJob()``), and whether one runs now.
+    var backbone: BackboneModel?
+    var computing = false
+    /// Once shutdown began: no new work is taken.
+    var stopping = false
+    /// Phones of each user (several phones may act for one writer).
+    var phonesByUser: [String: [Int]] = [:]
+    /// Phones told of a new head whose pull could not go out yet (window full, or a pull in flight).
+    var pullBacklog: [Int] = []
+    /// Snapshots waiting for the next group commit, by phone.
+    var pendingWrites: [Int: DeviceSnapshot] = [:]
+    /// Batches held until their phone's snapshot is durable (released after the next commit).
+    var heldSends: [(phone: Int, batch: DeviceBatch)] = []
+    /// The group commit under way: its phones and the sends it releases.
+    var committing: (phones: Set<Int>, sends: [(phone: Int, batch: DeviceBatch)], task: Task<Void, Never>)?
 
     init(
         configuration: DeviceFleetNode.Configuration, dataset: HandwritingDataset, logger: Logger,
-        refusals: InputRefusals, registry: RegistryClient, loop: SocketLoop, push: SocketID, metrics: SocketID?
+        refusals: InputRefusals, registry: RegistryClient, loop: SocketLoop, push: SocketID, metrics: SocketID?,
+        store: DeviceFleetStore, inbox: FleetInbox, nodeMetrics: NodeMetrics = NodeMetrics(node: "", role: "")
     ) {
+        self.counters = FleetCounters(nodeMetrics)
+        self.nodeMetrics = nodeMetrics
+        self.store = store
+        self.inbox = inbox
         self.configuration = configuration
         self.dataset = dataset
         self.logger = logger
@@ -59,8 +112,11 @@ struct DeviceFleet {
             return
         }
         switch message {
+        case .headAnnounce(let announced):
+            headAnnounced(announced)
         case .invalidation(let invalidation):
             for index in phones.indices where invalidation.userID == nil || invalidation.userID == phones[index].user.rawValue {
+                catchUp(index)
                 try await perform(phones[index].machine.invalidation(sampleIds: invalidation.sampleIDs), phone: index)
             }
         default:
@@ -72,11 +128,16 @@ struct DeviceFleet {
     private mutating func adopt(_ state: DeploymentState, sentAtMs: UInt64) async throws {
         if let deployment, state.epoch < deployment.epoch || (state == deployment && !phones.isEmpty) { return }
         let previous = deployment
-        do {
-            try await ensureModel(state.modelVersion)
-        } catch {
-            logger.warning("no base model yet", metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
-            return
+        // The first state needs the model to set the phones up. A later model change is applied to the
+        // phones first (their stale entries go at once) and the new model is fetched after: nothing a
+        // phone computes waits on it but its own recomputation (see `workSlice`).
+        if phones.isEmpty || model == nil {
+            do {
+                try await ensureModel(state.modelVersion)
+            } catch {
+                logger.warning("no base model yet", metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
+                return
+            }
         }
         // A broadcast whose freeze point does not split this model would make every phone run layers
         // that do not exist; refuse it and keep following the last good state.
@@ -89,36 +150,120 @@ struct DeviceFleet {
             }
         }
         deployment = state
-        if phones.isEmpty { try makePhones() }
-        let now = WallClock.now()
-        let evictedBefore = phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }
-        var latenciesMs: [Double] = []
-        latenciesMs.reserveCapacity(phones.count)
-        // Two passes: every phone drops its stale entries first (cheap), and only then does any phone
-        // recompute, so one phone's backbone passes never delay another phone's eviction.
-        var pending: [[DeviceAction]] = []
-        pending.reserveCapacity(phones.count)
-        for index in phones.indices {
-            pending.append(phones[index].machine.deploymentObserved(state, now: now))
-            latenciesMs.append(Double(WallClock.nowMs()) - Double(sentAtMs))
-        }
-        for index in phones.indices {
-            try await perform(pending[index], phone: index)
-            if phones[index].baseAccuracy == nil {
-                phones[index].baseAccuracy = evaluate(phone: index)
-                phones[index].accuracy = phones[index].baseAccuracy
+        if phones.isEmpty {
+            try makePhones()
+            // Spread the phones over one tick so their work arrives evenly, not all at once.
+            let start = ContinuousClock.now
+            for index in phones.indices {
+                queue.push(index, due: start + configuration.tick * (Double(index) / Double(max(phones.count, 1))))
             }
         }
-        guard let previous, previous.epoch != state.epoch else { return }
+        if let previous, previous.epoch != state.epoch {
+            // Control before work: the new state is the fleet's at once; every phone is behind it until
+            // its own machine has seen it, and nothing touches a phone before it caught up (``catchUp``),
+            // so from this instant no phone flushes, predicts with or swaps in anything stale. The
+            // per-phone work (evictions, outbox, rebuilds) is the sweep, done in slices.
+            let switchedMs = Double(WallClock.nowMs()) - Double(sentAtMs)
+            if let unfinished = sweep { finishSweep(unfinished) }
+            sweep = Sweep(
+                state: state, sentAtMs: sentAtMs, switchedMs: switchedMs,
+                evictedBefore: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }, remaining: phones.count)
+            let due = ContinuousClock.now
+            for index in phones.indices {
+                phones[index].behind = true
+                queue.push(index, due: due)
+            }
+            if phones.isEmpty, let done = sweep { finishSweep(done) }
+        } else {
+            // The first state (or a restart's): every phone observes it now; no latency is reported.
+            let now = WallClock.now()
+            let due = ContinuousClock.now
+            for index in phones.indices {
+                let actions = phones[index].machine.deploymentObserved(state, now: now)
+                if !actions.isEmpty || phones[index].baseAccuracy == nil {
+                    phones[index].deferred += actions
+                    queue.push(index, due: due)
+                }
+            }
+        }
+        if modelVersion != state.modelVersion {
+            do {
+                try await ensureModel(state.modelVersion)
+            } catch {
+                logger.warning(
+                    "new base model not fetched yet; phones wait for it",
+                    metadata: ["model.version": "\(state.modelVersion)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Brings phone `index` to the fleet's deployment if a change is still to reach it: its machine
+    /// observes the state (evictions, outbox bookkeeping) and the work that asks for is deferred to the
+    /// phone's next slice. Called before anything reads or changes a phone.
+    mutating func catchUp(_ index: Int) {
+        guard phones[index].behind, let deployment else { return }
+        phones[index].behind = false
+        phones[index].deferred += phones[index].machine.deploymentObserved(deployment, now: WallClock.now())
+        guard let sentAtMs = sweep?.sentAtMs, sweep?.state == deployment else { return }
+        // In place (no copy of the latencies per phone).
+        sweep?.sweptMs.append(Double(WallClock.nowMs()) - Double(sentAtMs))
+        sweep?.remaining -= 1
+        if let done = sweep, done.remaining <= 0 { finishSweep(done) }
+    }
+
+    /// Every phone caught up with a change (or a newer one superseded it): the `deployment-applied` line.
+    ///
+    /// `latencyMs` is each phone's applied latency: from the coordinator's send to the moment the change
+    /// was the fleet's (from then on nothing stale is used); `sweptMs` is when each phone's own stale
+    /// entries were dropped.
+    private mutating func finishSweep(_ done: Sweep) {
+        sweep = nil
+        let state = done.state
         let line = DeploymentAppliedLine(
             modelVersion: state.modelVersion.number, freezePoint: state.freezePoint.index, epoch: state.epoch,
             phones: phones.count,
-            evicted: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted } - evictedBefore,
-            latencyMs: LatencySummary(latenciesMs))
+            evicted: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted } - done.evictedBefore,
+            latencyMs: LatencySummary(Array(repeating: done.switchedMs, count: phones.count)),
+            sweptMs: LatencySummary(done.sweptMs))
         StdoutLine.write(line)
+        counters.deploymentApplied.recordNanoseconds(Int64(line.latencyMs.p99 * 1e6))
         logger.info(
             "deployment applied",
-            metadata: ["epoch": "\(state.epoch)", "evicted": "\(line.evicted)", "p99.ms": "\(line.latencyMs.p99)"])
+            metadata: ["epoch": "\(state.epoch)", "evicted": "\(line.evicted)", "p99.ms": "\(line.latencyMs.p99)",
+                       "swept.p99.ms": "\(done.sweptMs.max() ?? 0)"])
+    }
+
+    /// A committed head was announced: every phone of that user that does not hold it pulls it.
+    private mutating func headAnnounced(_ announced: HeadAnnounce) {
+        let now = WallClock.now()
+        for index in phonesByUser[announced.userID] ?? [] {
+            catchUp(index)
+            let wanted = phones[index].machine.headAnnounced(
+                hash: announced.headHash, modelVersion: ModelVersion(announced.modelVersion),
+                freezePoint: FreezePoint(Int(announced.freezePoint)), now: now)
+            if !wanted.isEmpty { pullBacklog.append(index) }
+        }
+        headsAnnounced += 1
+        counters.headsAnnounced.increment()
+    }
+
+    /// Sends the pulls announcements asked for, as many as the in-flight window takes; a phone whose
+    /// previous pull is still out waits for it (it may have been answered before the commit).
+    mutating func drainPullBacklog() async throws {
+        guard !pullBacklog.isEmpty, registryRetryAt.map({ ContinuousClock.now >= $0 }) ?? true else { return }
+        var waiting: [Int] = []
+        var taken = 0
+        for index in pullBacklog {
+            if inFlight.count >= Self.maximumInFlight { break }
+            taken += 1
+            if pulling.contains(index) {
+                waiting.append(index)
+                continue
+            }
+            catchUp(index)
+            try await perform([.requestHead(haveHash: phones[index].machine.head?.hash)], phone: index)
+        }
+        pullBacklog = waiting + pullBacklog.dropFirst(taken)
     }
 
     private mutating func ensureModel(_ version: ModelVersion) async throws {
@@ -126,6 +271,7 @@ struct DeviceFleet {
         let made = try await registry.baseModel(version, stamper: &stamper)
         model = made
         modelVersion = version
+        backbone = BackboneModel(version: version, model: made.copy())
         evaluationCache.removeAll()
         logger.info("base model loaded", metadata: ["model.version": "\(version)", "layers": "\(made.layerCount)"])
     }
@@ -134,8 +280,18 @@ struct DeviceFleet {
         guard let model else { return }
         let splitter = UserSplitter(adaptationFraction: 0.5, seed: configuration.seed)
         var deviceConfiguration = configuration.phone.deviceConfiguration(layerCount: model.layerCount)
+        let stored = try store.loadAll()
+        let byWriter = dataset.test.indicesByWriter
+        var splits: [UInt16: UserSplit] = [:]
+        if !configuration.announce.isEmpty {
+            // Pull on change: the registry announces each committed head; the periodic pull is a safety net.
+            deviceConfiguration.headPullInterval = max(
+                deviceConfiguration.headPullInterval, configuration.safetyNetPullInterval)
+        }
         for (number, user) in configuration.users.enumerated() {
-            let split = splitter.split(dataset.test, writer: user)
+            // One split per writer (many phones may act for the same one), from one pass over the test set.
+            let split = splits[user] ?? splitter.split(indices: byWriter[user] ?? [], writer: user)
+            splits[user] = split
             if configuration.phone.checkpointLayers.isEmpty, configuration.phone.checkpointBudgetBytes > 0,
                 let deployment
             {
@@ -153,36 +309,90 @@ struct DeviceFleet {
                 }
             }
             let device = DeviceID("\(configuration.name)-\(number)")
-            let store = DeviceCacheStore(path: "\(configuration.stateDirectory)/\(device.rawValue).cache")
-            let snapshot: DeviceSnapshot?
-            do {
-                snapshot = try store.load()
-            } catch {
-                let moved = try? store.quarantine()
-                logger.error(
-                    "device cache unreadable; moved aside",
-                    metadata: ["device": "\(device)", "error": "\(error)", "moved.to": "\(moved ?? "-")"])
-                snapshot = nil
-            }
+            let snapshot = restore(device: device, from: stored)
+            phonesByUser["writer-\(user)", default: []].append(phones.count)
             phones.append(
                 SimulatedPhone(
                     device: device, user: UserID("writer-\(user)"), stream: split.adaptation,
-                    evaluation: split.evaluation, store: store,
+                    evaluation: split.evaluation,
                     machine: DeviceStateMachine(configuration: deviceConfiguration, restoring: snapshot)))
+        }
+    }
+
+    /// A phone's stored state: its row in the fleet store, else (first start after an upgrade) its
+    /// former per-phone file. A row or file that fails its checks is moved aside and the phone starts fresh.
+    private func restore(device: DeviceID, from stored: [String: Result<DeviceSnapshot, StateFileError>])
+        -> DeviceSnapshot?
+    {
+        switch stored[device.rawValue] {
+        case .success(let snapshot):
+            return snapshot
+        case .failure(let error):
+            try? store.quarantine(device: device.rawValue, error: error)
+            logger.error(
+                "device state unreadable; moved aside",
+                metadata: ["device": "\(device)", "error": "\(error)", "moved.to": "phone_state_corrupt"])
+            return nil
+        case nil:
+            let legacy = DeviceCacheStore(path: "\(configuration.stateDirectory)/\(device.rawValue).cache")
+            do {
+                return try legacy.load()
+            } catch {
+                let moved = try? legacy.quarantine()
+                logger.error(
+                    "device cache unreadable; moved aside",
+                    metadata: ["device": "\(device)", "error": "\(error)", "moved.to": "\(moved ?? "-")"])
+                return nil
+            }
         }
     }
 
     // MARK: - Time
 
-    mutating func tick() async throws {
-        // Metrics first: a fleet that never got a usable deployment still reports what it refused.
-        if ContinuousClock.now - lastMetrics >= .seconds(2) {
-            lastMetrics = ContinuousClock.now
+    /// Phone work for at most `budget`: every phone that is due, earliest first, does its deferred work
+    /// (after a broadcast) or its tick (new samples, due pulls, flushes), then the slice's backbone
+    /// passes run as one batch. Returns when the budget is spent or no phone is due, so incoming
+    /// messages are handled within one slice.
+    ///
+    /// - Returns: when the next phone is due (nil: none).
+    mutating func workSlice(budget: Duration) async throws -> ContinuousClock.Instant? {
+        let started = ContinuousClock.now
+        if started - lastMetrics >= .seconds(2) {
+            // Metrics first: a fleet that never got a usable deployment still reports what it refused.
+            lastMetrics = started
             publishMetrics()
         }
-        guard deployment != nil, model != nil else { return }
+        try await expireRequests(now: started)
+        try await drainPullBacklog()
+        guard !stopping, let deployment, model != nil else { return stopping ? nil : started + configuration.tick }
+        if modelVersion != deployment.modelVersion {
+            // A model change whose model could not be fetched yet: retry at most once a second.
+            guard modelRetryAt.map({ started >= $0 }) ?? true else { return started + .milliseconds(250) }
+            modelRetryAt = started + .seconds(1)
+            do {
+                try await ensureModel(deployment.modelVersion)
+            } catch {
+                logger.warning("base model still missing", metadata: ["model.version": "\(deployment.modelVersion)", "error": "\(error)"])
+                return started + .milliseconds(250)
+            }
+        }
         let now = WallClock.now()
-        for index in phones.indices {
+        var clock = started
+        while ContinuousClock.now - started < budget, let entry = queue.popDue(now: clock) {
+            let index = entry.phone
+            catchUp(index)
+            if !phones[index].deferred.isEmpty || phones[index].baseAccuracy == nil {
+                let deferred = phones[index].deferred
+                phones[index].deferred.removeAll()
+                try await perform(deferred, phone: index)
+                if phones[index].baseAccuracy == nil {
+                    phones[index].baseAccuracy = evaluate(phone: index)
+                    phones[index].accuracy = phones[index].baseAccuracy
+                }
+                // An early entry: the phone's regular one is still queued.
+                if entry.due < (phones[index].nextTick ?? entry.due) { continue }
+            }
+            if let nextTick = phones[index].nextTick, entry.due < nextTick { continue }
             for _ in 0..<configuration.samplesPerTick where !phones[index].streamFinished {
                 let sample = phones[index].stream[phones[index].cursor]
                 phones[index].cursor += 1
@@ -192,15 +402,145 @@ struct DeviceFleet {
                 try await perform(actions, phone: index)
             }
             try await perform(phones[index].machine.tick(now: now), phone: index)
+            // A phone that fell behind is not made to catch up with a burst: its next tick is one interval on.
+            let next = max(entry.due + configuration.tick, clock)
+            phones[index].nextTick = next
+            queue.push(index, due: next)
+            if backboneQueue.count >= Self.backboneBatch { startBackboneJob() }
+            clock = ContinuousClock.now
         }
+        startBackboneJob()
         announceGoalIfReached()
+        return queue.nextDue
     }
 
-    mutating func terminate() {
+    /// Shutdown: no new work; in-flight registry requests and backbone passes are abandoned (their
+    /// phones keep the batches unacknowledged and re-send them after a restart); the group commit under
+    /// way finishes, then every phone whose state changed since it was last made durable is saved in one
+    /// transaction (the held sends are dropped: they stay in the outboxes). Nothing here grows with the
+    /// load but that one transaction, bounded by the number of phones.
+    mutating func terminate() async {
+        stopping = true
+        queue.removeAll()
+        backboneQueue.removeAll()
+        inFlight.removeAll()
+        pullBacklog.removeAll()
+        heldSends.removeAll()
+        if let committing { await committing.task.value }
+        committing = nil
+        // Within `persistBudget`: first the phones whose snapshot was waiting for a commit (acks, flushes,
+        // moves), then the others that changed since their last commit (activations computed since).
+        // What is not saved is what a kill -9 would lose, which the crash guarantees cover: batches whose
+        // snapshot was not durable were never sent, acknowledged ones are recognised by the registry when
+        // re-sent, and a restarted phone re-applies the deployment from the next heartbeat.
+        let deadline = ContinuousClock.now + Self.persistBudget
+        var waiting: [(device: String, snapshot: DeviceSnapshot)] = []
+        var changed: [Int] = []
         for index in phones.indices {
             let actions = phones[index].machine.terminate()
-            for case .persistCache(let snapshot) in actions { persist(snapshot, phone: index) }
+            if pendingWrites[index] != nil {
+                for case .persistCache(let snapshot) in actions { waiting.append((phones[index].device.rawValue, snapshot)) }
+            } else if phones[index].dirty {
+                changed.append(index)
+            }
             StdoutLine.write(report(phone: index))
         }
+        pendingWrites.removeAll()
+        var saved = 0
+        do {
+            var first = waiting[...]
+            while !first.isEmpty, ContinuousClock.now < deadline {
+                let chunk = Array(first.prefix(64))
+                first = first.dropFirst(chunk.count)
+                try store.save(chunk)
+                saved += chunk.count
+            }
+            var next = changed[...]
+            while !next.isEmpty, ContinuousClock.now < deadline {
+                let chunk = next.prefix(64)
+                next = next.dropFirst(chunk.count)
+                try store.save(chunk.map { (phones[$0].device.rawValue, phones[$0].machine.snapshot) })
+                saved += chunk.count
+            }
+        } catch {
+            logger.error("device state not saved on stop", metadata: ["saved": "\(saved)", "error": "\(error)"])
+        }
+        try? store.close()
+        logger.info(
+            "device fleet stopped",
+            metadata: ["persisted": "\(saved)", "not.persisted": "\(waiting.count + changed.count - saved)"])
     }
+
+    /// How long a stopping fleet spends on its final saves (after the commit under way finished).
+    static let persistBudget: Duration = .seconds(3)
+
+    /// Most phones' snapshots in one group commit.
+    static let commitGroup = 256
+
+    // MARK: - Group commit
+
+    /// Starts a group commit of every waiting snapshot if none is under way: one transaction on a
+    /// detached task; ``commitFinished(error:)`` releases the sends that waited for it.
+    mutating func startCommitIfIdle() {
+        guard committing == nil, !pendingWrites.isEmpty else { return }
+        // Bounded: at most `commitGroup` phones per transaction; the rest go in the next one.
+        let taken = pendingWrites.prefix(Self.commitGroup)
+        let group = taken.map { (device: phones[$0.key].device.rawValue, snapshot: $0.value) }
+        let phonesInGroup = Set(taken.map(\.key))
+        for index in phonesInGroup { pendingWrites.removeValue(forKey: index) }
+        // A held batch goes with this commit unless its phone's snapshot still waits for a later one.
+        let releasedLater = heldSends.filter { pendingWrites[$0.phone] != nil }
+        heldSends = heldSends.filter { pendingWrites[$0.phone] == nil }
+        let store = self.store
+        let inbox = self.inbox
+        let task = Task.detached {
+            do {
+                try store.save(group)
+                inbox.put(.committed(error: nil))
+            } catch {
+                inbox.put(.committed(error: "\(error)"))
+            }
+        }
+        committing = (phonesInGroup, heldSends, task)
+        heldSends = releasedLater
+        commits += 1
+        committedSnapshots += group.count
+        counters.groupCommits.increment()
+        counters.snapshotsCommitted.increment(by: group.count)
+    }
+
+    /// The group commit under way finished: its phones are durable, the batches that waited go out.
+    mutating func commitFinished(error: String?) async throws {
+        guard let done = committing else { return }
+        committing = nil
+        if let error {
+            // Nothing waiting on it is sent: the batches stay in their outboxes and are re-sent later,
+            // and the phones are saved again with their next change (or on stop).
+            logger.error("device state group commit failed", metadata: ["phones": "\(done.phones.count)", "error": "\(error)"])
+            for index in done.phones { phones[index].dirty = true }
+            startCommitIfIdle()
+            return
+        }
+        for index in done.phones where pendingWrites[index] == nil { phones[index].dirty = false }
+        for (index, batch) in done.sends { try await send(batch, phone: index) }
+        if pendingWrites.isEmpty {
+            // Nothing else to wait for: sends held behind this commit go out now.
+            let held = heldSends
+            heldSends.removeAll()
+            for (index, batch) in held { try await send(batch, phone: index) }
+        } else {
+            startCommitIfIdle()
+        }
+    }
+}
+
+/// A deployment change on its way through the fleet's phones.
+struct Sweep {
+    var state: DeploymentState
+    var sentAtMs: UInt64
+    /// From the coordinator's send to the change being the fleet's.
+    var switchedMs: Double
+    var evictedBefore: Int
+    var remaining: Int
+    var sweptMs: [Double] = []
 }

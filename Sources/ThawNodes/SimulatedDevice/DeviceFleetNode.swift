@@ -8,10 +8,12 @@ import ThawZMQ
 
 /// A device process: simulates `count` phones, each owned by one user (a writer of the test set).
 ///
-/// One task drives every phone: each tick it lets the users produce samples (some annotated), runs
-/// the backbone for annotated ones, flushes batches to the workers (PUSH, fair-queued over every
-/// worker endpoint), pulls heads from the registry (DEALER) with the hash it has, and follows the
-/// coordinator's broadcasts (SUB). Compute and radio use are charged to each phone's battery.
+/// One task drives every phone, event-driven: each phone is due once per tick (a priority queue of due
+/// times); when due it lets its user produce samples (some annotated), flushes batches to the workers
+/// (PUSH, fair-queued over every worker endpoint) and pulls its head from the registry (DEALER) with
+/// the hash it has. Work runs in short slices; between slices every broadcast (SUB) and registry reply
+/// that arrived is handled first. Backbone passes are batched across phones; registry requests are
+/// many in flight at once. Compute and radio use are charged to each phone's battery.
 public struct DeviceFleetNode: Sendable {
     public struct Configuration: Sendable {
         public var name: String
@@ -30,6 +32,11 @@ public struct DeviceFleetNode: Sendable {
         public var seed: UInt64
         /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
         public var curve: NodeCurve? = nil
+        /// The registries' `announce` PUB endpoints (topic `heads`): phones pull a head when it changed.
+        /// Empty: no announcer, phones pull every `phone.headPullInterval` as before.
+        public var announce: [Endpoint] = []
+        /// With announcements, the periodic pull is only a safety net for a missed one.
+        public var safetyNetPullInterval: Duration = .seconds(30)
 
         public init(
             name: String, workers: [Endpoint], registry: Endpoint, coordinator: Endpoint, metrics: Endpoint?,
@@ -85,36 +92,96 @@ public struct DeviceFleetNode: Sendable {
         if let metrics = configuration.metrics {
             specs.append(SocketSpec(kind: .pub, connect: [metrics], options: [.sendHighWaterMark(1000)]))
         }
+        let announceIndex = specs.count
+        if !configuration.announce.isEmpty {
+            specs.append(
+                SocketSpec(
+                    kind: .sub, connect: configuration.announce,
+                    options: [.subscribe(Topic.heads.rawValue), .maxMessageSize(SocketLimits.smallFrame)]))
+        }
+        // Only base-model replies go through the blocking `RegistryClient` (rare, at a model change);
+        // every other registry reply is an event for the fleet, matched to the phone that asked.
         let replies = DeliveryQueue()
+        let inbox = FleetInbox()
+        let store = try DeviceFleetStore(path: DeviceFleetStore.path(stateDirectory: configuration.stateDirectory))
         try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
             let (push, dealer, sub) = (loop.sockets[0], loop.sockets[1], loop.sockets[2])
             ReadyLine(role: "device", node: configuration.name, endpoints: [:]).emit()
-            let refusals = InputRefusals(logger: logger)
+            let metrics = NodeMetrics(node: configuration.name, role: "device-fleet")
+            let refusals = InputRefusals(logger: logger, metrics: metrics)
             var fleet = DeviceFleet(
                 configuration: configuration, dataset: dataset, logger: logger, refusals: refusals,
                 registry: RegistryClient(loop: loop, dealer: dealer, replies: replies, refusals: refusals), loop: loop,
-                push: push, metrics: loop.sockets.count > 3 ? loop.sockets[3] : nil)
-            try await runNodeEvents(
-                loop: loop, tickEvery: configuration.tick, shutdown: shutdown, replySocket: dealer, replies: replies
-            ) { event in
-                switch event {
-                case .delivery(let delivery) where delivery.socket == sub:
-                    let decoded: DecodedMessage
-                    do {
-                        decoded = try WireCodec.decodePublished(delivery.frames.map(\.bytes))
-                    } catch {
-                        refusals.refuse(on: "sub", error)
-                        return true
+                push: push, metrics: configuration.metrics != nil ? loop.sockets[3] : nil, store: store, inbox: inbox,
+                nodeMetrics: metrics)
+            let announce = configuration.announce.isEmpty ? nil : loop.sockets[announceIndex]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await delivery in loop.inbound {
+                        let raw = delivery.frames.map(\.bytes)
+                        if delivery.socket == sub || delivery.socket == announce {
+                            do {
+                                inbox.put(.broadcast(try WireCodec.decodePublished(raw)))
+                            } catch {
+                                refusals.refuse(on: delivery.socket == sub ? "sub" : "announce", error)
+                            }
+                        } else if delivery.socket == dealer {
+                            do {
+                                let decoded = try WireCodec.decode(raw)
+                                if case .baseModelReply = decoded.message {
+                                    await replies.push(delivery)
+                                } else {
+                                    inbox.put(.reply(decoded))
+                                }
+                            } catch {
+                                refusals.refuse(on: "dealer", error)
+                            }
+                        }
                     }
-                    try await fleet.observe(decoded.message, sentAtMs: decoded.metadata.sentAtUnixMs)
-                case .delivery:
-                    break
-                case .tick:
-                    try await fleet.tick()
-                case .shutdown:
-                    fleet.terminate()
+                    await replies.finish()
+                    inbox.put(.closed)
                 }
-                return true
+                group.addTask {
+                    if await shutdown.wait() != nil { inbox.put(.shutdown) }
+                }
+                try await Self.runFleet(&fleet, inbox: inbox, tick: configuration.tick)
+                // Bounded stop: no new work, in-flight work abandoned, one transaction saves what changed.
+                await fleet.terminate()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// A slice of phone work is at most this long, so a broadcast waits at most this for the fleet.
+    static let slice: Duration = .milliseconds(4)
+
+    /// The fleet's single task: control before work. Every event that arrived (broadcasts, registry
+    /// replies, shutdown) is handled, then one short slice of phone work runs; when no phone is due the
+    /// task sleeps until the next one is, or until an event arrives.
+    static func runFleet(_ fleet: inout DeviceFleet, inbox: FleetInbox, tick: Duration) async throws {
+        while true {
+            for event in inbox.drain() {
+                switch event {
+                case .broadcast(let decoded):
+                    try await fleet.observe(decoded.message, sentAtMs: decoded.metadata.sentAtUnixMs)
+                case .reply(let decoded):
+                    try await fleet.replyArrived(decoded)
+                case .committed(let error):
+                    try await fleet.commitFinished(error: error)
+                case .backboneDone(let result):
+                    try await fleet.backboneDone(result)
+                case .shutdown, .closed:
+                    return
+                }
+            }
+            fleet.startCommitIfIdle()
+            let next = try await fleet.workSlice(budget: slice)
+            fleet.startCommitIfIdle()
+            let now = ContinuousClock.now
+            if let next, next <= now {
+                await Task.yield()
+            } else {
+                await inbox.wait(until: min(next ?? now + tick, now + .milliseconds(250)))
             }
         }
     }

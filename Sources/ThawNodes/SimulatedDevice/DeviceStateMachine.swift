@@ -205,6 +205,19 @@ public struct DeviceStateMachine: Sendable {
         return [.swapHead(newHead)]
     }
 
+    /// The registry announced that `hash` is the user's newest head for `modelVersion` at `freezePoint`:
+    /// pull it now if it is for the current deployment and not the head in use (pull on change; the
+    /// periodic pull in ``tick(now:)`` stays as the safety net for a missed announcement).
+    public mutating func headAnnounced(
+        hash: String, modelVersion: ModelVersion, freezePoint: FreezePoint, now: Timestamp
+    ) -> [DeviceAction] {
+        guard let deployment, deployment.modelVersion == modelVersion, deployment.freezePoint == freezePoint,
+            hash != head?.hash
+        else { return [] }
+        lastHeadRequest = now
+        return [.requestHead(haveHash: head?.hash)]
+    }
+
     /// The registry has nothing newer than the head we hold.
     public mutating func headNotModified() -> [DeviceAction] { [] }
 
@@ -234,11 +247,14 @@ public struct DeviceStateMachine: Sendable {
         configuration.checkpointLayers.filter { $0 > 0 && $0 < freezePoint.index }
     }
 
+    /// Checkpoints are asked for only where a freeze move may need them: annotated samples (a
+    /// prediction-only output is recomputed from the raw input, never advanced).
     mutating func computeRequest(_ sampleId: UInt64, _ deployment: DeploymentState) -> [DeviceAction] {
+        let annotated = pending[sampleId]?.annotated == true || annotatedLabels[sampleId] != nil
         return [
             .computeBackbone(
                 sampleId: sampleId, modelVersion: deployment.modelVersion, upTo: deployment.freezePoint,
-                checkpointsAt: checkpointLayers(below: deployment.freezePoint))
+                checkpointsAt: annotated ? checkpointLayers(below: deployment.freezePoint) : [])
         ]
     }
 

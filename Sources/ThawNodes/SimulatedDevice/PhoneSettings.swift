@@ -15,6 +15,12 @@ public struct PhoneSettings: Sendable {
     /// ``CheckpointPlacement`` picks the layers (0 disables checkpoints), pricing recomputation with the
     /// profile's joules per FLOP.
     public var checkpointBudgetBytes: Int = 1 << 20
+    /// A simulated phone's activation-cache budget: small, so that 10,000 phones fit in one process.
+    /// Over it, the cache's own rules reclaim checkpoints, then prediction-only entries, then durable
+    /// ones (docs/DEVICE.md); annotated entries not yet durable are never dropped for space.
+    public var cacheCapacityBytes: Int = 256 << 10
+    /// Prediction-only backbone outputs a simulated phone keeps (LRU).
+    public var predictionCacheCapacity: Int = 8
 
     public init(
         flush: FlushPolicy = FlushPolicy(), batteryCapacityJoules: Double = 40_000, initialBatteryLevel: Double = 1.0,
@@ -32,7 +38,8 @@ public struct PhoneSettings: Sendable {
 
     func deviceConfiguration(layerCount: Int) -> DeviceConfiguration {
         DeviceConfiguration(
-            layerCount: layerCount, checkpointLayers: checkpointLayers, flush: flush,
+            layerCount: layerCount, cacheCapacityBytes: cacheCapacityBytes,
+            predictionCacheCapacity: predictionCacheCapacity, checkpointLayers: checkpointLayers, flush: flush,
             maximumBatchSize: maximumBatchSize, headPullInterval: headPullInterval, profile: profile,
             battery: BatteryModel(
                 capacityJoules: batteryCapacityJoules, levelJoules: batteryCapacityJoules * initialBatteryLevel))

@@ -9,7 +9,6 @@ struct SimulatedPhone {
     let stream: [Int]
     /// The user's held-out samples; never uploaded, only used to measure accuracy.
     let evaluation: [Int]
-    let store: DeviceCacheStore
     var machine: DeviceStateMachine
     var cursor = 0
     /// The head parameters in use, or nil while the base model's own head is used.
@@ -27,6 +26,14 @@ struct SimulatedPhone {
     /// Successful head pulls since the phone last had anything unacknowledged; two in a row mean the
     /// registry's newest head already covers everything the phone uploaded.
     var settledPulls = 0
+    /// Work a broadcast left for this phone (a rebuild after a freeze move), done in its next slice.
+    var deferred: [DeviceAction] = []
+    /// Something changed since the phone's state was last persisted.
+    var dirty = false
+    /// The fleet's deployment changed and this phone's machine has not observed it yet.
+    var behind = false
+    /// When the phone's next tick is due (nil before its first).
+    var nextTick: ContinuousClock.Instant?
 
     var streamFinished: Bool { cursor >= stream.count }
 }

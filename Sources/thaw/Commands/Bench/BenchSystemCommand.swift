@@ -25,8 +25,21 @@ struct BenchSystemCommand: AsyncParsableCommand {
     var memoryPhones: String = "10,1000"
     @Option(help: "Seconds the device process runs before a measurement.") var warmUp: Int = 20
     @Option(help: "Write results as JSON to this file.") var output: String = "bench-results/system.json"
+    @Flag(help: "Only the fleet benchmark: --phones phones uploading to --fleet-workers workers (FleetBenchmark).")
+    var fleet = false
+    @Option(help: "Fleet benchmark: workers.") var fleetWorkers: Int = 2
+    @Option(help: "Fleet benchmark: seconds of load before memory, CPU and throughput are read.") var fleetSeconds: Int = 120
 
     func run() async throws {
+        if fleet {
+            var settings = FleetBenchmark.Settings(executable: try UpCommand.ownExecutable())
+            (settings.phones, settings.workers, settings.loadSeconds) = (phones, fleetWorkers, fleetSeconds)
+            settings.warmUp = .seconds(warmUp)
+            let results = try await FleetBenchmark(settings: settings) { print("[bench fleet] \($0)") }
+                .run(workDirectory: "/tmp/thaw-fleet-\(getpid())")
+            try FleetBenchmark.print(results, to: output == "bench-results/system.json" ? "bench-results/fleet.json" : output)
+            return
+        }
         var settings = SystemBenchmark.Settings(executable: try UpCommand.ownExecutable())
         settings.workerCounts = try Self.integers(workers, "--workers")
         settings.users = users

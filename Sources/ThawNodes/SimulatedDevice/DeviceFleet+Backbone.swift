@@ -1,0 +1,111 @@
+import CoreMetrics
+import ThawData
+import ThawNN
+
+/// A backbone pass a phone asked for, waiting to be computed with other phones' in one batch.
+struct BackboneRequest: Sendable {
+    var phone: Int
+    var sampleId: UInt64
+    var modelVersion: ModelVersion
+    var freezePoint: FreezePoint
+    var checkpointsAt: [Int]
+}
+
+/// What a batched backbone pass computed, fed back to the fleet as an event.
+struct BackboneResult: Sendable {
+    var requests: [BackboneRequest]
+    var outputs: [Activation]
+    var checkpoints: [[Int: Activation]]
+    /// The FLOPs of one sample's pass (every sample of a batch costs the same).
+    var flopsPerSample: FLOPCount
+}
+
+/// The fleet's own copy of the base model for batched backbone passes, used by one compute task at a
+/// time (the fleet starts a job only when none is running), so it is never shared between threads.
+final class BackboneModel: @unchecked Sendable {
+    let version: ModelVersion
+    let model: Model
+
+    init(version: ModelVersion, model: Model) {
+        self.version = version
+        self.model = model
+    }
+}
+
+extension DeviceFleet {
+    /// Most samples in one batched backbone pass.
+    static let backboneBatch = 128
+
+    /// Starts the next batched backbone pass if none is running: up to ``backboneBatch`` queued requests
+    /// under the same stamps and checkpoint layers (many phones' samples, one GEMM per layer), computed
+    /// on a detached task with the fleet's own model copy, never on the fleet's event task, so broadcasts
+    /// and replies are handled while it runs. The result comes back as ``FleetEvent/backboneDone(_:)``.
+    mutating func startBackboneJob() {
+        guard !computing, !stopping, let first = backboneQueue.first, let backbone,
+            backbone.version == first.modelVersion
+        else {
+            // Requests for a model this process no longer (or not yet) has are dropped: the phones
+            // re-request them when they observe the deployment of the model they need.
+            if !computing, let first = backboneQueue.first, let backbone, backbone.version != first.modelVersion {
+                backboneQueue.removeAll { $0.modelVersion != backbone.version }
+                startBackboneJob()
+            }
+            return
+        }
+        var chunk: [BackboneRequest] = []
+        var rest: [BackboneRequest] = []
+        for request in backboneQueue {
+            if chunk.count < Self.backboneBatch, request.modelVersion == first.modelVersion,
+                request.freezePoint == first.freezePoint, request.checkpointsAt == first.checkpointsAt
+            {
+                chunk.append(request)
+            } else {
+                rest.append(request)
+            }
+        }
+        backboneQueue = rest
+        computing = true
+        counters.backbonePasses.increment()
+        counters.backboneSamples.increment(by: chunk.count)
+        let samples = dataset.test
+        let inbox = self.inbox
+        let pixels = samples.floatPixels(chunk.map { Int($0.sampleId) })
+        let shape = [chunk.count, 1, samples.rows, samples.columns]
+        Task.detached {
+            let model = backbone.model
+            let before = model.executedFLOPs
+            let (output, recorded) = model.forward(
+                Tensor(shape: shape, scalars: pixels), layers: 0..<first.freezePoint.index,
+                recordingAt: Set(first.checkpointsAt))
+            let spent = model.executedFLOPs - before
+            let n = chunk.count
+            let result = BackboneResult(
+                requests: chunk, outputs: (0..<n).map { Self.row($0, of: output) },
+                checkpoints: (0..<n).map { row in recorded.mapValues { Self.row(row, of: $0) } },
+                flopsPerSample: FLOPCount(
+                    forward: spent.forward / n, backward: spent.backward / n, optimizer: spent.optimizer / n))
+            inbox.put(.backboneDone(result))
+        }
+    }
+
+    /// A batched pass finished: each phone is charged its own samples' FLOPs and gets its results.
+    mutating func backboneDone(_ result: BackboneResult) async throws {
+        computing = false
+        guard !stopping else { return }
+        for (row, request) in result.requests.enumerated() {
+            catchUp(request.phone)
+            phones[request.phone].machine.computed(flops: result.flopsPerSample)
+            let actions = phones[request.phone].machine.backboneComputed(
+                sampleId: request.sampleId, activation: result.outputs[row], checkpoints: result.checkpoints[row],
+                modelVersion: request.modelVersion, freezePoint: request.freezePoint)
+            try await perform(actions, phone: request.phone)
+        }
+        startBackboneJob()
+    }
+
+    /// Sample `row` of a batch tensor as an activation.
+    static func row(_ row: Int, of tensor: Tensor) -> Activation {
+        let width = tensor.sampleCount
+        return Activation(shape: tensor.sampleShape, scalars: Array(tensor.scalars[(row * width)..<((row + 1) * width)]))
+    }
+}

@@ -1,0 +1,86 @@
+import Synchronization
+import ThawWire
+
+/// What reaches a device process's fleet from outside, in arrival order.
+enum FleetEvent: Sendable {
+    /// A coordinator broadcast (deployment state, invalidation, heartbeat).
+    case broadcast(DecodedMessage)
+    /// A reply from the registry to one of the fleet's in-flight requests.
+    case reply(DecodedMessage)
+    /// A group commit of phones' snapshots finished (`error` nil: durable).
+    case committed(error: String?)
+    /// A batched backbone pass finished on its compute task.
+    case backboneDone(BackboneResult)
+    /// SIGTERM/SIGINT (through `RoleService`).
+    case shutdown
+    /// The socket loop ended.
+    case closed
+}
+
+/// The fleet's mailbox: the socket reader and the shutdown watcher put events in; the fleet's single
+/// task takes them between work slices, without waiting (``drain()``), or waits for the next one with a
+/// deadline when no phone is due (``wait(until:)``).
+///
+/// Control before work: every event that arrived is handled before the next slice of phone work, and
+/// a slice is a few milliseconds, so a broadcast never waits for a walk over the fleet.
+final class FleetInbox: Sendable {
+    private struct State {
+        var events: [FleetEvent] = []
+        var waiter: CheckedContinuation<Void, Never>?
+        var generation = 0
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    func put(_ event: FleetEvent) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.events.append(event)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Every event that arrived so far, oldest first.
+    func drain() -> [FleetEvent] {
+        state.withLock { state in
+            defer { state.events.removeAll(keepingCapacity: true) }
+            return state.events
+        }
+    }
+
+    /// Returns once an event is waiting or `deadline` passed (whichever comes first).
+    func wait(until deadline: ContinuousClock.Instant) async {
+        if state.withLock({ !$0.events.isEmpty }) { return }
+        let generation = state.withLock { state -> Int in
+            state.generation += 1
+            return state.generation
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = self.state.withLock { state -> Bool in
+                        if !state.events.isEmpty || state.generation != generation { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            await group.next()
+            // Whichever finished first: release the other (a sleeping timer is cancelled; a parked waiter
+            // is resumed here, once, by whoever takes it out of the state).
+            group.cancelAll()
+            let parked = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                // A waiter that registers late sees the new generation and returns at once.
+                state.generation += 1
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            parked?.resume()
+        }
+    }
+}
