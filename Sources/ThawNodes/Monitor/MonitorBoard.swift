@@ -30,7 +30,7 @@ struct MonitorBoard {
         }
         let devices = reports.values.filter { $0.role == "device" }.sorted { $0.node < $1.node }
         if !devices.isEmpty {
-            lines.append(Self.row(["device", "user", "battery%", "cache", "hit-rate", "outbox", "acc-before", "acc-now", "heads"]))
+            lines.append(Self.row(["device", "user", "battery%", "cache", "hit-rate", "outbox", "acc-before", "acc-now", "heads", "rejected"]))
             for report in devices {
                 lines.append(
                     Self.row([
@@ -38,6 +38,7 @@ struct MonitorBoard {
                         Self.number(report.gauges["cache_entries"], 0), Self.number(report.gauges["prediction_hit_rate"], 2),
                         Self.number(report.gauges["outbox"], 0), Self.number(report.gauges["accuracy_before"], 3),
                         Self.number(report.gauges["accuracy"], 3), "\(report.counters["heads_swapped"] ?? 0)",
+                        "\(report.counters["heads_rejected"] ?? 0)",
                     ]))
             }
         }

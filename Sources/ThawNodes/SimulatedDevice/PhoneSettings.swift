@@ -15,6 +15,8 @@ public struct PhoneSettings: Sendable {
     /// ``CheckpointPlacement`` picks the layers (0 disables checkpoints), pricing recomputation with the
     /// profile's joules per FLOP.
     public var checkpointBudgetBytes: Int = 1 << 20
+    /// The gate a pulled head must pass before it replaces the running one (nil: take every fitting head).
+    public var headSwapGate: HeadSwapGate? = HeadSwapGate()
 
     public init(
         flush: FlushPolicy = FlushPolicy(), batteryCapacityJoules: Double = 40_000, initialBatteryLevel: Double = 1.0,
@@ -35,6 +37,7 @@ public struct PhoneSettings: Sendable {
             layerCount: layerCount, checkpointLayers: checkpointLayers, flush: flush,
             maximumBatchSize: maximumBatchSize, headPullInterval: headPullInterval, profile: profile,
             battery: BatteryModel(
-                capacityJoules: batteryCapacityJoules, levelJoules: batteryCapacityJoules * initialBatteryLevel))
+                capacityJoules: batteryCapacityJoules, levelJoules: batteryCapacityJoules * initialBatteryLevel),
+            headSwapGate: headSwapGate)
     }
 }

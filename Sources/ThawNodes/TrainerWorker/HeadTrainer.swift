@@ -9,6 +9,9 @@ import ThawNN
 struct HeadTrainer {
     let model: Model
     let recipe: TrainingRecipe
+    /// L2-SP strength: each step pulls the head toward the base model's own head by adding
+    /// `l2sp · (p − base)` to its gradient (ThawLearning's ``AnchoredOptimizer``); 0 trains without it.
+    var l2sp: Float = 0
 
     struct Result {
         var parameters: [Float]
@@ -22,7 +25,7 @@ struct HeadTrainer {
         let base = model.headParameters(from: freezePoint)
         defer { model.setHeadParameters(base, from: freezePoint) }
         if let start { model.setHeadParameters(start, from: freezePoint) }
-        var optimizer = recipe.optimizer.makeOptimizer()
+        var optimizer = AnchoredOptimizer(base: recipe.optimizer.makeOptimizer(), anchor: base, strength: l2sp)
         let epochs = max(recipe.epochs, 1)
         let losses = MinibatchTrainer(epochs: epochs, batchSize: recipe.batchSize, seed: seed).train(
             model, inputs: activations, labels: labels, freezePoint: freezePoint, optimizer: &optimizer)
