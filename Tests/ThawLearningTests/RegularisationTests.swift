@@ -9,7 +9,9 @@ import ThawNN
         var optimizer = AnchoredOptimizer(base: SGD(learningRate: 0.5), anchor: [1, 1, 1], strength: 0.2)
         var parameters: [Float] = [9, 3, 1, -1, 9]
         optimizer.step(parameters: &parameters, gradients: [0, 0, 0], range: 1..<4)
-        #expect(parameters == [9, 3 - 0.5 * 0.2 * 2, 1, -1 + 0.5 * 0.2 * 2, 9])
+        let step: Float = 0.5 * 0.2 * 2
+        let expected: [Float] = [9, 3 - step, 1, -1 + step, 9]
+        #expect(parameters == expected)
         var plain = AnchoredOptimizer(base: SGD(learningRate: 0.5), anchor: [1, 1, 1], strength: 0)
         var same: [Float] = [3, 1, -1]
         plain.step(parameters: &same, gradients: [1, 1, 1], range: 0..<3)
