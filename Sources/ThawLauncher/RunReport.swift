@@ -34,12 +34,12 @@ public struct RunReport: Sendable {
         }
         var lines = ["", "Thaw run report (\(ending))", ""]
         lines.append(
-            pad(["user", "device", "annotated", "acc before", "acc after", "heads", "batches", "retries", "KiB sent", "energy J"]))
+            pad(["user", "device", "annotated", "acc before", "acc after", "heads", "rejected", "batches", "retries", "KiB sent", "energy J"]))
         for phone in phones {
             lines.append(
                 pad([
                     phone.user, phone.device, "\(phone.annotated)", pct(phone.accuracyBefore), pct(phone.accuracyAfter),
-                    "\(phone.headsSwapped)", "\(phone.batchesSent)", "\(phone.batchRetries)",
+                    "\(phone.headsSwapped)", "\(phone.headsRejected)", "\(phone.batchesSent)", "\(phone.batchRetries)",
                     String(format: "%.1f", Double(phone.bytesSent) / 1024),
                     String(format: "%.1f", phone.energyJoules.values.reduce(0, +)),
                 ]))
@@ -49,7 +49,9 @@ public struct RunReport: Sendable {
             "mean held-out accuracy \(pct(meanAccuracyBefore)) -> \(pct(meanAccuracyAfter)); "
                 + "\(improvedUsers) of \(phones.count) users improved; "
                 + "batches sent \(batchesSent), "
+                + "\(phones.filter { $0.accuracyAfter < $0.accuracyBefore }.count) worse; "
                 + "heads swapped in \(phones.map(\.headsSwapped).reduce(0, +)), "
+                + "declined by the phones' gates \(phones.map(\.headsRejected).reduce(0, +)), "
                 + "bytes sent \(phones.map(\.bytesSent).reduce(0, +))")
         lines += persistedLines
         lines += supervisionLines

@@ -113,7 +113,7 @@ package struct MonitorBoard: Sendable {
         }
         let devices = reports(role: "device")
         if !devices.isEmpty {
-            lines.append(Self.row(["device", "user", "battery%", "cache", "hit-rate", "outbox", "acc-before", "acc-now", "heads"]))
+            lines.append(Self.row(["device", "user", "battery%", "cache", "hit-rate", "outbox", "acc-before", "acc-now", "heads", "rejected"]))
             for report in devices {
                 lines.append(
                     Self.row([
@@ -121,6 +121,7 @@ package struct MonitorBoard: Sendable {
                         Self.number(report.gauges["cache_entries"], 0), Self.number(report.gauges["prediction_hit_rate"], 2),
                         Self.number(report.gauges["outbox"], 0), Self.number(report.gauges["accuracy_before"], 3),
                         Self.number(report.gauges["accuracy"], 3), "\(report.counters["heads_swapped"] ?? 0)",
+                        "\(report.counters["heads_rejected"] ?? 0)",
                     ]))
             }
         }

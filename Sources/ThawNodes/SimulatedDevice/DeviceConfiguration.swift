@@ -18,13 +18,17 @@ public struct DeviceConfiguration: Sendable {
     /// The CPU, radio and idle power that turn executed FLOPs and sent bytes into seconds and joules.
     public var profile: DeviceProfile
     public var battery: BatteryModel
+    /// When set, a pulled head replaces the running one only if it wins on the phone's validation share
+    /// (annotated samples this gate picks, which are then never uploaded); nil: every fitting head is taken.
+    public var headSwapGate: HeadSwapGate?
 
     public init(
         layerCount: Int, cacheCapacityBytes: Int = 64 << 20, predictionCacheCapacity: Int = 256,
         checkpointLayers: [Int] = [], flush: FlushPolicy = FlushPolicy(), maximumBatchSize: Int = 64,
         outboxCapacity: Int = 4, retry: Outbox.RetryPolicy = Outbox.RetryPolicy(),
         headPullInterval: Duration = .seconds(60), profile: DeviceProfile = .phoneOnLTE,
-        battery: BatteryModel = BatteryModel(capacityJoules: 40_000, levelJoules: 40_000)
+        battery: BatteryModel = BatteryModel(capacityJoules: 40_000, levelJoules: 40_000),
+        headSwapGate: HeadSwapGate? = nil
     ) {
         precondition(layerCount >= 2 && maximumBatchSize > 0, "a device needs a split model and a positive batch size")
         self.layerCount = layerCount
@@ -38,5 +42,6 @@ public struct DeviceConfiguration: Sendable {
         self.headPullInterval = headPullInterval
         self.profile = profile
         self.battery = battery
+        self.headSwapGate = headSwapGate
     }
 }

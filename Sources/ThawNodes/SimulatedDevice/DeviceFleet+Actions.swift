@@ -149,7 +149,8 @@ extension DeviceFleet {
         let phone = phones[index]
         let request = HeadRequest(
             userID: phone.user.rawValue, deviceID: phone.device.rawValue, haveHash: haveHash ?? "",
-            modelVersion: deployment.modelVersion.number, freezePoint: UInt32(deployment.freezePoint.index))
+            modelVersion: deployment.modelVersion.number, freezePoint: UInt32(deployment.freezePoint.index),
+            declinedHash: phone.machine.declinedHeadHash ?? "")
         pulling.insert(index)
         try await issue(.headRequest(request), for: index, purpose: .head(request))
     }
@@ -197,7 +198,14 @@ extension DeviceFleet {
         let info = HeadInfo(
             version: reply.headVersion, hash: reply.headHash, freezePoint: FreezePoint(Int(reply.freezePoint)),
             modelVersion: ModelVersion(reply.modelVersion), byteCount: parameters.scalars.count * 4)
-        let decided = phones[index].machine.headReceived(info)
+        let rejectedBefore = phones[index].machine.statistics.headsRejected
+        let decided = phones[index].machine.headReceived(info, evidence: gateEvidence(phone: index, candidate: parameters.scalars))
+        if phones[index].machine.statistics.headsRejected > rejectedBefore {
+            StdoutLine.write(
+                HeadDeclinedLine(
+                    device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
+                    headHash: reply.headHash, validationSamples: phones[index].machine.validationEntries.count))
+        }
         if decided.contains(.swapHead(info)) {
             phones[index].headParameters = parameters.scalars
             phones[index].accuracy = evaluate(phone: index)
@@ -212,6 +220,25 @@ extension DeviceFleet {
 
     /// Most users whose held-out backbone outputs are kept.
     static let evaluationCacheUsers = 64
+
+    /// Both heads' outcomes on the phone's validation share, for the ``HeadSwapGate`` (nil without a gate).
+    func gateEvidence(phone index: Int, candidate: [Float]) -> HeadSwapGate.Evidence? {
+        guard phones[index].machine.configuration.headSwapGate != nil, let model, let deployment else { return nil }
+        let entries = phones[index].machine.validationEntries
+        guard let shape = entries.first?.activation.shape,
+            candidate.count == model.parameterRange(layers: deployment.freezePoint.index..<model.layerCount).count
+        else { return HeadSwapGate.Evidence(samples: 0, wins: 0, losses: 0) }
+        let inputs = Tensor(shape: [entries.count] + shape, scalars: entries.flatMap(\.activation.scalars))
+        var current: [Int] = []
+        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
+            current = model.predict(inputs, from: deployment.freezePoint)
+        }
+        let base = model.headParameters(from: deployment.freezePoint)
+        model.setHeadParameters(candidate, from: deployment.freezePoint)
+        let proposed = model.predict(inputs, from: deployment.freezePoint)
+        model.setHeadParameters(base, from: deployment.freezePoint)
+        return HeadSwapGate.Evidence(labels: entries.map(\.label), current: current, candidate: proposed)
+    }
 
     /// Held-out accuracy of the phone's current head (the base head when it has none yet).
     mutating func evaluate(phone index: Int) -> Double? {
@@ -261,4 +288,14 @@ package struct HeadSwapLine: Codable, Sendable {
     var freezePoint: Int
     package var accuracyBefore: Double
     package var accuracy: Double
+}
+
+/// A progress line on stdout each time a phone's ``HeadSwapGate`` declines a pulled head.
+package struct HeadDeclinedLine: Codable, Sendable {
+    package var event = "head-declined"
+    package var device: String
+    package var user: String
+    package var headVersion: UInt64
+    package var headHash: String
+    var validationSamples: Int
 }

@@ -13,7 +13,9 @@ extension DeviceFleet {
             return false
         }
         if phone.machine.annotatedLabels.isEmpty { return true }
-        return phone.machine.statistics.headsSwapped >= configuration.goalHeads && phone.settledPulls >= 2
+        // A head the gate declined was decided on just like one swapped in.
+        let decided = phone.machine.statistics.headsSwapped + phone.machine.statistics.headsRejected
+        return decided >= configuration.goalHeads && phone.settledPulls >= 2
     }
 
     mutating func announceGoalIfReached() {
@@ -36,7 +38,8 @@ extension DeviceFleet {
             device: phone.device.rawValue, user: phone.user.rawValue, samples: phone.cursor,
             annotated: machine.annotatedLabels.count, accuracyBefore: phone.baseAccuracy ?? 0,
             accuracyAfter: phone.accuracy ?? 0, headVersion: machine.head?.version ?? 0,
-            headsSwapped: machine.statistics.headsSwapped, batchesSent: machine.statistics.batchesSent,
+            headsSwapped: machine.statistics.headsSwapped, headsRejected: machine.statistics.headsRejected,
+            batchesSent: machine.statistics.batchesSent,
             batchRetries: machine.statistics.batchRetries, bytesSent: phone.bytesSent,
             bytesReceived: phone.bytesReceived,
             energyJoules: Dictionary(uniqueKeysWithValues: machine.ledger.joules.map { ($0.key.rawValue, $0.value) }),
@@ -68,6 +71,7 @@ extension DeviceFleet {
                     ]) { _, ledger in ledger },
                     counters: [
                         "batches_sent": UInt64(report.batchesSent), "heads_swapped": UInt64(report.headsSwapped),
+                        "heads_rejected": UInt64(report.headsRejected),
                         "bytes_sent": UInt64(report.bytesSent),
                     ],
                     labels: ["user": report.user]))

@@ -41,11 +41,12 @@ extension DeviceStateMachine {
         return [.persistCache(snapshot)]
     }
 
-    /// Annotated entries at the current stamps that no batch carries yet, oldest first.
+    /// Annotated entries at the current stamps that no batch carries yet, oldest first (the gate's
+    /// validation share is never uploaded).
     public var pendingUploads: [CachedActivation] {
         guard let stamp = currentStamp else { return [] }
         return cache.allEntries
-            .filter { $0.annotated && $0.upload == .pending && $0.stamp == stamp }
+            .filter { $0.annotated && $0.upload == .pending && $0.stamp == stamp && !isValidationSample($0.sampleId) }
             .sorted { ($0.createdAt, $0.sampleId) < ($1.createdAt, $1.sampleId) }
     }
 

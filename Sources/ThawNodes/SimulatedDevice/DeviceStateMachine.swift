@@ -12,7 +12,9 @@ import ThawNN
 ///   deployment's; results computed under an older deployment are dropped and recomputed;
 /// - flushed entries stay cached until acked, so a rejected batch is recomputed and re-sent with new
 ///   stamps;
-/// - a head is swapped in only if it was trained for the current freeze point and model version;
+/// - a head is swapped in only if it was trained for the current freeze point and model version and, with a
+///   ``HeadSwapGate``, only if it beats the running head on the phone's validation share, which is never
+///   uploaded;
 /// - the snapshot (with the next sequence number) is persisted before any batch with a new sequence
 ///   number is sent.
 public struct DeviceStateMachine: Sendable {
@@ -31,6 +33,8 @@ public struct DeviceStateMachine: Sendable {
         public var staleResultsDropped = 0
         public var staleHeadsIgnored = 0
         public var headsSwapped = 0
+        /// Heads the ``HeadSwapGate`` declined (not better on the validation share).
+        public var headsRejected = 0
         /// Cached entries evicted because a new model version or new hyper-parameters made them stale.
         public var entriesEvicted = 0
         public var unannotatedRejectedForSpace = 0
@@ -50,6 +54,8 @@ public struct DeviceStateMachine: Sendable {
     public internal(set) var radio: RadioMeter
     public internal(set) var outbox: Outbox
     public internal(set) var head: HeadInfo?
+    /// The hash of the last head the gate declined; the next head request reports it to the registry.
+    public internal(set) var declinedHeadHash: String?
     public internal(set) var statistics = Statistics()
     /// Labels of every annotated sample (the index of the device's sample store).
     public internal(set) var annotatedLabels: [UInt64: Int]
@@ -191,15 +197,26 @@ public struct DeviceStateMachine: Sendable {
 
     // MARK: - Heads
 
-    /// The registry sent a head. It is used only if trained for the current split and model.
-    public mutating func headReceived(_ newHead: HeadInfo) -> [DeviceAction] {
+    /// The registry sent a head. It is used only if trained for the current split and model and, with a
+    /// ``HeadSwapGate``, only if `evidence` (both heads' outcomes on ``validationEntries``, computed by the
+    /// glue) shows it is right on more of them; a declined head is counted, remembered for the next head
+    /// request, and not evaluated again.
+    public mutating func headReceived(_ newHead: HeadInfo, evidence: HeadSwapGate.Evidence? = nil) -> [DeviceAction] {
         guard let deployment, newHead.freezePoint == deployment.freezePoint,
             newHead.modelVersion == deployment.modelVersion
         else {
             statistics.staleHeadsIgnored += 1
             return []
         }
-        guard newHead.hash != head?.hash else { return [] }
+        guard newHead.hash != head?.hash, newHead.hash != declinedHeadHash else { return [] }
+        if let gate = configuration.headSwapGate {
+            let verdict = gate.decide(evidence ?? HeadSwapGate.Evidence(samples: 0, wins: 0, losses: 0))
+            guard verdict.swaps else {
+                statistics.headsRejected += 1
+                declinedHeadHash = newHead.hash
+                return []
+            }
+        }
         head = newHead
         statistics.headsSwapped += 1
         return [.swapHead(newHead)]
@@ -216,6 +233,19 @@ public struct DeviceStateMachine: Sendable {
         else { return [] }
         lastHeadRequest = now
         return [.requestHead(haveHash: head?.hash)]
+    }
+
+    /// Whether the gate keeps this annotated sample on the phone for validation (never uploaded).
+    public func isValidationSample(_ sampleId: UInt64) -> Bool {
+        configuration.headSwapGate?.isValidation(sampleId: sampleId) ?? false
+    }
+
+    /// The validation share: annotated entries at the current stamps that the gate keeps on the phone,
+    /// ascending by sample id. Empty without a gate.
+    public var validationEntries: [CachedActivation] {
+        guard configuration.headSwapGate != nil, let stamp = currentStamp else { return [] }
+        return cache.allEntries.filter { $0.annotated && $0.stamp == stamp && isValidationSample($0.sampleId) }
+            .sorted { $0.sampleId < $1.sampleId }
     }
 
     /// The registry has nothing newer than the head we hold.

@@ -21,6 +21,8 @@ public struct PhoneSettings: Sendable {
     public var cacheCapacityBytes: Int = 256 << 10
     /// Prediction-only backbone outputs a simulated phone keeps (LRU).
     public var predictionCacheCapacity: Int = 8
+    /// The gate a pulled head must pass before it replaces the running one (nil: take every fitting head).
+    public var headSwapGate: HeadSwapGate? = HeadSwapGate()
 
     public init(
         flush: FlushPolicy = FlushPolicy(), batteryCapacityJoules: Double = 40_000, initialBatteryLevel: Double = 1.0,
@@ -42,6 +44,7 @@ public struct PhoneSettings: Sendable {
             predictionCacheCapacity: predictionCacheCapacity, checkpointLayers: checkpointLayers, flush: flush,
             maximumBatchSize: maximumBatchSize, headPullInterval: headPullInterval, profile: profile,
             battery: BatteryModel(
-                capacityJoules: batteryCapacityJoules, levelJoules: batteryCapacityJoules * initialBatteryLevel))
+                capacityJoules: batteryCapacityJoules, levelJoules: batteryCapacityJoules * initialBatteryLevel),
+            headSwapGate: headSwapGate)
     }
 }

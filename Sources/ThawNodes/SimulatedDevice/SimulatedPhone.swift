@@ -49,6 +49,8 @@ package struct PhoneReport: Codable, Sendable {
     package var accuracyAfter: Double
     var headVersion: UInt64
     package var headsSwapped: Int
+    /// Pulled heads the phone's ``HeadSwapGate`` declined.
+    package var headsRejected: Int
     package var batchesSent: Int
     package var batchRetries: Int
     package var bytesSent: Int

@@ -10,6 +10,9 @@ import ThawNN
 package struct HeadTrainer {
     package let model: Model
     package let recipe: TrainingRecipe
+    /// L2-SP strength: each step pulls the head toward the base model's own head by adding
+    /// `l2sp · (p − base)` to its gradient (ThawLearning's ``AnchoredOptimizer``); 0 trains without it.
+    package var l2sp: Float = 0
 
     package init(model: Model, recipe: TrainingRecipe) {
         self.model = model
@@ -28,7 +31,7 @@ package struct HeadTrainer {
         let base = model.headParameters(from: freezePoint)
         defer { model.setHeadParameters(base, from: freezePoint) }
         if let start { model.setHeadParameters(start, from: freezePoint) }
-        var optimizer = recipe.optimizer.makeOptimizer()
+        var optimizer = AnchoredOptimizer(base: recipe.optimizer.makeOptimizer(), anchor: base, strength: l2sp)
         let epochs = max(recipe.epochs, 1)
         let losses = MinibatchTrainer(epochs: epochs, batchSize: recipe.batchSize, seed: seed).train(
             model, inputs: activations, labels: labels, freezePoint: freezePoint, optimizer: &optimizer)

@@ -20,31 +20,70 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "SGD learning rate (momentum 0.9).") var learningRate: Float = 0.05
     @Option(help: "fedavg-cnn or small-cnn.") var architecture: ArchitectureChoice = .fedavgCNN
     @Option(help: "Train on at most this many training samples (seeded subset).") var limit: Int?
-    @Option(help: "Write the trained model to this file.") var output: String?
+    @Option(help: "Write the trained model to this file (also after every epoch, so a stopped run leaves its last epoch).")
+    var output: String?
+    @Option(help: "Learning-rate schedule: constant, or cosine (from --learning-rate down to 1% of it over all steps).")
+    var schedule: String = "constant"
+    @Option(help: "L2 weight decay (coupled, PyTorch SGD rule).") var weightDecay: Float = 0
+    @Option(help: "Random shift augmentation: move each training image by up to this many pixels (0: none).")
+    var shift: Int = 0
+    @Option(help: "Start from raw little-endian Float32 parameters (every parameter of the architecture) instead of a fresh initialisation; with --epochs 0 this evaluates them and writes a model file.")
+    var fromParameters: String?
+    @Flag(help: "Measure test accuracy after every epoch (costs one inference pass over the test set per epoch).")
+    var evaluateEachEpoch = false
 
     func validate() throws {
         guard epochs >= 0, batchSize >= 1, learningRate > 0 else {
             throw ValidationError("--epochs must be >= 0, --batch-size >= 1, --learning-rate > 0")
         }
+        guard ["constant", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be constant or cosine") }
+        guard weightDecay >= 0, (0...8).contains(shift) else { throw ValidationError("--weight-decay must be >= 0, --shift in 0...8") }
     }
 
     func run() throws {
         let dataset = try options.prepare()
         var logger = Logger(label: "thaw.pretrain")
         logger.logLevel = options.json ? .warning : .info
-        let job = PretrainJob(architecture: architecture.architecture, epochs: epochs, batchSize: batchSize,
-                              learningRate: learningRate, seed: options.seed, trainingLimit: limit)
+        var job = PretrainJob(architecture: architecture.architecture, epochs: epochs, batchSize: batchSize,
+                              learningRate: learningRate, seed: options.seed, trainingLimit: limit,
+                              schedule: schedule == "cosine" ? .cosine(floor: 0.01) : .constant,
+                              weightDecay: weightDecay, shift: shift)
+        if let fromParameters {
+            let data = try Data(contentsOf: URL(fileURLWithPath: fromParameters))
+            let expected = Model(architecture: architecture.architecture, seed: 0).parameters.count
+            guard data.count == expected * 4 else {
+                throw ValidationError("\(fromParameters): \(data.count) bytes, expected \(expected * 4) for \(architecture.rawValue)")
+            }
+            job.initialParameters = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
         let clock = ContinuousClock()
         let start = clock.now
-        let result = job.run(on: dataset, logger: logger)
+        var perEpoch: [[String: Double]] = []
+        var checkpointError: Error?
+        let result = job.run(on: dataset, logger: logger) { epoch, loss, model in
+            var row: [String: Double] = ["epoch": Double(epoch + 1), "loss": Double(loss),
+                                         "seconds": (clock.now - start) / .seconds(1)]
+            if evaluateEachEpoch, epoch + 1 < epochs {
+                let test = AccuracyReport.evaluate(model, on: dataset.test)
+                row["testAccuracy"] = test.overall
+                logger.info("epoch test accuracy", metadata: ["epoch": "\(epoch + 1)", "accuracy": "\(percent(test.overall))"])
+            }
+            perEpoch.append(row)
+            if let output, epoch + 1 < epochs {
+                do { try ModelFile.write(model, to: output) } catch { checkpointError = error }
+            }
+        }
         let seconds = (clock.now - start) / .seconds(1)
+        if let checkpointError { throw checkpointError }
         if let output { try ModelFile.write(result.model, to: output) }
         let users = result.test.perUser.sorted { $0.key < $1.key }
         if options.json {
             let object: [String: Any] = [
                 "architecture": architecture.rawValue, "epochs": epochs, "trainingSamples": result.trainingSamples,
                 "testSamples": result.test.sampleCount, "testAccuracy": result.test.overall,
-                "epochLosses": result.epochLosses.map(Double.init), "seconds": seconds,
+                "epochLosses": result.epochLosses.map(Double.init), "seconds": seconds, "perEpoch": perEpoch,
+                "schedule": schedule, "weightDecay": Double(weightDecay), "shift": shift,
+                "learningRate": Double(learningRate), "batchSize": batchSize,
                 "perUser": users.map { ["user": Int($0.key), "accuracy": $0.value] },
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
