@@ -90,7 +90,7 @@ extension DeviceFleetNode {
                 reports.append(
                     PhoneReport(
                         device: device, user: "", samples: 0, annotated: snapshot.annotatedLabels.count,
-                        accuracyBefore: 0, accuracyAfter: 0, headVersion: 0, headsSwapped: 0,
+                        accuracyBefore: 0, accuracyAfter: 0, headVersion: 0, headsSwapped: 0, headsRejected: 0,
                         batchesSent: Int(snapshot.nextSequence) - 1, batchRetries: 0, bytesSent: 0, bytesReceived: 0,
                         energyJoules: [:], ledger: [:], batteryPercent: 0, cacheEntries: snapshot.entries.count,
                         predictionHitRate: 0))
