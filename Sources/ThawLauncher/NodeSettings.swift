@@ -175,11 +175,12 @@ public struct NodeSettings: Sendable {
         let options = instance.spec.options.device ?? DeviceOptions()
         let users = try topology.deviceWriters(of: instance.spec, dataset: dataset)
         let workers = workerEndpoints
-        let phone = PhoneSettings(
+        var phone = PhoneSettings(
             flush: FlushPolicy(
                 minimumBatteryPercent: options.battery.minimumLevel * 100, minimumBatch: options.flush.samples,
                 maximumAge: options.flush.interval),
             initialBatteryLevel: options.battery.initialLevel)
+        phone.headSwapGate = options.headSwapGate ? HeadSwapGate() : nil
         var configuration = DeviceFleetNode.Configuration(
             name: instance.name, workers: workers, registry: try endpoint(.registry, "router"),
             coordinator: try endpoint(.coordinator, "publish"), metrics: metricsEndpoint, users: users,

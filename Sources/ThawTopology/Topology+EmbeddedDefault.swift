@@ -34,7 +34,7 @@ nodes:
     role: registry
     endpoints:
       router: tcp://127.0.0.1:5703    # ROUTER: workers store heads, devices pull them
-      announce: tcp://127.0.0.1:5705  # PUB: HeadAnnounce (topic heads) after each committed head
+      announce: tcp://127.0.0.1:5706  # PUB: HeadAnnounce (topic heads) after each committed head
     options:
       database: thaw-out/registry.sqlite
 

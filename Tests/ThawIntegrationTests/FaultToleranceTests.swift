@@ -47,8 +47,9 @@ struct FaultToleranceTests {
             try await cluster.kill("registry")
             // Read after the kill: everything the dead registry ever acknowledged is in the file.
             let before = try cluster.audit()
-            // Devices notice by themselves (their pulls time out) and back off.
-            try await cluster.waitUntil("a device noticed the registry is gone", timeout: .seconds(30)) {
+            // Devices notice by themselves (their pulls time out) and back off. With head announcements the
+            // periodic pull is only a safety net (every 30 s), so noticing can take that long plus the timeout.
+            try await cluster.waitUntil("a device noticed the registry is gone", timeout: .seconds(90)) {
                 phones.output.filter { $0.contains("head pull failed") }.count > failuresBefore
             }
             try await cluster.start("registry")

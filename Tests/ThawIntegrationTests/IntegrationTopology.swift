@@ -13,6 +13,8 @@ struct IntegrationTopology {
     var autoFreeze: String?
     var epochs = 5
     var annotationShare = 0.5
+    /// Off here: these tests count the heads phones swap in; the gate is unit-tested and measured by `thaw personalize`.
+    var headSwapGate = false
     var flushSamples = 8
     var flushInterval = "2s"
     var monitor = true
@@ -59,6 +61,7 @@ struct IntegrationTopology {
                 count: \(phones)
                 options:
                   annotation-share: \(annotationShare)
+                  head-swap-gate: \(headSwapGate ? "on" : "off")
                   flush:
                     samples: \(flushSamples)
                     interval: \(flushInterval)

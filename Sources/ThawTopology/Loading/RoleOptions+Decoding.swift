@@ -83,7 +83,7 @@ extension RoleOptions {
 
     private static func decodeDevice(_ node: MappingReader) throws(TopologyError) -> DeviceOptions {
         var options = DeviceOptions()
-        guard let reader = try node.mapping("options", keys: ["users", "annotation-share", "battery", "flush"]) else { return options }
+        guard let reader = try node.mapping("options", keys: ["users", "annotation-share", "head-swap-gate", "battery", "flush"]) else { return options }
         if let users = reader.node("users") {
             if case .scalar(let scalar) = users {
                 guard scalar.string == "auto" else {
@@ -99,6 +99,12 @@ extension RoleOptions {
             }
         }
         options.annotationShare = try reader.double("annotation-share", in: 0...1) ?? options.annotationShare
+        switch try reader.string("head-swap-gate") {
+        case nil: break
+        case "on"?: options.headSwapGate = true
+        case "off"?: options.headSwapGate = false
+        case let other?: throw reader.error(.invalidValue, "head-swap-gate", "expected 'on' or 'off', got '\(other)'")
+        }
         if let battery = try reader.mapping("battery", keys: ["initial-level", "drain-per-sample", "minimum-level", "charge-per-second"]) {
             options.battery.initialLevel = try battery.double("initial-level", in: 0...1) ?? options.battery.initialLevel
             options.battery.drainPerSample = try battery.double("drain-per-sample", in: 0...1) ?? options.battery.drainPerSample

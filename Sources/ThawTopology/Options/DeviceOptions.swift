@@ -12,6 +12,10 @@ public struct DeviceOptions: Hashable, Sendable {
     public var users: Users = .auto
     /// The fraction of a user's samples the user annotates (`annotation-share`, 0…1).
     public var annotationShare: Double = 0.25
+    /// Whether each phone keeps a validation share of its annotated samples and swaps in a pulled head
+    /// only when it is better on them (`head-swap-gate: on|off`, default on; docs/LEARNING.md). Tests
+    /// that count swapped heads turn it off.
+    public var headSwapGate: Bool = true
     /// Battery model (`battery:`).
     public var battery = BatterySettings()
     /// When a phone sends its cached activations (`flush:`).
