@@ -97,7 +97,9 @@ struct FleetCounters {
     let snapshotsCommitted: Counter
     let backbonePasses: Counter
     let backboneSamples: Counter
-    let deploymentApplied: CoreMetrics.Timer
+    /// The last deployment change's applied latency, p99 over the phones, in ms (the dashboard's
+    /// broadcast-to-eviction panel reads it).
+    let deploymentApplied: Gauge
 
     init(_ metrics: NodeMetrics) {
         phones = Gauge(label: "phones", factory: metrics)
@@ -109,7 +111,7 @@ struct FleetCounters {
         snapshotsCommitted = Counter(label: "snapshots_committed", factory: metrics)
         backbonePasses = Counter(label: "backbone_batches", factory: metrics)
         backboneSamples = Counter(label: "backbone_samples", factory: metrics)
-        deploymentApplied = CoreMetrics.Timer(label: "deployment_applied_p99", factory: metrics)
+        deploymentApplied = Gauge(label: "deployment_apply_latency_ms", factory: metrics)
     }
 }
 

@@ -226,7 +226,7 @@ struct DeviceFleet {
             latencyMs: LatencySummary(Array(repeating: done.switchedMs, count: phones.count)),
             sweptMs: LatencySummary(done.sweptMs))
         StdoutLine.write(line)
-        counters.deploymentApplied.recordNanoseconds(Int64(line.latencyMs.p99 * 1e6))
+        counters.deploymentApplied.record(line.latencyMs.p99)
         logger.info(
             "deployment applied",
             metadata: ["epoch": "\(state.epoch)", "evicted": "\(line.evicted)", "p99.ms": "\(line.latencyMs.p99)",
