@@ -12,16 +12,23 @@ extension RegistryStore {
         _ user: UserID, stamps: FeatureStamps, after: Int64 = 0, limit: Int
     ) throws -> [StoredFeature] {
         precondition(limit > 0, "a feature page needs a positive limit (got \(limit))")
+        return try featureRows(
+            user, stamps: stamps, after: after, limit: limit,
+            select: { "SELECT * FROM features WHERE \($0) ORDER BY id LIMIT ?" })
+    }
+
+    /// `user`'s rows stamped exactly `stamps` with id > `after`, as `select` (given the WHERE condition,
+    /// ending in a `LIMIT ?`) picks them; counted as served. Shared by ``features(_:stamps:after:limit:)``
+    /// (oldest first) and ``featureWindow(_:stamps:after:limit:)`` (the newest `limit`).
+    func featureRows(
+        _ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int, select: (String) -> String
+    ) throws -> [StoredFeature] {
         // No stored row has a version beyond Int64 (batches are refused first); a peer may still ask.
         guard stamps.modelVersion.number <= UInt64(Int64.max) else { return [] }
+        let condition = "user = ? AND model_version = ? AND freeze_point = ? AND hyper_hash = ? AND id > ?"
         let rows = try read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM features
-                    WHERE user = ? AND model_version = ? AND freeze_point = ? AND hyper_hash = ? AND id > ?
-                    ORDER BY id LIMIT ?
-                    """,
+                db, sql: select(condition),
                 arguments: [
                     user.rawValue, Int64(stamps.modelVersion.number), stamps.freezePoint.index,
                     stamps.hyperParameterHash, after, limit,

@@ -245,25 +245,9 @@ extension RegistryStore {
     public func featureWindow(_ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int) throws -> [StoredFeature]
     {
         precondition(limit > 0, "a feature window needs a positive limit (got \(limit))")
-        guard stamps.modelVersion.number <= UInt64(Int64.max) else { return [] }
-        let rows = try read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM (
-                        SELECT * FROM features
-                        WHERE user = ? AND model_version = ? AND freeze_point = ? AND hyper_hash = ? AND id > ?
-                        ORDER BY id DESC LIMIT ?)
-                    ORDER BY id
-                    """,
-                arguments: [
-                    user.rawValue, Int64(stamps.modelVersion.number), stamps.freezePoint.index,
-                    stamps.hyperParameterHash, after, limit,
-                ]
-            ).map(Self.decodeFeature)
-        }
-        count { $0.featuresServed += rows.count }
-        return rows
+        return try featureRows(
+            user, stamps: stamps, after: after, limit: limit,
+            select: { "SELECT * FROM (SELECT * FROM features WHERE \($0) ORDER BY id DESC LIMIT ?) ORDER BY id" })
     }
 
     /// Runs `body` in one write transaction (group commit); for the storage thread.
