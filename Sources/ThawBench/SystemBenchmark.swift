@@ -90,12 +90,8 @@ public struct SystemBenchmark {
         public var latenciesMs: [Double]
     }
 
-    public struct Eviction: Codable, Sendable {
-        public var change: String
-        public var phones: Int
-        public var evicted: Int
-        public var latencyMs: LatencySummary
-    }
+    /// The same record as the fleet benchmark's (its `sweptMs` stays absent here).
+    public typealias Eviction = FleetBenchmark.Eviction
 
     public struct Memory: Codable, Sendable {
         public var phones: Int
@@ -426,7 +422,9 @@ public struct SystemBenchmark {
                 $0.contains("\"event\":\"deployment-applied\"") && $0.contains(marker)
             }) {
                 let applied = try JSONDecoder().decode(DeploymentAppliedLine.self, from: Data(line.utf8))
-                return Eviction(change: change, phones: applied.phones, evicted: applied.evicted, latencyMs: applied.latencyMs)
+                return Eviction(
+                    change: change, phones: applied.phones, evicted: applied.evicted, latencyMs: applied.latencyMs,
+                    sweptMs: nil)
             }
             try await Task.sleep(for: .milliseconds(100))
         }
