@@ -131,7 +131,9 @@ let package = Package(
         ),
         .testTarget(name: "ThawTopologyTests", dependencies: ["ThawTopology"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ThawDataTests", dependencies: ["ThawData"]),
-        .testTarget(name: "ThawModelTests", dependencies: ["ThawModel", "ThawNN"]),
+        .testTarget(
+            name: "ThawModelTests",
+            dependencies: ["ThawModel", "ThawNN", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ThawLearningTests", dependencies: ["ThawLearning", "ThawModel", "ThawNN", "ThawData"]),
         .testTarget(
             name: "ThawNodesTests",

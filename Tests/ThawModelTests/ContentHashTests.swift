@@ -1,6 +1,8 @@
+import Crypto
 import Testing
-import ThawModel
 import ThawNN
+
+@testable import ThawModel
 
 @Suite struct ContentHashTests {
     @Test func equalWeightsGiveEqualHashesAndAnyChangeDiffers() {
@@ -40,6 +42,23 @@ import ThawNN
         let parameters = (0..<architecture.parameterCount).map { Float($0) * 0.25 - 1 }
         let hash = ContentHash.model(architecture: architecture, parameters: parameters)
         #expect(hash.hex == Self.goldenModelHash, "got \(hash.hex)")
+    }
+
+    /// The streamed hash (parameters fed through a fixed buffer) equals SHA-256 over the whole canonical
+    /// byte string, across chunk boundaries and with −0 in every chunk.
+    @Test func streamedHashEqualsTheHashOfTheWholeByteString() {
+        let architecture = ModelArchitecture.mlpHead(inputs: 400, hidden: 100, depth: 1, classes: 3)
+        let parameters = (0..<architecture.parameterCount).map { $0 % 7_001 == 0 ? -Float(0) : Float($0) * 0.001 - 3 }
+        #expect(parameters.count > 2 * 16_384)
+        var writer = ByteWriter()
+        writer.appendString("THAW-MODEL-1")
+        let encoded = ArchitectureEncoding.encode(architecture)
+        writer.append(UInt32(encoded.count))
+        writer.append(encoded)
+        writer.append(UInt64(parameters.count))
+        for value in parameters { writer.append(value == 0 ? 0 : value.bitPattern) }  // one value at a time, as specified
+        let whole = Array(SHA256.hash(data: writer.bytes))
+        #expect(ContentHash.model(architecture: architecture, parameters: parameters).bytes == whole)
     }
 
     /// Computed independently with Python's hashlib from the layout in docs/MODEL-FORMAT.md.

@@ -12,6 +12,11 @@ public struct ContentHash: Hashable, Sendable, CustomStringConvertible {
 
     init(digestOf bytes: [UInt8]) { self.bytes = Array(SHA256.hash(data: bytes)) }
 
+    init(_ writer: HashingWriter) {
+        var writer = writer
+        self.bytes = writer.finalize()
+    }
+
     /// Parses 64 hex digits (either case); nil for anything else.
     public init?(hex: String) {
         let digits = Array(hex.utf8)
@@ -52,14 +57,14 @@ extension ContentHash {
     /// The hash of a whole model: tag, canonical architecture, value count, parameters.
     public static func model(architecture: ModelArchitecture, parameters: [Float]) -> ContentHash {
         precondition(parameters.count == architecture.parameterCount, "parameters do not match the architecture")
-        var writer = ByteWriter(reservingCapacity: 64 + parameters.count * 4)
+        var writer = HashingWriter()
         writer.appendString("THAW-MODEL-1")
         let encoded = ArchitectureEncoding.encode(architecture)
         writer.append(UInt32(encoded.count))
         writer.append(encoded)
         writer.append(UInt64(parameters.count))
         writer.appendFloats(parameters, canonicalZero: true)
-        return ContentHash(digestOf: writer.bytes)
+        return ContentHash(writer)
     }
 
     /// The hash of `model`'s current parameters.
@@ -78,7 +83,7 @@ extension ContentHash {
         let head = architecture.slice(layers: freezePoint.index..<architecture.layerCount)
         precondition(
             parameters.count == head.parameterCount, "\(parameters.count) head parameters for \(head.parameterCount)")
-        var writer = ByteWriter(reservingCapacity: 64 + parameters.count * 4)
+        var writer = HashingWriter()
         writer.appendString("THAW-HEAD-1")
         writer.append(UInt32(freezePoint.index))
         let encoded = ArchitectureEncoding.encode(head)
@@ -86,7 +91,7 @@ extension ContentHash {
         writer.append(encoded)
         writer.append(UInt64(parameters.count))
         writer.appendFloats(parameters, canonicalZero: true)
-        return ContentHash(digestOf: writer.bytes)
+        return ContentHash(writer)
     }
 
     /// The hash of a training recipe: optimiser and its settings, the head's architecture and freeze point,
