@@ -240,6 +240,53 @@ import ThawWire
         #expect(h.machine.isIdle)
     }
 
+    @Test func aRoundFetchesOnlyWhenTheSlotIsAboutToFreeSoLaterBatchesJoinIt() throws {
+        var h = Harness()
+        // Writers 1, 2 and 3 each store one batch and learn they have no head.
+        var heads: [String: UInt64] = [:]
+        for (index, user) in ["writer-1", "writer-2", "writer-3"].enumerated() {
+            let batch = Self.batch(seq: UInt64(index + 1), user: user, device: "phone-\(user)")
+            h.on(.batch(DeliveryToken(index + 1), batch))
+            h.stored(try #require(h.id(of: .featureBatch)), batch)
+            heads[user] = try #require(h.id(of: .headRequest))
+        }
+        h.on(.reply(Self.noHead("writer-1"), inReplyTo: heads["writer-1"]!))
+        let fetch1 = try #require(h.id(of: .featureFetch))
+        // One slot: writer-1 is fetching, so writer-2 and writer-3 wait with their heads known.
+        h.on(.reply(Self.noHead("writer-2"), inReplyTo: heads["writer-2"]!))
+        #expect(h.id(of: .featureFetch) == nil)
+        h.on(.reply(Self.noHead("writer-3"), inReplyTo: heads["writer-3"]!))
+        #expect(h.id(of: .featureFetch) == nil)
+        let first1 = Self.batch(seq: 1, user: "writer-1", device: "phone-writer-1")
+        h.on(.reply(Self.rows(of: [first1], firstRow: 1, user: "writer-1"), inReplyTo: fetch1))
+        // writer-1's job takes the slot; writer-2's fetch goes now, to overlap with that training.
+        let job1 = try #require(h.jobs.first)
+        let fetch2 = try #require(h.id(of: .featureFetch))
+        guard case .featureFetch(let asked)? = h.sent.first(where: { $0.id == fetch2 })?.message else { return }
+        #expect(asked.userID == "writer-2")
+        // writer-3 stores another batch while it waits: its round's fetch, still to come, takes it too.
+        let late = Self.batch(seq: 9, user: "writer-3", device: "phone-writer-3")
+        h.on(.batch(9, late))
+        h.stored(try #require(h.id(of: .featureBatch)), late)
+        #expect(h.id(of: .headRequest) == nil)
+        let first2 = Self.batch(seq: 2, user: "writer-2", device: "phone-writer-2")
+        h.on(.reply(Self.rows(of: [first2], firstRow: 3, user: "writer-2"), inReplyTo: fetch2))
+        #expect(h.jobs.isEmpty && h.id(of: .featureFetch) == nil)  // the slot is busy, one round is fetched ahead
+        h.on(.trained(job: job1.id, Harness.result()))
+        let job2 = try #require(h.jobs.first)
+        #expect(job2.user == "writer-2")
+        let fetch3 = try #require(h.id(of: .featureFetch))
+        let first3 = Self.batch(seq: 3, user: "writer-3", device: "phone-writer-3")
+        h.on(.reply(Self.rows(of: [first3, late], firstRow: 5, user: "writer-3"), inReplyTo: fetch3))
+        h.on(.trained(job: job2.id, Harness.result()))
+        let job3 = try #require(h.jobs.first)
+        #expect(job3.user == "writer-3" && job3.newSamples == 4)
+        h.on(.trained(job: job3.id, Harness.result()))
+        let commit3 = try #require(Self.commit(h))
+        #expect(commit3.commit.consumed.map(\.deviceSeq) == [3, 9])
+        #expect(h.machine.count(.rounds) == 3)
+    }
+
     @Test func duplicatesAreStoredOnceAndKnownOnesAreNotTrained() throws {
         var h = Harness()
         let b1 = Self.batch(seq: 1)
