@@ -1,5 +1,6 @@
 import Foundation
 import ThawNN
+import ThawWire
 
 /// One committed version of a user's trained head.
 ///
@@ -72,7 +73,7 @@ public struct HeadCommit: Hashable, Sendable {
     /// - Throws: ``RegistryError`` `.emptyBatch`, `.nonFiniteValue` or `.valueOutOfRange`.
     public func validate() throws(RegistryError) {
         guard !parameters.isEmpty else { throw RegistryError(.emptyBatch, "head for \(user) has no parameters") }
-        if let bad = parameters.firstIndex(where: { !$0.isFinite }) {
+        if let bad = TensorFrame.firstNonFinite(in: parameters) {
             throw RegistryError(.nonFiniteValue, "parameters[\(bad)] is \(parameters[bad])")
         }
         guard loss.isFinite else { throw RegistryError(.nonFiniteValue, "loss is \(loss)") }

@@ -1,3 +1,5 @@
+import ThawWire
+
 /// A dense float32 tensor as the registry stores it: a shape and its values in row-major order.
 ///
 /// The registry does not depend on the engine's tensor type; the lead converts at the socket edge.
@@ -31,7 +33,7 @@ public struct StoredActivations: Hashable, Sendable {
             throw RegistryError(
                 .invalidShape, "\(field): shape \(shape) needs \(product) values, got \(scalars.count)")
         }
-        if let bad = scalars.firstIndex(where: { !$0.isFinite }) {
+        if let bad = TensorFrame.firstNonFinite(in: scalars) {
             throw RegistryError(.nonFiniteValue, "\(field): value \(bad) is \(scalars[bad])")
         }
     }

@@ -3,7 +3,7 @@
 /// On a little-endian host (every Thaw target) encoding is one copy of the `Float` storage and decoding
 /// one copy into a fresh array; a big-endian host swaps each element's bit pattern, so the wire format
 /// stays little-endian everywhere.
-enum TensorFrame {
+package enum TensorFrame {
     /// The little-endian bytes of `scalars`.
     static func bytes(of scalars: [Float]) -> [UInt8] {
         #if _endian(little)
@@ -31,12 +31,21 @@ enum TensorFrame {
     }
 
     /// The index of the first NaN or infinity, if any.
-    static func firstNonFinite(in scalars: [Float]) -> Int? {
+    ///
+    /// Fast path: `x * 0` is 0 for a finite `x` and NaN otherwise, so a sum of those over 16 lanes at a
+    /// time is 0 exactly when every value is finite. The lanes make it vector code (a scalar running sum
+    /// is one dependent add per value, about 3 ms for a 6.4 MB head); only a non-finite value pays the exact scan.
+    package static func firstNonFinite(in scalars: [Float]) -> Int? {
         scalars.withUnsafeBufferPointer { buffer in
-            // Fast path: a finite sum over finite values proves all are finite (no branch per element);
-            // an overflowing sum or a non-finite element falls through to the exact scan.
-            var sum: Float = 0
-            for value in buffer { sum += value * 0 }
+            var lanes = SIMD16<Float>(repeating: 0)
+            let whole = buffer.count / 16 * 16
+            if let base = buffer.baseAddress, whole > 0 {
+                UnsafeRawPointer(base).withMemoryRebound(to: SIMD16<Float>.self, capacity: whole / 16) { vectors in
+                    for index in 0..<(whole / 16) { lanes += vectors[index] * 0 }
+                }
+            }
+            var sum = lanes.sum()
+            for index in whole..<buffer.count { sum += buffer[index] * 0 }
             if sum == 0 { return nil }
             return buffer.firstIndex { !$0.isFinite }
         }
