@@ -139,7 +139,7 @@ let package = Package(
             name: "ThawNodesTests",
             dependencies: [
                 "ThawNodes", "ThawLauncher", "ThawDeviceProfile", "ThawFuzz", "ThawModel", "ThawNN", "ThawWire", "ThawTestKit",
-                "ThawDashboard",
+                "ThawDashboard", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
 

@@ -2,7 +2,9 @@ import Foundation
 import Synchronization
 import Testing
 import ThawNN
-import ThawNodes
+import GRDB
+
+@testable import ThawNodes
 
 @Suite struct RegistryStoreTests {
     typealias F = RegistryFixtures
@@ -16,6 +18,33 @@ import ThawNodes
             #expect(try store.durableSequences(device: batch.device) == [1])
             #expect(store.counters.batchesStored == 1)
             #expect(store.counters.duplicates == 1)
+        }
+    }
+
+    @Test func aNewDatabaseUsesLargePagesAndAnOldOneKeepsItsOwn() throws {
+        func pageSize(_ path: String) throws -> Int {
+            let queue = try DatabaseQueue(path: path)
+            defer { try? queue.close() }
+            return try queue.read { try Int.fetchOne($0, sql: "PRAGMA page_size") ?? 0 }
+        }
+        try withTemporaryRegistry { path in
+            let store = try RegistryStore(path: path)
+            #expect(try store.storeBatch(F.batch(samples: 2)) == .stored(samples: 2))
+            try store.close()
+            #expect(try pageSize(path) == RegistryStore.pageSize)
+        }
+        try withTemporaryRegistry { path in
+            // A file created by an older build (4 KiB pages, already in WAL mode) opens as it is.
+            let queue = try DatabaseQueue(path: path)
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL")
+                try db.execute(sql: "CREATE TABLE older (x INTEGER)")
+            }
+            try queue.close()
+            let store = try RegistryStore(path: path)
+            #expect(try store.storeBatch(F.batch(samples: 2)) == .stored(samples: 2))
+            try store.close()
+            #expect(try pageSize(path) == 4096)
         }
     }
 

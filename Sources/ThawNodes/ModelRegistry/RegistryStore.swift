@@ -22,19 +22,43 @@ public final class RegistryStore: Sendable {
     ///
     /// - Throws: GRDB's `DatabaseError` when the file cannot be opened or migrated.
     public init(path: String) throws {
+        try Self.createWithLargePages(path)
         var configuration = Configuration()
         // Other processes (a second registry, the sqlite3 shell) may hold the write lock briefly.
         configuration.busyMode = .timeout(10)
         // WAL policy for multi-megabyte heads (docs/REGISTRY.md): SQLite's default checkpoints every
-        // 1,000 pages (4 MiB), i.e. on nearly every head commit, inside the committing transaction. The
-        // registry raises that to 16,384 pages (64 MiB) and checkpoints itself on its storage thread when
-        // idle (``checkpoint(truncate:)``); the WAL file is truncated back to 64 MiB after a checkpoint.
+        // 1,000 pages, i.e. on nearly every head commit, inside the committing transaction. The registry
+        // raises that to 64 MiB of pages and checkpoints itself on its storage thread when idle
+        // (``checkpoint(truncate:)``); the WAL file is truncated back to 64 MiB after a checkpoint.
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864")
+            let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            try db.execute(
+                sql: "PRAGMA wal_autocheckpoint = \(Self.walBytes / max(pageSize, 512)); PRAGMA journal_size_limit = \(Self.walBytes)")
         }
         self.path = path
         self.pool = try DatabasePool(path: path, configuration: configuration)
         try RegistrySchema.migrator.migrate(pool)
+    }
+
+    /// WAL size at which SQLite checkpoints on its own, and to which the file is truncated after.
+    static let walBytes = 64 << 20
+
+    /// SQLite page size of a new database file. A 6.4 MB head is 1,600 pages of 4 KiB, each a WAL frame
+    /// with its own header and checksum; at 64 KiB a head commit costs 2.5× less (measured with Python's
+    /// sqlite3 on this machine: 26.6 → 10.7 ms mean per 6.4 MB insert with `synchronous = FULL`), and so
+    /// does a 12.5 KB feature row. The size is fixed once the file is in WAL mode, so it is set here,
+    /// before GRDB opens the pool; existing files keep theirs.
+    static let pageSize = 65_536
+
+    private static func createWithLargePages(_ path: String) throws {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard ((attributes?[.size] as? NSNumber)?.intValue ?? 0) == 0 else { return }
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA page_size = \(pageSize)")
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+        }
+        try queue.close()
     }
 
     /// Closes every connection; later calls throw. Safe to call twice.
