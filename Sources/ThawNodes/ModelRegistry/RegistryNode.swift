@@ -150,9 +150,12 @@ public struct RegistryNode: Sendable {
             let metricsSocket = metricsIndex.map { loop.sockets[$0] }
             let announceSocket = announceIndex.map { loop.sockets[$0] }
             let sub = subIndex.map { loop.sockets[$0] }
-            var mover = RegistryFreezeMover(
-                store: store, push: pushIndex.map { loop.sockets[$0] }, loop: loop, logger: logger,
-                stamper: EnvelopeStamper(sender: configuration.name))
+            let mover = RegistryFreezeMoveThread(
+                mover: RegistryFreezeMover(
+                    store: store, push: pushIndex.map { loop.sockets[$0] }, loop: loop, logger: logger,
+                    stamper: EnvelopeStamper(sender: configuration.name)))
+            mover.start()
+            defer { mover.stop() }
             var endpoints = ["router": loop.boundEndpoints(of: router).first?.rawValue ?? ""]
             if let announceSocket {
                 endpoints["announce"] = loop.boundEndpoints(of: announceSocket).first?.rawValue ?? ""
@@ -187,8 +190,7 @@ public struct RegistryNode: Sendable {
                     continuation.finish()
                 }
                 group.addTask {
-                    // Ticks drive the advancer one page at a time; 50 ms keeps a move's cloud work close to
-                    // its compute time without spinning when there is none.
+                    // Ticks publish gauges and metrics; freeze-move pages run on their own thread.
                     while !Task.isCancelled {
                         try await Task.sleep(for: .milliseconds(50))
                         continuation.yield(.tick)
@@ -231,7 +233,6 @@ public struct RegistryNode: Sendable {
                         // Ticks are coalesced: a burst queued behind slow work runs once.
                         guard ContinuousClock.now - lastTick >= .milliseconds(40) else { break }
                         lastTick = ContinuousClock.now
-                        if !stopping { try await mover.tick() }
                         inFlight.record(machine.pendingCount)
                         indexedUsers.record(machine.index.heads.count)
                         if let metricsSocket, ContinuousClock.now - lastMetrics >= .seconds(2) {
