@@ -86,6 +86,25 @@ struct NodeProcessTests {
         #expect(exit == .exited(0))
     }
 
+    /// `pid` is the child itself (the pid `kill -9` tests target), and `killHard` ends it with SIGKILL.
+    @Test func pidIsTheChildsAndKillHardEndsIt() async throws {
+        let line = #"{"ready":true,"role":"worker","node":"victim","pid":'$$',"endpoints":{}}"#
+        let node = try await Self.fake("victim", "echo '\(line)'; exec sleep 30")
+        #expect(try await node.waitForReady(timeout: .seconds(10)).pid == node.pid)
+        #expect(try await node.killHard() == .signaled(SIGKILL))
+        #expect(!node.wasReaped)
+        #expect(!node.send(signal: SIGTERM))
+    }
+
+    /// A grandchild that keeps stdout open does not hold back the child's exit; what was printed is kept.
+    @Test func aGrandchildHoldingStdoutDoesNotDelayTheExit() async throws {
+        let node = try await Self.fake("parent", "sleep 3 & echo 'bye'; exit 4")
+        let started = ContinuousClock.now
+        #expect(try await node.waitForExit(timeout: .seconds(10)) == .exited(4))
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(node.output == ["[parent stdout] bye"])
+    }
+
     /// Regression: children once inherited the test thread's mask with SIGTERM blocked and ignored teardown.
     @Test func childStartsWithNoBlockedSignals() async throws {
         let node = try await Self.fake("mask", "exec grep SigBlk /proc/self/status")
