@@ -150,7 +150,7 @@ public final class NodeProcess: Sendable {
             case .signaled(let signal): .signaled(signal)
             }
             box.state.withLock { state in
-                // A child killed by something else before the deadline was not reaped.
+                // Only a SIGKILL can be the reaper's; any other end after the deadline was the child's own.
                 if status != .signaled(SIGKILL) { state.reaped = false }
                 announce(.success(status), in: &state)
             }
