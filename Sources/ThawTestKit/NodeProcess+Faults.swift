@@ -1,16 +1,8 @@
 import Foundation
 
-/// Fault injection and measurement for a running node: signals (SIGKILL, SIGSTOP, SIGCONT) and its
-/// resident memory as the kernel reports it.
+/// Fault injection and measurement for a running node: `kill -9` (signals such as SIGSTOP and SIGCONT
+/// go through ``NodeProcess/send(signal:)``) and its resident memory as the kernel reports it.
 extension NodeProcess {
-    /// Sends `signal` to the child unless it has already exited (a reaped pid could be reused).
-    /// - Returns: whether the signal was sent.
-    @discardableResult
-    public func send(signal: Int32) -> Bool {
-        guard exitStatus == nil else { return false }
-        return kill(pid, signal) == 0
-    }
-
     /// `kill -9`: no handler runs, no file is flushed, no socket says goodbye.
     /// - Returns: how the child ended (`.signaled(9)` unless it had exited already).
     /// - Throws: ``NodeProcessError`` with code `exitTimeout` if it is still there after `timeout`.

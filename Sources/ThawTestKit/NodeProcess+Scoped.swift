@@ -12,7 +12,7 @@ public func withNodeProcess<T: Sendable>(
     hardTimeout: Duration = .seconds(120),
     _ body: (NodeProcess) async throws -> T
 ) async throws -> (result: T, exit: NodeProcess.ExitStatus) {
-    let node = try NodeProcess(name: name, arguments: arguments, executable: executable, environment: environment, hardTimeout: hardTimeout)
+    let node = try await NodeProcess(name: name, arguments: arguments, executable: executable, environment: environment, hardTimeout: hardTimeout)
     let result: T
     do {
         result = try await body(node)

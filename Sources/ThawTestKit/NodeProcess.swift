@@ -1,13 +1,25 @@
 import Foundation
+import Subprocess
 import Synchronization
+
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
 
 /// One child process of a multi-process test (usually a `thaw` node), with captured output, a
 /// ready-line wait, a hard-timeout reaper, and SIGTERM → grace → SIGKILL teardown.
 ///
-/// Built on Foundation `Process` rather than swift-subprocess: `Process` gives the pid at once and a
-/// termination callback, which is all the event plumbing needed, while swift-subprocess's API wants
-/// the whole lifetime inside one closure, which fits badly with "start five nodes, then test".
-/// Blocking pipe reads run on two dedicated threads per process, never on the cooperative pool.
+/// Built on swift-subprocess, whose `run` keeps a child's whole lifetime inside one closure. A test
+/// wants the opposite shape ("start five nodes, then test"), so the async initialiser starts `run`
+/// in a detached task and returns as soon as the child has a pid; the closure then lives as long as
+/// the child. That buys what Foundation's `Process` made us hand-write: output read as async line
+/// sequences (no reader threads), the exit seen through a process descriptor (no polling, no
+/// termination-callback thread), children spawned with an empty signal mask, and signals sent
+/// through the process descriptor, so a late one can never reach a reused pid. The `Execution` is
+/// kept outside the closure only while the closure runs (cleared under the state lock before it
+/// returns, so before swift-subprocess reaps the child and closes the descriptor).
 ///
 /// Thread rule: every method may be called from any task; state lives behind a `Mutex`.
 /// Ownership: the caller must call ``terminate(grace:)`` (or use ``withNodeProcess(_:arguments:executable:environment:hardTimeout:_:)``);
@@ -27,21 +39,26 @@ public final class NodeProcess: Sendable {
         }
     }
 
+    /// The running child as swift-subprocess hands it to `run`'s closure.
+    private typealias Running = Execution<NoInput, SequenceOutput, SequenceOutput>
+
     private struct State {
         var output: [String] = []
         var readyLine: ReadyLine?
         var readyError: ReadyLineError?
         var exit: ExitStatus?
+        /// Why swift-subprocess lost track of the child after starting it (it should never happen).
+        var exitError: NodeProcessError?
         /// stdout reached EOF: no ready line can come any more.
         var stdoutClosed = false
-        /// Streams (stdout, stderr) that reached EOF; the exit is announced once both did, so a caller
-        /// who waited for the exit sees all output.
-        var closedStreams = 0
-        /// The exit status as reported by the OS, before it is announced.
-        var reportedExit: ExitStatus?
-        /// When the OS reported the exit (taken on the termination callback's thread, so a busy test
-        /// process does not stretch it).
+        /// `run` called its closure: the pid went back to the initialiser.
+        var launched = false
+        /// The child while `run`'s closure runs; nil before and after, so no signal outlives it.
+        var running: Running?
+        /// When swift-subprocess saw the child exit (before the output was drained and the exit announced).
         var exitedAt: ContinuousClock.Instant?
+        /// A caller sent SIGKILL itself (so a SIGKILL exit after the deadline is not the reaper's).
+        var killedByCaller = false
         var reaped = false
         var nextWaiter = 0
         var readyWaiters: [Int: CheckedContinuation<ReadyLine, any Error>] = [:]
@@ -52,17 +69,17 @@ public final class NodeProcess: Sendable {
     public let name: String
     /// The child's process id.
     public let pid: Int32
-    /// A reference to the lock-protected state, shared with the reader threads and OS callbacks
+    /// A reference to the lock-protected state, shared with the task that runs the child
     /// (`Mutex` is non-copyable, so closures capture this box instead).
     private final class Box: Sendable {
         let state = Mutex(State())
     }
 
-    private let box = Box()
+    private let box: Box
     /// Most lines kept per process; older ones are dropped so a chatty node cannot exhaust memory.
     private static let maximumLines = 20_000
 
-    /// Launches `executable` with `arguments`.
+    /// Launches `executable` with `arguments` and returns once the child has a pid.
     /// - Parameters:
     ///   - name: node name, used as the output prefix and in errors.
     ///   - executable: the binary; defaults to ``thawExecutable()``.
@@ -75,51 +92,88 @@ public final class NodeProcess: Sendable {
         executable: URL? = nil,
         environment: [String: String] = [:],
         hardTimeout: Duration = .seconds(120)
-    ) throws {
+    ) async throws {
         let url = try executable ?? Self.thawExecutable()
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
         // A thaw node started by a test stops by itself if the test process dies before tearing it down.
-        process.environment = ProcessInfo.processInfo.environment.merging(["THAW_EXIT_WITH_PARENT": "1"]) { $1 }
-            .merging(environment) { $1 }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
+        var overrides: [Environment.Key: String?] = ["THAW_EXIT_WITH_PARENT": "1"]
+        for (key, value) in environment { overrides[Environment.Key(stringLiteral: key)] = value }
+        let configuration = Configuration(
+            executable: .path(FilePath(url.path)), arguments: Arguments(arguments), environment: .inherit.updating(overrides)
+        )
+        let box = Box()
         self.name = name
-        let box = self.box
-        process.terminationHandler = { child in
-            let status: ExitStatus = child.terminationReason == .uncaughtSignal
-                ? .signaled(child.terminationStatus) : .exited(child.terminationStatus)
-            Self.record(exit: status, in: box)
-        }
-        do {
-            // A child inherits the spawning thread's signal mask, and Foundation's Process on Linux
-            // does not reset it. Swift concurrency and Dispatch worker threads block almost every
-            // signal (measured: SigBlk fffffffe3bfbea27 in a child spawned from a test), so the child
-            // would never see SIGTERM. Spawn with an empty mask, then restore this thread's mask.
-            var empty = sigset_t()
-            var previous = sigset_t()
-            sigemptyset(&empty)
-            pthread_sigmask(SIG_SETMASK, &empty, &previous)
-            defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
-            try process.run()
-        } catch {
-            throw NodeProcessError(.launchFailed, node: name, reason: "cannot start \(url.path): \(error)")
-        }
-        self.pid = process.processIdentifier
-        Self.startReader(stdout.fileHandleForReading, stream: "stdout", node: name, box: box, parseReady: true)
-        Self.startReader(stderr.fileHandleForReading, stream: "stderr", node: name, box: box, parseReady: false)
-        let pid = self.pid
-        DispatchQueue.global().asyncAfter(deadline: .now() + Self.seconds(hardTimeout)) {
-            let alive = box.state.withLock { state in
-                if state.reportedExit == nil { state.reaped = true }
-                return state.reportedExit == nil
+        self.box = box
+        self.pid = try await withCheckedThrowingContinuation { started in
+            // Detached: the child outlives this call, and its task must not inherit the caller's
+            // executor preference or cancellation.
+            Task.detached {
+                await Self.run(configuration, name: name, hardTimeout: hardTimeout, box: box, started: started)
             }
-            if alive { kill(pid, SIGKILL) }
         }
+    }
+
+    /// Runs the child to its end: hands back the pid, drains both streams, watches for the exit or
+    /// the hard deadline, then announces the exit (after both streams hit EOF, so a caller who
+    /// waited for the exit sees all output).
+    private static func run(
+        _ configuration: Configuration, name: String, hardTimeout: Duration, box: Box,
+        started: CheckedContinuation<Int32, any Error>
+    ) async {
+        do {
+            let result = try await Subprocess.run(configuration, input: .none, output: .sequence, error: .sequence) {
+                (execution: Running) in
+                box.state.withLock { state in
+                    state.running = execution
+                    state.launched = true
+                }
+                started.resume(returning: execution.processIdentifier.value)
+                let deadline = ContinuousClock.now + hardTimeout
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await drain(execution.standardOutput, name: "stdout", node: name, box: box, parseReady: true) }
+                    group.addTask { await drain(execution.standardError, name: "stderr", node: name, box: box, parseReady: false) }
+                    group.addTask {
+                        // The reaper: the teardown returns as soon as the child exits (swift-subprocess
+                        // watches its process descriptor); at the deadline it sends SIGKILL. The first
+                        // step's signal 0 only checks that the child is there.
+                        await execution.teardown(using: [.send(signal: Signal(rawValue: 0), allowedDurationToNextStep: hardTimeout)])
+                        let now = ContinuousClock.now
+                        box.state.withLock { state in
+                            state.exitedAt = now
+                            state.reaped = now >= deadline && !state.killedByCaller
+                        }
+                    }
+                }
+                box.state.withLock { $0.running = nil }
+            }
+            let status: ExitStatus = switch result.terminationStatus {
+            case .exited(let code): .exited(code)
+            case .signaled(let signal): .signaled(signal)
+            }
+            box.state.withLock { state in
+                // Only a SIGKILL can be the reaper's; any other end after the deadline was the child's own.
+                if status != .signaled(SIGKILL) { state.reaped = false }
+                announce(.success(status), in: &state)
+            }
+        } catch {
+            if !box.state.withLock({ $0.launched }) {
+                started.resume(throwing: NodeProcessError(.launchFailed, node: name, reason: "cannot start \(configuration.executable): \(error)"))
+                return
+            }
+            box.state.withLock { state in
+                state.running = nil
+                let failure = NodeProcessError(.lostTrack, node: name, reason: "swift-subprocess stopped watching it: \(error)", output: state.output)
+                announce(.failure(failure), in: &state)
+            }
+        }
+    }
+
+    private static func announce(_ outcome: Result<ExitStatus, NodeProcessError>, in state: inout State) {
+        switch outcome {
+        case .success(let exit): state.exit = exit
+        case .failure(let error): state.exitError = error
+        }
+        for waiter in state.exitWaiters.values { waiter.resume(with: outcome.mapError { $0 }) }
+        state.exitWaiters = [:]
     }
 
     /// The `thaw` binary: `$THAW_BIN`, else `thaw` in the build folder that holds the test bundle.
@@ -143,7 +197,7 @@ public final class NodeProcess: Sendable {
     /// How the child ended, or nil while it runs.
     public var exitStatus: ExitStatus? { box.state.withLock { $0.exit } }
 
-    /// When the OS reported the child's exit, or nil while it runs.
+    /// When swift-subprocess saw the child exit, or nil while it runs.
     public var exitedAt: ContinuousClock.Instant? { box.state.withLock { $0.exitedAt } }
 
     /// Whether the hard-timeout reaper killed the child.
@@ -153,6 +207,17 @@ public final class NodeProcess: Sendable {
     public func printOutput() {
         let text = output.joined(separator: "\n") + "\n"
         FileHandle.standardError.write(Data("---- output of \(name) (pid \(pid)) ----\n\(text)".utf8))
+    }
+
+    /// Sends `signal` to the child through its process descriptor, unless it has already exited.
+    /// - Returns: whether the signal was sent.
+    @discardableResult
+    public func send(signal: Int32) -> Bool {
+        box.state.withLock { state in
+            guard state.exit == nil, let running = state.running else { return false }
+            if signal == SIGKILL { state.killedByCaller = true }
+            return (try? running.send(signal: Signal(rawValue: signal))) != nil
+        }
     }
 
     /// Waits for the child's ready line.
@@ -171,16 +236,14 @@ public final class NodeProcess: Sendable {
     @discardableResult
     public func terminate(grace: Duration = .seconds(5)) async throws -> ExitStatus {
         if let exit = exitStatus { return exit }
-        // Never signal a pid the OS already reaped (it could be reused); just wait for the announcement.
-        if box.state.withLock({ $0.reportedExit != nil }) { return try await waitForExit(timeout: .seconds(10)) }
-        kill(pid, SIGTERM)
+        // Not sent: the child is gone and its exit is on the way; just wait for the announcement.
+        guard send(signal: SIGTERM) else { return try await waitForExit(timeout: .seconds(10)) }
         do {
             return try await waitForExit(timeout: grace)
         } catch let error as NodeProcessError where error.code == .exitTimeout {
-            // A starved test process may time out after the child exited in time: never SIGKILL then
-            // (the pid may be reaped and reused), take the exit the OS reported.
-            if box.state.withLock({ $0.reportedExit != nil }) { return try await waitForExit(timeout: .seconds(10)) }
-            kill(pid, SIGKILL)
+            // A starved test process may time out after the child exited in time; the SIGKILL then
+            // reaches a zombie through its descriptor and changes nothing, so no check is needed.
+            send(signal: SIGKILL)
             return try await withTimeout(.seconds(10), code: .killTimeout, what: "still running after SIGKILL") {
                 try await self.exitEvent()
             }
@@ -188,7 +251,7 @@ public final class NodeProcess: Sendable {
     }
 
     /// Waits for the child to exit on its own.
-    /// - Throws: ``NodeProcessError`` with code `exitTimeout` after `timeout`.
+    /// - Throws: ``NodeProcessError`` with code `exitTimeout` after `timeout`, or `lostTrack`.
     public func waitForExit(timeout: Duration) async throws -> ExitStatus {
         try await withTimeout(timeout, code: .exitTimeout, what: "still running") { try await self.exitEvent() }
     }
@@ -231,6 +294,8 @@ public final class NodeProcess: Sendable {
                 box.state.withLock { state in
                     if let exit = state.exit {
                         continuation.resume(returning: exit)
+                    } else if let error = state.exitError {
+                        continuation.resume(throwing: error)
                     } else if Task.isCancelled {
                         continuation.resume(throwing: CancellationError())
                     } else {
@@ -243,61 +308,26 @@ public final class NodeProcess: Sendable {
         }
     }
 
-    /// Notes the OS-reported exit; it is announced when both output streams closed, or after
-    /// `outputDrainLimit` if a grandchild still holds a pipe open.
-    private static func record(exit: ExitStatus, in box: Box) {
-        let now = ContinuousClock.now
+    /// Reads one stream to EOF as lines; stdout lines that start with `{` are candidate ready lines
+    /// (the first one decides, later ones are only logged). swift-subprocess ends the sequence when
+    /// the child exits, even if a grandchild still holds the pipe, after draining what is buffered.
+    private static func drain(_ stream: SubprocessOutputSequence, name: String, node: String, box: Box, parseReady: Bool) async {
+        do {
+            // Unbounded lines, as a node prints them: a cap would end the read and leave the pipe full.
+            for try await line in stream.strings(bufferingPolicy: .unbounded) {
+                handleLine(line, stream: name, node: node, box: box, parseReady: parseReady)
+            }
+        } catch {
+            handleLine("(reading \(name) failed: \(error))", stream: name, node: node, box: box, parseReady: false)
+        }
+        guard parseReady else { return }
         box.state.withLock { state in
-            state.reportedExit = exit
-            state.exitedAt = now
-            announceExitIfComplete(&state, force: false)
+            state.stdoutClosed = true
+            guard state.readyLine == nil, state.readyError == nil else { return }
+            let error = noReadyLine(node: node, state: state)
+            for waiter in state.readyWaiters.values { waiter.resume(throwing: error) }
+            state.readyWaiters = [:]
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + outputDrainLimit) {
-            box.state.withLock { announceExitIfComplete(&$0, force: true) }
-        }
-    }
-
-    /// How long an exit waits for its output streams to close before it is announced anyway.
-    private static let outputDrainLimit = 1.0
-
-    private static func announceExitIfComplete(_ state: inout State, force: Bool) {
-        guard state.exit == nil, let exit = state.reportedExit, force || state.closedStreams == 2 else { return }
-        state.exit = exit
-        for waiter in state.exitWaiters.values { waiter.resume(returning: exit) }
-        state.exitWaiters = [:]
-    }
-
-    /// Reads one pipe to EOF on a dedicated thread, splitting lines; stdout lines that start with `{`
-    /// are candidate ready lines (the first one decides, later ones are only logged).
-    private static func startReader(_ handle: FileHandle, stream: String, node: String, box: Box, parseReady: Bool) {
-        let thread = Thread {
-            var pending = Data()
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                pending.append(chunk)
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...newline)
-                    handleLine(line, stream: stream, node: node, box: box, parseReady: parseReady)
-                }
-            }
-            if !pending.isEmpty {
-                handleLine(String(decoding: pending, as: UTF8.self), stream: stream, node: node, box: box, parseReady: parseReady)
-            }
-            box.state.withLock { state in
-                state.closedStreams += 1
-                announceExitIfComplete(&state, force: false)
-                guard parseReady else { return }
-                state.stdoutClosed = true
-                guard state.readyLine == nil, state.readyError == nil else { return }
-                let error = noReadyLine(node: node, state: state)
-                for waiter in state.readyWaiters.values { waiter.resume(throwing: error) }
-                state.readyWaiters = [:]
-            }
-        }
-        thread.name = "\(node)-\(stream)"
-        thread.start()
     }
 
     /// The error for a child whose stdout closed without a ready line (it exited, or closed stdout).
@@ -336,9 +366,5 @@ public final class NodeProcess: Sendable {
             defer { group.cancelAll() }
             return try await group.next()!  // two tasks were added, so there is a first result
         }
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

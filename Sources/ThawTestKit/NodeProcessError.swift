@@ -8,7 +8,7 @@ public struct NodeProcessError: Error, Hashable, Sendable, CustomStringConvertib
         private let value: String
         /// No `thaw` binary next to the test bundle and no `THAW_BIN`.
         public static let binaryNotFound = Code(value: "binaryNotFound")
-        /// `Process.run()` failed.
+        /// swift-subprocess could not start the child.
         public static let launchFailed = Code(value: "launchFailed")
         /// No ready line within the deadline.
         public static let readyTimeout = Code(value: "readyTimeout")
@@ -20,6 +20,8 @@ public struct NodeProcessError: Error, Hashable, Sendable, CustomStringConvertib
         public static let exitTimeout = Code(value: "exitTimeout")
         /// The child survived SIGKILL for the whole wait (should never happen).
         public static let killTimeout = Code(value: "killTimeout")
+        /// swift-subprocess stopped watching a started child, so its exit status is unknown (should never happen).
+        public static let lostTrack = Code(value: "lostTrack")
         public var description: String { value }
     }
 

@@ -99,7 +99,7 @@ struct CurveSecurityTests {
 
         // `thaw keys topology` makes every node's key pair and the allowlist; then `strangers` is
         // taken off the allowlist: a device whose key the cloud does not know.
-        let maker = try NodeProcess(name: "keys", arguments: ["keys", "topology", file], hardTimeout: .seconds(60))
+        let maker = try await NodeProcess(name: "keys", arguments: ["keys", "topology", file], hardTimeout: .seconds(60))
         #expect(try await maker.waitForExit(timeout: .seconds(50)) == .exited(0))
         let allowlist = try Allowlist.load(path: "\(keys)/allowlist")
         let phones = Principal(kind: .device, name: "phones")
@@ -121,7 +121,7 @@ struct CurveSecurityTests {
                 }, "the listed device never swapped in a head over CURVE")
 
             // An unlisted device key is refused at the handshake by every cloud node it tries.
-            let intruder = try NodeProcess(
+            let intruder = try await NodeProcess(
                 name: "strangers",
                 arguments: [
                     "device", "--topology", file, "--node", "strangers", "--base-model",

@@ -40,7 +40,7 @@ struct DistributedSystemTests {
     @Test func devicesPersonaliseAndEveryUserGetsAHead() async throws {
         let workspace = try Workspace()
         let topology = try workspace.topology()
-        let up = try NodeProcess(
+        let up = try await NodeProcess(
             name: "up", arguments: ["up", topology, "--out", "\(workspace.path)/out", "--time-limit", "150"],
             hardTimeout: .seconds(240))
         let status = try await up.waitForExit(timeout: .seconds(220))
@@ -99,7 +99,7 @@ extension DistributedSystemTests {
         do {
             for name in names {
                 let role = name.hasPrefix("worker") ? "worker" : name == "phones" ? "device" : name
-                let node = try NodeProcess(
+                let node = try await NodeProcess(
                     name: name,
                     arguments: [
                         role, "--topology", topology, "--node", name, "--base-model",

@@ -245,7 +245,7 @@ extension FaultToleranceTests {
         func start(_ name: String) async throws -> NodeProcess {
             let role = name.hasPrefix("worker") ? "worker" : name == "phones" ? "device" : name
             let model = try FaultToleranceTests.baseModel.get()
-            let node = try NodeProcess(
+            let node = try await NodeProcess(
                 name: name,
                 arguments: [
                     role, "--topology", topology, "--node", name, "--base-model", model, "--state-dir", "\(path)/state",

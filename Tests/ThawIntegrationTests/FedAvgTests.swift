@@ -65,13 +65,13 @@ struct FedAvgTests {
                 "--state-dir", "\(workspace.path)/state",
             ]
         }
-        let server = try NodeProcess(
+        let server = try await NodeProcess(
             name: "server", arguments: arguments("fedavg", "server"), hardTimeout: .seconds(300))
         var phones: NodeProcess?
         do {
             _ = try await server.waitForReady(timeout: .seconds(120))
             try Self.sendBadInput(to: "ipc://\(workspace.path)/fedavg")
-            phones = try NodeProcess(
+            phones = try await NodeProcess(
                 name: "phones", arguments: arguments("device", "phones"), hardTimeout: .seconds(300))
             _ = try await phones?.waitForReady(timeout: .seconds(60))
             // The server stops by itself after its last round.

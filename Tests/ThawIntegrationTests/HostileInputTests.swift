@@ -96,7 +96,7 @@ struct HostileInputTests {
                 ("monitor", "monitor", ["--json"]), ("registry", "registry", []), ("coordinator", "coordinator", []),
                 ("worker", "worker", []),
             ] {
-                let node = try NodeProcess(
+                let node = try await NodeProcess(
                     name: name, arguments: [role, "--node", name] + base + extra, hardTimeout: .seconds(300))
                 nodes.append(node)
                 _ = try await node.waitForReady(timeout: .seconds(60))
@@ -133,7 +133,7 @@ struct HostileInputTests {
                     ("monitor", "monitor", ["--json"]), ("registry", "registry", []), ("worker", "worker", []),
                     ("device", "phones", []),
                 ] {
-                    let node = try NodeProcess(
+                    let node = try await NodeProcess(
                         name: name, arguments: [role, "--node", name] + base + extra, hardTimeout: .seconds(300))
                     nodes.append(node)
                     _ = try await node.waitForReady(timeout: .seconds(60))

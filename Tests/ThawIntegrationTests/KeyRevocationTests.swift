@@ -11,7 +11,7 @@ struct KeyRevocationTests {
         let workspace = try Folder()
         let file = try Self.topology(in: workspace.path)
         let keys = "\(workspace.path)/keys"
-        let maker = try NodeProcess(name: "keys", arguments: ["keys", "topology", file], hardTimeout: .seconds(60))
+        let maker = try await NodeProcess(name: "keys", arguments: ["keys", "topology", file], hardTimeout: .seconds(60))
         #expect(try await maker.waitForExit(timeout: .seconds(50)) == .exited(0))
 
         // Both device nodes are listed: `phones` (2 phones) and `strangers` (1 phone).
@@ -23,7 +23,7 @@ struct KeyRevocationTests {
             ] {
                 // Only the registry and the coordinator read the base model file.
                 let model = ["registry", "coordinator"].contains(role) ? ["--base-model", workspace.model] : []
-                let node = try NodeProcess(
+                let node = try await NodeProcess(
                     name: name,
                     arguments: [role, "--topology", file, "--node", name, "--state-dir", "\(workspace.path)/state"] + model,
                     hardTimeout: .seconds(300))
@@ -51,7 +51,7 @@ struct KeyRevocationTests {
                     stored("strangers-0") >= 1 && stored("phones-0") >= 1
                 }, "both devices should have batches stored before the revocation")
 
-            let revoke = try NodeProcess(
+            let revoke = try await NodeProcess(
                 name: "revoke", arguments: ["keys", "revoke", "strangers", "--topology", file], hardTimeout: .seconds(60))
             #expect(try await revoke.waitForExit(timeout: .seconds(50)) == .exited(0))
             #expect(revoke.output.contains { $0.contains("revoked device:strangers key") })

@@ -72,8 +72,8 @@ struct MonitorSystemTests {
         var hub = system[3]
         let device = system[4]
         var attached: [NodeProcess] = []
-        func attach(_ name: String, _ extra: [String] = []) throws -> NodeProcess {
-            let node = try NodeProcess(
+        func attach(_ name: String, _ extra: [String] = []) async throws -> NodeProcess {
+            let node = try await NodeProcess(
                 name: name, arguments: ["monitor", "--topology", topology, "--node", "monitor", "--attach", "--json"] + extra,
                 hardTimeout: .seconds(420))
             attached.append(node)
@@ -82,8 +82,8 @@ struct MonitorSystemTests {
         do {
             // Mid-run: the first personal head has been trained, committed and swapped in.
             #expect(try await DistributedSystemTests.waitUntil(.seconds(90)) { DistributedSystemTests.swaps(device, freezePoint: 7) >= 1 })
-            let first = try attach("watch-a")
-            let second = try attach("watch-b", ["--http", "127.0.0.1:0"])
+            let first = try await attach("watch-a")
+            let second = try await attach("watch-b", ["--http", "127.0.0.1:0"])
             _ = try await first.waitForReady()
             let url = try #require(try await second.waitForReady().endpoints["http"])
 
@@ -123,7 +123,7 @@ struct MonitorSystemTests {
             })
             // A new hub on the same endpoints: the attached monitor reconnects by itself and is live again.
             let beatsBefore = Self.heartbeats(second).count
-            hub = try NodeProcess(
+            hub = try await NodeProcess(
                 name: "monitor-again",
                 arguments: [
                     "monitor", "--topology", topology, "--node", "monitor", "--base-model",
@@ -173,7 +173,7 @@ extension MonitorSystemTests {
     static func runChromium(_ arguments: [String], url: String) async throws -> String {
         let profile = NSTemporaryDirectory() + "thaw-chromium-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: profile) }
-        let node = try NodeProcess(
+        let node = try await NodeProcess(
             name: "chromium",
             arguments: [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",

@@ -13,7 +13,7 @@ struct SupervisionTests {
         let path: String
         let up: NodeProcess
 
-        init(workers: Int, phones: Int, headsPerDevice: Int = 1, timeLimit: Int = 280) throws {
+        init(workers: Int, phones: Int, headsPerDevice: Int = 1, timeLimit: Int = 280) async throws {
             path = "/tmp/thaw-sv-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             let topology = try IntegrationTopology(
@@ -21,7 +21,7 @@ struct SupervisionTests {
                 phones: phones, epochs: 3, flushSamples: 4, flushInterval: "1s", monitor: true,
                 headsPerDevice: headsPerDevice
             ).write(in: path)
-            up = try NodeProcess(
+            up = try await NodeProcess(
                 name: "up", arguments: ["up", topology, "--out", "\(path)/out", "--time-limit", "\(timeLimit)"],
                 hardTimeout: .seconds(400))
         }
@@ -91,7 +91,7 @@ struct SupervisionTests {
 
     @Test func aWorkerAndTheRegistryKilledDuringThawUpComeBackAndTheRunReachesItsGoal() async throws {
         // Two heads per phone: a run long enough that both kills land before the goal.
-        let run = try UpRun(workers: 2, phones: 4, headsPerDevice: 2)
+        let run = try await UpRun(workers: 2, phones: 4, headsPerDevice: 2)
         do {
             try await UpRun.onThread {
                 try run.awaitLine("processes ready", timeout: .seconds(300))
@@ -132,7 +132,7 @@ struct SupervisionTests {
 
     @Test func aNodeThatKeepsFailingEndsTheRunWithANonZeroStatusThatNamesIt() async throws {
         // A goal the run cannot reach, so only the failing node can end it.
-        let run = try UpRun(workers: 1, phones: 2, headsPerDevice: 1000)
+        let run = try await UpRun(workers: 1, phones: 2, headsPerDevice: 1000)
         do {
             let policy = RestartPolicy.standard
             try await UpRun.onThread {
@@ -236,7 +236,7 @@ struct RoleInputTests {
         let topology = try IntegrationTopology(
             name: "inputs", modelPath: "\(path)/no-such-model.thaw", workers: 1, phones: 1
         ).write(in: path)
-        let monitor = try NodeProcess(
+        let monitor = try await NodeProcess(
             name: "monitor",
             arguments: ["monitor", "--topology", topology, "--node", "monitor", "--state-dir", "\(path)/state"],
             hardTimeout: .seconds(300))
@@ -247,7 +247,7 @@ struct RoleInputTests {
         #expect(stopped == .exited(0), "reaped by the hard timeout: \(monitor.wasReaped)")
 
         let missing = "\(path)/absent.thaw"
-        let coordinator = try NodeProcess(
+        let coordinator = try await NodeProcess(
             name: "coordinator",
             arguments: [
                 "coordinator", "--topology", topology, "--node", "coordinator", "--base-model", missing,
