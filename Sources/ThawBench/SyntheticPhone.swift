@@ -49,20 +49,22 @@ public struct SyntheticPhone {
             freezePoint: UInt32(state.freezePoint.index))
     }
 
-    /// PUSHes `messages` to the workers at `endpoints` (round-robin, as devices do) and keeps the socket
-    /// open until they are written out.
+    /// PUSHes `messages` to the workers at `endpoints`, each batch to its user's worker
+    /// (``WorkerAffinity``, as devices route them), and keeps the sockets open until they are written out.
     public static func push(_ messages: [ThawMessage], to endpoints: [Endpoint]) async throws {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
+        let affinity = WorkerAffinity(endpoints: endpoints.map(\.rawValue))
         try await withSocketLoop(
             context: context,
-            sockets: [SocketSpec(kind: .push, connect: endpoints, options: [.linger(.seconds(5))])]
+            sockets: endpoints.map { SocketSpec(kind: .push, connect: [$0], options: [.linger(.seconds(5))]) }
         ) { loop in
-            // Let every connection complete first, so that round-robin spreads the batches over all workers.
+            // Let every connection complete first.
             try await Task.sleep(for: .milliseconds(500))
             var stamper = EnvelopeStamper(sender: "synthetic-phones")
             for message in messages {
-                try await loop.send(try stamper.encode(message), on: loop.sockets[0])
+                let worker = if case .featureBatch(let batch) = message { affinity.worker(for: batch.userID) } else { 0 }
+                try await loop.send(try stamper.encode(message), on: loop.sockets[worker])
             }
             try await Task.sleep(for: .milliseconds(500))
         }

@@ -134,7 +134,11 @@ extension DeviceFleet {
                 device: phone.device.rawValue, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
                 samples: batch.entries.count, bytes: bytes, attempt: batch.attempt,
                 sampleIds: batch.entries.map(\.sampleId)))
-        try await loop.send(frames, on: push)
+        // The user's worker first; each re-send moves one worker down the user's order, so the batches of
+        // a worker that died (or dropped them) reach another one after one retry delay.
+        guard !pushes.isEmpty else { return }
+        let worker = affinity.worker(for: phone.user.rawValue, misses: batch.attempt - 1)
+        try await loop.send(frames, on: pushes[worker])
     }
 
     /// Asks the registry for the user's head with the hash in use (one pull per phone in flight); the

@@ -19,7 +19,9 @@ struct DeviceFleet {
     let refusals: InputRefusals
     let registry: RegistryClient
     let loop: SocketLoop
-    let push: SocketID
+    /// One PUSH per worker, in the topology's order; ``affinity`` picks the one for a user's batch.
+    let pushes: [SocketID]
+    let affinity: WorkerAffinity
     let metrics: SocketID?
     /// The process's own metrics (swift-metrics, published as its `device-fleet` report).
     let nodeMetrics: NodeMetrics
@@ -84,7 +86,7 @@ struct DeviceFleet {
 
     init(
         configuration: DeviceFleetNode.Configuration, dataset: HandwritingDataset, logger: Logger,
-        refusals: InputRefusals, registry: RegistryClient, loop: SocketLoop, push: SocketID, metrics: SocketID?,
+        refusals: InputRefusals, registry: RegistryClient, loop: SocketLoop, pushes: [SocketID], metrics: SocketID?,
         store: DeviceFleetStore, inbox: FleetInbox, nodeMetrics: NodeMetrics = NodeMetrics(node: "", role: "")
     ) {
         self.counters = FleetCounters(nodeMetrics)
@@ -97,7 +99,8 @@ struct DeviceFleet {
         self.refusals = refusals
         self.registry = registry
         self.loop = loop
-        self.push = push
+        self.pushes = pushes
+        self.affinity = WorkerAffinity(endpoints: configuration.workers.map(\.rawValue))
         self.metrics = metrics
         self.stamper = EnvelopeStamper(sender: configuration.name)
         self.generator = SeededGenerator(seed: configuration.seed)

@@ -75,13 +75,6 @@ public struct DeviceFleetNode: Sendable {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         var specs = [
-            // A batch that cannot go out at once (every worker's queue full, or no worker connected:
-            // `immediate` keeps messages off pipes to workers that are down) is dropped, not queued: it
-            // stays in the phone's outbox and is re-sent with back-off, so a slow or dead worker pool
-            // never stalls this process's head pulls behind it, and memory stays bounded by the outboxes.
-            SocketSpec(
-                kind: .push, connect: configuration.workers,
-                options: [.sendHighWaterMark(16), .immediate(true), .linger(.seconds(2))], whenBlocked: .drop),
             SocketSpec(
                 kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(SocketLimits.dataFrame)]),
             SocketSpec(
@@ -99,20 +92,33 @@ public struct DeviceFleetNode: Sendable {
                     kind: .sub, connect: configuration.announce,
                     options: [.subscribe(Topic.heads.rawValue), .maxMessageSize(SocketLimits.smallFrame)]))
         }
+        // One PUSH per worker, so a user's batches go to the user's worker (``WorkerAffinity``). A batch
+        // that cannot go out at once (that worker's queue full, or the worker down: `immediate` keeps
+        // messages off pipes to absent peers) is dropped, not queued: it stays in the phone's outbox and
+        // its re-send goes to the user's next worker, so a dead worker's users move on and a slow or dead
+        // worker never stalls this process's head pulls behind it; memory stays bounded by the outboxes.
+        let pushIndices = configuration.workers.indices.map { specs.count + $0 }
+        for worker in configuration.workers {
+            specs.append(
+                SocketSpec(
+                    kind: .push, connect: [worker],
+                    options: [.sendHighWaterMark(16), .immediate(true), .linger(.seconds(2))], whenBlocked: .drop))
+        }
         // Only base-model replies go through the blocking `RegistryClient` (rare, at a model change);
         // every other registry reply is an event for the fleet, matched to the phone that asked.
         let replies = DeliveryQueue()
         let inbox = FleetInbox()
         let store = try DeviceFleetStore(path: DeviceFleetStore.path(stateDirectory: configuration.stateDirectory))
         try await withNodeSocketLoop(context: context, sockets: specs, curve: configuration.curve, logger: logger) { loop in
-            let (push, dealer, sub) = (loop.sockets[0], loop.sockets[1], loop.sockets[2])
+            let (dealer, sub) = (loop.sockets[0], loop.sockets[1])
+            let pushes = pushIndices.map { loop.sockets[$0] }
             ReadyLine(role: "device", node: configuration.name, endpoints: [:]).emit()
             let metrics = NodeMetrics(node: configuration.name, role: "device-fleet")
             let refusals = InputRefusals(logger: logger, metrics: metrics)
             var fleet = DeviceFleet(
                 configuration: configuration, dataset: dataset, logger: logger, refusals: refusals,
                 registry: RegistryClient(loop: loop, dealer: dealer, replies: replies, refusals: refusals), loop: loop,
-                push: push, metrics: configuration.metrics != nil ? loop.sockets[3] : nil, store: store, inbox: inbox,
+                pushes: pushes, metrics: configuration.metrics != nil ? loop.sockets[2] : nil, store: store, inbox: inbox,
                 nodeMetrics: metrics)
             let announce = configuration.announce.isEmpty ? nil : loop.sockets[announceIndex]
             try await withThrowingTaskGroup(of: Void.self) { group in
