@@ -61,6 +61,12 @@ public struct SystemBenchmark {
         public var loadGeneratorCPUSeconds: Double
         /// `samplesPerSecond` ÷ the engine's new samples/s for the same head and recipe (``Engine``).
         public var engineRatio: Double?
+        /// CPU seconds (user + system, from /proc) of the registry and of each worker process in the window.
+        public var registryCPUSeconds: Double?
+        public var workerCPUSeconds: [Double]?
+        /// Every measured process's CPU (registry, workers, load generator) over window × cores: how busy
+        /// the machine was, which says whether more workers can help on it.
+        public var machineBusyShare: Double?
     }
 
     /// The engine alone: ``HeadTrainer`` on one BLAS thread in this process, the same head, recipe and
@@ -240,6 +246,8 @@ public struct SystemBenchmark {
         let perUser = settings.batchesPerUser * settings.samplesPerBatch
         progress("throughput: \(workers) worker(s), \(messages.count) batches of \(settings.samplesPerBatch) samples")
 
+        let nodes = ["registry"] + workerNames
+        let nodeCPUBefore = nodes.map { FleetBenchmark.cpuSeconds(cluster, node: $0) ?? 0 }
         let started = ContinuousClock.now
         let cpuBefore = Self.processCPUSeconds()
         try await SyntheticPhone.push(messages, to: endpoints)
@@ -263,6 +271,7 @@ public struct SystemBenchmark {
         }
         let elapsed = ContinuousClock.now - started
         let cpu = Self.processCPUSeconds() - cpuBefore
+        let nodeCPU = zip(nodes, nodeCPUBefore).map { (FleetBenchmark.cpuSeconds(cluster, node: $0) ?? $1) - $1 }
         guard waiting.isEmpty else {
             throw NodeError(.timeout, "workers did not train every batch within \(settings.timeout)")
         }
@@ -275,7 +284,9 @@ public struct SystemBenchmark {
             samplesPerSecond: Double(samples) / seconds, batchesPerSecond: Double(messages.count) / seconds,
             headsCommitted: heads, workerPeakKiB: workerNames.compactMap { cluster.memory(of: $0)?.peakKiB },
             registryPeakKiB: cluster.memory(of: "registry")?.peakKiB ?? 0, loadGeneratorCPUSeconds: cpu,
-            engineRatio: nil)
+            engineRatio: nil, registryCPUSeconds: nodeCPU[0], workerCPUSeconds: Array(nodeCPU.dropFirst()),
+            machineBusyShare: (nodeCPU.reduce(0, +) + cpu)
+                / (Self.seconds(elapsed) * Double(ProcessInfo.processInfo.activeProcessorCount)))
     }
 
     struct BatchKey: Hashable {

@@ -63,13 +63,18 @@ struct BenchSystemCommand: AsyncParsableCommand {
                     engine.samplePassesPerSecond))
         }
         print("\nthroughput (FedAvg CNN, freeze point \(results.freezePoint), \(results.cores) cores)")
-        print("workers  batches  samples  seconds  new samples/s  ÷engine  heads  load-gen CPU s  worker peak MiB")
+        print(
+            "workers  batches  samples  seconds  new samples/s  ÷engine  heads  load-gen CPU s  registry CPU s  "
+                + "worker CPU s  machine busy  worker peak MiB")
         for row in results.throughput {
             print(
                 String(
-                    format: "%7d  %7d  %7d  %7.1f  %13.1f  %7.3f  %5d  %14.2f  %@", row.workers, row.batches,
-                    row.samples, row.seconds, row.samplesPerSecond, row.engineRatio ?? 0, row.headsCommitted,
-                    row.loadGeneratorCPUSeconds, row.workerPeakKiB.map { String($0 / 1024) }.joined(separator: ",")))
+                    format: "%7d  %7d  %7d  %7.1f  %13.1f  %7.3f  %5d  %14.2f  %14.2f  %12@  %11.0f%%  %@", row.workers,
+                    row.batches, row.samples, row.seconds, row.samplesPerSecond, row.engineRatio ?? 0,
+                    row.headsCommitted, row.loadGeneratorCPUSeconds, row.registryCPUSeconds ?? 0,
+                    (row.workerCPUSeconds ?? []).map { String(format: "%.2f", $0) }.joined(separator: ",") as NSString,
+                    (row.machineBusyShare ?? 0) * 100,
+                    row.workerPeakKiB.map { String($0 / 1024) }.joined(separator: ",") as NSString))
         }
         if let scaling = results.twoWorkerScaling { print(String(format: "2 workers ÷ 1 worker: %.2f×", scaling)) }
         if let history = results.history {
