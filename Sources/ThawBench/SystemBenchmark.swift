@@ -91,7 +91,10 @@ public struct SystemBenchmark {
         public var lastMs: Double
         /// Median over the last ten batches.
         public var lastTenMedianMs: Double
-        /// `lastMs / firstMs`.
+        /// Median over the first ten batches.
+        public var firstTenMedianMs: Double?
+        /// `lastTenMedianMs / firstTenMedianMs`: single batches vary 2–5× with what else the registry and
+        /// the machine do (a WAL checkpoint, another process), so the ends are compared by their medians.
         public var ratio: Double
         public var latenciesMs: [Double]
     }
@@ -369,11 +372,13 @@ public struct SystemBenchmark {
             for (index, message) in messages.enumerated() {
                 latencies.append(try await pushed(message, device: "history", seq: UInt64(index + 1)))
             }
+            let head = latencies.prefix(10).sorted()
             let tail = latencies.suffix(10).sorted()
             return History(
                 batches: latencies.count, samplesPerBatch: settings.samplesPerBatch, firstMs: latencies[0],
                 lastMs: latencies[latencies.count - 1], lastTenMedianMs: tail[tail.count / 2],
-                ratio: latencies[latencies.count - 1] / latencies[0], latenciesMs: latencies)
+                firstTenMedianMs: head[head.count / 2], ratio: tail[tail.count / 2] / head[head.count / 2],
+                latenciesMs: latencies)
         }
     }
 

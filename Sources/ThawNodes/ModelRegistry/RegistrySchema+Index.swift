@@ -48,4 +48,14 @@ extension RegistrySchema {
                     """)
         }
     }
+
+    /// `v4-feature-order`: an index on every stamp and the row id, so a fetch of the rows after a head's
+    /// coverage (`after_row`) and the acknowledgement's "row at offset n" seek in the index instead of
+    /// reading every stored row of the user to test its `hyper_hash` (a cost that grew with the history).
+    static func registerFeatureOrder(in migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v4-feature-order") { db in
+            try db.execute(
+                sql: "CREATE INDEX features_by_stamps_and_id ON features(user, model_version, freeze_point, hyper_hash, id)")
+        }
+    }
 }

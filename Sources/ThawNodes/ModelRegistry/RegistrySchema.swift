@@ -63,6 +63,7 @@ enum RegistrySchema {
         }
         registerFreezeMoves(in: &migrator)
         registerIndex(in: &migrator)
+        registerFeatureOrder(in: &migrator)
         return migrator
     }
 }

@@ -81,9 +81,10 @@ struct BenchSystemCommand: AsyncParsableCommand {
             print(
                 String(
                     format: "\none user's batches one at a time (%d × %d samples, 1 worker): push → committed head "
-                        + "1st %.0f ms, last %.0f ms (median of last ten %.0f ms), last ÷ 1st %.2f",
-                    history.batches, history.samplesPerBatch, history.firstMs, history.lastMs, history.lastTenMedianMs,
-                    history.ratio))
+                        + "1st %.0f ms, last %.0f ms; median of the first ten %.0f ms, of the last ten %.0f ms: "
+                        + "last ten ÷ first ten %.2f",
+                    history.batches, history.samplesPerBatch, history.firstMs, history.lastMs,
+                    history.firstTenMedianMs ?? 0, history.lastTenMedianMs, history.ratio))
         }
         print("\nbroadcast-to-eviction latency")
         for row in results.eviction {
