@@ -27,7 +27,7 @@ extension DeviceFleet {
                         phone: index, sampleId: sampleId, modelVersion: version, freezePoint: freezePoint,
                         checkpointsAt: checkpointsAt))
             case .rebuildActivations(let plan):
-                guard let model, modelVersion == plan.modelVersion else { continue }
+                guard model != nil, modelVersion == plan.modelVersion else { continue }
                 if plan.steps.count > 1 || plan.steps.first.map({ phones[index].machine.cache[$0.sampleId]?.annotated == true }) == true {
                     let raw = plan.steps.filter { $0.startLayer == 0 }.count
                     StdoutLine.write(
@@ -35,20 +35,7 @@ extension DeviceFleet {
                             device: phones[index].device.rawValue, freezePoint: plan.target.index,
                             fromActivation: plan.steps.count - raw, fromRaw: raw, layerRuns: plan.layerRuns))
                 }
-                for step in plan.steps {
-                    let start: Tensor
-                    switch step.source {
-                    case .rawInput: start = image(Int(step.sampleId))
-                    case .activation(_, let activation):
-                        start = Tensor(shape: [1] + activation.shape, scalars: activation.scalars)
-                    }
-                    let before = model.executedFLOPs
-                    let output = model.advance(checkpoint: start, from: step.startLayer, to: plan.target.index)
-                    phones[index].machine.computed(flops: model.executedFLOPs - before)
-                    queue += phones[index].machine.backboneComputed(
-                        sampleId: step.sampleId, activation: Self.activation(output), checkpoints: [:],
-                        modelVersion: plan.modelVersion, freezePoint: plan.target)
-                }
+                startRebuild(plan, phone: index)
             case .runHead(_, let output):
                 predict(output, phone: index)
             case .discardPredictions, .swapHead:
@@ -207,15 +194,32 @@ extension DeviceFleet {
                     headHash: reply.headHash, validationSamples: phones[index].machine.validationEntries.count))
         }
         if decided.contains(.swapHead(info)) {
-            phones[index].headParameters = parameters.scalars
-            phones[index].accuracy = evaluate(phone: index)
-            StdoutLine.write(
-                HeadSwapLine(
-                    device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
-                    modelVersion: reply.modelVersion, freezePoint: Int(reply.freezePoint), accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0))
+            phones[index].headParameters = sharedHead(hash: reply.headHash, parameters.scalars)
+            // The line is printed once the new head's held-out accuracy is known (compute queue).
+            requestEvaluation(
+                phone: index,
+                purpose: .swap(
+                    HeadSwapLine(
+                        device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
+                        modelVersion: reply.modelVersion, freezePoint: Int(reply.freezePoint),
+                        accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0)))
         }
         actions += decided
         return actions
+    }
+
+    /// The parameters of head `hash`, one copy for every phone that swapped it in: a head is the same
+    /// for all phones of a user (its hash is the SHA-256 of its parameters, checked before the swap), and
+    /// at freeze point 7 of the FedAvg CNN it is 6.4 MB, so 10,000 phones cannot each keep their own.
+    mutating func sharedHead(hash: String, _ parameters: [Float]) -> [Float] {
+        if let known = heads[hash], known.count == parameters.count { return known }
+        if heads.count >= 2 * phonesByUser.count + 8 {
+            // Heads no phone's machine runs any more are forgotten (a phone still holding one keeps it).
+            let inUse = Set(phones.compactMap { $0.machine.head?.hash })
+            heads = heads.filter { inUse.contains($0.key) }
+        }
+        heads[hash] = parameters
+        return parameters
     }
 
     /// Most users whose held-out backbone outputs are kept.
@@ -240,42 +244,111 @@ extension DeviceFleet {
         return HeadSwapGate.Evidence(labels: entries.map(\.label), current: current, candidate: proposed)
     }
 
-    /// Held-out accuracy of the phone's current head (the base head when it has none yet).
-    mutating func evaluate(phone index: Int) -> Double? {
-        guard let model, let deployment, !phones[index].evaluation.isEmpty else { return nil }
+    /// Asks for the held-out accuracy of the phone's current head (the base head when it has none yet);
+    /// the answer comes back as ``evaluated(_:)``, which sets it and, for a swap, prints the line.
+    ///
+    /// Phones of one user with the same head have the same accuracy: it is computed once per (user, head,
+    /// deployment), and a request for one already being computed waits for that one. The backbone pass
+    /// over the user's evaluation set runs on the compute queue, never on the fleet's task.
+    mutating func requestEvaluation(phone index: Int, purpose: EvaluationPurpose) {
+        guard let deployment, backbone != nil, !phones[index].evaluation.isEmpty else {
+            // Nothing to measure with: a swap is still reported (accuracy unknown, as 0).
+            if case .swap(var line) = purpose {
+                phones[index].accuracy = nil
+                line.accuracy = 0
+                StdoutLine.write(line)
+            }
+            return
+        }
         let stamp = ActivationStamp(deployment)
-        // Keyed by user: phones of the same user share one evaluation set (a 1,000-phone fleet has only
-        // as many sets as users, not one backbone output per phone).
-        let user = phones[index].user
-        // Phones of one user with the same head have the same accuracy: computed once per (user, head,
-        // deployment), so the held-out backbone pass runs once per user, not once per phone.
-        let head = phones[index].machine.head?.hash ?? (phones[index].headParameters == nil ? "base" : "held")
-        let key = "\(user.rawValue)|\(head)"
         if accuracyStamp != stamp {
             accuracyStamp = stamp
             accuracyCache.removeAll()
         }
-        if head != "held", let known = accuracyCache[key] { return known }
-        if evaluationCache[user]?.stamp != stamp {
-            // Bounded: these are recomputed from the raw images when needed again.
-            if evaluationCache.count >= Self.evaluationCacheUsers, let any = evaluationCache.keys.first {
-                evaluationCache.removeValue(forKey: any)
-            }
-            let samples = phones[index].evaluation
-            let raw = Tensor(
-                shape: [samples.count, 1, dataset.test.rows, dataset.test.columns],
-                scalars: dataset.test.floatPixels(samples))
-            let inputs = model.forward(raw, layers: 0..<deployment.freezePoint.index, training: false)
-            evaluationCache[user] = (stamp, inputs, dataset.test.intLabels(samples))
+        let user = phones[index].user
+        let head = phones[index].machine.head?.hash ?? (phones[index].headParameters == nil ? "base" : "held-\(index)")
+        let key = EvaluationKey(user: user, head: head, stamp: stamp)
+        if key.shared, let known = accuracyCache["\(user.rawValue)|\(head)"] {
+            evaluationFinished(phone: index, purpose: purpose, accuracy: known)
+            return
         }
-        guard let cached = evaluationCache[user] else { return nil }
-        var accuracy = 0.0
-        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
-            accuracy = model.evaluate(cached.inputs, labels: cached.labels, from: deployment.freezePoint).accuracy
+        phones[index].evaluationsPending += 1
+        if evaluating[key] != nil {
+            evaluating[key]?.append((index, purpose))
+            return
         }
-        accuracyCache[key] = accuracy
-        return accuracy
+        evaluating[key] = [(index, purpose)]
+        startEvaluation(EvaluationJob(key: key, samples: phones[index].evaluation, head: phones[index].headParameters))
     }
+
+    private func startEvaluation(_ job: EvaluationJob) {
+        guard let backbone else { return }
+        let (inbox, inputs, dataset) = (self.inbox, evaluationInputs, self.dataset)
+        compute.submit {
+            inbox.put(.evaluated(job.run(model: backbone.model, inputs: inputs, dataset: dataset)))
+        }
+    }
+
+    /// An evaluation finished: every phone that waited for it gets its accuracy.
+    mutating func evaluated(_ result: EvaluationResult) {
+        let waiting = evaluating.removeValue(forKey: result.key) ?? []
+        if result.key.shared, result.key.stamp == accuracyStamp {
+            accuracyCache["\(result.key.user.rawValue)|\(result.key.head)"] = result.accuracy
+        }
+        for (index, purpose) in waiting {
+            phones[index].evaluationsPending -= 1
+            evaluationFinished(phone: index, purpose: purpose, accuracy: result.accuracy)
+        }
+    }
+
+    private mutating func evaluationFinished(phone index: Int, purpose: EvaluationPurpose, accuracy: Double) {
+        switch purpose {
+        case .base:
+            phones[index].baseAccuracy = accuracy
+            if phones[index].accuracy == nil { phones[index].accuracy = accuracy }
+        case .swap(var line):
+            phones[index].accuracy = accuracy
+            line.accuracyBefore = phones[index].baseAccuracy ?? 0
+            line.accuracy = accuracy
+            StdoutLine.write(line)
+        }
+    }
+
+    /// A rebuild after a freeze move: the phone's steps run on the compute queue with the fleet's model
+    /// copy, and come back as ``rebuilt(_:)``.
+    mutating func startRebuild(_ plan: RebuildPlan, phone index: Int) {
+        guard let backbone, backbone.version == plan.modelVersion, !stopping else { return }
+        let (inbox, dataset) = (self.inbox, self.dataset)
+        phones[index].rebuildsPending += 1
+        compute.submit {
+            inbox.put(.rebuilt(plan.run(phone: index, model: backbone.model, dataset: dataset)))
+        }
+    }
+
+    /// A rebuild finished: the phone is charged each step's FLOPs and its machine takes the results
+    /// (it drops those whose stamps are no longer current).
+    mutating func rebuilt(_ result: RebuildResult) async throws {
+        let index = result.phone
+        phones[index].rebuildsPending -= 1
+        guard !stopping else { return }
+        catchUp(index)
+        var actions: [DeviceAction] = []
+        for (row, step) in result.plan.steps.enumerated() where row < result.outputs.count {
+            phones[index].machine.computed(flops: result.flops[row])
+            actions += phones[index].machine.backboneComputed(
+                sampleId: step.sampleId, activation: result.outputs[row], checkpoints: [:],
+                modelVersion: result.plan.modelVersion, freezePoint: result.plan.target)
+        }
+        try await perform(actions, phone: index)
+    }
+}
+
+/// Why a phone asked for its held-out accuracy.
+enum EvaluationPurpose {
+    /// Its first: the accuracy before any head was swapped in.
+    case base
+    /// A head was swapped in: the line is printed once its accuracy is known.
+    case swap(HeadSwapLine)
 }
 
 /// A progress line on stdout each time a phone swaps in a new head.

@@ -21,7 +21,7 @@ struct BackboneResult: Sendable {
 }
 
 /// The fleet's own copy of the base model for batched backbone passes, used by one compute task at a
-/// time (the fleet starts a job only when none is running), so it is never shared between threads.
+/// time (every job runs on the fleet's serial ``FleetCompute`` queue), so it is never shared between threads.
 final class BackboneModel: @unchecked Sendable {
     let version: ModelVersion
     let model: Model
@@ -38,7 +38,7 @@ extension DeviceFleet {
 
     /// Starts the next batched backbone pass if none is running: up to ``backboneBatch`` queued requests
     /// under the same stamps and checkpoint layers (many phones' samples, one GEMM per layer), computed
-    /// on a detached task with the fleet's own model copy, never on the fleet's event task, so broadcasts
+    /// on the compute queue with the fleet's own model copy, never on the fleet's event task, so broadcasts
     /// and replies are handled while it runs. The result comes back as ``FleetEvent/backboneDone(_:)``.
     mutating func startBackboneJob() {
         guard !computing, !stopping, let first = backboneQueue.first, let backbone,
@@ -71,7 +71,9 @@ extension DeviceFleet {
         let inbox = self.inbox
         let pixels = samples.floatPixels(chunk.map { Int($0.sampleId) })
         let shape = [chunk.count, 1, samples.rows, samples.columns]
-        Task.detached {
+        let requests = chunk
+        compute.submit {
+            let chunk = requests
             let model = backbone.model
             let before = model.executedFLOPs
             let (output, recorded) = model.forward(

@@ -9,7 +9,9 @@ extension DeviceFleet {
     /// least `goalHeads` heads, and two head pulls since its last acknowledgement found nothing newer to
     /// wait for (a worker trains within one pull interval here; a slower one only delays the goal).
     func phoneIsDone(_ phone: SimulatedPhone) -> Bool {
-        guard phone.streamFinished, phone.machine.pendingUploads.isEmpty, phone.machine.outbox.count == 0 else {
+        guard phone.streamFinished, phone.evaluationsPending == 0, phone.rebuildsPending == 0,
+            phone.machine.pendingUploads.isEmpty, phone.machine.outbox.count == 0
+        else {
             return false
         }
         if phone.machine.annotatedLabels.isEmpty { return true }
@@ -50,13 +52,28 @@ extension DeviceFleet {
 
     /// Most phones reported per metrics round (every 2 s): a large fleet is reported in turns.
     static let phonesPerMetricsRound = 250
+    /// Most phones' reports encoded in one slice: a round is spread over slices, never one long unit.
+    static let phonesPerMetricsSlice = 16
 
+    /// Starts a metrics round: the process's own report now, its phones' a few per slice
+    /// (``publishPhoneMetrics()``).
     mutating func publishMetrics() {
         counters.phones.record(phones.count)
         counters.inFlight.record(inFlight.count)
         counters.backlog.record(pullBacklog.count)
         guard let metrics else { return }
-        let round = min(phones.count, Self.phonesPerMetricsRound)
+        metricsRemaining = min(phones.count, Self.phonesPerMetricsRound)
+        // The process's own report: its swift-metrics (refusals on its sockets included).
+        if let frames = try? stamper.encodePublished(.metrics(nodeMetrics.report())) {
+            _ = try? loop.trySend(frames, on: metrics)
+        }
+    }
+
+    /// Reports the next few phones of the current round.
+    mutating func publishPhoneMetrics() {
+        guard let metrics, metricsRemaining > 0, !phones.isEmpty else { return }
+        let round = min(metricsRemaining, Self.phonesPerMetricsSlice)
+        metricsRemaining -= round
         for step in 0..<round {
             let index = (metricsCursor + step) % phones.count
             let report = report(phone: index)
@@ -78,11 +95,7 @@ extension DeviceFleet {
             guard let frames = try? stamper.encodePublished(message) else { continue }
             _ = try? loop.trySend(frames, on: metrics)
         }
-        metricsCursor = phones.isEmpty ? 0 : (metricsCursor + round) % phones.count
-        // The process's own report: its swift-metrics (refusals on its sockets included).
-        if let frames = try? stamper.encodePublished(.metrics(nodeMetrics.report())) {
-            _ = try? loop.trySend(frames, on: metrics)
-        }
+        metricsCursor = (metricsCursor + round) % phones.count
     }
 }
 

@@ -39,7 +39,7 @@ struct DeviceFleet {
     var generator: SeededGenerator
     var goalAnnounced = false
     var lastGoalCheck: ContinuousClock.Instant?
-    /// Held-out accuracy by user and head hash under `accuracyStamp` (see ``evaluate(phone:)``).
+    /// Held-out accuracy by user and head hash under `accuracyStamp` (see ``requestEvaluation(phone:purpose:)``).
     var accuracyCache: [String: Double] = [:]
     var accuracyStamp: ActivationStamp?
     /// A deployment change still reaching the phones (see ``catchUp(_:)``).
@@ -55,7 +55,18 @@ struct DeviceFleet {
     /// Set after a failed registry request: no head pulls until `registryRetryAt`.
     var registryBackoff: Duration?
     var registryRetryAt: ContinuousClock.Instant?
-    var evaluationCache: [UserID: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
+    /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``).
+    var heads: [String: [Float]] = [:]
+    /// Evaluations under way on the compute queue, and the phones waiting for each.
+    var evaluating: [EvaluationKey: [(phone: Int, purpose: EvaluationPurpose)]] = [:]
+    /// Held-out backbone outputs of at most 64 users (confined to `compute`).
+    let evaluationInputs = EvaluationInputs(capacity: DeviceFleet.evaluationCacheUsers)
+    /// The long units (batched backbone passes, held-out evaluations, rebuilds) run here, in order.
+    let compute = FleetCompute(label: "thaw.fleet.compute")
+    /// Group commits run here (SQLite and its fsync), never on the Swift concurrency pool.
+    let committer = FleetCompute(label: "thaw.fleet.commit")
+    /// Phones still to report in the current metrics round (a few per slice).
+    var metricsRemaining = 0
     /// When each phone is next due for its sample/tick work (see ``workSlice(until:)``).
     var queue = PhoneQueue()
     /// Registry requests in flight, by envelope sequence.
@@ -272,7 +283,6 @@ struct DeviceFleet {
         model = made
         modelVersion = version
         backbone = BackboneModel(version: version, model: made.copy())
-        evaluationCache.removeAll()
         logger.info("base model loaded", metadata: ["model.version": "\(version)", "layers": "\(made.layerCount)"])
     }
 
@@ -362,6 +372,7 @@ struct DeviceFleet {
             lastMetrics = started
             publishMetrics()
         }
+        publishPhoneMetrics()
         try await expireRequests(now: started)
         try await drainPullBacklog()
         guard !stopping, let deployment, model != nil else { return stopping ? nil : started + configuration.tick }
@@ -378,16 +389,18 @@ struct DeviceFleet {
         }
         let now = WallClock.now()
         var clock = started
-        while ContinuousClock.now - started < budget, let entry = queue.popDue(now: clock) {
+        // A control event (a broadcast) ends the slice at the next phone: it waits for one phone's unit.
+        while ContinuousClock.now - started < budget, !inbox.controlPending, let entry = queue.popDue(now: clock) {
             let index = entry.phone
             catchUp(index)
-            if !phones[index].deferred.isEmpty || phones[index].baseAccuracy == nil {
+            if !phones[index].deferred.isEmpty || !phones[index].baseRequested {
                 let deferred = phones[index].deferred
                 phones[index].deferred.removeAll()
                 try await perform(deferred, phone: index)
-                if phones[index].baseAccuracy == nil {
-                    phones[index].baseAccuracy = evaluate(phone: index)
-                    phones[index].accuracy = phones[index].baseAccuracy
+                if !phones[index].baseRequested {
+                    // Computed on the compute queue; set when it comes back (``evaluated(_:)``).
+                    phones[index].baseRequested = true
+                    requestEvaluation(phone: index, purpose: .base)
                 }
                 // An early entry: the phone's regular one is still queued.
                 if entry.due < (phones[index].nextTick ?? entry.due) { continue }
@@ -493,12 +506,16 @@ struct DeviceFleet {
         heldSends = heldSends.filter { pendingWrites[$0.phone] == nil }
         let store = self.store
         let inbox = self.inbox
+        let committer = self.committer
         let task = Task.detached {
-            do {
-                try store.save(group)
-                inbox.put(.committed(error: nil))
-            } catch {
-                inbox.put(.committed(error: "\(error)"))
+            // The transaction and its fsync block a thread: the commit queue's, not the concurrency pool's.
+            await committer.run {
+                do {
+                    try store.save(group)
+                    inbox.put(.committed(error: nil))
+                } catch {
+                    inbox.put(.committed(error: "\(error)"))
+                }
             }
         }
         committing = (phonesInGroup, heldSends, task)

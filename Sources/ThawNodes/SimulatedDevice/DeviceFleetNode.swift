@@ -170,6 +170,10 @@ public struct DeviceFleetNode: Sendable {
                     try await fleet.commitFinished(error: error)
                 case .backboneDone(let result):
                     try await fleet.backboneDone(result)
+                case .evaluated(let result):
+                    fleet.evaluated(result)
+                case .rebuilt(let result):
+                    try await fleet.rebuilt(result)
                 case .shutdown, .closed:
                     return
                 }

@@ -11,10 +11,23 @@ enum FleetEvent: Sendable {
     case committed(error: String?)
     /// A batched backbone pass finished on its compute task.
     case backboneDone(BackboneResult)
+    /// A held-out evaluation finished on the compute queue.
+    case evaluated(EvaluationResult)
+    /// A phone's rebuild after a freeze move finished on the compute queue.
+    case rebuilt(RebuildResult)
     /// SIGTERM/SIGINT (through `RoleService`).
     case shutdown
     /// The socket loop ended.
     case closed
+
+    /// Control comes before work: broadcasts, shutdown and the end of the socket loop are handled
+    /// ahead of every other event that arrived, and end a slice of phone work early.
+    var isControl: Bool {
+        switch self {
+        case .broadcast, .shutdown, .closed: true
+        default: false
+        }
+    }
 }
 
 /// The fleet's mailbox: the socket reader and the shutdown watcher put events in; the fleet's single
@@ -28,6 +41,8 @@ final class FleetInbox: Sendable {
         var events: [FleetEvent] = []
         var waiter: CheckedContinuation<Void, Never>?
         var generation = 0
+        /// Control events among `events`.
+        var control = 0
     }
 
     private let state = Mutex(State())
@@ -37,19 +52,31 @@ final class FleetInbox: Sendable {
     func put(_ event: FleetEvent) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.events.append(event)
+            if event.isControl { state.control += 1 }
             defer { state.waiter = nil }
             return state.waiter
         }
         waiter?.resume()
     }
 
-    /// Every event that arrived so far, oldest first.
+    /// Every event that arrived so far: control events first, then the others, each in arrival order.
+    ///
+    /// The reordering is safe: a broadcast (SUB) and a registry reply or compute result never had an
+    /// order between them (other sockets, other threads); every result carries the stamps it was made
+    /// under, and a phone's machine drops one that is no longer current.
     func drain() -> [FleetEvent] {
         state.withLock { state in
-            defer { state.events.removeAll(keepingCapacity: true) }
-            return state.events
+            defer {
+                state.events.removeAll(keepingCapacity: true)
+                state.control = 0
+            }
+            guard state.control > 0, state.control < state.events.count else { return state.events }
+            return state.events.filter(\.isControl) + state.events.filter { !$0.isControl }
         }
     }
+
+    /// Whether a control event is waiting: a slice of phone work stops at the next phone.
+    var controlPending: Bool { state.withLock { $0.control > 0 } }
 
     /// Returns once an event is waiting or `deadline` passed (whichever comes first).
     func wait(until deadline: ContinuousClock.Instant) async {
