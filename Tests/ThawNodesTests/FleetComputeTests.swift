@@ -29,6 +29,22 @@ import ThawNN
         #expect(inbox.drain().isEmpty)
     }
 
+    @Test func controlIsTakenOutAheadOfTheEventsStillWaiting() {
+        let inbox = FleetInbox()
+        #expect(inbox.takeControl().isEmpty)
+        inbox.put(.committed(error: "a"))
+        inbox.put(.closed)
+        inbox.put(.committed(error: "b"))
+        let control = inbox.takeControl()
+        #expect(control.count == 1 && control.allSatisfy(\.isControl))
+        #expect(!inbox.controlPending)
+        let rest = inbox.drain().map { event -> String? in
+            if case .committed(let error) = event { return error }
+            return nil
+        }
+        #expect(rest == ["a", "b"])
+    }
+
     @Test func withoutControlTheArrivalOrderStays() {
         let inbox = FleetInbox()
         for tag in ["a", "b", "c"] { inbox.put(.committed(error: tag)) }
@@ -82,17 +98,53 @@ import ThawNN
         let expected = reference.evaluate(raw, labels: dataset.test.intLabels(samples)).accuracy
 
         let inputs = EvaluationInputs(capacity: 1)
+        let slot = BackboneModel(version: ModelVersion(1), model: model)
         let key = EvaluationKey(user: UserID("writer-1"), head: "h1", stamp: stamp)
-        let result = EvaluationJob(key: key, samples: samples, head: head)
-            .run(model: model, inputs: inputs, dataset: dataset)
+        let result = EvaluationJob(key: key, samples: samples, head: head).run(on: slot, inputs: inputs, dataset: dataset)
         #expect(result.key == key)
         #expect(abs(result.accuracy - expected) < 1e-9)
+        // The head stays loaded for the next job that wants it; the base comes back when one wants it.
+        #expect(model.headParameters(from: freezePoint) == head)
+        let baseResult = EvaluationJob(key: key, samples: samples, head: nil).run(on: slot, inputs: inputs, dataset: dataset)
         #expect(model.headParameters(from: freezePoint) == base)
-        // The base head when the job has none.
-        let baseAccuracy = model.evaluate(raw, labels: dataset.test.intLabels(samples)).accuracy
-        let baseResult = EvaluationJob(key: key, samples: samples, head: nil)
-            .run(model: model, inputs: inputs, dataset: dataset)
-        #expect(abs(baseResult.accuracy - baseAccuracy) < 1e-9)
+        #expect(abs(baseResult.accuracy - model.evaluate(raw, labels: dataset.test.intLabels(samples)).accuracy) < 1e-9)
+    }
+
+    @Test func aHeadLoadedAtAShallowerPointNeverReachesABackbonePass() {
+        let model = Model(architecture: Self.architecture, seed: 3)
+        let original = model.parameters
+        let slot = BackboneModel(version: ModelVersion(1), model: model)
+        let shallow = FreezePoint(1)
+        let head = model.headParameters(from: shallow).map { $0 + 1 }
+        slot.load(head: head, key: "h", freezePoint: shallow)
+        #expect(model.parameters != original)
+        // A pass over layers 0..<3 needs layers 1 and 2 to be the base model's.
+        slot.baseBelow(FreezePoint(3))
+        #expect(model.parameters == original)
+        // At or below the loaded point the head may stay.
+        slot.load(head: head, key: "h", freezePoint: shallow)
+        slot.baseBelow(shallow)
+        #expect(model.headParameters(from: shallow) == head)
+        // A head that does not fit the split is not loaded: the base is used.
+        slot.load(head: [1, 2, 3], key: "bad", freezePoint: FreezePoint(3))
+        #expect(model.parameters == original)
+    }
+
+    @Test func predictionsOfPhonesWithTheSameHeadRunAsOnePassAndEachPhonePaysItsOwnSample() {
+        let model = Model(architecture: Self.architecture, seed: 3)
+        let slot = BackboneModel(version: ModelVersion(1), model: model)
+        let freezePoint = FreezePoint(3)
+        let output = Activation(shape: [8], scalars: (0..<8).map { Float($0) / 8 })
+        var job = PredictionJob(freezePoint: freezePoint)
+        job.groups = [
+            .init(key: "base", head: nil, phones: [0, 1, 2], inputs: [output, output, output]),
+            .init(key: "h", head: model.headParameters(from: freezePoint).map { -$0 }, phones: [5], inputs: [output]),
+        ]
+        #expect(job.count == 4)
+        let result = job.run(on: slot)
+        #expect(result.charges.map(\.phone) == [0, 1, 2, 5])
+        let one = model.executedFLOPs.forward / 4
+        #expect(result.charges.allSatisfy { $0.flops.forward == one && $0.flops.forward > 0 })
     }
 
     @Test func evaluationInputsAreBoundedAndRecomputedUnderANewStamp() {
@@ -124,7 +176,7 @@ import ThawNN
                 .init(sampleId: 1, source: .rawInput),
                 .init(sampleId: 2, source: .activation(layer: 1, Activation(shape: stored.sampleShape, scalars: stored.scalars))),
             ])
-        let result = plan.run(phone: 7, model: model, dataset: dataset)
+        let result = plan.run(phone: 7, on: BackboneModel(version: ModelVersion(1), model: model), dataset: dataset)
         #expect(result.phone == 7)
         #expect(result.outputs.count == 2)
         for (row, sample) in [1, 2].enumerated() {

@@ -73,28 +73,41 @@ extension DeviceFleet {
         return Tensor(shape: [1, 1, samples.rows, samples.columns], scalars: samples.floatPixels([sample]))
     }
 
+    /// Queues a head prediction for the phone's next batched prediction job (``startPredictionJob()``):
+    /// predictions of phones with the same head run as one pass on the compute queue, and each phone is
+    /// charged its own sample's FLOPs when it comes back.
     private mutating func predict(_ output: Activation, phone index: Int) {
-        guard let model, let deployment else { return }
+        guard let deployment, backbone != nil else { return }
         phones[index].predictions += 1
-        let before = model.executedFLOPs
-        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
-            _ = model.predict(Tensor(shape: [1] + output.shape, scalars: output.scalars), from: deployment.freezePoint)
+        if predictionJob.freezePoint != deployment.freezePoint {
+            startPredictionJob()
+            predictionJob = PredictionJob(freezePoint: deployment.freezePoint)
         }
-        phones[index].machine.computed(flops: model.executedFLOPs - before)
+        let key = phones[index].headParameters == nil ? "base" : (phones[index].machine.head?.hash ?? "held-\(index)")
+        if let group = predictionGroups[key] {
+            predictionJob.groups[group].phones.append(index)
+            predictionJob.groups[group].inputs.append(output)
+        } else {
+            predictionGroups[key] = predictionJob.groups.count
+            predictionJob.groups.append(
+                .init(key: key, head: phones[index].headParameters, phones: [index], inputs: [output]))
+        }
+        if predictionJob.count >= Self.backboneBatch { startPredictionJob() }
     }
 
-    /// Runs `body` with the phone's head swapped into the shared model, then puts the base head back.
-    func withHead(of index: Int, model: Model, freezePoint: FreezePoint, _ body: () -> Void) {
-        guard let head = phones[index].headParameters,
-            head.count == model.parameterRange(layers: freezePoint.index..<model.layerCount).count
-        else {
-            body()
-            return
-        }
-        let base = model.headParameters(from: freezePoint)
-        model.setHeadParameters(head, from: freezePoint)
-        body()
-        model.setHeadParameters(base, from: freezePoint)
+    /// Sends the queued predictions to the compute queue as one job.
+    mutating func startPredictionJob() {
+        guard predictionJob.count > 0, let backbone else { return }
+        let job = predictionJob
+        predictionJob.groups.removeAll()
+        predictionGroups.removeAll()
+        let inbox = self.inbox
+        compute.submit { inbox.put(.predicted(job.run(on: backbone))) }
+    }
+
+    /// A prediction job finished: each phone is charged its own FLOPs.
+    mutating func predicted(_ result: PredictionResult) {
+        for (index, flops) in result.charges { phones[index].machine.computed(flops: flops) }
     }
 
     mutating func send(_ batch: DeviceBatch, phone index: Int) async throws {
@@ -112,7 +125,9 @@ extension DeviceFleet {
                 createdAtMs: WallClock.nowMs(),
                 activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
                 epoch: deployment?.epoch ?? 0))
+        let encoding = ContinuousClock.now
         let frames = try stamper.encode(message)
+        noteBusy("encode", since: encoding, threshold: .milliseconds(5))
         let bytes = frames.reduce(0) { $0 + $1.count }
         phones[index].bytesSent += bytes
         phones[index].machine.transferred(bytesUp: bytes, bytesDown: 0, now: WallClock.now())
@@ -121,8 +136,27 @@ extension DeviceFleet {
                 device: phone.device.rawValue, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
                 samples: batch.entries.count, bytes: bytes, attempt: batch.attempt,
                 sampleIds: batch.entries.map(\.sampleId)))
-        try await loop.send(frames, on: push)
+        // Never wait for room in the socket loop's mailbox on the fleet's task: when it is full the batch
+        // waits on a task of its own (batches have no order between them; the registry dedups by seq),
+        // at most `maximumWaitingSends` of them; past that it is dropped like a send to a full PUSH
+        // pipe: it stays in the phone's outbox and is re-sent with back-off.
+        if try !loop.trySend(frames, on: push) {
+            let waiting = waitingSends
+            guard waiting.withLock({ count -> Bool in
+                guard count < Self.maximumWaitingSends else { return false }
+                count += 1
+                return true
+            }) else { return }
+            let (loop, push) = (self.loop, self.push)
+            Task {
+                try? await loop.send(frames, on: push)
+                waiting.withLock { $0 -= 1 }
+            }
+        }
     }
+
+    /// Most batches waiting for room in the socket loop's mailbox at once (each is up to 800 KB).
+    static let maximumWaitingSends = 16
 
     /// Asks the registry for the user's head with the hash in use (one pull per phone in flight); the
     /// reply comes back through ``headReplyArrived(_:phone:request:)``.
@@ -143,8 +177,10 @@ extension DeviceFleet {
     }
 
     /// The registry answered a head pull: learn which batches are durable, swap in a new head.
-    mutating func headReplyArrived(_ reply: HeadReply, phone index: Int, request: HeadRequest) async throws
-        -> [DeviceAction]
+    ///
+    /// - Parameter bytes: the reply's size on the wire as received (0: not known, then it is re-encoded).
+    mutating func headReplyArrived(_ reply: HeadReply, phone index: Int, request: HeadRequest, bytes: Int = 0)
+        async throws -> [DeviceAction]
     {
         guard let deployment else { return [] }
         let phone = phones[index]
@@ -154,7 +190,7 @@ extension DeviceFleet {
         counters.headPulls.increment()
         // The request and its reply, as sized on the wire (the reply's tensor dominates).
         let requestBytes = (try? ThawMessage.headRequest(request).encodedByteCount) ?? 0
-        let replyBytes = (try? ThawMessage.headReply(reply).encodedByteCount) ?? 0
+        let replyBytes = bytes > 0 ? bytes : ((try? ThawMessage.headReply(reply).encodedByteCount) ?? 0)
         phones[index].machine.transferred(bytesUp: requestBytes, bytesDown: replyBytes, now: WallClock.now())
         var actions = phones[index].machine.batchesDurable(seqs: reply.durableSeqs)
         if phones[index].machine.outbox.count > 0, let stamp = phones[index].machine.currentStamp {
@@ -166,27 +202,67 @@ extension DeviceFleet {
         guard reply.status == .head, let parameters = reply.headParameters else {
             return actions + phones[index].machine.headNotModified()
         }
-        // A head of the current model and freeze point is swapped into the model: its size must fit, or
-        // ThawNN's precondition would stop the whole fleet, and its parameters must hash to the SHA-256 the
-        // registry vouched for, so a corrupted or mislabelled head never replaces a working one.
-        if let model, reply.freezePoint == UInt32(deployment.freezePoint.index),
-            reply.modelVersion == deployment.modelVersion.number
-        {
-            do {
-                try ModelContract(model.architecture).checkHead(
-                    parameters: parameters.scalars, claimedHash: reply.headHash, freezePoint: reply.freezePoint,
-                    what: "head v\(reply.headVersion) of \(phone.user)")
-            } catch {
-                refusals.refuse(on: "dealer", error)
-                return actions + phones[index].machine.headNotModified()
-            }
-        }
-        phones[index].bytesReceived += parameters.scalars.count * 4
         let info = HeadInfo(
             version: reply.headVersion, hash: reply.headHash, freezePoint: FreezePoint(Int(reply.freezePoint)),
             modelVersion: ModelVersion(reply.modelVersion), byteCount: parameters.scalars.count * 4)
+        // A head of the current model and freeze point is swapped into the model: its size must fit, or
+        // ThawNN's precondition would stop the whole fleet, and its parameters must hash to the SHA-256 the
+        // registry vouched for, so a corrupted or mislabelled head never replaces a working one. The hash
+        // (16 ms for 6.4 MB) and the gate's two head passes run on the compute queue; the decision is
+        // taken when they come back (``headChecked(_:)``).
+        var job = HeadCheckJob(
+            phone: index, reply: reply, info: info, what: "head v\(reply.headVersion) of \(phone.user)",
+            freezePoint: deployment.freezePoint)
+        if let model, reply.freezePoint == UInt32(deployment.freezePoint.index),
+            reply.modelVersion == deployment.modelVersion.number
+        {
+            job.contract = ModelContract(model.architecture)
+            job.verified = heads[reply.headHash]
+        }
+        if phones[index].machine.configuration.headSwapGate != nil, model != nil, let backbone {
+            let entries = phones[index].machine.validationEntries
+            job.gate = HeadCheckJob.Gate(
+                inputs: entries.map(\.activation), labels: entries.map(\.label),
+                current: phones[index].headParameters,
+                currentKey: phones[index].machine.head?.hash ?? "held-\(index)")
+            let inbox = self.inbox
+            phones[index].headChecksPending += 1
+            let gated = job
+            compute.submit { inbox.put(.headChecked(gated.run(on: backbone))) }
+            return actions
+        }
+        if job.contract != nil {
+            let inbox = self.inbox
+            phones[index].headChecksPending += 1
+            let checked = job
+            compute.submit { inbox.put(.headChecked(checked.run(on: nil))) }
+            return actions
+        }
+        return actions + headDecided(job.run(on: nil), counted: false)
+    }
+
+    /// A head's checks (and the gate's evidence) came back from the compute queue: the phone decides.
+    mutating func headChecked(_ result: HeadCheckResult) async throws {
+        let index = result.phone
+        phones[index].headChecksPending -= 1
+        guard !stopping else { return }
+        catchUp(index)
+        try await perform(headDecided(result, counted: true), phone: index)
+    }
+
+    private mutating func headDecided(_ result: HeadCheckResult, counted: Bool) -> [DeviceAction] {
+        let index = result.phone
+        let phone = phones[index]
+        if let refusal = result.refusal {
+            refusals.refuse(on: "dealer", refusal)
+            return phones[index].machine.headNotModified()
+        }
+        let reply = result.reply
+        let info = result.info
+        let parameters = reply.headParameters?.scalars ?? []
+        phones[index].bytesReceived += parameters.count * 4
         let rejectedBefore = phones[index].machine.statistics.headsRejected
-        let decided = phones[index].machine.headReceived(info, evidence: gateEvidence(phone: index, candidate: parameters.scalars))
+        let decided = phones[index].machine.headReceived(info, evidence: result.evidence)
         if phones[index].machine.statistics.headsRejected > rejectedBefore {
             StdoutLine.write(
                 HeadDeclinedLine(
@@ -194,7 +270,7 @@ extension DeviceFleet {
                     headHash: reply.headHash, validationSamples: phones[index].machine.validationEntries.count))
         }
         if decided.contains(.swapHead(info)) {
-            phones[index].headParameters = sharedHead(hash: reply.headHash, parameters.scalars)
+            phones[index].headParameters = sharedHead(hash: reply.headHash, parameters)
             // The line is printed once the new head's held-out accuracy is known (compute queue).
             requestEvaluation(
                 phone: index,
@@ -204,8 +280,7 @@ extension DeviceFleet {
                         modelVersion: reply.modelVersion, freezePoint: Int(reply.freezePoint),
                         accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0)))
         }
-        actions += decided
-        return actions
+        return decided
     }
 
     /// The parameters of head `hash`, one copy for every phone that swapped it in: a head is the same
@@ -213,7 +288,7 @@ extension DeviceFleet {
     /// at freeze point 7 of the FedAvg CNN it is 6.4 MB, so 10,000 phones cannot each keep their own.
     mutating func sharedHead(hash: String, _ parameters: [Float]) -> [Float] {
         if let known = heads[hash], known.count == parameters.count { return known }
-        if heads.count >= 2 * phonesByUser.count + 8 {
+        if heads.count >= phonesByUser.count + 8 {
             // Heads no phone's machine runs any more are forgotten (a phone still holding one keeps it).
             let inUse = Set(phones.compactMap { $0.machine.head?.hash })
             heads = heads.filter { inUse.contains($0.key) }
@@ -224,25 +299,6 @@ extension DeviceFleet {
 
     /// Most users whose held-out backbone outputs are kept.
     static let evaluationCacheUsers = 64
-
-    /// Both heads' outcomes on the phone's validation share, for the ``HeadSwapGate`` (nil without a gate).
-    func gateEvidence(phone index: Int, candidate: [Float]) -> HeadSwapGate.Evidence? {
-        guard phones[index].machine.configuration.headSwapGate != nil, let model, let deployment else { return nil }
-        let entries = phones[index].machine.validationEntries
-        guard let shape = entries.first?.activation.shape,
-            candidate.count == model.parameterRange(layers: deployment.freezePoint.index..<model.layerCount).count
-        else { return HeadSwapGate.Evidence(samples: 0, wins: 0, losses: 0) }
-        let inputs = Tensor(shape: [entries.count] + shape, scalars: entries.flatMap(\.activation.scalars))
-        var current: [Int] = []
-        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
-            current = model.predict(inputs, from: deployment.freezePoint)
-        }
-        let base = model.headParameters(from: deployment.freezePoint)
-        model.setHeadParameters(candidate, from: deployment.freezePoint)
-        let proposed = model.predict(inputs, from: deployment.freezePoint)
-        model.setHeadParameters(base, from: deployment.freezePoint)
-        return HeadSwapGate.Evidence(labels: entries.map(\.label), current: current, candidate: proposed)
-    }
 
     /// Asks for the held-out accuracy of the phone's current head (the base head when it has none yet);
     /// the answer comes back as ``evaluated(_:)``, which sets it and, for a swap, prints the line.
@@ -285,7 +341,7 @@ extension DeviceFleet {
         guard let backbone else { return }
         let (inbox, inputs, dataset) = (self.inbox, evaluationInputs, self.dataset)
         compute.submit {
-            inbox.put(.evaluated(job.run(model: backbone.model, inputs: inputs, dataset: dataset)))
+            inbox.put(.evaluated(job.run(on: backbone, inputs: inputs, dataset: dataset)))
         }
     }
 
@@ -321,7 +377,7 @@ extension DeviceFleet {
         let (inbox, dataset) = (self.inbox, self.dataset)
         phones[index].rebuildsPending += 1
         compute.submit {
-            inbox.put(.rebuilt(plan.run(phone: index, model: backbone.model, dataset: dataset)))
+            inbox.put(.rebuilt(plan.run(phone: index, on: backbone, dataset: dataset)))
         }
     }
 

@@ -25,11 +25,82 @@ struct BackboneResult: Sendable {
 final class BackboneModel: @unchecked Sendable {
     let version: ModelVersion
     let model: Model
+    /// The base model's parameters, kept once: a base head is a range of them.
+    private let base: [Float]
+    /// Which head the layers from `freezePoint` on hold now (nil: the base model's own everywhere).
+    private var loaded: (key: String, freezePoint: FreezePoint)?
 
     init(version: ModelVersion, model: Model) {
         self.version = version
         self.model = model
+        self.base = model.parameters
     }
+
+    /// Puts `head` (nil: the base model's own) into the layers from `freezePoint` on, unless it is already
+    /// there: a head is 6.4 MB for the FedAvg CNN at freeze point 7, so jobs that use the same head one
+    /// after the other copy it once, not twice per use. A head whose size does not fit the split is not
+    /// loaded (the base head is used, as before).
+    func load(head: [Float]?, key: String, freezePoint: FreezePoint) {
+        let range = model.parameterRange(layers: freezePoint.index..<model.layerCount)
+        guard let head, head.count == range.count else {
+            restoreBase()
+            return
+        }
+        if let loaded, loaded.key == key, loaded.freezePoint == freezePoint { return }
+        restoreBase()
+        model.setHeadParameters(head, from: freezePoint)
+        loaded = (key, freezePoint)
+    }
+
+    /// Makes every layer the base model's again (before a backbone pass, whose layers a head loaded at
+    /// a smaller freeze point would otherwise have changed).
+    func restoreBase() {
+        guard let loaded else { return }
+        let range = model.parameterRange(layers: loaded.freezePoint.index..<model.layerCount)
+        model.setHeadParameters(Array(base[range]), from: loaded.freezePoint)
+        self.loaded = nil
+    }
+
+    /// Makes layers `0..<freezePoint` the base model's (a head loaded at or after it may stay).
+    func baseBelow(_ freezePoint: FreezePoint) {
+        if let loaded, loaded.freezePoint < freezePoint { restoreBase() }
+    }
+}
+
+/// Head predictions waiting for the compute queue: the backbone outputs of many phones, grouped by the
+/// head each phone runs, so each group is one batched pass through the head layers.
+struct PredictionJob: Sendable {
+    struct Group: Sendable {
+        var key: String
+        var head: [Float]?
+        var phones: [Int] = []
+        var inputs: [Activation] = []
+    }
+    var freezePoint: FreezePoint
+    var groups: [Group] = []
+    var count: Int { groups.reduce(0) { $0 + $1.phones.count } }
+
+    /// Each group through its head; returns each phone's FLOPs (every sample of a group costs the same).
+    func run(on backbone: BackboneModel) -> PredictionResult {
+        var result = PredictionResult()
+        let model = backbone.model
+        for group in groups where !group.inputs.isEmpty {
+            backbone.load(head: group.head, key: group.key, freezePoint: freezePoint)
+            let shape = group.inputs[0].shape
+            let n = group.inputs.count
+            let before = model.executedFLOPs
+            _ = model.predict(Tensor(shape: [n] + shape, scalars: group.inputs.flatMap(\.scalars)), from: freezePoint)
+            let spent = model.executedFLOPs - before
+            let each = FLOPCount(forward: spent.forward / n, backward: spent.backward / n, optimizer: spent.optimizer / n)
+            for phone in group.phones { result.charges.append((phone, each)) }
+        }
+        return result
+    }
+}
+
+/// What a ``PredictionJob`` cost each phone.
+struct PredictionResult: Sendable {
+    var charges: [(phone: Int, flops: FLOPCount)] = []
 }
 
 extension DeviceFleet {
@@ -74,6 +145,7 @@ extension DeviceFleet {
         let requests = chunk
         compute.submit {
             let chunk = requests
+            backbone.baseBelow(first.freezePoint)
             let model = backbone.model
             let before = model.executedFLOPs
             let (output, recorded) = model.forward(

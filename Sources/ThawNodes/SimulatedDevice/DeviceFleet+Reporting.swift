@@ -9,7 +9,7 @@ extension DeviceFleet {
     /// least `goalHeads` heads, and two head pulls since its last acknowledgement found nothing newer to
     /// wait for (a worker trains within one pull interval here; a slower one only delays the goal).
     func phoneIsDone(_ phone: SimulatedPhone) -> Bool {
-        guard phone.streamFinished, phone.evaluationsPending == 0, phone.rebuildsPending == 0,
+        guard phone.streamFinished, phone.evaluationsPending == 0, phone.rebuildsPending == 0, phone.headChecksPending == 0,
             phone.machine.pendingUploads.isEmpty, phone.machine.outbox.count == 0
         else {
             return false
@@ -50,6 +50,22 @@ extension DeviceFleet {
             predictionHitRate: lookups > 0 ? Double(machine.predictions.hits) / Double(lookups) : 0)
     }
 
+    /// A unit of the fleet's task longer than this is logged: a broadcast arriving during it waits for it.
+    static let busyThreshold: Duration = .milliseconds(10)
+
+    /// Records how long the fleet's task was busy with one unit (an event or a slice): the longest since
+    /// the last metrics round is the `fleet_task_busiest_ms` gauge, and one over ``busyThreshold`` is logged.
+    mutating func noteBusy(
+        _ kind: String, since started: ContinuousClock.Instant, threshold: Duration = DeviceFleet.busyThreshold
+    ) {
+        let busy = ContinuousClock.now - started
+        let ms = Double(busy.components.seconds) * 1000 + Double(busy.components.attoseconds) / 1e15
+        busiestMs = max(busiestMs, ms)
+        if busy > threshold {
+            logger.info("fleet task busy", metadata: ["unit": "\(kind)", "ms": "\(Int(ms))"])
+        }
+    }
+
     /// Most phones reported per metrics round (every 2 s): a large fleet is reported in turns.
     static let phonesPerMetricsRound = 250
     /// Most phones' reports encoded in one slice: a round is spread over slices, never one long unit.
@@ -61,6 +77,8 @@ extension DeviceFleet {
         counters.phones.record(phones.count)
         counters.inFlight.record(inFlight.count)
         counters.backlog.record(pullBacklog.count)
+        counters.busiest.record(busiestMs)
+        busiestMs = 0
         guard let metrics else { return }
         metricsRemaining = min(phones.count, Self.phonesPerMetricsRound)
         // The process's own report: its swift-metrics (refusals on its sockets included).
@@ -113,6 +131,8 @@ struct FleetCounters {
     /// The last deployment change's applied latency, p99 over the phones, in ms (the dashboard's
     /// broadcast-to-eviction panel reads it).
     let deploymentApplied: Gauge
+    /// The longest unit of the fleet's task (an event or a slice) since the previous round, in ms.
+    let busiest: Gauge
 
     init(_ metrics: NodeMetrics) {
         phones = Gauge(label: "phones", factory: metrics)
@@ -125,6 +145,7 @@ struct FleetCounters {
         backbonePasses = Counter(label: "backbone_batches", factory: metrics)
         backboneSamples = Counter(label: "backbone_samples", factory: metrics)
         deploymentApplied = Gauge(label: "deployment_apply_latency_ms", factory: metrics)
+        busiest = Gauge(label: "fleet_task_busiest_ms", factory: metrics)
     }
 }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import CoreMetrics
 import Foundation
 import Logging
@@ -55,6 +56,11 @@ struct DeviceFleet {
     /// Set after a failed registry request: no head pulls until `registryRetryAt`.
     var registryBackoff: Duration?
     var registryRetryAt: ContinuousClock.Instant?
+    /// Batches waiting on a task of their own for room in the socket loop's mailbox (``send(_:phone:)``).
+    let waitingSends = SendCounter()
+    /// Head predictions waiting for the compute queue, and each head's group in it.
+    var predictionJob = PredictionJob(freezePoint: FreezePoint(0))
+    var predictionGroups: [String: Int] = [:]
     /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``).
     var heads: [String: [Float]] = [:]
     /// Evaluations under way on the compute queue, and the phones waiting for each.
@@ -65,6 +71,8 @@ struct DeviceFleet {
     let compute = FleetCompute(label: "thaw.fleet.compute")
     /// Group commits run here (SQLite and its fsync), never on the Swift concurrency pool.
     let committer = FleetCompute(label: "thaw.fleet.commit")
+    /// The longest unit of the fleet's task since the last metrics round (``noteBusy(_:since:)``).
+    var busiestMs = 0.0
     /// Phones still to report in the current metrics round (a few per slice).
     var metricsRemaining = 0
     /// When each phone is next due for its sample/tick work (see ``workSlice(until:)``).
@@ -367,12 +375,14 @@ struct DeviceFleet {
     /// - Returns: when the next phone is due (nil: none).
     mutating func workSlice(budget: Duration) async throws -> ContinuousClock.Instant? {
         let started = ContinuousClock.now
+        let metricsStarted = ContinuousClock.now
         if started - lastMetrics >= .seconds(2) {
             // Metrics first: a fleet that never got a usable deployment still reports what it refused.
             lastMetrics = started
             publishMetrics()
         }
         publishPhoneMetrics()
+        noteBusy("metrics", since: metricsStarted, threshold: .milliseconds(5))
         try await expireRequests(now: started)
         try await drainPullBacklog()
         guard !stopping, let deployment, model != nil else { return stopping ? nil : started + configuration.tick }
@@ -392,6 +402,8 @@ struct DeviceFleet {
         // A control event (a broadcast) ends the slice at the next phone: it waits for one phone's unit.
         while ContinuousClock.now - started < budget, !inbox.controlPending, let entry = queue.popDue(now: clock) {
             let index = entry.phone
+            let phoneStarted = ContinuousClock.now
+            defer { noteBusy("phone", since: phoneStarted, threshold: .milliseconds(5)) }
             catchUp(index)
             if !phones[index].deferred.isEmpty || !phones[index].baseRequested {
                 let deferred = phones[index].deferred
@@ -423,7 +435,10 @@ struct DeviceFleet {
             clock = ContinuousClock.now
         }
         startBackboneJob()
+        startPredictionJob()
+        let goalStarted = ContinuousClock.now
         announceGoalIfReached()
+        noteBusy("goal", since: goalStarted, threshold: .milliseconds(5))
         return queue.nextDue
     }
 
@@ -560,4 +575,13 @@ struct Sweep {
     var evictedBefore: Int
     var remaining: Int
     var sweptMs: [Double] = []
+}
+
+/// A count shared between the fleet's task and the tasks it starts.
+final class SendCounter: Sendable {
+    private let count = Mutex(0)
+
+    func withLock<Result: Sendable>(_ body: (inout Int) -> Result) -> Result {
+        count.withLock { body(&$0) }
+    }
 }

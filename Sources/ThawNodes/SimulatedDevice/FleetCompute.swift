@@ -1,6 +1,7 @@
 import Dispatch
 import ThawData
 import ThawNN
+import ThawWire
 
 /// Where a device process's long units of work run: one serial dispatch queue, so jobs run one at a
 /// time, in the order they were submitted, on a thread of their own.
@@ -100,19 +101,16 @@ struct RebuildResult: Sendable {
 
 extension EvaluationJob {
     /// The job's accuracy with `model`, the base head restored afterwards.
-    func run(model: Model, inputs cache: EvaluationInputs, dataset: HandwritingDataset) -> EvaluationResult {
+    func run(on backbone: BackboneModel, inputs cache: EvaluationInputs, dataset: HandwritingDataset)
+        -> EvaluationResult
+    {
+        let model = backbone.model
         let freezePoint = key.stamp.freezePoint
+        backbone.baseBelow(freezePoint)
         let (inputs, labels) = cache.inputs(
             user: key.user, stamp: key.stamp, samples: samples, dataset: dataset, model: model)
-        var accuracy = 0.0
-        if let head, head.count == model.parameterRange(layers: freezePoint.index..<model.layerCount).count {
-            let base = model.headParameters(from: freezePoint)
-            model.setHeadParameters(head, from: freezePoint)
-            accuracy = model.evaluate(inputs, labels: labels, from: freezePoint).accuracy
-            model.setHeadParameters(base, from: freezePoint)
-        } else {
-            accuracy = model.evaluate(inputs, labels: labels, from: freezePoint).accuracy
-        }
+        backbone.load(head: head, key: head == nil ? "base" : "\(key.user.rawValue)|\(key.head)", freezePoint: freezePoint)
+        let accuracy = model.evaluate(inputs, labels: labels, from: freezePoint).accuracy
         return EvaluationResult(key: key, accuracy: accuracy)
     }
 }
@@ -120,7 +118,9 @@ extension EvaluationJob {
 extension RebuildPlan {
     /// Every step advanced to the plan's target with `model`, one step at a time (each step's FLOPs are
     /// its phone's), from its stored activation or the raw image.
-    func run(phone: Int, model: Model, dataset: HandwritingDataset) -> RebuildResult {
+    func run(phone: Int, on backbone: BackboneModel, dataset: HandwritingDataset) -> RebuildResult {
+        backbone.baseBelow(target)
+        let model = backbone.model
         var outputs: [Activation] = []
         var flops: [FLOPCount] = []
         outputs.reserveCapacity(steps.count)
@@ -141,4 +141,73 @@ extension RebuildPlan {
         }
         return RebuildResult(phone: phone, plan: self, outputs: outputs, flops: flops)
     }
+}
+
+/// A pulled head's checks and the head-swap gate's evidence, computed on the compute queue.
+struct HeadCheckJob: Sendable {
+    struct Gate: Sendable {
+        /// The phone's validation entries (backbone outputs under the current stamps) and their labels.
+        var inputs: [Activation]
+        var labels: [Int]
+        /// The head the phone runs now (nil: the base model's), and its key for the loaded-head slot.
+        var current: [Float]?
+        var currentKey: String
+    }
+
+    var phone: Int
+    var reply: HeadReply
+    var info: HeadInfo
+    var what: String
+    var freezePoint: FreezePoint
+    /// Set when the head is for the current model and freeze point: its size and hash are checked.
+    var contract: ModelContract?
+    /// The parameters already verified under the reply's hash, if any: equal ones need no SHA-256.
+    var verified: [Float]?
+    /// Set when the phone has a ``HeadSwapGate``.
+    var gate: Gate?
+
+    func run(on backbone: BackboneModel?) -> HeadCheckResult {
+        var result = HeadCheckResult(phone: phone, reply: reply, info: info)
+        let candidate = reply.headParameters?.scalars ?? []
+        if let contract {
+            do {
+                if let verified, verified == candidate {
+                    try contract.checkHead(count: candidate.count, freezePoint: reply.freezePoint, what: what)
+                } else {
+                    try contract.checkHead(
+                        parameters: candidate, claimedHash: reply.headHash, freezePoint: reply.freezePoint, what: what)
+                }
+            } catch {
+                result.refusal = error
+                return result
+            }
+        }
+        guard let gate, let backbone else { return result }
+        let model = backbone.model
+        // As before: no validation entries, or a candidate that does not fit the split, is no evidence.
+        guard let shape = gate.inputs.first?.shape,
+            candidate.count == model.parameterRange(layers: freezePoint.index..<model.layerCount).count
+        else {
+            result.evidence = HeadSwapGate.Evidence(samples: 0, wins: 0, losses: 0)
+            return result
+        }
+        let inputs = Tensor(shape: [gate.inputs.count] + shape, scalars: gate.inputs.flatMap(\.scalars))
+        backbone.load(head: gate.current, key: gate.currentKey, freezePoint: freezePoint)
+        let current = model.predict(inputs, from: freezePoint)
+        backbone.load(head: candidate, key: reply.headHash, freezePoint: freezePoint)
+        let proposed = model.predict(inputs, from: freezePoint)
+        result.evidence = HeadSwapGate.Evidence(labels: gate.labels, current: current, candidate: proposed)
+        return result
+    }
+}
+
+/// What a ``HeadCheckJob`` found, fed back to the fleet as an event.
+struct HeadCheckResult: Sendable {
+    var phone: Int
+    var reply: HeadReply
+    var info: HeadInfo
+    /// Why the head is refused (size or hash), if it is.
+    var refusal: (any Error)?
+    /// The gate's evidence (nil: the phone has no gate).
+    var evidence: HeadSwapGate.Evidence?
 }

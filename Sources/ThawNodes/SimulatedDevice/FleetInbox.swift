@@ -5,8 +5,9 @@ import ThawWire
 enum FleetEvent: Sendable {
     /// A coordinator broadcast (deployment state, invalidation, heartbeat).
     case broadcast(DecodedMessage)
-    /// A reply from the registry to one of the fleet's in-flight requests.
-    case reply(DecodedMessage)
+    /// A reply from the registry to one of the fleet's in-flight requests, and its size on the wire
+    /// (all frames, counted by the reader: the fleet never re-encodes a reply to learn it).
+    case reply(DecodedMessage, bytes: Int)
     /// A group commit of phones' snapshots finished (`error` nil: durable).
     case committed(error: String?)
     /// A batched backbone pass finished on its compute task.
@@ -15,10 +16,30 @@ enum FleetEvent: Sendable {
     case evaluated(EvaluationResult)
     /// A phone's rebuild after a freeze move finished on the compute queue.
     case rebuilt(RebuildResult)
+    /// A batch of head predictions finished on the compute queue.
+    case predicted(PredictionResult)
+    /// A pulled head's checks and gate evidence finished on the compute queue.
+    case headChecked(HeadCheckResult)
     /// SIGTERM/SIGINT (through `RoleService`).
     case shutdown
     /// The socket loop ended.
     case closed
+
+    /// The event's name in logs.
+    var kind: String {
+        switch self {
+        case .broadcast: "broadcast"
+        case .reply: "reply"
+        case .committed: "committed"
+        case .backboneDone: "backbone"
+        case .evaluated: "evaluated"
+        case .rebuilt: "rebuilt"
+        case .predicted: "predicted"
+        case .headChecked: "head-checked"
+        case .shutdown: "shutdown"
+        case .closed: "closed"
+        }
+    }
 
     /// Control comes before work: broadcasts, shutdown and the end of the socket loop are handled
     /// ahead of every other event that arrived, and end a slice of phone work early.
@@ -72,6 +93,18 @@ final class FleetInbox: Sendable {
             }
             guard state.control > 0, state.control < state.events.count else { return state.events }
             return state.events.filter(\.isControl) + state.events.filter { !$0.isControl }
+        }
+    }
+
+    /// The control events that arrived so far, oldest first; the other events stay, in their order.
+    /// The fleet takes them between two other events, so a broadcast waits for at most one event.
+    func takeControl() -> [FleetEvent] {
+        state.withLock { state in
+            guard state.control > 0 else { return [] }
+            let control = state.events.filter(\.isControl)
+            state.events.removeAll(where: \.isControl)
+            state.control = 0
+            return control
         }
     }
 

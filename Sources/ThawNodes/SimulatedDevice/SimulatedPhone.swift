@@ -19,6 +19,7 @@ struct SimulatedPhone {
     /// Held-out evaluations and rebuilds of this phone still on the compute queue.
     var evaluationsPending = 0
     var rebuildsPending = 0
+    var headChecksPending = 0
     var accuracy: Double?
     var bytesSent = 0
     var bytesReceived = 0
