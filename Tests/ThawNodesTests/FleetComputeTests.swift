@@ -169,12 +169,12 @@ import ThawNN
         let dataset = Self.dataset(samples: 4)
         let model = Model(architecture: Self.architecture, seed: 3)
         let stored = model.forward(
-            Tensor(shape: [1, 1, 2, 2], scalars: dataset.test.floatPixels([2])), layers: 0..<1, training: false)
+            Tensor(shape: [1, 1, 2, 2], scalars: dataset.test.floatPixels([2])), layers: 0..<2, training: false)
         let plan = RebuildPlan(
             modelVersion: ModelVersion(1), target: FreezePoint(3),
             steps: [
                 .init(sampleId: 1, source: .rawInput),
-                .init(sampleId: 2, source: .activation(layer: 1, Activation(shape: stored.sampleShape, scalars: stored.scalars))),
+                .init(sampleId: 2, source: .activation(layer: 2, Activation(shape: stored.sampleShape, scalars: stored.scalars))),
             ])
         let result = plan.run(phone: 7, on: BackboneModel(version: ModelVersion(1), model: model), dataset: dataset)
         #expect(result.phone == 7)
@@ -187,6 +187,5 @@ import ThawNN
         }
         // From the raw input costs more than from a stored activation.
         #expect(result.flops[0].forward > result.flops[1].forward)
-        #expect(result.flops[1].forward > 0)
     }
 }
