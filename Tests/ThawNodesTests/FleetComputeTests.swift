@@ -130,23 +130,6 @@ import ThawNN
         #expect(model.parameters == original)
     }
 
-    @Test func predictionsOfPhonesWithTheSameHeadRunAsOnePassAndEachPhonePaysItsOwnSample() {
-        let model = Model(architecture: Self.architecture, seed: 3)
-        let slot = BackboneModel(version: ModelVersion(1), model: model)
-        let freezePoint = FreezePoint(3)
-        let output = Activation(shape: [8], scalars: (0..<8).map { Float($0) / 8 })
-        var job = PredictionJob(freezePoint: freezePoint)
-        job.groups = [
-            .init(key: "base", head: nil, phones: [0, 1, 2], inputs: [output, output, output]),
-            .init(key: "h", head: model.headParameters(from: freezePoint).map { -$0 }, phones: [5], inputs: [output]),
-        ]
-        #expect(job.count == 4)
-        let result = job.run(on: slot)
-        #expect(result.charges.map(\.phone) == [0, 1, 2, 5])
-        let one = model.executedFLOPs.forward / 4
-        #expect(result.charges.allSatisfy { $0.flops.forward == one && $0.flops.forward > 0 })
-    }
-
     @Test func evaluationInputsAreBoundedAndRecomputedUnderANewStamp() {
         let dataset = Self.dataset(samples: 6)
         let model = Model(architecture: Self.architecture, seed: 3)

@@ -67,42 +67,6 @@ final class BackboneModel: @unchecked Sendable {
     }
 }
 
-/// Head predictions waiting for the compute queue: the backbone outputs of many phones, grouped by the
-/// head each phone runs, so each group is one batched pass through the head layers.
-struct PredictionJob: Sendable {
-    struct Group: Sendable {
-        var key: String
-        var head: [Float]?
-        var phones: [Int] = []
-        var inputs: [Activation] = []
-    }
-    var freezePoint: FreezePoint
-    var groups: [Group] = []
-    var count: Int { groups.reduce(0) { $0 + $1.phones.count } }
-
-    /// Each group through its head; returns each phone's FLOPs (every sample of a group costs the same).
-    func run(on backbone: BackboneModel) -> PredictionResult {
-        var result = PredictionResult()
-        let model = backbone.model
-        for group in groups where !group.inputs.isEmpty {
-            backbone.load(head: group.head, key: group.key, freezePoint: freezePoint)
-            let shape = group.inputs[0].shape
-            let n = group.inputs.count
-            let before = model.executedFLOPs
-            _ = model.predict(Tensor(shape: [n] + shape, scalars: group.inputs.flatMap(\.scalars)), from: freezePoint)
-            let spent = model.executedFLOPs - before
-            let each = FLOPCount(forward: spent.forward / n, backward: spent.backward / n, optimizer: spent.optimizer / n)
-            for phone in group.phones { result.charges.append((phone, each)) }
-        }
-        return result
-    }
-}
-
-/// What a ``PredictionJob`` cost each phone.
-struct PredictionResult: Sendable {
-    var charges: [(phone: Int, flops: FLOPCount)] = []
-}
-
 extension DeviceFleet {
     /// Most samples in one batched backbone pass.
     static let backboneBatch = 128

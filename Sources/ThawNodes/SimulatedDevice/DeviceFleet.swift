@@ -58,11 +58,12 @@ struct DeviceFleet {
     var registryRetryAt: ContinuousClock.Instant?
     /// Batches waiting on a task of their own for room in the socket loop's mailbox (``send(_:phone:)``).
     let waitingSends = SendCounter()
-    /// Head predictions waiting for the compute queue, and each head's group in it.
-    var predictionJob = PredictionJob(freezePoint: FreezePoint(0))
-    var predictionGroups: [String: Int] = [:]
     /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``).
     var heads: [String: [Float]] = [:]
+    /// The last parameters received under each hash, not yet verified: later equal replies share them.
+    var seenHeads: [String: [Float]] = [:]
+    /// Heads verified on the compute queue (confined to it).
+    let headVerifications = HeadVerifications()
     /// Evaluations under way on the compute queue, and the phones waiting for each.
     var evaluating: [EvaluationKey: [(phone: Int, purpose: EvaluationPurpose)]] = [:]
     /// Held-out backbone outputs of at most 64 users (confined to `compute`).
@@ -435,7 +436,6 @@ struct DeviceFleet {
             clock = ContinuousClock.now
         }
         startBackboneJob()
-        startPredictionJob()
         let goalStarted = ContinuousClock.now
         announceGoalIfReached()
         noteBusy("goal", since: goalStarted, threshold: .milliseconds(5))

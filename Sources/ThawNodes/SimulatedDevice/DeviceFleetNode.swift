@@ -185,8 +185,6 @@ public struct DeviceFleetNode: Sendable {
                     fleet.evaluated(result)
                 case .rebuilt(let result):
                     try await fleet.rebuilt(result)
-                case .predicted(let result):
-                    fleet.predicted(result)
                 case .headChecked(let result):
                     try await fleet.headChecked(result)
                 case .shutdown, .closed:
@@ -197,7 +195,6 @@ public struct DeviceFleetNode: Sendable {
             fleet.startCommitIfIdle()
             let next = try await fleet.workSlice(budget: slice)
             fleet.startCommitIfIdle()
-            fleet.startPredictionJob()
             fleet.noteBusy("slice", since: sliceStarted)
             let now = ContinuousClock.now
             if let next, next <= now {

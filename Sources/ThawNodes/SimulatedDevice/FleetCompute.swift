@@ -161,21 +161,20 @@ struct HeadCheckJob: Sendable {
     var freezePoint: FreezePoint
     /// Set when the head is for the current model and freeze point: its size and hash are checked.
     var contract: ModelContract?
-    /// The parameters already verified under the reply's hash, if any: equal ones need no SHA-256.
-    var verified: [Float]?
     /// Set when the phone has a ``HeadSwapGate``.
     var gate: Gate?
 
-    func run(on backbone: BackboneModel?) -> HeadCheckResult {
+    func run(on backbone: BackboneModel?, verifications: HeadVerifications?) -> HeadCheckResult {
         var result = HeadCheckResult(phone: phone, reply: reply, info: info)
         let candidate = reply.headParameters?.scalars ?? []
         if let contract {
             do {
-                if let verified, verified == candidate {
+                if let verifications, verifications.verified(candidate, hash: reply.headHash) {
                     try contract.checkHead(count: candidate.count, freezePoint: reply.freezePoint, what: what)
                 } else {
                     try contract.checkHead(
                         parameters: candidate, claimedHash: reply.headHash, freezePoint: reply.freezePoint, what: what)
+                    verifications?.record(candidate, hash: reply.headHash)
                 }
             } catch {
                 result.refusal = error
@@ -210,4 +209,28 @@ struct HeadCheckResult: Sendable {
     var refusal: (any Error)?
     /// The gate's evidence (nil: the phone has no gate).
     var evidence: HeadSwapGate.Evidence?
+}
+
+/// Heads whose parameters were checked against their SHA-256 hash on the compute queue, so that the
+/// other phones' copies of the same bytes (usually the very same array) are not hashed again.
+/// Used only on the fleet's compute queue.
+final class HeadVerifications: @unchecked Sendable {
+    // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
+    private var byHash: [String: [Float]] = [:]
+    let capacity: Int
+
+    init(capacity: Int = 256) {
+        self.capacity = capacity
+    }
+
+    /// Whether `parameters` are bytes already verified under `hash`.
+    func verified(_ parameters: [Float], hash: String) -> Bool {
+        guard let known = byHash[hash] else { return false }
+        return DeviceFleet.sameScalars(known, parameters)
+    }
+
+    func record(_ parameters: [Float], hash: String) {
+        if byHash.count >= capacity { byHash.removeAll() }
+        byHash[hash] = parameters
+    }
 }

@@ -16,8 +16,6 @@ enum FleetEvent: Sendable {
     case evaluated(EvaluationResult)
     /// A phone's rebuild after a freeze move finished on the compute queue.
     case rebuilt(RebuildResult)
-    /// A batch of head predictions finished on the compute queue.
-    case predicted(PredictionResult)
     /// A pulled head's checks and gate evidence finished on the compute queue.
     case headChecked(HeadCheckResult)
     /// SIGTERM/SIGINT (through `RoleService`).
@@ -34,7 +32,6 @@ enum FleetEvent: Sendable {
         case .backboneDone: "backbone"
         case .evaluated: "evaluated"
         case .rebuilt: "rebuilt"
-        case .predicted: "predicted"
         case .headChecked: "head-checked"
         case .shutdown: "shutdown"
         case .closed: "closed"
