@@ -171,4 +171,20 @@ import ThawNN
         // From the raw input costs more than from a stored activation.
         #expect(result.flops[0].forward > result.flops[1].forward)
     }
+
+    // MARK: - Heads
+
+    @Test func bytesVerifiedUnderAHashAreKnownAndOthersAreNot() {
+        let verifications = HeadVerifications(capacity: 2)
+        let head: [Float] = [1, 2, 3]
+        #expect(!verifications.verified(head, hash: "h"))
+        verifications.record(head, hash: "h")
+        #expect(verifications.verified(head, hash: "h"))
+        #expect(verifications.verified([1, 2, 3], hash: "h"))
+        // Other bytes under the same hash, or the same bytes under another hash, are checked again.
+        #expect(!verifications.verified([1, 2, 4], hash: "h"))
+        #expect(!verifications.verified(head, hash: "other"))
+        #expect(DeviceFleet.sameScalars([], []))
+        #expect(!DeviceFleet.sameScalars([1], [1, 1]))
+    }
 }
