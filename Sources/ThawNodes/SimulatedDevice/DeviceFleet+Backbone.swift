@@ -130,15 +130,30 @@ extension DeviceFleet {
     mutating func backboneDone(_ result: BackboneResult) async throws {
         computing = false
         guard !stopping else { return }
-        for (row, request) in result.requests.enumerated() {
-            catchUp(request.phone)
-            phones[request.phone].machine.computed(flops: result.flopsPerSample)
-            let actions = phones[request.phone].machine.backboneComputed(
-                sampleId: request.sampleId, activation: result.outputs[row], checkpoints: result.checkpoints[row],
-                modelVersion: request.modelVersion, freezePoint: request.freezePoint)
-            try await perform(actions, phone: request.phone)
-        }
+        backboneResults.append(result)
         startBackboneJob()
+        try await drainBackboneResults()
+    }
+
+    /// Hands finished passes to their phones, one phone at a time, stopping as soon as a control event
+    /// waits (a pass has up to 128 phones); the rest is handed over before the next slice.
+    mutating func drainBackboneResults() async throws {
+        while let result = backboneResults.first {
+            while backboneRow < result.requests.count {
+                if inbox.controlPending { return }
+                let row = backboneRow
+                backboneRow += 1
+                let request = result.requests[row]
+                catchUp(request.phone)
+                phones[request.phone].machine.computed(flops: result.flopsPerSample)
+                let actions = phones[request.phone].machine.backboneComputed(
+                    sampleId: request.sampleId, activation: result.outputs[row], checkpoints: result.checkpoints[row],
+                    modelVersion: request.modelVersion, freezePoint: request.freezePoint)
+                try await perform(actions, phone: request.phone)
+            }
+            backboneResults.removeFirst()
+            backboneRow = 0
+        }
     }
 
     /// Sample `row` of a batch tensor as an activation.

@@ -97,6 +97,11 @@ struct DeviceFleet {
     var pullBacklog: [Int] = []
     /// Snapshots waiting for the next group commit, by phone.
     var pendingWrites: [Int: DeviceSnapshot] = [:]
+    /// Batches whose snapshot is durable, not sent yet (a broadcast went first).
+    var releasedSends: [(phone: Int, batch: DeviceBatch)] = []
+    /// Batched-pass results not yet handed to their phones, and the next row of the first one.
+    var backboneResults: [BackboneResult] = []
+    var backboneRow = 0
     /// Batches held until their phone's snapshot is durable (released after the next commit).
     var heldSends: [(phone: Int, batch: DeviceBatch)] = []
     /// The group commit under way: its phones and the sends it releases.
@@ -384,6 +389,9 @@ struct DeviceFleet {
         }
         publishPhoneMetrics()
         noteBusy("metrics", since: metricsStarted, threshold: .milliseconds(5))
+        // Work a broadcast interrupted, first.
+        try await drainBackboneResults()
+        try await drainReleasedSends()
         try await expireRequests(now: started)
         try await drainPullBacklog()
         guard !stopping, let deployment, model != nil else { return stopping ? nil : started + configuration.tick }
@@ -454,6 +462,8 @@ struct DeviceFleet {
         inFlight.removeAll()
         pullBacklog.removeAll()
         heldSends.removeAll()
+        releasedSends.removeAll()
+        backboneResults.removeAll()
         if let committing { await committing.task.value }
         committing = nil
         // Within `persistBudget`: first the phones whose snapshot was waiting for a commit (acks, flushes,
@@ -554,14 +564,27 @@ struct DeviceFleet {
             return
         }
         for index in done.phones where pendingWrites[index] == nil { phones[index].dirty = false }
-        for (index, batch) in done.sends { try await send(batch, phone: index) }
+        // Durable now: they go out in order, a broadcast arriving meanwhile first (``drainReleasedSends``).
+        releasedSends += done.sends
         if pendingWrites.isEmpty {
             // Nothing else to wait for: sends held behind this commit go out now.
-            let held = heldSends
+            releasedSends += heldSends
             heldSends.removeAll()
-            for (index, batch) in held { try await send(batch, phone: index) }
         } else {
             startCommitIfIdle()
+        }
+        try await drainReleasedSends()
+    }
+
+    /// Sends the batches whose snapshots are durable, stopping as soon as a control event waits (each
+    /// is encoded here, about 800 KB at freeze point 7); the rest go before the next slice.
+    mutating func drainReleasedSends() async throws {
+        var sent = 0
+        defer { releasedSends.removeFirst(sent) }
+        while sent < releasedSends.count, !inbox.controlPending {
+            let (index, batch) = releasedSends[sent]
+            sent += 1
+            try await send(batch, phone: index)
         }
     }
 }
