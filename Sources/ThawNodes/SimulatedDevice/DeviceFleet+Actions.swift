@@ -27,7 +27,7 @@ extension DeviceFleet {
                         phone: index, sampleId: sampleId, modelVersion: version, freezePoint: freezePoint,
                         checkpointsAt: checkpointsAt))
             case .rebuildActivations(let plan):
-                guard let model, modelVersion == plan.modelVersion else { continue }
+                guard model != nil, modelVersion == plan.modelVersion else { continue }
                 if plan.steps.count > 1 || plan.steps.first.map({ phones[index].machine.cache[$0.sampleId]?.annotated == true }) == true {
                     let raw = plan.steps.filter { $0.startLayer == 0 }.count
                     StdoutLine.write(
@@ -35,20 +35,7 @@ extension DeviceFleet {
                             device: phones[index].device.rawValue, freezePoint: plan.target.index,
                             fromActivation: plan.steps.count - raw, fromRaw: raw, layerRuns: plan.layerRuns))
                 }
-                for step in plan.steps {
-                    let start: Tensor
-                    switch step.source {
-                    case .rawInput: start = image(Int(step.sampleId))
-                    case .activation(_, let activation):
-                        start = Tensor(shape: [1] + activation.shape, scalars: activation.scalars)
-                    }
-                    let before = model.executedFLOPs
-                    let output = model.advance(checkpoint: start, from: step.startLayer, to: plan.target.index)
-                    phones[index].machine.computed(flops: model.executedFLOPs - before)
-                    queue += phones[index].machine.backboneComputed(
-                        sampleId: step.sampleId, activation: Self.activation(output), checkpoints: [:],
-                        modelVersion: plan.modelVersion, freezePoint: plan.target)
-                }
+                startRebuild(plan, phone: index)
             case .runHead(_, let output):
                 predict(output, phone: index)
             case .discardPredictions, .swapHead:
@@ -86,28 +73,16 @@ extension DeviceFleet {
         return Tensor(shape: [1, 1, samples.rows, samples.columns], scalars: samples.floatPixels([sample]))
     }
 
+    /// A head prediction on a backbone output. Its output is never used (a simulated phone shows
+    /// nothing), so it is not run: the phone is charged exactly the FLOPs the model would record for
+    /// one sample through its head layers. (Running it on the compute queue, batched per head, kept a
+    /// 6.4 MB head copy per group and an unbounded backlog there: 5.5 GiB at 1,000 phones after 90 s.)
     private mutating func predict(_ output: Activation, phone index: Int) {
         guard let model, let deployment else { return }
         phones[index].predictions += 1
-        let before = model.executedFLOPs
-        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
-            _ = model.predict(Tensor(shape: [1] + output.shape, scalars: output.scalars), from: deployment.freezePoint)
-        }
-        phones[index].machine.computed(flops: model.executedFLOPs - before)
-    }
-
-    /// Runs `body` with the phone's head swapped into the shared model, then puts the base head back.
-    func withHead(of index: Int, model: Model, freezePoint: FreezePoint, _ body: () -> Void) {
-        guard let head = phones[index].headParameters,
-            head.count == model.parameterRange(layers: freezePoint.index..<model.layerCount).count
-        else {
-            body()
-            return
-        }
-        let base = model.headParameters(from: freezePoint)
-        model.setHeadParameters(head, from: freezePoint)
-        body()
-        model.setHeadParameters(base, from: freezePoint)
+        let head = deployment.freezePoint.index..<model.layerCount
+        phones[index].machine.computed(
+            flops: FLOPCount(forward: model.architecture.forwardFLOPs(layers: head, samples: 1), backward: 0, optimizer: 0))
     }
 
     mutating func send(_ batch: DeviceBatch, phone index: Int) async throws {
@@ -125,7 +100,9 @@ extension DeviceFleet {
                 createdAtMs: WallClock.nowMs(),
                 activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
                 epoch: deployment?.epoch ?? 0))
+        let encoding = ContinuousClock.now
         let frames = try stamper.encode(message)
+        noteBusy("encode", since: encoding, threshold: .milliseconds(5))
         let bytes = frames.reduce(0) { $0 + $1.count }
         phones[index].bytesSent += bytes
         phones[index].machine.transferred(bytesUp: bytes, bytesDown: 0, now: WallClock.now())
@@ -137,9 +114,28 @@ extension DeviceFleet {
         // The user's worker first; each re-send moves one worker down the user's order, so the batches of
         // a worker that died (or dropped them) reach another one after one retry delay.
         guard !pushes.isEmpty else { return }
-        let worker = affinity.worker(for: phone.user.rawValue, misses: batch.attempt - 1)
-        try await loop.send(frames, on: pushes[worker])
+        let push = pushes[affinity.worker(for: phone.user.rawValue, misses: batch.attempt - 1)]
+        // Never wait for room in the socket loop's mailbox on the fleet's task: when it is full the batch
+        // waits on a task of its own (batches have no order between them; the registry dedups by seq),
+        // at most `maximumWaitingSends` of them; past that it is dropped like a send to a full PUSH
+        // pipe: it stays in the phone's outbox and is re-sent with back-off.
+        if try !loop.trySend(frames, on: push) {
+            let waiting = waitingSends
+            guard waiting.withLock({ count -> Bool in
+                guard count < Self.maximumWaitingSends else { return false }
+                count += 1
+                return true
+            }) else { return }
+            let loop = self.loop
+            Task {
+                try? await loop.send(frames, on: push)
+                waiting.withLock { $0 -= 1 }
+            }
+        }
     }
+
+    /// Most batches waiting for room in the socket loop's mailbox at once (each is up to 800 KB).
+    static let maximumWaitingSends = 16
 
     /// Asks the registry for the user's head with the hash in use (one pull per phone in flight); the
     /// reply comes back through ``headReplyArrived(_:phone:request:)``.
@@ -160,8 +156,10 @@ extension DeviceFleet {
     }
 
     /// The registry answered a head pull: learn which batches are durable, swap in a new head.
-    mutating func headReplyArrived(_ reply: HeadReply, phone index: Int, request: HeadRequest) async throws
-        -> [DeviceAction]
+    ///
+    /// - Parameter bytes: the reply's size on the wire as received (0: not known, then it is re-encoded).
+    mutating func headReplyArrived(_ reply: HeadReply, phone index: Int, request: HeadRequest, bytes: Int = 0)
+        async throws -> [DeviceAction]
     {
         guard let deployment else { return [] }
         let phone = phones[index]
@@ -171,7 +169,7 @@ extension DeviceFleet {
         counters.headPulls.increment()
         // The request and its reply, as sized on the wire (the reply's tensor dominates).
         let requestBytes = (try? ThawMessage.headRequest(request).encodedByteCount) ?? 0
-        let replyBytes = (try? ThawMessage.headReply(reply).encodedByteCount) ?? 0
+        let replyBytes = bytes > 0 ? bytes : ((try? ThawMessage.headReply(reply).encodedByteCount) ?? 0)
         phones[index].machine.transferred(bytesUp: requestBytes, bytesDown: replyBytes, now: WallClock.now())
         var actions = phones[index].machine.batchesDurable(seqs: reply.durableSeqs)
         if phones[index].machine.outbox.count > 0, let stamp = phones[index].machine.currentStamp {
@@ -183,27 +181,78 @@ extension DeviceFleet {
         guard reply.status == .head, let parameters = reply.headParameters else {
             return actions + phones[index].machine.headNotModified()
         }
-        // A head of the current model and freeze point is swapped into the model: its size must fit, or
-        // ThawNN's precondition would stop the whole fleet, and its parameters must hash to the SHA-256 the
-        // registry vouched for, so a corrupted or mislabelled head never replaces a working one.
-        if let model, reply.freezePoint == UInt32(deployment.freezePoint.index),
-            reply.modelVersion == deployment.modelVersion.number
-        {
-            do {
-                try ModelContract(model.architecture).checkHead(
-                    parameters: parameters.scalars, claimedHash: reply.headHash, freezePoint: reply.freezePoint,
-                    what: "head v\(reply.headVersion) of \(phone.user)")
-            } catch {
-                refusals.refuse(on: "dealer", error)
-                return actions + phones[index].machine.headNotModified()
-            }
-        }
-        phones[index].bytesReceived += parameters.scalars.count * 4
         let info = HeadInfo(
             version: reply.headVersion, hash: reply.headHash, freezePoint: FreezePoint(Int(reply.freezePoint)),
             modelVersion: ModelVersion(reply.modelVersion), byteCount: parameters.scalars.count * 4)
+        // A head of the current model and freeze point is swapped into the model: its size must fit, or
+        // ThawNN's precondition would stop the whole fleet, and its parameters must hash to the SHA-256 the
+        // registry vouched for, so a corrupted or mislabelled head never replaces a working one. The hash
+        // (16 ms for 6.4 MB) and the gate's two head passes run on the compute queue; the decision is
+        // taken when they come back (``headChecked(_:)``).
+        var job = HeadCheckJob(
+            phone: index, reply: reply, info: info, what: "head v\(reply.headVersion) of \(phone.user)",
+            freezePoint: deployment.freezePoint)
+        if let model, reply.freezePoint == UInt32(deployment.freezePoint.index),
+            reply.modelVersion == deployment.modelVersion.number
+        {
+            job.contract = ModelContract(model.architecture)
+        }
+        // The phones of a user pull the same head at once (one announcement): a reply equal to one
+        // already seen under its hash (a memcmp, well under a millisecond for 6.4 MB) uses that copy, and
+        // its own is freed now rather than held while its check waits on the compute queue. Whether the
+        // bytes match the hash is still checked there (once per copy: ``HeadVerifications``).
+        if let seen = seenHeads[reply.headHash], Self.sameScalars(seen, parameters.scalars) {
+            job.reply.headParameters = WireTensor(shape: parameters.shape, scalars: seen)
+        } else {
+            if seenHeads.count >= phonesByUser.count + 8 { seenHeads.removeAll() }
+            seenHeads[reply.headHash] = parameters.scalars
+        }
+        if phones[index].machine.configuration.headSwapGate != nil, model != nil, let backbone {
+            let entries = phones[index].machine.validationEntries
+            job.gate = HeadCheckJob.Gate(
+                inputs: entries.map(\.activation), labels: entries.map(\.label),
+                current: phones[index].headParameters,
+                currentKey: phones[index].machine.head?.hash ?? "held-\(index)")
+            let inbox = self.inbox
+            phones[index].headChecksPending += 1
+            let gated = job
+            let verifications = headVerifications
+            compute.submit { inbox.put(.headChecked(gated.run(on: backbone, verifications: verifications))) }
+            return actions
+        }
+        if job.contract != nil {
+            let inbox = self.inbox
+            phones[index].headChecksPending += 1
+            let checked = job
+            let verifications = headVerifications
+            compute.submit { inbox.put(.headChecked(checked.run(on: nil, verifications: verifications))) }
+            return actions
+        }
+        return actions + headDecided(job.run(on: nil, verifications: nil), counted: false)
+    }
+
+    /// A head's checks (and the gate's evidence) came back from the compute queue: the phone decides.
+    mutating func headChecked(_ result: HeadCheckResult) async throws {
+        let index = result.phone
+        phones[index].headChecksPending -= 1
+        guard !stopping else { return }
+        catchUp(index)
+        try await perform(headDecided(result, counted: true), phone: index)
+    }
+
+    private mutating func headDecided(_ result: HeadCheckResult, counted: Bool) -> [DeviceAction] {
+        let index = result.phone
+        let phone = phones[index]
+        if let refusal = result.refusal {
+            refusals.refuse(on: "dealer", refusal)
+            return phones[index].machine.headNotModified()
+        }
+        let reply = result.reply
+        let info = result.info
+        let parameters = reply.headParameters?.scalars ?? []
+        phones[index].bytesReceived += parameters.count * 4
         let rejectedBefore = phones[index].machine.statistics.headsRejected
-        let decided = phones[index].machine.headReceived(info, evidence: gateEvidence(phone: index, candidate: parameters.scalars))
+        let decided = phones[index].machine.headReceived(info, evidence: result.evidence)
         if phones[index].machine.statistics.headsRejected > rejectedBefore {
             StdoutLine.write(
                 HeadDeclinedLine(
@@ -211,75 +260,152 @@ extension DeviceFleet {
                     headHash: reply.headHash, validationSamples: phones[index].machine.validationEntries.count))
         }
         if decided.contains(.swapHead(info)) {
-            phones[index].headParameters = parameters.scalars
-            phones[index].accuracy = evaluate(phone: index)
-            StdoutLine.write(
-                HeadSwapLine(
-                    device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
-                    modelVersion: reply.modelVersion, freezePoint: Int(reply.freezePoint), accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0))
+            phones[index].headParameters = sharedHead(hash: reply.headHash, parameters)
+            // The line is printed once the new head's held-out accuracy is known (compute queue).
+            requestEvaluation(
+                phone: index,
+                purpose: .swap(
+                    HeadSwapLine(
+                        device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
+                        modelVersion: reply.modelVersion, freezePoint: Int(reply.freezePoint),
+                        accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0)))
         }
-        actions += decided
-        return actions
+        return decided
+    }
+
+    /// Whether two parameter arrays hold the same bits (NaN never reaches here: the wire refuses it).
+    static func sameScalars(_ a: [Float], _ b: [Float]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                guard let p = x.baseAddress, let q = y.baseAddress, p != q else { return true }
+                return memcmp(p, q, x.count) == 0
+            }
+        }
+    }
+
+    /// The parameters of head `hash`, one copy for every phone that swapped it in: a head is the same
+    /// for all phones of a user (its hash is the SHA-256 of its parameters, checked before the swap), and
+    /// at freeze point 7 of the FedAvg CNN it is 6.4 MB, so 10,000 phones cannot each keep their own.
+    mutating func sharedHead(hash: String, _ parameters: [Float]) -> [Float] {
+        if let known = heads[hash], Self.sameScalars(known, parameters) { return known }
+        if heads.count >= phonesByUser.count + 8 {
+            // Heads no phone's machine runs any more are forgotten (a phone still holding one keeps it).
+            let inUse = Set(phones.compactMap { $0.machine.head?.hash })
+            heads = heads.filter { inUse.contains($0.key) }
+        }
+        heads[hash] = parameters
+        return parameters
     }
 
     /// Most users whose held-out backbone outputs are kept.
     static let evaluationCacheUsers = 64
 
-    /// Both heads' outcomes on the phone's validation share, for the ``HeadSwapGate`` (nil without a gate).
-    func gateEvidence(phone index: Int, candidate: [Float]) -> HeadSwapGate.Evidence? {
-        guard phones[index].machine.configuration.headSwapGate != nil, let model, let deployment else { return nil }
-        let entries = phones[index].machine.validationEntries
-        guard let shape = entries.first?.activation.shape,
-            candidate.count == model.parameterRange(layers: deployment.freezePoint.index..<model.layerCount).count
-        else { return HeadSwapGate.Evidence(samples: 0, wins: 0, losses: 0) }
-        let inputs = Tensor(shape: [entries.count] + shape, scalars: entries.flatMap(\.activation.scalars))
-        var current: [Int] = []
-        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
-            current = model.predict(inputs, from: deployment.freezePoint)
+    /// Asks for the held-out accuracy of the phone's current head (the base head when it has none yet);
+    /// the answer comes back as ``evaluated(_:)``, which sets it and, for a swap, prints the line.
+    ///
+    /// Phones of one user with the same head have the same accuracy: it is computed once per (user, head,
+    /// deployment), and a request for one already being computed waits for that one. The backbone pass
+    /// over the user's evaluation set runs on the compute queue, never on the fleet's task.
+    mutating func requestEvaluation(phone index: Int, purpose: EvaluationPurpose) {
+        guard let deployment, backbone != nil, !phones[index].evaluation.isEmpty else {
+            // Nothing to measure with: a swap is still reported (accuracy unknown, as 0).
+            if case .swap(var line) = purpose {
+                phones[index].accuracy = nil
+                line.accuracy = 0
+                StdoutLine.write(line)
+            }
+            return
         }
-        let base = model.headParameters(from: deployment.freezePoint)
-        model.setHeadParameters(candidate, from: deployment.freezePoint)
-        let proposed = model.predict(inputs, from: deployment.freezePoint)
-        model.setHeadParameters(base, from: deployment.freezePoint)
-        return HeadSwapGate.Evidence(labels: entries.map(\.label), current: current, candidate: proposed)
-    }
-
-    /// Held-out accuracy of the phone's current head (the base head when it has none yet).
-    mutating func evaluate(phone index: Int) -> Double? {
-        guard let model, let deployment, !phones[index].evaluation.isEmpty else { return nil }
         let stamp = ActivationStamp(deployment)
-        // Keyed by user: phones of the same user share one evaluation set (a 1,000-phone fleet has only
-        // as many sets as users, not one backbone output per phone).
-        let user = phones[index].user
-        // Phones of one user with the same head have the same accuracy: computed once per (user, head,
-        // deployment), so the held-out backbone pass runs once per user, not once per phone.
-        let head = phones[index].machine.head?.hash ?? (phones[index].headParameters == nil ? "base" : "held")
-        let key = "\(user.rawValue)|\(head)"
         if accuracyStamp != stamp {
             accuracyStamp = stamp
             accuracyCache.removeAll()
         }
-        if head != "held", let known = accuracyCache[key] { return known }
-        if evaluationCache[user]?.stamp != stamp {
-            // Bounded: these are recomputed from the raw images when needed again.
-            if evaluationCache.count >= Self.evaluationCacheUsers, let any = evaluationCache.keys.first {
-                evaluationCache.removeValue(forKey: any)
-            }
-            let samples = phones[index].evaluation
-            let raw = Tensor(
-                shape: [samples.count, 1, dataset.test.rows, dataset.test.columns],
-                scalars: dataset.test.floatPixels(samples))
-            let inputs = model.forward(raw, layers: 0..<deployment.freezePoint.index, training: false)
-            evaluationCache[user] = (stamp, inputs, dataset.test.intLabels(samples))
+        let user = phones[index].user
+        let head = phones[index].machine.head?.hash ?? (phones[index].headParameters == nil ? "base" : "held-\(index)")
+        let key = EvaluationKey(user: user, head: head, stamp: stamp)
+        if key.shared, let known = accuracyCache["\(user.rawValue)|\(head)"] {
+            evaluationFinished(phone: index, purpose: purpose, accuracy: known)
+            return
         }
-        guard let cached = evaluationCache[user] else { return nil }
-        var accuracy = 0.0
-        withHead(of: index, model: model, freezePoint: deployment.freezePoint) {
-            accuracy = model.evaluate(cached.inputs, labels: cached.labels, from: deployment.freezePoint).accuracy
+        phones[index].evaluationsPending += 1
+        if evaluating[key] != nil {
+            evaluating[key]?.append((index, purpose))
+            return
         }
-        accuracyCache[key] = accuracy
-        return accuracy
+        evaluating[key] = [(index, purpose)]
+        startEvaluation(EvaluationJob(key: key, samples: phones[index].evaluation, head: phones[index].headParameters))
     }
+
+    private func startEvaluation(_ job: EvaluationJob) {
+        guard let backbone else { return }
+        let (inbox, inputs, dataset) = (self.inbox, evaluationInputs, self.dataset)
+        compute.submit {
+            inbox.put(.evaluated(job.run(on: backbone, inputs: inputs, dataset: dataset)))
+        }
+    }
+
+    /// An evaluation finished: every phone that waited for it gets its accuracy.
+    mutating func evaluated(_ result: EvaluationResult) {
+        let waiting = evaluating.removeValue(forKey: result.key) ?? []
+        if result.key.shared, result.key.stamp == accuracyStamp {
+            accuracyCache["\(result.key.user.rawValue)|\(result.key.head)"] = result.accuracy
+        }
+        for (index, purpose) in waiting {
+            phones[index].evaluationsPending -= 1
+            evaluationFinished(phone: index, purpose: purpose, accuracy: result.accuracy)
+        }
+    }
+
+    private mutating func evaluationFinished(phone index: Int, purpose: EvaluationPurpose, accuracy: Double) {
+        switch purpose {
+        case .base:
+            phones[index].baseAccuracy = accuracy
+            if phones[index].accuracy == nil { phones[index].accuracy = accuracy }
+        case .swap(var line):
+            phones[index].accuracy = accuracy
+            line.accuracyBefore = phones[index].baseAccuracy ?? 0
+            line.accuracy = accuracy
+            StdoutLine.write(line)
+        }
+    }
+
+    /// A rebuild after a freeze move: the phone's steps run on the compute queue with the fleet's model
+    /// copy, and come back as ``rebuilt(_:)``.
+    mutating func startRebuild(_ plan: RebuildPlan, phone index: Int) {
+        guard let backbone, backbone.version == plan.modelVersion, !stopping else { return }
+        let (inbox, dataset) = (self.inbox, self.dataset)
+        phones[index].rebuildsPending += 1
+        compute.submit {
+            inbox.put(.rebuilt(plan.run(phone: index, on: backbone, dataset: dataset)))
+        }
+    }
+
+    /// A rebuild finished: the phone is charged each step's FLOPs and its machine takes the results
+    /// (it drops those whose stamps are no longer current).
+    mutating func rebuilt(_ result: RebuildResult) async throws {
+        let index = result.phone
+        phones[index].rebuildsPending -= 1
+        guard !stopping else { return }
+        catchUp(index)
+        var actions: [DeviceAction] = []
+        for (row, step) in result.plan.steps.enumerated() where row < result.outputs.count {
+            phones[index].machine.computed(flops: result.flops[row])
+            actions += phones[index].machine.backboneComputed(
+                sampleId: step.sampleId, activation: result.outputs[row], checkpoints: [:],
+                modelVersion: result.plan.modelVersion, freezePoint: result.plan.target)
+        }
+        try await perform(actions, phone: index)
+    }
+}
+
+/// Why a phone asked for its held-out accuracy.
+enum EvaluationPurpose {
+    /// Its first: the accuracy before any head was swapped in.
+    case base
+    /// A head was swapped in: the line is printed once its accuracy is known.
+    case swap(HeadSwapLine)
 }
 
 /// A progress line on stdout each time a phone swaps in a new head.

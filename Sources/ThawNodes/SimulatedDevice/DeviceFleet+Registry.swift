@@ -53,7 +53,7 @@ extension DeviceFleet {
 
     /// A registry reply: hands it to the phone that asked, or refuses it (a late answer to a request
     /// that timed out, a reply nobody asked for).
-    mutating func replyArrived(_ reply: DecodedMessage) async throws {
+    mutating func replyArrived(_ reply: DecodedMessage, bytes: Int = 0) async throws {
         guard let seq = request(answeredBy: reply), let pending = inFlight.removeValue(forKey: seq) else {
             refusals.refuse(
                 on: "dealer", reason: InputViolation.Reason.unsolicitedReply.rawValue,
@@ -65,7 +65,7 @@ extension DeviceFleet {
         switch (pending.purpose, reply.message) {
         case (.head(let request), .headReply(let head)):
             pulling.remove(index)
-            try await perform(try await headReplyArrived(head, phone: index, request: request), phone: index)
+            try await perform(try await headReplyArrived(head, phone: index, request: request, bytes: bytes), phone: index)
         case (.sync(let stamp, let sampleIds, let collectOnly), .freezeSyncReply(let sync)):
             syncing.remove(index)
             try await perform(

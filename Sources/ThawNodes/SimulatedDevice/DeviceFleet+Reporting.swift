@@ -9,7 +9,9 @@ extension DeviceFleet {
     /// least `goalHeads` heads, and two head pulls since its last acknowledgement found nothing newer to
     /// wait for (a worker trains within one pull interval here; a slower one only delays the goal).
     func phoneIsDone(_ phone: SimulatedPhone) -> Bool {
-        guard phone.streamFinished, phone.machine.pendingUploads.isEmpty, phone.machine.outbox.count == 0 else {
+        guard phone.streamFinished, phone.evaluationsPending == 0, phone.rebuildsPending == 0, phone.headChecksPending == 0,
+            phone.machine.pendingUploads.isEmpty, phone.machine.outbox.count == 0
+        else {
             return false
         }
         if phone.machine.annotatedLabels.isEmpty { return true }
@@ -48,15 +50,48 @@ extension DeviceFleet {
             predictionHitRate: lookups > 0 ? Double(machine.predictions.hits) / Double(lookups) : 0)
     }
 
+    /// A unit of the fleet's task longer than this is logged: a broadcast arriving during it waits for it.
+    static let busyThreshold: Duration = .milliseconds(10)
+
+    /// Records how long the fleet's task was busy with one unit (an event or a slice): the longest since
+    /// the last metrics round is the `fleet_task_busiest_ms` gauge, and one over ``busyThreshold`` is logged.
+    mutating func noteBusy(
+        _ kind: String, since started: ContinuousClock.Instant, threshold: Duration = DeviceFleet.busyThreshold
+    ) {
+        let busy = ContinuousClock.now - started
+        let ms = Double(busy.components.seconds) * 1000 + Double(busy.components.attoseconds) / 1e15
+        busiestMs = max(busiestMs, ms)
+        if busy > threshold {
+            logger.info("fleet task busy", metadata: ["unit": "\(kind)", "ms": "\(Int(ms))"])
+        }
+    }
+
     /// Most phones reported per metrics round (every 2 s): a large fleet is reported in turns.
     static let phonesPerMetricsRound = 250
+    /// Most phones' reports encoded in one slice: a round is spread over slices, never one long unit.
+    static let phonesPerMetricsSlice = 16
 
+    /// Starts a metrics round: the process's own report now, its phones' a few per slice
+    /// (``publishPhoneMetrics()``).
     mutating func publishMetrics() {
         counters.phones.record(phones.count)
         counters.inFlight.record(inFlight.count)
         counters.backlog.record(pullBacklog.count)
+        counters.busiest.record(busiestMs)
+        busiestMs = 0
         guard let metrics else { return }
-        let round = min(phones.count, Self.phonesPerMetricsRound)
+        metricsRemaining = min(phones.count, Self.phonesPerMetricsRound)
+        // The process's own report: its swift-metrics (refusals on its sockets included).
+        if let frames = try? stamper.encodePublished(.metrics(nodeMetrics.report())) {
+            _ = try? loop.trySend(frames, on: metrics)
+        }
+    }
+
+    /// Reports the next few phones of the current round.
+    mutating func publishPhoneMetrics() {
+        guard let metrics, metricsRemaining > 0, !phones.isEmpty else { return }
+        let round = min(metricsRemaining, Self.phonesPerMetricsSlice)
+        metricsRemaining -= round
         for step in 0..<round {
             let index = (metricsCursor + step) % phones.count
             let report = report(phone: index)
@@ -78,11 +113,7 @@ extension DeviceFleet {
             guard let frames = try? stamper.encodePublished(message) else { continue }
             _ = try? loop.trySend(frames, on: metrics)
         }
-        metricsCursor = phones.isEmpty ? 0 : (metricsCursor + round) % phones.count
-        // The process's own report: its swift-metrics (refusals on its sockets included).
-        if let frames = try? stamper.encodePublished(.metrics(nodeMetrics.report())) {
-            _ = try? loop.trySend(frames, on: metrics)
-        }
+        metricsCursor = (metricsCursor + round) % phones.count
     }
 }
 
@@ -100,6 +131,8 @@ struct FleetCounters {
     /// The last deployment change's applied latency, p99 over the phones, in ms (the dashboard's
     /// broadcast-to-eviction panel reads it).
     let deploymentApplied: Gauge
+    /// The longest unit of the fleet's task (an event or a slice) since the previous round, in ms.
+    let busiest: Gauge
 
     init(_ metrics: NodeMetrics) {
         phones = Gauge(label: "phones", factory: metrics)
@@ -112,6 +145,7 @@ struct FleetCounters {
         backbonePasses = Counter(label: "backbone_batches", factory: metrics)
         backboneSamples = Counter(label: "backbone_samples", factory: metrics)
         deploymentApplied = Gauge(label: "deployment_apply_latency_ms", factory: metrics)
+        busiest = Gauge(label: "fleet_task_busiest_ms", factory: metrics)
     }
 }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import CoreMetrics
 import Foundation
 import Logging
@@ -41,7 +42,7 @@ struct DeviceFleet {
     var generator: SeededGenerator
     var goalAnnounced = false
     var lastGoalCheck: ContinuousClock.Instant?
-    /// Held-out accuracy by user and head hash under `accuracyStamp` (see ``evaluate(phone:)``).
+    /// Held-out accuracy by user and head hash under `accuracyStamp` (see ``requestEvaluation(phone:purpose:)``).
     var accuracyCache: [String: Double] = [:]
     var accuracyStamp: ActivationStamp?
     /// A deployment change still reaching the phones (see ``catchUp(_:)``).
@@ -57,7 +58,26 @@ struct DeviceFleet {
     /// Set after a failed registry request: no head pulls until `registryRetryAt`.
     var registryBackoff: Duration?
     var registryRetryAt: ContinuousClock.Instant?
-    var evaluationCache: [UserID: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
+    /// Batches waiting on a task of their own for room in the socket loop's mailbox (``send(_:phone:)``).
+    let waitingSends = SendCounter()
+    /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``).
+    var heads: [String: [Float]] = [:]
+    /// The last parameters received under each hash, not yet verified: later equal replies share them.
+    var seenHeads: [String: [Float]] = [:]
+    /// Heads verified on the compute queue (confined to it).
+    let headVerifications = HeadVerifications()
+    /// Evaluations under way on the compute queue, and the phones waiting for each.
+    var evaluating: [EvaluationKey: [(phone: Int, purpose: EvaluationPurpose)]] = [:]
+    /// Held-out backbone outputs of at most 64 users (confined to `compute`).
+    let evaluationInputs = EvaluationInputs(capacity: DeviceFleet.evaluationCacheUsers)
+    /// The long units (batched backbone passes, held-out evaluations, rebuilds) run here, in order.
+    let compute = FleetCompute(label: "thaw.fleet.compute")
+    /// Group commits run here (SQLite and its fsync), never on the Swift concurrency pool.
+    let committer = FleetCompute(label: "thaw.fleet.commit")
+    /// The longest unit of the fleet's task since the last metrics round (``noteBusy(_:since:)``).
+    var busiestMs = 0.0
+    /// Phones still to report in the current metrics round (a few per slice).
+    var metricsRemaining = 0
     /// When each phone is next due for its sample/tick work (see ``workSlice(until:)``).
     var queue = PhoneQueue()
     /// Registry requests in flight, by envelope sequence.
@@ -79,6 +99,11 @@ struct DeviceFleet {
     var pullBacklog: [Int] = []
     /// Snapshots waiting for the next group commit, by phone.
     var pendingWrites: [Int: DeviceSnapshot] = [:]
+    /// Batches whose snapshot is durable, not sent yet (a broadcast went first).
+    var releasedSends: [(phone: Int, batch: DeviceBatch)] = []
+    /// Batched-pass results not yet handed to their phones, and the next row of the first one.
+    var backboneResults: [BackboneResult] = []
+    var backboneRow = 0
     /// Batches held until their phone's snapshot is durable (released after the next commit).
     var heldSends: [(phone: Int, batch: DeviceBatch)] = []
     /// The group commit under way: its phones and the sends it releases.
@@ -275,7 +300,6 @@ struct DeviceFleet {
         model = made
         modelVersion = version
         backbone = BackboneModel(version: version, model: made.copy())
-        evaluationCache.removeAll()
         logger.info("base model loaded", metadata: ["model.version": "\(version)", "layers": "\(made.layerCount)"])
     }
 
@@ -360,11 +384,17 @@ struct DeviceFleet {
     /// - Returns: when the next phone is due (nil: none).
     mutating func workSlice(budget: Duration) async throws -> ContinuousClock.Instant? {
         let started = ContinuousClock.now
+        let metricsStarted = ContinuousClock.now
         if started - lastMetrics >= .seconds(2) {
             // Metrics first: a fleet that never got a usable deployment still reports what it refused.
             lastMetrics = started
             publishMetrics()
         }
+        publishPhoneMetrics()
+        noteBusy("metrics", since: metricsStarted, threshold: .milliseconds(5))
+        // Work a broadcast interrupted, first.
+        try await drainBackboneResults()
+        try await drainReleasedSends()
         try await expireRequests(now: started)
         try await drainPullBacklog()
         guard !stopping, let deployment, model != nil else { return stopping ? nil : started + configuration.tick }
@@ -381,16 +411,20 @@ struct DeviceFleet {
         }
         let now = WallClock.now()
         var clock = started
-        while ContinuousClock.now - started < budget, let entry = queue.popDue(now: clock) {
+        // A control event (a broadcast) ends the slice at the next phone: it waits for one phone's unit.
+        while ContinuousClock.now - started < budget, !inbox.controlPending, let entry = queue.popDue(now: clock) {
             let index = entry.phone
+            let phoneStarted = ContinuousClock.now
+            defer { noteBusy("phone", since: phoneStarted, threshold: .milliseconds(5)) }
             catchUp(index)
-            if !phones[index].deferred.isEmpty || phones[index].baseAccuracy == nil {
+            if !phones[index].deferred.isEmpty || !phones[index].baseRequested {
                 let deferred = phones[index].deferred
                 phones[index].deferred.removeAll()
                 try await perform(deferred, phone: index)
-                if phones[index].baseAccuracy == nil {
-                    phones[index].baseAccuracy = evaluate(phone: index)
-                    phones[index].accuracy = phones[index].baseAccuracy
+                if !phones[index].baseRequested {
+                    // Computed on the compute queue; set when it comes back (``evaluated(_:)``).
+                    phones[index].baseRequested = true
+                    requestEvaluation(phone: index, purpose: .base)
                 }
                 // An early entry: the phone's regular one is still queued.
                 if entry.due < (phones[index].nextTick ?? entry.due) { continue }
@@ -413,7 +447,9 @@ struct DeviceFleet {
             clock = ContinuousClock.now
         }
         startBackboneJob()
+        let goalStarted = ContinuousClock.now
         announceGoalIfReached()
+        noteBusy("goal", since: goalStarted, threshold: .milliseconds(5))
         return queue.nextDue
     }
 
@@ -429,6 +465,8 @@ struct DeviceFleet {
         inFlight.removeAll()
         pullBacklog.removeAll()
         heldSends.removeAll()
+        releasedSends.removeAll()
+        backboneResults.removeAll()
         if let committing { await committing.task.value }
         committing = nil
         // Within `persistBudget`: first the phones whose snapshot was waiting for a commit (acks, flushes,
@@ -496,12 +534,16 @@ struct DeviceFleet {
         heldSends = heldSends.filter { pendingWrites[$0.phone] == nil }
         let store = self.store
         let inbox = self.inbox
+        let committer = self.committer
         let task = Task.detached {
-            do {
-                try store.save(group)
-                inbox.put(.committed(error: nil))
-            } catch {
-                inbox.put(.committed(error: "\(error)"))
+            // The transaction and its fsync block a thread: the commit queue's, not the concurrency pool's.
+            await committer.run {
+                do {
+                    try store.save(group)
+                    inbox.put(.committed(error: nil))
+                } catch {
+                    inbox.put(.committed(error: "\(error)"))
+                }
             }
         }
         committing = (phonesInGroup, heldSends, task)
@@ -525,14 +567,27 @@ struct DeviceFleet {
             return
         }
         for index in done.phones where pendingWrites[index] == nil { phones[index].dirty = false }
-        for (index, batch) in done.sends { try await send(batch, phone: index) }
+        // Durable now: they go out in order, a broadcast arriving meanwhile first (``drainReleasedSends``).
+        releasedSends += done.sends
         if pendingWrites.isEmpty {
             // Nothing else to wait for: sends held behind this commit go out now.
-            let held = heldSends
+            releasedSends += heldSends
             heldSends.removeAll()
-            for (index, batch) in held { try await send(batch, phone: index) }
         } else {
             startCommitIfIdle()
+        }
+        try await drainReleasedSends()
+    }
+
+    /// Sends the batches whose snapshots are durable, stopping as soon as a control event waits (each
+    /// is encoded here, about 800 KB at freeze point 7); the rest go before the next slice.
+    mutating func drainReleasedSends() async throws {
+        var sent = 0
+        defer { releasedSends.removeFirst(sent) }
+        while sent < releasedSends.count, !inbox.controlPending {
+            let (index, batch) = releasedSends[sent]
+            sent += 1
+            try await send(batch, phone: index)
         }
     }
 }
@@ -546,4 +601,13 @@ struct Sweep {
     var evictedBefore: Int
     var remaining: Int
     var sweptMs: [Double] = []
+}
+
+/// A count shared between the fleet's task and the tasks it starts.
+final class SendCounter: Sendable {
+    private let count = Mutex(0)
+
+    func withLock<Result: Sendable>(_ body: (inout Int) -> Result) -> Result {
+        count.withLock { body(&$0) }
+    }
 }

@@ -137,7 +137,7 @@ public struct DeviceFleetNode: Sendable {
                                 if case .baseModelReply = decoded.message {
                                     await replies.push(delivery)
                                 } else {
-                                    inbox.put(.reply(decoded))
+                                    inbox.put(.reply(decoded, bytes: raw.reduce(0) { $0 + $1.count }))
                                 }
                             } catch {
                                 refusals.refuse(on: "dealer", error)
@@ -166,23 +166,42 @@ public struct DeviceFleetNode: Sendable {
     /// task sleeps until the next one is, or until an event arrives.
     static func runFleet(_ fleet: inout DeviceFleet, inbox: FleetInbox, tick: Duration) async throws {
         while true {
-            for event in inbox.drain() {
+            var events = inbox.drain()[...]
+            while let event = events.popFirst() {
+                if !event.isControl {
+                    // A broadcast that arrived meanwhile goes ahead of the rest of this drain.
+                    let control = inbox.takeControl()
+                    if !control.isEmpty {
+                        events = control[...] + [event] + events
+                        continue
+                    }
+                }
+                let started = ContinuousClock.now
+                defer { fleet.noteBusy(event.kind, since: started) }
                 switch event {
                 case .broadcast(let decoded):
                     try await fleet.observe(decoded.message, sentAtMs: decoded.metadata.sentAtUnixMs)
-                case .reply(let decoded):
-                    try await fleet.replyArrived(decoded)
+                case .reply(let decoded, let bytes):
+                    try await fleet.replyArrived(decoded, bytes: bytes)
                 case .committed(let error):
                     try await fleet.commitFinished(error: error)
                 case .backboneDone(let result):
                     try await fleet.backboneDone(result)
+                case .evaluated(let result):
+                    fleet.evaluated(result)
+                case .rebuilt(let result):
+                    try await fleet.rebuilt(result)
+                case .headChecked(let result):
+                    try await fleet.headChecked(result)
                 case .shutdown, .closed:
                     return
                 }
             }
+            let sliceStarted = ContinuousClock.now
             fleet.startCommitIfIdle()
             let next = try await fleet.workSlice(budget: slice)
             fleet.startCommitIfIdle()
+            fleet.noteBusy("slice", since: sliceStarted)
             let now = ContinuousClock.now
             if let next, next <= now {
                 await Task.yield()

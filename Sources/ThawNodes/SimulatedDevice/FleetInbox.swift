@@ -5,16 +5,47 @@ import ThawWire
 enum FleetEvent: Sendable {
     /// A coordinator broadcast (deployment state, invalidation, heartbeat).
     case broadcast(DecodedMessage)
-    /// A reply from the registry to one of the fleet's in-flight requests.
-    case reply(DecodedMessage)
+    /// A reply from the registry to one of the fleet's in-flight requests, and its size on the wire
+    /// (all frames, counted by the reader: the fleet never re-encodes a reply to learn it).
+    case reply(DecodedMessage, bytes: Int)
     /// A group commit of phones' snapshots finished (`error` nil: durable).
     case committed(error: String?)
     /// A batched backbone pass finished on its compute task.
     case backboneDone(BackboneResult)
+    /// A held-out evaluation finished on the compute queue.
+    case evaluated(EvaluationResult)
+    /// A phone's rebuild after a freeze move finished on the compute queue.
+    case rebuilt(RebuildResult)
+    /// A pulled head's checks and gate evidence finished on the compute queue.
+    case headChecked(HeadCheckResult)
     /// SIGTERM/SIGINT (through `RoleService`).
     case shutdown
     /// The socket loop ended.
     case closed
+
+    /// The event's name in logs.
+    var kind: String {
+        switch self {
+        case .broadcast: "broadcast"
+        case .reply: "reply"
+        case .committed: "committed"
+        case .backboneDone: "backbone"
+        case .evaluated: "evaluated"
+        case .rebuilt: "rebuilt"
+        case .headChecked: "head-checked"
+        case .shutdown: "shutdown"
+        case .closed: "closed"
+        }
+    }
+
+    /// Control comes before work: broadcasts, shutdown and the end of the socket loop are handled
+    /// ahead of every other event that arrived, and end a slice of phone work early.
+    var isControl: Bool {
+        switch self {
+        case .broadcast, .shutdown, .closed: true
+        default: false
+        }
+    }
 }
 
 /// The fleet's mailbox: the socket reader and the shutdown watcher put events in; the fleet's single
@@ -28,6 +59,8 @@ final class FleetInbox: Sendable {
         var events: [FleetEvent] = []
         var waiter: CheckedContinuation<Void, Never>?
         var generation = 0
+        /// Control events among `events`.
+        var control = 0
     }
 
     private let state = Mutex(State())
@@ -37,19 +70,43 @@ final class FleetInbox: Sendable {
     func put(_ event: FleetEvent) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.events.append(event)
+            if event.isControl { state.control += 1 }
             defer { state.waiter = nil }
             return state.waiter
         }
         waiter?.resume()
     }
 
-    /// Every event that arrived so far, oldest first.
+    /// Every event that arrived so far: control events first, then the others, each in arrival order.
+    ///
+    /// The reordering is safe: a broadcast (SUB) and a registry reply or compute result never had an
+    /// order between them (other sockets, other threads); every result carries the stamps it was made
+    /// under, and a phone's machine drops one that is no longer current.
     func drain() -> [FleetEvent] {
         state.withLock { state in
-            defer { state.events.removeAll(keepingCapacity: true) }
-            return state.events
+            defer {
+                state.events.removeAll(keepingCapacity: true)
+                state.control = 0
+            }
+            guard state.control > 0, state.control < state.events.count else { return state.events }
+            return state.events.filter(\.isControl) + state.events.filter { !$0.isControl }
         }
     }
+
+    /// The control events that arrived so far, oldest first; the other events stay, in their order.
+    /// The fleet takes them between two other events, so a broadcast waits for at most one event.
+    func takeControl() -> [FleetEvent] {
+        state.withLock { state in
+            guard state.control > 0 else { return [] }
+            let control = state.events.filter(\.isControl)
+            state.events.removeAll(where: \.isControl)
+            state.control = 0
+            return control
+        }
+    }
+
+    /// Whether a control event is waiting: a slice of phone work stops at the next phone.
+    var controlPending: Bool { state.withLock { $0.control > 0 } }
 
     /// Returns once an event is waiting or `deadline` passed (whichever comes first).
     func wait(until deadline: ContinuousClock.Instant) async {

@@ -14,6 +14,12 @@ struct SimulatedPhone {
     /// The head parameters in use, or nil while the base model's own head is used.
     var headParameters: [Float]?
     var baseAccuracy: Double?
+    /// The base accuracy was asked of the compute queue (it is set when the answer comes back).
+    var baseRequested = false
+    /// Held-out evaluations and rebuilds of this phone still on the compute queue.
+    var evaluationsPending = 0
+    var rebuildsPending = 0
+    var headChecksPending = 0
     var accuracy: Double?
     var bytesSent = 0
     var bytesReceived = 0

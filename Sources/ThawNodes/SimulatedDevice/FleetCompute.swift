@@ -1,0 +1,236 @@
+import Dispatch
+import ThawData
+import ThawNN
+import ThawWire
+
+/// Where a device process's long units of work run: one serial dispatch queue, so jobs run one at a
+/// time, in the order they were submitted, on a thread of their own.
+///
+/// Not the Swift concurrency pool: it has as many threads as cores (2 here), and a backbone pass or
+/// an fsync parked on one of them delays the fleet's own task, so a broadcast would wait for the unit
+/// in progress (docs/RELIABILITY.md, "Device process at scale"). A job hands its result back by putting
+/// an event in the fleet's inbox; nothing it touches is shared with the fleet's task but what it was
+/// given (values) and the objects confined to this queue (the model copy, ``EvaluationInputs``).
+final class FleetCompute: Sendable {
+    private let queue: DispatchQueue
+
+    init(label: String) {
+        queue = DispatchQueue(label: label)
+    }
+
+    /// Runs `job` after every job submitted before it.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        queue.async(execute: job)
+    }
+
+    /// Runs `job` on the queue and returns once it finished, suspending (not blocking) the caller.
+    func run(_ job: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                job()
+                continuation.resume()
+            }
+        }
+    }
+}
+
+/// Held-out backbone outputs (the input of the head) for at most ``capacity`` users, each under the
+/// stamp it was computed for. Used only on the fleet's compute queue.
+final class EvaluationInputs: @unchecked Sendable {
+    // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
+    let capacity: Int
+    private var entries: [UserID: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    var count: Int { entries.count }
+
+    /// The user's evaluation inputs under `stamp`, computed with `model` when missing or stale; the
+    /// oldest-inserted other user is dropped when full (recomputed from the raw images if needed again).
+    func inputs(
+        user: UserID, stamp: ActivationStamp, samples: [Int], dataset: HandwritingDataset, model: Model
+    ) -> (inputs: Tensor, labels: [Int]) {
+        if let cached = entries[user], cached.stamp == stamp { return (cached.inputs, cached.labels) }
+        if entries[user] == nil, entries.count >= capacity, let any = entries.keys.first {
+            entries.removeValue(forKey: any)
+        }
+        let raw = Tensor(
+            shape: [samples.count, 1, dataset.test.rows, dataset.test.columns],
+            scalars: dataset.test.floatPixels(samples))
+        let inputs = model.forward(raw, layers: 0..<stamp.freezePoint.index, training: false)
+        let labels = dataset.test.intLabels(samples)
+        entries[user] = (stamp, inputs, labels)
+        return (inputs, labels)
+    }
+}
+
+/// A held-out evaluation the fleet asked its compute queue for: the accuracy of one head (nil: the base
+/// model's own) on one user's evaluation set under one stamp.
+struct EvaluationJob: Sendable {
+    var key: EvaluationKey
+    var samples: [Int]
+    var head: [Float]?
+}
+
+/// What identifies an accuracy: the user, the head (its hash, "base", or a per-phone tag for a head
+/// without a hash, which is never shared) and the deployment's stamp.
+struct EvaluationKey: Hashable, Sendable {
+    var user: UserID
+    var head: String
+    var stamp: ActivationStamp
+    /// Whether phones of the same user with this head share the result.
+    var shared: Bool { !head.hasPrefix("held-") }
+}
+
+/// The outcome of an ``EvaluationJob``, fed back to the fleet as an event.
+struct EvaluationResult: Sendable {
+    var key: EvaluationKey
+    var accuracy: Double
+}
+
+/// One phone's rebuild after a freeze move, computed on the compute queue.
+struct RebuildResult: Sendable {
+    var phone: Int
+    var plan: RebuildPlan
+    var outputs: [Activation]
+    /// Each step's own FLOPs, charged to the phone.
+    var flops: [FLOPCount]
+}
+
+extension EvaluationJob {
+    /// The job's accuracy with `model`, the base head restored afterwards.
+    func run(on backbone: BackboneModel, inputs cache: EvaluationInputs, dataset: HandwritingDataset)
+        -> EvaluationResult
+    {
+        let model = backbone.model
+        let freezePoint = key.stamp.freezePoint
+        backbone.baseBelow(freezePoint)
+        let (inputs, labels) = cache.inputs(
+            user: key.user, stamp: key.stamp, samples: samples, dataset: dataset, model: model)
+        backbone.load(head: head, key: head == nil ? "base" : "\(key.user.rawValue)|\(key.head)", freezePoint: freezePoint)
+        let accuracy = model.evaluate(inputs, labels: labels, from: freezePoint).accuracy
+        return EvaluationResult(key: key, accuracy: accuracy)
+    }
+}
+
+extension RebuildPlan {
+    /// Every step advanced to the plan's target with `model`, one step at a time (each step's FLOPs are
+    /// its phone's), from its stored activation or the raw image.
+    func run(phone: Int, on backbone: BackboneModel, dataset: HandwritingDataset) -> RebuildResult {
+        backbone.baseBelow(target)
+        let model = backbone.model
+        var outputs: [Activation] = []
+        var flops: [FLOPCount] = []
+        outputs.reserveCapacity(steps.count)
+        let samples = dataset.test
+        for step in steps {
+            let start: Tensor
+            switch step.source {
+            case .rawInput:
+                start = Tensor(
+                    shape: [1, 1, samples.rows, samples.columns], scalars: samples.floatPixels([Int(step.sampleId)]))
+            case .activation(_, let activation):
+                start = Tensor(shape: [1] + activation.shape, scalars: activation.scalars)
+            }
+            let before = model.executedFLOPs
+            let output = model.advance(checkpoint: start, from: step.startLayer, to: target.index)
+            flops.append(model.executedFLOPs - before)
+            outputs.append(Activation(shape: output.sampleShape, scalars: output.scalars))
+        }
+        return RebuildResult(phone: phone, plan: self, outputs: outputs, flops: flops)
+    }
+}
+
+/// A pulled head's checks and the head-swap gate's evidence, computed on the compute queue.
+struct HeadCheckJob: Sendable {
+    struct Gate: Sendable {
+        /// The phone's validation entries (backbone outputs under the current stamps) and their labels.
+        var inputs: [Activation]
+        var labels: [Int]
+        /// The head the phone runs now (nil: the base model's), and its key for the loaded-head slot.
+        var current: [Float]?
+        var currentKey: String
+    }
+
+    var phone: Int
+    var reply: HeadReply
+    var info: HeadInfo
+    var what: String
+    var freezePoint: FreezePoint
+    /// Set when the head is for the current model and freeze point: its size and hash are checked.
+    var contract: ModelContract?
+    /// Set when the phone has a ``HeadSwapGate``.
+    var gate: Gate?
+
+    func run(on backbone: BackboneModel?, verifications: HeadVerifications?) -> HeadCheckResult {
+        var result = HeadCheckResult(phone: phone, reply: reply, info: info)
+        let candidate = reply.headParameters?.scalars ?? []
+        if let contract {
+            do {
+                if let verifications, verifications.verified(candidate, hash: reply.headHash) {
+                    try contract.checkHead(count: candidate.count, freezePoint: reply.freezePoint, what: what)
+                } else {
+                    try contract.checkHead(
+                        parameters: candidate, claimedHash: reply.headHash, freezePoint: reply.freezePoint, what: what)
+                    verifications?.record(candidate, hash: reply.headHash)
+                }
+            } catch {
+                result.refusal = error
+                return result
+            }
+        }
+        guard let gate, let backbone else { return result }
+        let model = backbone.model
+        // As before: no validation entries, or a candidate that does not fit the split, is no evidence.
+        guard let shape = gate.inputs.first?.shape,
+            candidate.count == model.parameterRange(layers: freezePoint.index..<model.layerCount).count
+        else {
+            result.evidence = HeadSwapGate.Evidence(samples: 0, wins: 0, losses: 0)
+            return result
+        }
+        let inputs = Tensor(shape: [gate.inputs.count] + shape, scalars: gate.inputs.flatMap(\.scalars))
+        backbone.load(head: gate.current, key: gate.currentKey, freezePoint: freezePoint)
+        let current = model.predict(inputs, from: freezePoint)
+        backbone.load(head: candidate, key: reply.headHash, freezePoint: freezePoint)
+        let proposed = model.predict(inputs, from: freezePoint)
+        result.evidence = HeadSwapGate.Evidence(labels: gate.labels, current: current, candidate: proposed)
+        return result
+    }
+}
+
+/// What a ``HeadCheckJob`` found, fed back to the fleet as an event.
+struct HeadCheckResult: Sendable {
+    var phone: Int
+    var reply: HeadReply
+    var info: HeadInfo
+    /// Why the head is refused (size or hash), if it is.
+    var refusal: (any Error)?
+    /// The gate's evidence (nil: the phone has no gate).
+    var evidence: HeadSwapGate.Evidence?
+}
+
+/// Heads whose parameters were checked against their SHA-256 hash on the compute queue, so that the
+/// other phones' copies of the same bytes (usually the very same array) are not hashed again.
+/// Used only on the fleet's compute queue.
+final class HeadVerifications: @unchecked Sendable {
+    // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
+    private var byHash: [String: [Float]] = [:]
+    let capacity: Int
+
+    init(capacity: Int = 256) {
+        self.capacity = capacity
+    }
+
+    /// Whether `parameters` are bytes already verified under `hash`.
+    func verified(_ parameters: [Float], hash: String) -> Bool {
+        guard let known = byHash[hash] else { return false }
+        return DeviceFleet.sameScalars(known, parameters)
+    }
+
+    func record(_ parameters: [Float], hash: String) {
+        if byHash.count >= capacity { byHash.removeAll() }
+        byHash[hash] = parameters
+    }
+}
