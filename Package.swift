@@ -62,7 +62,7 @@ let package = Package(
             name: "ThawNodes",
             dependencies: [
                 "ThawZMQ", "ThawNN", "ThawWire", "ThawTopology", "ThawData", "ThawModel", "ThawLearning",
-                "ThawDeviceProfile",
+                "ThawDeviceProfile", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
