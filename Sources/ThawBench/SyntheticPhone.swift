@@ -51,7 +51,14 @@ public struct SyntheticPhone {
 
     /// PUSHes `messages` to the workers at `endpoints`, each batch to its user's worker
     /// (``WorkerAffinity``, as devices route them), and keeps the sockets open until they are written out.
-    public static func push(_ messages: [ThawMessage], to endpoints: [Endpoint]) async throws {
+    /// Pushes `messages` (calling `connected` once the connections had time to complete, right before
+    /// the first send, so a measurement can start there), then keeps the sockets open while `whileOpen` runs: a batch still queued in a
+    /// PUSH pipe when its socket closes is lost after the linger time (a worker that holds deliveries
+    /// reads them as it goes), and these synthetic phones never re-send.
+    public static func push(
+        _ messages: [ThawMessage], to endpoints: [Endpoint], connected: () -> Void = {},
+        whileOpen: () async throws -> Void = {}
+    ) async throws {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         let affinity = WorkerAffinity(endpoints: endpoints.map(\.rawValue))
@@ -62,10 +69,12 @@ public struct SyntheticPhone {
             // Let every connection complete first.
             try await Task.sleep(for: .milliseconds(500))
             var stamper = EnvelopeStamper(sender: "synthetic-phones")
+            connected()
             for message in messages {
                 let worker = if case .featureBatch(let batch) = message { affinity.worker(for: batch.userID) } else { 0 }
                 try await loop.send(try stamper.encode(message), on: loop.sockets[worker])
             }
+            try await whileOpen()
             try await Task.sleep(for: .milliseconds(500))
         }
     }

@@ -250,27 +250,33 @@ public struct SystemBenchmark {
         progress("throughput: \(workers) worker(s), \(messages.count) batches of \(settings.samplesPerBatch) samples")
 
         let nodes = ["registry"] + workerNames
-        let nodeCPUBefore = nodes.map { FleetBenchmark.cpuSeconds(cluster, node: $0) ?? 0 }
-        let started = ContinuousClock.now
-        let cpuBefore = Self.processCPUSeconds()
-        try await SyntheticPhone.push(messages, to: endpoints)
         let store = try RegistryStore(path: cluster.databasePath)
         defer { try? store.close() }
-        // Done when every batch is named by a committed head (the registry's own record), however many
-        // heads that took.
         var waiting = Set(messages.compactMap { message -> BatchKey? in
             guard case .featureBatch(let batch) = message else { return nil }
             return BatchKey(device: batch.deviceID, seq: batch.deviceSeq)
         })
-        while ContinuousClock.now - started < settings.timeout, !waiting.isEmpty {
-            // Per device in sequence order, stopping at the first batch not yet trained: few queries.
-            for device in Set(waiting.map(\.device)) {
-                for key in waiting.filter({ $0.device == device }).sorted(by: { $0.seq < $1.seq }) {
-                    guard try store.isTrained(device: DeviceID(key.device), sequence: key.seq) else { break }
-                    waiting.remove(key)
+        // The window starts at the first send, not before the push's connection wait.
+        var nodeCPUBefore: [Double] = []
+        var started = ContinuousClock.now
+        var cpuBefore = 0.0
+        try await SyntheticPhone.push(messages, to: endpoints, connected: {
+            nodeCPUBefore = nodes.map { FleetBenchmark.cpuSeconds(cluster, node: $0) ?? 0 }
+            started = ContinuousClock.now
+            cpuBefore = Self.processCPUSeconds()
+        }) {
+            // Done when every batch is named by a committed head (the registry's own record), however many
+            // heads that took.
+            while ContinuousClock.now - started < settings.timeout, !waiting.isEmpty {
+                // Per device in sequence order, stopping at the first batch not yet trained: few queries.
+                for device in Set(waiting.map(\.device)) {
+                    for key in waiting.filter({ $0.device == device }).sorted(by: { $0.seq < $1.seq }) {
+                        guard try store.isTrained(device: DeviceID(key.device), sequence: key.seq) else { break }
+                        waiting.remove(key)
+                    }
                 }
+                if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
             }
-            if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         }
         let elapsed = ContinuousClock.now - started
         let cpu = Self.processCPUSeconds() - cpuBefore
