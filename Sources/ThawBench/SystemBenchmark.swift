@@ -59,8 +59,11 @@ public struct SystemBenchmark {
         /// the timed window: the load generator's cost on the same cores. Backbone activations are
         /// computed before the clock starts.
         public var loadGeneratorCPUSeconds: Double
-        /// `samplesPerSecond` ÷ the engine's new samples/s for the same head and recipe (``Engine``).
+        /// `samplesPerSecond` ÷ the engine's new samples/s for the same head and recipe (``Engine``): new
+        /// rows plus the replay a worker adds to each round.
         public var engineRatio: Double?
+        /// `samplesPerSecond` ÷ the engine's new samples/s with no replay at all (every pass a new sample).
+        public var engineRatioWithoutReplay: Double?
         /// CPU seconds (user + system, from /proc) of the registry and of each worker process in the window.
         public var registryCPUSeconds: Double?
         public var workerCPUSeconds: [Double]?
@@ -79,8 +82,14 @@ public struct SystemBenchmark {
         public var seconds: Double
         /// New samples trained per second with the recipe (`samples / seconds`, each seen `epochs` times).
         public var newSamplesPerSecond: Double
-        /// Sample passes per second (`samples × epochs / seconds`), the unit of `thaw bench train`.
+        /// Sample passes per second (`samples × epochs / seconds`, replayed ones included), the unit of
+        /// `thaw bench train`.
         public var samplePassesPerSecond: Double
+        /// Older rows trained with the `samples` new ones, as a worker's round does (its default replay
+        /// budget: `replayFraction` × new rows, at most `replaySamples`).
+        public var replayedSamples: Int?
+        /// New samples per second when the same samples are trained without replay.
+        public var newSamplesPerSecondWithoutReplay: Double?
     }
 
     /// Push-to-committed-head time of one user's batches sent one after another, each waited for.
@@ -158,6 +167,9 @@ public struct SystemBenchmark {
         if let engine = results.engine {
             for index in results.throughput.indices {
                 results.throughput[index].engineRatio = results.throughput[index].samplesPerSecond / engine.newSamplesPerSecond
+                if let plain = engine.newSamplesPerSecondWithoutReplay {
+                    results.throughput[index].engineRatioWithoutReplay = results.throughput[index].samplesPerSecond / plain
+                }
             }
         }
         if let one = results.throughput.first(where: { $0.workers == 1 }),
@@ -293,7 +305,7 @@ public struct SystemBenchmark {
             samplesPerSecond: Double(samples) / seconds, batchesPerSecond: Double(messages.count) / seconds,
             headsCommitted: heads, workerPeakKiB: workerNames.compactMap { cluster.memory(of: $0)?.peakKiB },
             registryPeakKiB: cluster.memory(of: "registry")?.peakKiB ?? 0, loadGeneratorCPUSeconds: cpu,
-            engineRatio: nil, registryCPUSeconds: nodeCPU[0], workerCPUSeconds: Array(nodeCPU.dropFirst()),
+            engineRatio: nil, engineRatioWithoutReplay: nil, registryCPUSeconds: nodeCPU[0], workerCPUSeconds: Array(nodeCPU.dropFirst()),
             machineBusyShare: (nodeCPU.reduce(0, +) + cpu)
                 / (Self.seconds(elapsed) * Double(ProcessInfo.processInfo.activeProcessorCount)))
     }
@@ -309,29 +321,45 @@ public struct SystemBenchmark {
         BLAS.setThreadCount(1)
         let model = try ModelCheckpoint.load(from: modelPath).makeModel()
         let samples = 256
+        // A worker's round trains its new rows plus a seeded replay of older ones (TrainerWorkerNode's
+        // defaults); the engine does the same work, so the ratio compares like with like.
+        let replayed = min(
+            TrainerWorkerNode.Configuration.defaultReplaySamples,
+            Int((Double(samples) * TrainerWorkerNode.Configuration.defaultReplayFraction).rounded(.up)))
         let state = DeploymentState(
             modelVersion: ModelVersion(1), modelHash: "", freezePoint: FreezePoint(settings.freezePoint),
             hyperParameterHash: "", epoch: 1)
         let phone = SyntheticPhone(
             model: model, state: state, images: try HandwritingDataset.shipped().test, user: "engine", device: "engine")
-        guard case .featureBatch(let batch) = phone.batch(seq: 1, count: samples) else {
+        guard case .featureBatch(let batch) = phone.batch(seq: 1, count: samples + replayed) else {
             throw NodeError(.badConfiguration, "the synthetic phone made no batch")
         }
-        let activations = Tensor(shape: batch.activations.shape, scalars: batch.activations.scalars)
+        let all = Tensor(shape: batch.activations.shape, scalars: batch.activations.scalars)
+        let width = batch.activations.scalars.count / (samples + replayed)
+        let newOnly = Tensor(
+            shape: [samples] + Array(batch.activations.shape.dropFirst()),
+            scalars: Array(batch.activations.scalars.prefix(samples * width)))
         let labels = batch.labels.map(Int.init)
         let trainer = HeadTrainer(model: model, recipe: recipe)
-        var times: [Double] = []
-        for run in 0..<4 {
-            let started = ContinuousClock.now
-            _ = trainer.train(
-                start: nil, activations: activations, labels: labels, freezePoint: state.freezePoint, seed: UInt64(run))
-            if run > 0 { times.append(Self.seconds(ContinuousClock.now - started)) }
+        func median(_ activations: Tensor, _ labels: [Int]) -> Double {
+            var times: [Double] = []
+            for run in 0..<4 {
+                let started = ContinuousClock.now
+                _ = trainer.train(
+                    start: nil, activations: activations, labels: labels, freezePoint: state.freezePoint,
+                    seed: UInt64(run))
+                if run > 0 { times.append(Self.seconds(ContinuousClock.now - started)) }
+            }
+            return times.sorted()[times.count / 2]
         }
-        let median = times.sorted()[times.count / 2]
+        // Interleaved, so both see the same machine.
+        let plain = median(newOnly, Array(labels.prefix(samples)))
+        let withReplay = median(all, labels)
         return Engine(
-            samples: samples, epochs: recipe.epochs, batchSize: recipe.batchSize, seconds: median,
-            newSamplesPerSecond: Double(samples) / median,
-            samplePassesPerSecond: Double(samples * recipe.epochs) / median)
+            samples: samples, epochs: recipe.epochs, batchSize: recipe.batchSize, seconds: withReplay,
+            newSamplesPerSecond: Double(samples) / withReplay,
+            samplePassesPerSecond: Double((samples + replayed) * recipe.epochs) / withReplay,
+            replayedSamples: replayed, newSamplesPerSecondWithoutReplay: Double(samples) / plain)
     }
 
     /// The recipe ``BenchCluster/writeTopology`` gives the workers (learning rate 0.05, plain SGD,

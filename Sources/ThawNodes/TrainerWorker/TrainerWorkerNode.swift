@@ -26,9 +26,11 @@ public struct TrainerWorkerNode: Sendable {
         public var maxSamplesPerUser: Int
         public var commitAttempts: Int
         /// Older rows replayed with each round's new rows (see docs/LEARNING.md, incremental training).
-        public var replaySamples: Int = 256
+        public var replaySamples: Int = Self.defaultReplaySamples
         /// Replayed rows per new row in a round (the budget is the smaller of the two).
-        public var replayFraction: Double = 0.5
+        public var replayFraction: Double = Self.defaultReplayFraction
+        public static let defaultReplaySamples = 256
+        public static let defaultReplayFraction = 0.5
         /// Older rows kept per user to replay from.
         public var historyRows: Int = 1024
         /// A registry request without a reply after this long is given up (its batches re-sent by devices).

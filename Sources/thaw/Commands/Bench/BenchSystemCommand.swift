@@ -57,20 +57,22 @@ struct BenchSystemCommand: AsyncParsableCommand {
         if let engine = results.engine {
             print(
                 String(
-                    format: "\nengine (HeadTrainer alone, 1 BLAS thread, %d samples, %d epochs, batch %d): "
-                        + "%.2f s, %.0f new samples/s (%.0f sample passes/s)",
-                    engine.samples, engine.epochs, engine.batchSize, engine.seconds, engine.newSamplesPerSecond,
-                    engine.samplePassesPerSecond))
+                    format: "\nengine (HeadTrainer alone, 1 BLAS thread, %d new + %d replayed samples as a worker's "
+                        + "round, %d epochs, batch %d): %.2f s, %.0f new samples/s (%.0f sample passes/s); "
+                        + "without replay %.0f new samples/s",
+                    engine.samples, engine.replayedSamples ?? 0, engine.epochs, engine.batchSize, engine.seconds,
+                    engine.newSamplesPerSecond, engine.samplePassesPerSecond,
+                    engine.newSamplesPerSecondWithoutReplay ?? 0))
         }
         print("\nthroughput (FedAvg CNN, freeze point \(results.freezePoint), \(results.cores) cores)")
         print(
-            "workers  batches  samples  seconds  new samples/s  ÷engine  heads  load-gen CPU s  registry CPU s  "
+            "workers  batches  samples  seconds  new samples/s  ÷engine  ÷engine w/o replay  heads  load-gen CPU s  registry CPU s  "
                 + "worker CPU s  machine busy  worker peak MiB")
         for row in results.throughput {
             print(
                 String(
-                    format: "%7d  %7d  %7d  %7.1f  %13.1f  %7.3f  %5d  %14.2f  %14.2f  %12@  %11.0f%%  %@", row.workers,
-                    row.batches, row.samples, row.seconds, row.samplesPerSecond, row.engineRatio ?? 0,
+                    format: "%7d  %7d  %7d  %7.1f  %13.1f  %7.3f  %18.3f  %5d  %14.2f  %14.2f  %12@  %11.0f%%  %@", row.workers,
+                    row.batches, row.samples, row.seconds, row.samplesPerSecond, row.engineRatio ?? 0, row.engineRatioWithoutReplay ?? 0,
                     row.headsCommitted, row.loadGeneratorCPUSeconds, row.registryCPUSeconds ?? 0,
                     (row.workerCPUSeconds ?? []).map { String(format: "%.2f", $0) }.joined(separator: ",") as NSString,
                     (row.machineBusyShare ?? 0) * 100,
