@@ -341,20 +341,23 @@ public struct SystemBenchmark {
             scalars: Array(batch.activations.scalars.prefix(samples * width)))
         let labels = batch.labels.map(Int.init)
         let trainer = HeadTrainer(model: model, recipe: recipe)
-        func median(_ activations: Tensor, _ labels: [Int]) -> Double {
-            var times: [Double] = []
-            for run in 0..<4 {
-                let started = ContinuousClock.now
-                _ = trainer.train(
-                    start: nil, activations: activations, labels: labels, freezePoint: state.freezePoint,
-                    seed: UInt64(run))
-                if run > 0 { times.append(Self.seconds(ContinuousClock.now - started)) }
-            }
-            return times.sorted()[times.count / 2]
+        func time(_ activations: Tensor, _ labels: [Int], seed: UInt64) -> Double {
+            let started = ContinuousClock.now
+            _ = trainer.train(
+                start: nil, activations: activations, labels: labels, freezePoint: state.freezePoint, seed: seed)
+            return Self.seconds(ContinuousClock.now - started)
         }
-        // Interleaved, so both see the same machine.
-        let plain = median(newOnly, Array(labels.prefix(samples)))
-        let withReplay = median(all, labels)
+        // Alternated run by run (after one warm-up of each), so both see the same machine; medians of nine.
+        _ = time(newOnly, Array(labels.prefix(samples)), seed: 0)
+        _ = time(all, labels, seed: 0)
+        var plainTimes: [Double] = []
+        var replayTimes: [Double] = []
+        for run in 1...9 {
+            plainTimes.append(time(newOnly, Array(labels.prefix(samples)), seed: UInt64(run)))
+            replayTimes.append(time(all, labels, seed: UInt64(run)))
+        }
+        let plain = plainTimes.sorted()[plainTimes.count / 2]
+        let withReplay = replayTimes.sorted()[replayTimes.count / 2]
         return Engine(
             samples: samples, epochs: recipe.epochs, batchSize: recipe.batchSize, seconds: withReplay,
             newSamplesPerSecond: Double(samples) / withReplay,
