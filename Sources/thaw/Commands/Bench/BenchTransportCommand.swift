@@ -24,6 +24,9 @@ struct BenchTransportCommand: AsyncParsableCommand {
     @Option(help: "The C reference program, compiled with `cc -O2 … -lzmq`.")
     var cSource: String = "scripts/bench/zmq_thr.c"
 
+    @Option(help: "The heap allocation counter preloaded into the allocation probe's peers.")
+    var mallocCountSource: String = "scripts/bench/malloc_count.c"
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
@@ -48,6 +51,10 @@ struct BenchTransportCommand: AsyncParsableCommand {
         let ratio: Double
         /// Thaw (owned `Frame` receive) over libzmq, medians.
         let ratioFrame: Double
+        /// Heap allocations per message in the Thaw sender's and receiver's processes (libzmq's I/O
+        /// thread included), from one extra run with `malloc_count.c` preloaded; nil when unavailable.
+        let thawSenderAllocationsPerMessage: Double?
+        let thawReceiverAllocationsPerMessage: Double?
     }
 
     struct Summary: Codable {
@@ -66,9 +73,12 @@ struct BenchTransportCommand: AsyncParsableCommand {
     mutating func run() async throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let binary = try compileReference()
+        let counter = compileAllocationCounter()
+        defer { if let counter { try? FileManager.default.removeItem(at: counter) } }
         var rows: [Row] = []
         var ipcCounter = 0
-        print("transport  size      libzmq msg/s   thaw msg/s   thaw MB/s  ratio  (Frame API ratio)")
+        print(
+            "transport  size      libzmq msg/s   thaw msg/s   thaw MB/s  ratio  (Frame API ratio)  allocations/msg send, receive")
         for transport in transports {
             for workload in Self.workloads {
                 let count = max(10, Int(Double(workload.count) * scale))
@@ -92,13 +102,27 @@ struct BenchTransportCommand: AsyncParsableCommand {
                         endpoint: endpoint(), size: workload.size, count: count, api: .frame, executable: executable)
                     frame.append(Double(count) / frameSeconds)
                 }
+                var allocations: (sender: Double, receiver: Double)?
+                if let counter {
+                    ipcCounter += 1
+                    let endpoint =
+                        transport == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/thaw-bench-\(getpid())-\(ipcCounter)"
+                    do {
+                        allocations = try await TransportMeasurement.allocations(
+                            endpoint: endpoint, size: workload.size, count: count, executable: executable, library: counter)
+                    } catch {
+                        FileHandle.standardError.write(Data("allocation probe failed: \(error)\n".utf8))
+                    }
+                }
                 let row = Row(
                     transport: transport, size: workload.size, count: count,
                     libzmq: summary(libzmq, size: workload.size),
                     thawBorrow: summary(borrow, size: workload.size),
                     thawFrame: summary(frame, size: workload.size),
                     ratio: median(borrow) / median(libzmq),
-                    ratioFrame: median(frame) / median(libzmq))
+                    ratioFrame: median(frame) / median(libzmq),
+                    thawSenderAllocationsPerMessage: allocations?.sender,
+                    thawReceiverAllocationsPerMessage: allocations?.receiver)
                 rows.append(row)
                 print(format(row))
             }
@@ -113,6 +137,21 @@ struct BenchTransportCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try encoder.encode(report).write(to: url)
         print("wrote \(output)")
+    }
+
+    /// Compiles `malloc_count.c` into a temporary shared library; nil (and a note) when that fails.
+    private func compileAllocationCounter() -> URL? {
+        let library = FileManager.default.temporaryDirectory.appendingPathComponent("thaw-transport-malloc-\(getpid()).so")
+        let compiler = Process()
+        compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        compiler.arguments = ["cc", "-O2", "-shared", "-fPIC", "-o", library.path, mallocCountSource]
+        guard (try? compiler.run()) != nil else { return nil }
+        compiler.waitUntilExit()
+        guard compiler.terminationStatus == 0 else {
+            FileHandle.standardError.write(Data("allocation counts unavailable: cc failed on \(mallocCountSource)\n".utf8))
+            return nil
+        }
+        return library
     }
 
     /// Compiles `zmq_thr.c` into `bench-results/tmp/` with the system compiler.
@@ -149,6 +188,9 @@ struct BenchTransportCommand: AsyncParsableCommand {
             pad(String(format: "%.0f", row.thawBorrow.medianMessagesPerSecond), 12),
             pad(String(format: "%.1f", row.thawBorrow.medianMegabytesPerSecond), 11),
             pad(String(format: "%.2fx", row.ratio), 6), pad(String(format: "(%.2fx)", row.ratioFrame), 9),
+            pad(
+                [row.thawSenderAllocationsPerMessage, row.thawReceiverAllocationsPerMessage]
+                    .map { $0.map { String(format: "%.4f", $0) } ?? "-" }.joined(separator: ", "), 30),
         ].joined(separator: " ")
     }
 }

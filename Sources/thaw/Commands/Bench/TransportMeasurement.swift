@@ -59,6 +59,47 @@ enum TransportMeasurement {
         }
     }
 
+    /// Heap allocations per message of a Thaw sender and a Thaw receiver, each a child `thaw bench
+    /// transport-peer` with `scripts/bench/malloc_count.c` preloaded (`library`). Whole-process counts over
+    /// the send loop and over the receive loop from the first message on: libzmq's I/O thread included.
+    static func allocations(endpoint: String, size: Int, count: Int, executable: URL, library: URL) async throws
+        -> (sender: Double, receiver: Double)
+    {
+        try await onThread {
+            var environment = ProcessInfo.processInfo.environment
+            environment["LD_PRELOAD"] = library.path
+            let receiverOutput = Pipe()
+            let receiver = try launch(
+                executable,
+                ["bench", "transport-peer", "--receive", "--endpoint", endpoint, "--size", "\(size)", "--count", "\(count)"],
+                stdout: receiverOutput, environment: environment)
+            let receiverLines = receiverOutput.fileHandleForReading
+            let firstLine = try readLine(receiverLines)
+            guard let resolved = jsonObject(firstLine)["endpoint"] as? String else {
+                receiver.terminate()
+                receiver.waitUntilExit()
+                throw Failure(description: "the receiving peer printed \(firstLine)")
+            }
+            let senderOutput = Pipe()
+            let release = Pipe()
+            let sender = try launch(
+                executable,
+                ["bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)"],
+                stdout: senderOutput, stdin: release, environment: environment)
+            let received = jsonObject(try readLine(receiverLines))
+            let sent = jsonObject(try readLine(senderOutput.fileHandleForReading))
+            try? release.fileHandleForWriting.close()
+            receiver.waitUntilExit()
+            sender.waitUntilExit()
+            guard let receiverCount = received["allocations"] as? Double, let receiverMessages = received["messages"] as? Double,
+                let senderCount = sent["allocations"] as? Double, let senderMessages = sent["messages"] as? Double
+            else {
+                throw Failure(description: "the peers printed no allocation counts (\(received), \(sent))")
+            }
+            return (senderCount / senderMessages, receiverCount / max(1, receiverMessages))
+        }
+    }
+
     /// libzmq's own pair: `zmq_thr local` and `zmq_thr remote`, both C processes.
     static func libzmq(endpoint: String, size: Int, count: Int, binary: URL) async throws -> Double {
         try await onThread {
@@ -84,11 +125,13 @@ enum TransportMeasurement {
         _ executable: URL,
         _ arguments: [String],
         stdout: Pipe? = nil,
-        stdin: Pipe? = nil
+        stdin: Pipe? = nil,
+        environment: [String: String]? = nil
     ) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let environment { process.environment = environment }
         if let stdout { process.standardOutput = stdout }
         if let stdin { process.standardInput = stdin }
         try process.run()
