@@ -24,12 +24,16 @@ struct BenchTransportCommand: AsyncParsableCommand {
     @Option(help: "The C reference program, compiled with `cc -O2 … -lzmq`.")
     var cSource: String = "scripts/bench/zmq_thr.c"
 
+    @Option(help: "The Thaw sender's frame: shared (Frame.sharing: no allocation per send) or copy (Frame([UInt8]): zmq_send allocates and copies).")
+    var senderFrame: String = "shared"
+
     @Option(help: "The heap allocation counter preloaded into the allocation probe's peers.")
     var mallocCountSource: String = "scripts/bench/malloc_count.c"
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
+        guard ["shared", "copy"].contains(senderFrame) else { throw ValidationError("--sender-frame takes shared or copy") }
         guard transports.allSatisfy({ ["tcp", "ipc"].contains($0) }) else {
             throw ValidationError("--transports takes tcp and/or ipc")
         }
@@ -96,10 +100,12 @@ struct BenchTransportCommand: AsyncParsableCommand {
                         endpoint: endpoint(), size: workload.size, count: count, binary: binary)
                     libzmq.append(Double(count) / cSeconds)
                     let borrowSeconds = try await TransportMeasurement.thaw(
-                        endpoint: endpoint(), size: workload.size, count: count, api: .borrow, executable: executable)
+                        endpoint: endpoint(), size: workload.size, count: count, api: .borrow, executable: executable,
+                        senderFrame: senderFrame)
                     borrow.append(Double(count) / borrowSeconds)
                     let frameSeconds = try await TransportMeasurement.thaw(
-                        endpoint: endpoint(), size: workload.size, count: count, api: .frame, executable: executable)
+                        endpoint: endpoint(), size: workload.size, count: count, api: .frame, executable: executable,
+                        senderFrame: senderFrame)
                     frame.append(Double(count) / frameSeconds)
                 }
                 var allocations: (sender: Double, receiver: Double)?
@@ -109,7 +115,8 @@ struct BenchTransportCommand: AsyncParsableCommand {
                         transport == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/thaw-bench-\(getpid())-\(ipcCounter)"
                     do {
                         allocations = try await TransportMeasurement.allocations(
-                            endpoint: endpoint, size: workload.size, count: count, executable: executable, library: counter)
+                            endpoint: endpoint, size: workload.size, count: count, executable: executable, library: counter,
+                            senderFrame: senderFrame)
                     } catch {
                         FileHandle.standardError.write(Data("allocation probe failed: \(error)\n".utf8))
                     }
@@ -129,7 +136,7 @@ struct BenchTransportCommand: AsyncParsableCommand {
         }
         for number in 1...max(ipcCounter, 1) { unlink("/tmp/thaw-bench-\(getpid())-\(number)") }
         let report = Report(
-            command: "thaw bench transport --runs \(runs) --scale \(scale)",
+            command: "thaw bench transport --runs \(runs) --scale \(scale) --sender-frame \(senderFrame)",
             date: ISO8601DateFormatter().string(from: Date()), runs: runs, rows: rows)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

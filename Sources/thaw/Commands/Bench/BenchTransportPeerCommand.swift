@@ -26,6 +26,9 @@ struct BenchTransportPeerCommand: ParsableCommand {
     @Flag(help: "Bind a PULL socket, print its endpoint, receive `count` messages and print the allocations.")
     var receive = false
 
+    @Option(help: "The sender's frame: shared (Frame.sharing, no allocation per send) or copy (Frame([UInt8]), zmq_send).")
+    var senderFrame: String = "shared"
+
     mutating func run() throws {
         let context = try ZMQContext()
         let socket = try ZMQSocket(context: context, kind: receive ? .pull : .push)
@@ -50,7 +53,8 @@ struct BenchTransportPeerCommand: ParsableCommand {
         try socket.connect(Endpoint(endpoint))
         // One message-backed frame reused: every send shares it by reference count (no allocation or
         // copy per message on our side), where remote_thr.c allocates a fresh message each time.
-        let frame = Frame.sharing([UInt8](repeating: 0xAB, count: size))
+        let bytes = [UInt8](repeating: 0xAB, count: size)
+        let frame = senderFrame == "copy" ? Frame(bytes) : Frame.sharing(bytes)
         let counter = AllocationCounter.current
         let before = counter?()
         for _ in 0..<count {

@@ -20,7 +20,9 @@ enum TransportMeasurement {
 
     /// Thaw receiver in this process (on a dedicated thread), Thaw sender in a child `thaw` process.
     /// - Returns: elapsed seconds from the first to the last message.
-    static func thaw(endpoint: String, size: Int, count: Int, api: ReceiveAPI, executable: URL) async throws
+    static func thaw(
+        endpoint: String, size: Int, count: Int, api: ReceiveAPI, executable: URL, senderFrame: String = "shared"
+    ) async throws
         -> Double
     {
         try await onThread {
@@ -34,7 +36,10 @@ enum TransportMeasurement {
             let release = Pipe()
             let peer = try launch(
                 executable,
-                ["bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)"],
+                [
+                    "bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)",
+                    "--sender-frame", senderFrame,
+                ],
                 stdin: release)
             defer {
                 // Closing the peer's stdin tells it that every message arrived (or that we gave up).
@@ -62,7 +67,9 @@ enum TransportMeasurement {
     /// Heap allocations per message of a Thaw sender and a Thaw receiver, each a child `thaw bench
     /// transport-peer` with `scripts/bench/malloc_count.c` preloaded (`library`). Whole-process counts over
     /// the send loop and over the receive loop from the first message on: libzmq's I/O thread included.
-    static func allocations(endpoint: String, size: Int, count: Int, executable: URL, library: URL) async throws
+    static func allocations(
+        endpoint: String, size: Int, count: Int, executable: URL, library: URL, senderFrame: String = "shared"
+    ) async throws
         -> (sender: Double, receiver: Double)
     {
         try await onThread {
@@ -84,7 +91,10 @@ enum TransportMeasurement {
             let release = Pipe()
             let sender = try launch(
                 executable,
-                ["bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)"],
+                [
+                    "bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)",
+                    "--sender-frame", senderFrame,
+                ],
                 stdout: senderOutput, stdin: release, environment: environment)
             let received = jsonObject(try readLine(receiverLines))
             let sent = jsonObject(try readLine(senderOutput.fileHandleForReading))
