@@ -59,6 +59,9 @@ struct BenchTransportCommand: AsyncParsableCommand {
         /// thread included), from one extra run with `malloc_count.c` preloaded; nil when unavailable.
         let thawSenderAllocationsPerMessage: Double?
         let thawReceiverAllocationsPerMessage: Double?
+        /// The same counts for libzmq's own pair (`zmq_thr` with the counter preloaded).
+        let libzmqSenderAllocationsPerMessage: Double?
+        let libzmqReceiverAllocationsPerMessage: Double?
     }
 
     struct Summary: Codable {
@@ -82,7 +85,7 @@ struct BenchTransportCommand: AsyncParsableCommand {
         var rows: [Row] = []
         var ipcCounter = 0
         print(
-            "transport  size      libzmq msg/s   thaw msg/s   thaw MB/s  ratio  (Frame API ratio)  allocations/msg send, receive")
+            "transport  size      libzmq msg/s   thaw msg/s   thaw MB/s  ratio  (Frame API ratio)  allocations/msg send, receive: thaw | libzmq")
         for transport in transports {
             for workload in Self.workloads {
                 let count = max(10, Int(Double(workload.count) * scale))
@@ -109,11 +112,17 @@ struct BenchTransportCommand: AsyncParsableCommand {
                     frame.append(Double(count) / frameSeconds)
                 }
                 var allocations: (sender: Double, receiver: Double)?
+                var cAllocations: (sender: Double, receiver: Double)?
                 if let counter {
                     ipcCounter += 1
                     let endpoint =
                         transport == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/thaw-bench-\(getpid())-\(ipcCounter)"
                     do {
+                        ipcCounter += 1
+                        let cEndpoint =
+                            transport == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/thaw-bench-\(getpid())-\(ipcCounter)"
+                        cAllocations = try await TransportMeasurement.libzmqAllocations(
+                            endpoint: cEndpoint, size: workload.size, count: count, binary: binary, library: counter)
                         allocations = try await TransportMeasurement.allocations(
                             endpoint: endpoint, size: workload.size, count: count, executable: executable, library: counter,
                             senderFrame: senderFrame)
@@ -129,7 +138,9 @@ struct BenchTransportCommand: AsyncParsableCommand {
                     ratio: median(borrow) / median(libzmq),
                     ratioFrame: median(frame) / median(libzmq),
                     thawSenderAllocationsPerMessage: allocations?.sender,
-                    thawReceiverAllocationsPerMessage: allocations?.receiver)
+                    thawReceiverAllocationsPerMessage: allocations?.receiver,
+                    libzmqSenderAllocationsPerMessage: cAllocations?.sender,
+                    libzmqReceiverAllocationsPerMessage: cAllocations?.receiver)
                 rows.append(row)
                 print(format(row))
             }
@@ -168,7 +179,7 @@ struct BenchTransportCommand: AsyncParsableCommand {
         let binary = directory.appendingPathComponent("zmq_thr")
         let compiler = Process()
         compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        compiler.arguments = ["cc", "-O2", "-o", binary.path, cSource, "-lzmq"]
+        compiler.arguments = ["cc", "-O2", "-o", binary.path, cSource, "-lzmq", "-ldl"]
         try compiler.run()
         compiler.waitUntilExit()
         guard compiler.terminationStatus == 0 else {
@@ -197,7 +208,10 @@ struct BenchTransportCommand: AsyncParsableCommand {
             pad(String(format: "%.2fx", row.ratio), 6), pad(String(format: "(%.2fx)", row.ratioFrame), 9),
             pad(
                 [row.thawSenderAllocationsPerMessage, row.thawReceiverAllocationsPerMessage]
-                    .map { $0.map { String(format: "%.4f", $0) } ?? "-" }.joined(separator: ", "), 30),
+                    .map { $0.map { String(format: "%.4f", $0) } ?? "-" }.joined(separator: ", ")
+                    + " | "
+                    + [row.libzmqSenderAllocationsPerMessage, row.libzmqReceiverAllocationsPerMessage]
+                    .map { $0.map { String(format: "%.4f", $0) } ?? "-" }.joined(separator: ", "), 34),
         ].joined(separator: " ")
     }
 }

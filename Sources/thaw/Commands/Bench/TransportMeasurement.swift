@@ -112,22 +112,54 @@ enum TransportMeasurement {
 
     /// libzmq's own pair: `zmq_thr local` and `zmq_thr remote`, both C processes.
     static func libzmq(endpoint: String, size: Int, count: Int, binary: URL) async throws -> Double {
+        try await libzmqRun(endpoint: endpoint, size: size, count: count, binary: binary, library: nil).seconds
+    }
+
+    /// Heap allocations per message of libzmq's own sender and receiver (`zmq_thr` with `malloc_count.c`
+    /// preloaded), counted as for Thaw's peers.
+    static func libzmqAllocations(endpoint: String, size: Int, count: Int, binary: URL, library: URL) async throws
+        -> (sender: Double, receiver: Double)
+    {
+        let run = try await libzmqRun(endpoint: endpoint, size: size, count: count, binary: binary, library: library)
+        guard let sender = run.senderAllocations, let receiver = run.receiverAllocations else {
+            throw Failure(description: "zmq_thr printed no allocation counts")
+        }
+        return (sender / Double(count), receiver / Double(max(1, count - 1)))
+    }
+
+    private static func libzmqRun(endpoint: String, size: Int, count: Int, binary: URL, library: URL?) async throws
+        -> (seconds: Double, senderAllocations: Double?, receiverAllocations: Double?)
+    {
         try await onThread {
+            var environment: [String: String]?
+            if let library {
+                environment = ProcessInfo.processInfo.environment
+                environment?["LD_PRELOAD"] = library.path
+            }
             let output = Pipe()
-            let local = try launch(binary, ["local", endpoint, "\(size)", "\(count)"], stdout: output)
+            let local = try launch(
+                binary, ["local", endpoint, "\(size)", "\(count)"], stdout: output, environment: environment)
             let reader = output.fileHandleForReading
             let firstLine = try readLine(reader)
             guard let resolved = jsonObject(firstLine)["endpoint"] as? String else {
                 throw Failure(description: "zmq_thr local printed \(firstLine)")
             }
-            let remote = try launch(binary, ["remote", resolved, "\(size)", "\(count)"])
-            remote.waitUntilExit()
+            // remote stays connected until its stdin closes, after local has every message (as Thaw's peer).
+            let release = Pipe()
+            let remoteOutput = Pipe()
+            let remote = try launch(
+                binary, ["remote", resolved, "\(size)", "\(count)"], stdout: remoteOutput, stdin: release,
+                environment: environment)
             let resultLine = try readLine(reader)
+            try? release.fileHandleForWriting.close()
+            remote.waitUntilExit()
             local.waitUntilExit()
-            guard local.terminationStatus == 0, let seconds = jsonObject(resultLine)["seconds"] as? Double else {
+            let result = jsonObject(resultLine)
+            guard local.terminationStatus == 0, let seconds = result["seconds"] as? Double else {
                 throw Failure(description: "zmq_thr local failed: \(resultLine)")
             }
-            return seconds
+            let sent = library == nil ? [:] : jsonObject(try readLine(remoteOutput.fileHandleForReading))
+            return (seconds, sent["allocations"] as? Double, result["allocations"] as? Double)
         }
     }
 
