@@ -5,6 +5,7 @@ import ThawLearning
 import ThawNN
 import ThawNodes
 import ThawSimulation
+import ThawWire
 
 /// Everything `thaw bench compare` measures, in one run: throughput by head size, personalisation to a
 /// target accuracy with device energy, and scaling with clients and workers. Rendering (CSV, SVG, markdown)
@@ -28,6 +29,11 @@ public struct ComparisonBenchmark {
         public var targetAccuracy: Double?
         public var compute: ComputeProfile
         public var radio: RadioProfile
+        /// Thaw's activation encodings to measure: throughput rows for each, and the personalisation's
+        /// held-out accuracy with each (float32 is always measured, as the reference).
+        public var encodings: [ActivationEncoding] = ActivationEncoding.allCases
+        /// Where the data came from, for the report ("the shipped data" or a folder).
+        public var dataSource = "the shipped data"
 
         public init(
             maximumParameters: Int = 25_000_000, runs: Int = 3, users: Int = 48, pretrainEpochs: Int = 1,
@@ -66,17 +72,28 @@ public struct ComparisonBenchmark {
         public var radios: [RadioProfile]
         public var throughput: [ThroughputExperiment.Row]
         public var personalization: PersonalizationExperiment.Result
+        /// Thaw's final heads with each activation encoding, against float32 per writer.
+        public var encodings: [PersonalizationExperiment.EncodingResult]
         public var clients: [ScalingExperiment.ClientRow]
         public var workers: [ScalingExperiment.WorkerRow]
         public var pretrainAccuracy: Double
         /// Thaw's per-user head training, in words (epochs, batch, optimiser).
         public var thawTraining: String
+        public var dataSource: String
         public var secondsTaken: Double
     }
 
     public var options: Options
 
     public init(options: Options) { self.options = options }
+
+    /// `float32,float16,int8` → the encodings, in that order; `nil` when a name is unknown or none is given.
+    public static func encodings(named list: String) -> [ActivationEncoding]? {
+        let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let encodings = names.compactMap(ActivationEncoding.init(rawValue:))
+        guard !encodings.isEmpty, encodings.count == names.count else { return nil }
+        return encodings
+    }
 
     /// Runs everything; `progress` receives one line per finished step.
     public func run(dataset: HandwritingDataset, progress: (String) -> Void) -> Report {
@@ -100,11 +117,12 @@ public struct ComparisonBenchmark {
         let radios = options.radio == .wifi ? [options.radio] : [options.radio, .wifi]
         for head in throughput.ladder(maximumParameters: options.maximumParameters) {
             let measured = throughput.measure(
-                head, profiles: radios.map { DeviceProfile(compute: options.compute, radio: $0) })
+                head, profiles: radios.map { DeviceProfile(compute: options.compute, radio: $0) },
+                encodings: options.encodings)
             rows += measured
-            if let first = measured.first {
+            for row in measured where row.radio == options.radio.name {
                 progress(
-                    "throughput: \(head.parameters) parameters, Thaw/FedAvg \(String(format: "%.2f", first.throughputRatio))x, energy \(String(format: "%.3f", first.energyRatio))x"
+                    "throughput: \(head.parameters) parameters, \(row.encoding), Thaw/FedAvg \(String(format: "%.2f", row.throughputRatio))x, energy \(String(format: "%.3f", row.energyRatio))x"
                 )
             }
         }
@@ -125,6 +143,12 @@ public struct ComparisonBenchmark {
                 dropoutProbability: options.dropoutProbability, targetAccuracy: options.targetAccuracy))
         let prepared = experiment.prepare(base: base, samples: dataset.test)
         let personalization = experiment.run(base: base, users: prepared)
+        let encodings = experiment.compareEncodings(base: base, users: prepared, encodings: options.encodings)
+        for result in encodings {
+            progress(
+                "encoding \(result.encoding): mean held-out accuracy \(String(format: "%.4f", result.meanAccuracy)), \(Int(result.uploadBytesPerUser)) B uploaded per user, \(result.writersWorse) writers worse than float32"
+            )
+        }
         progress(
             "personalisation: target \(String(format: "%.3f", personalization.targetAccuracy)), Thaw \(personalization.thawSecondsToTarget.map { String(format: "%.1f s", $0) } ?? "not reached"), FedAvg \(personalization.fedAvgSecondsToTarget.map { String(format: "%.1f s", $0) } ?? "not reached")"
         )
@@ -154,10 +178,10 @@ public struct ComparisonBenchmark {
         return Report(
             architecture: "smallCNN", freezePoint: freeze.index, features: features, samplesPerUser: samplesPerUser,
             fedAvg: options.fedAvg, compute: options.compute, radios: radios, throughput: rows,
-            personalization: personalization, clients: clientRows, workers: workerRows,
+            personalization: personalization, encodings: encodings, clients: clientRows, workers: workerRows,
             pretrainAccuracy: pretrainAccuracy,
             thawTraining:
                 "\(experiment.configuration.thawEpochs) epochs, B = \(experiment.configuration.thawBatchSize), SGD learning rate \(experiment.configuration.thawLearningRate), momentum \(experiment.configuration.thawMomentum)",
-            secondsTaken: (clock.now - started) / .seconds(1))
+            dataSource: options.dataSource, secondsTaken: (clock.now - started) / .seconds(1))
     }
 }

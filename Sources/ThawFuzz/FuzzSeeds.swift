@@ -20,6 +20,14 @@ enum FuzzSeeds {
                     userID: "writer-1", deviceID: "phones-0", deviceSeq: 4, modelVersion: 3, modelHash: "ab12cd34",
                     freezePoint: 2, hyperHash: "hh01", sampleIDs: [10, 11], labels: [3, 7], createdAtMs: 99,
                     activations: activations)),
+        ] + [ActivationEncoding.float16, .int8].map { encoding -> ThawMessage in
+            // The encoded activation frames (docs/PROTOCOL.md, "Activation encodings"): their own decoders.
+            .featureBatch(
+                ThawWire.FeatureBatch(
+                    userID: "writer-1", deviceID: "phones-0", deviceSeq: 5, modelVersion: 3, modelHash: "ab12cd34",
+                    freezePoint: 2, hyperHash: encoding.stamp(hash: "hh01"), sampleIDs: [10, 11], labels: [3, 7],
+                    createdAtMs: 99, activations: activations, activationEncoding: encoding))
+        } + [
             .batchRejected(
                 BatchRejected(deviceID: "phones-0", deviceSeq: 4, reason: .staleFreezePoint, currentState: state)),
             .batchAck(BatchAck(deviceID: "phones-0", durableSeqs: [1, 2, 4])),

@@ -4,6 +4,7 @@ import ThawModel
 import ThawNN
 import ThawNodes
 import ThawTopology
+import ThawWire
 import ThawZMQ
 
 /// Builds each role's configuration from a topology, the node's name and the base model file, so
@@ -71,7 +72,8 @@ public struct NodeSettings: Sendable {
         let momentum = options.optimiser == .sgd ? 0 : Float(options.momentum)
         return TrainingRecipe(
             optimizer: .sgd(learningRate: Float(options.learningRate), momentum: momentum, weightDecay: 0),
-            epochs: options.epochs, batchSize: options.batchSize)
+            epochs: options.epochs, batchSize: options.batchSize,
+            activationEncoding: ActivationEncoding(rawValue: options.activationEncoding.rawValue) ?? .float32)
     }
 
     public var initialDeployment: DeploymentState {

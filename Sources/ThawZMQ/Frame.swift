@@ -31,6 +31,26 @@ public struct Frame: Sendable, Hashable, CustomStringConvertible {
         storage = .message(message)
     }
 
+    /// A frame whose bytes are copied once into a libzmq message, for a frame sent many times.
+    ///
+    /// Each send then shares that message by reference count (`zmq_msg_copy`): no byte copy and no
+    /// allocation per send, where `Frame([UInt8])` below 32 KiB pays `zmq_send`'s allocation and copy
+    /// every time. Very small frames (≤ 33 bytes, libzmq's inline size) are copied inline instead.
+    public init(sharing bytes: UnsafeRawBufferPointer) {
+        let pointer = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+        // zmq_msg_init_size fails only with ENOMEM; an allocation failure traps like Swift's own.
+        precondition(zmq_msg_init_size(pointer, bytes.count) == 0, "zmq_msg_init_size(\(bytes.count)) failed")
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            zmq_msg_data(pointer).copyMemory(from: source, byteCount: bytes.count)
+        }
+        storage = .message(ReceivedMessage(taking: pointer))
+    }
+
+    /// ``init(sharing:)`` over an array (a static function, so that `Frame.init` over `[UInt8]` stays unambiguous).
+    public static func sharing(_ bytes: [UInt8]) -> Frame {
+        bytes.withUnsafeBytes { Frame(sharing: $0) }
+    }
+
     /// An empty frame, e.g. the delimiter REQ/REP put in front of a request.
     public static let empty = Frame([])
 
@@ -95,6 +115,15 @@ final class ReceivedMessage: @unchecked Sendable {
     init(taking pointer: UnsafeMutablePointer<zmq_msg_t>) {
         self.pointer = pointer
         self.count = zmq_msg_size(pointer)
+        // The first zmq_msg_copy of a large message writes the source (it marks the content shared and
+        // sets its reference count) without a lock. Doing that once here, on the owning thread, leaves
+        // later copies (sends of this frame from any thread) with only libzmq's atomic increment.
+        withUnsafeTemporaryAllocation(of: zmq_msg_t.self, capacity: 1) { slot in
+            let probe = slot.baseAddress!
+            zmq_msg_init(probe)
+            _ = zmq_msg_copy(probe, pointer)
+            zmq_msg_close(probe)
+        }
     }
 
     var buffer: UnsafeRawBufferPointer {

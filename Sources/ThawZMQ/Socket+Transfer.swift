@@ -42,13 +42,13 @@ extension ZMQSocket {
             return try result.get()
         case .message(let message):
             return try withHandle { (handle) throws(ZMQError) -> SendOutcome in
-                let pointer = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
-                defer { pointer.deallocate() }
-                do {
-                    zmq_msg_init(pointer)
-                    // zmq_msg_copy shares large content by reference count; no byte copy.
-                    _ = zmq_msg_copy(pointer, message.pointer)
-                    return try sendMessage(pointer, handle: handle, flags: flags)
+                // `sendScratch` is empty here (a send leaves it empty, a failed one closes it), so no
+                // per-send allocation: zmq_msg_copy shares large content by reference count and copies
+                // only the ≤ 33 bytes of a very small message.
+                zmq_msg_init(sendScratch)
+                _ = zmq_msg_copy(sendScratch, message.pointer)
+                return try withExtendedLifetime(message) { () throws(ZMQError) -> SendOutcome in
+                    try sendMessage(sendScratch, handle: handle, flags: flags)
                 }
             }
         }

@@ -37,7 +37,10 @@ public final class ZMQSocket {
     /// `zmq_msg_more` of the last received frame.
     var lastFrameHadMore = false
     /// A reusable message at a fixed heap address (libzmq forbids moving an initialised zmq_msg_t).
-    let scratch: UnsafeMutablePointer<zmq_msg_t>
+    @usableFromInline let scratch: UnsafeMutablePointer<zmq_msg_t>
+    /// The send-side twin of `scratch`: a message-backed frame is copied into it by reference count
+    /// (`zmq_msg_copy`) and sent from it, so a send allocates nothing on the Swift side.
+    let sendScratch: UnsafeMutablePointer<zmq_msg_t>
 
     /// Creates a socket of `kind` in `context`.
     /// - Throws: ``ZMQError`` (`tooManySockets`, `contextTerminated`).
@@ -47,6 +50,8 @@ public final class ZMQSocket {
         self.handle = try ZMQCall.pointer("zmq_socket(\(kind))") { zmq_socket(context.handle, kind.rawType) }
         scratch = .allocate(capacity: 1)
         zmq_msg_init(scratch)
+        sendScratch = .allocate(capacity: 1)
+        zmq_msg_init(sendScratch)
     }
 
     deinit {
@@ -56,6 +61,8 @@ public final class ZMQSocket {
         }
         zmq_msg_close(scratch)
         scratch.deallocate()
+        zmq_msg_close(sendScratch)
+        sendScratch.deallocate()
     }
 
     /// Whether ``close()`` has run.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Testing
+import ThawBench
 import ThawNodes
 
 @testable import thaw
@@ -19,5 +20,14 @@ import ThawNodes
         #expect(throws: (any Error).self) { try Thaw.parseAsRoot(["bench", "compare", "--client-fraction", "0"]) }
         #expect(throws: (any Error).self) { try Thaw.parseAsRoot(["bench", "compare", "--radio", "5g"]) }
         #expect(throws: (any Error).self) { try Thaw.parseAsRoot(["bench", "compare", "--clients", "x"]) }
+        #expect(throws: (any Error).self) { try Thaw.parseAsRoot(["bench", "compare", "--encodings", "int4"]) }
+        #expect(throws: (any Error).self) { try Thaw.parseAsRoot(["bench", "transport", "--sender-frame", "zero"]) }
+    }
+
+    @Test func parsesActivationEncodings() throws {
+        let parsed = try Thaw.parseAsRoot(["bench", "compare", "--encodings", "float32, int8"])
+        let command = try #require(parsed as? BenchCompareCommand)
+        #expect(command.encodings == "float32, int8")
+        #expect(ComparisonBenchmark.encodings(named: command.encodings)?.map { "\($0)" } == ["float32", "int8"])
     }
 }

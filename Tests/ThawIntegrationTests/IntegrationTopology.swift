@@ -20,6 +20,8 @@ struct IntegrationTopology {
     var monitor = true
     /// The goal's `heads-per-device`.
     var headsPerDevice = 1
+    /// The workers' `activation-encoding` (float32 | float16 | int8); the default when nil.
+    var activationEncoding: String?
 
     /// Writes the topology to `directory/topology.yaml` and returns that path.
     func write(in directory: String) throws -> String {
@@ -56,6 +58,7 @@ struct IntegrationTopology {
                 options:
                   epochs: \(epochs)
                   learning-rate: 0.05
+                  activation-encoding: \(activationEncoding ?? "float32")
               - name: phones
                 role: device
                 count: \(phones)

@@ -84,6 +84,32 @@ import ThawZMQ
         }
     }
 
+    /// A shared frame goes out many times, from several sockets, small (copied inline by libzmq) and
+    /// large (shared by reference count), and every copy arrives intact.
+    @Test(arguments: [5, 64, 100_000])
+    func sharedFrameIsSentManyTimesIntact(size: Int) async throws {
+        try await withTestContext { context in
+            let pull = try context.socket(.pull)
+            let endpoint = try Transport.ipc.bind(pull, in: context)
+            try pull.set(.receiveTimeout(.seconds(5)))
+            let pushes = try (0..<2).map { _ in try context.socket(.push) }
+            for push in pushes { try push.connect(endpoint) }
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let shared = Frame.sharing(payload)
+            #expect(shared == Frame(payload))
+            for _ in 0..<50 {
+                for push in pushes { try push.send(shared) }
+            }
+            for _ in 0..<100 {
+                let same = try pull.withNextFrame(.wait) { bytes, _ in bytes.elementsEqual(payload) }
+                #expect(same == true)
+            }
+            #expect(shared.bytes == payload)
+            for push in pushes { push.close() }
+            pull.close()
+        }
+    }
+
     @Test func frameEqualityAndDescriptionUseContent() {
         #expect(Frame("abc") == Frame([97, 98, 99]))
         #expect(Frame("abc").string == "abc")

@@ -1,5 +1,6 @@
 import ThawModel
 import ThawNN
+import ThawWire
 
 /// How workers train heads. Its hash is the hyper-parameter stamp on every cached activation and
 /// batch: a device whose stamp differs from the coordinator's evicts, and a worker rejects.
@@ -7,19 +8,29 @@ public struct TrainingRecipe: Hashable, Sendable {
     public var optimizer: OptimizerConfig
     public var epochs: Int
     public var batchSize: Int
+    /// How phones upload activations: it changes what heads are trained on, so it is part of the stamp.
+    public var activationEncoding: ActivationEncoding
 
-    public init(optimizer: OptimizerConfig, epochs: Int, batchSize: Int) {
+    public init(
+        optimizer: OptimizerConfig, epochs: Int, batchSize: Int, activationEncoding: ActivationEncoding = .float32
+    ) {
         self.optimizer = optimizer
         self.epochs = epochs
         self.batchSize = batchSize
+        self.activationEncoding = activationEncoding
     }
 
-    /// Hex SHA-256 of the recipe for `architecture`. The freeze point is left out on purpose: moving
-    /// the split is stamped separately and must not look like a change of hyper-parameters.
+    /// The hyper-parameter stamp of the recipe for `architecture`: hex SHA-256, followed by
+    /// `+float16` or `+int8` when activations are not uploaded as float32 (``ActivationEncoding``).
+    /// The freeze point is left out on purpose: moving the split is stamped separately and must not
+    /// look like a change of hyper-parameters. A float32 recipe hashes exactly as before encodings existed.
     public func hash(architecture: ModelArchitecture) -> String {
-        ContentHash.hyperParameters(
+        var extra = ["epochs": "\(epochs)"]
+        if activationEncoding != .float32 { extra["activationEncoding"] = activationEncoding.rawValue }
+        let hex = ContentHash.hyperParameters(
             optimizer, headArchitecture: architecture, freezePoint: FreezePoint(0), batchSize: batchSize,
-            extra: ["epochs": "\(epochs)"]
+            extra: extra
         ).hex
+        return activationEncoding.stamp(hash: hex)
     }
 }

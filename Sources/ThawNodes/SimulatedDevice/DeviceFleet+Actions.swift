@@ -99,7 +99,8 @@ extension DeviceFleet {
                 sampleIDs: batch.entries.map(\.sampleId), labels: batch.entries.map { UInt32($0.label) },
                 createdAtMs: WallClock.nowMs(),
                 activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
-                epoch: deployment?.epoch ?? 0))
+                epoch: deployment?.epoch ?? 0,
+                activationEncoding: ActivationEncoding(stamp: batch.stamp.hyperParameterHash) ?? .float32))
         let encoding = ContinuousClock.now
         let frames = try stamper.encode(message)
         noteBusy("encode", since: encoding, threshold: .milliseconds(5))

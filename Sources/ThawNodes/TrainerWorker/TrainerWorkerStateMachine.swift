@@ -301,6 +301,11 @@ struct TrainerWorkerStateMachine {
             bump(.duplicates)
             return release(token, batch)
         }
+        if let violation = ActivationEncodingFence.check(batch) {
+            refuse("pull", violation)
+            returnRejection(batch, reason: .invalid, detail: violation.detail, now: now)
+            return release(token, batch)
+        }
         guard let deployment else {
             bump(.rejectedStale)
             log(.notice, "batch before any heartbeat; left for the device to re-send", batch)
@@ -365,7 +370,11 @@ struct TrainerWorkerStateMachine {
 
     private mutating func store(_ pending: PendingBatch, now: Timestamp) {
         inFlight.insert(pending.ref)
-        send(.store(pending.token, pending), .featureBatch(pending.batch), now: now)
+        // Decoded once, on arrival: the registry gets (and stores) the float32 values training will use,
+        // not a second quantisation of them.
+        var decoded = pending.batch
+        decoded.activationEncoding = .float32
+        send(.store(pending.token, pending), .featureBatch(decoded), now: now)
     }
 
     private mutating func retrain(_ request: RetrainRequest, now: Timestamp) {
@@ -884,12 +893,15 @@ struct TrainerWorkerStateMachine {
 
     // MARK: Helpers
 
-    private mutating func returnRejection(_ batch: ThawWire.FeatureBatch, reason: RejectReason, now: Timestamp) {
+    private mutating func returnRejection(
+        _ batch: ThawWire.FeatureBatch, reason: RejectReason, detail: String? = nil, now: Timestamp
+    ) {
         guard let deployment else { return }
         let rejection = BatchRejected(
             deviceID: batch.deviceID, deviceSeq: batch.deviceSeq, reason: reason.wire,
             currentState: WireBridge.wire(deployment),
-            detail: "stamped k=\(batch.freezePoint) v\(batch.modelVersion); "
+            detail: detail
+                ?? "stamped k=\(batch.freezePoint) v\(batch.modelVersion); "
                 + "current k=\(deployment.freezePoint.index) v\(deployment.modelVersion.number)")
         send(.rejection(BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq)), .batchRejected(rejection), now: now)
     }

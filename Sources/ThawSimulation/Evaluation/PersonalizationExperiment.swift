@@ -3,6 +3,7 @@ import ThawDeviceProfile
 import ThawLearning
 import ThawNN
 import ThawNodes
+import ThawWire
 
 /// Time and device energy until users' held-out accuracy reaches a target, on the shipped handwriting data:
 /// Thaw (per-user heads trained on workers from uploaded activations) against FedAvg (one global head trained
@@ -33,6 +34,10 @@ public struct PersonalizationExperiment {
         public var dropoutProbability: Double
         /// Held-out accuracy to reach; nil: the best mean accuracy both systems reach.
         public var targetAccuracy: Double?
+        /// How Thaw's phones upload activations: heads are trained on what the worker decodes (the
+        /// uploaded activations encoded and decoded), and the upload is priced at the encoded size. The
+        /// phone's own held-out evaluation runs on its float32 activations, as on a real phone.
+        public var activationEncoding: ActivationEncoding = .float32
 
         public init(
             freezePoint: FreezePoint, users: [UInt16], splitter: UserSplitter = UserSplitter(),
@@ -84,6 +89,23 @@ public struct PersonalizationExperiment {
                 bytes += Double(meter.ledger.bytesUp + meter.ledger.bytesDown) / n
             }
         }
+    }
+
+    /// Thaw under one activation encoding: accuracy on the held-out samples and bytes uploaded, with
+    /// every writer compared to the same writer's head trained on float32 activations.
+    public struct EncodingResult: Sendable, Codable {
+        public var encoding: String
+        /// Mean per-writer held-out accuracy of the final heads.
+        public var meanAccuracy: Double
+        /// Mean FeatureBatch bytes a phone uploaded (all its adaptation samples in one batch).
+        public var uploadBytesPerUser: Double
+        /// Writers whose final head is worse / better than their float32 head, on held-out samples.
+        public var writersWorse: Int
+        public var writersBetter: Int
+        /// The largest per-writer accuracy drop against float32 (0 when none is worse).
+        public var largestDrop: Double
+        /// Per writer: held-out accuracy of the final head.
+        public var perWriter: [UInt16: Double]
     }
 
     public struct Result: Sendable, Codable {
@@ -186,7 +208,7 @@ public struct PersonalizationExperiment {
     // MARK: - Thaw
 
     func runThaw(base: Model, users: [UserData], headSize: Int)
-        -> (curve: [CurvePoint], meters: [DeviceMeter], workerSeconds: Double)
+        -> (curve: [CurvePoint], meters: [DeviceMeter], workerSeconds: Double, finalAccuracy: [Double])
     {
         let k = configuration.freezePoint
         let epochs = configuration.thawEpochs
@@ -196,11 +218,15 @@ public struct PersonalizationExperiment {
         var uploadDone = 0.0
         let features = Tensor.elementCount(base.architecture.activationShape(at: k.index))
         let clock = ContinuousClock()
+        let encoding = configuration.activationEncoding
         for (index, user) in users.enumerated() {
             var meter = DeviceMeter(profile: configuration.profile)
             meter.compute(user.backboneFLOPs)
             meter.transfer(
-                bytesUp: WireSizes.featureBatch(samples: user.labels.count, features: features), bytesDown: 0)
+                bytesUp: WireSizes.featureBatch(samples: user.labels.count, features: features, encoding: encoding),
+                bytesDown: 0)
+            // The worker trains on what it decodes; float32 travels unchanged.
+            let uploaded = Self.uploaded(user.inputs, encoding: encoding)
             uploadDone = max(uploadDone, meter.clock)
             meters.append(meter)
             let model = base.copy()
@@ -211,7 +237,7 @@ public struct PersonalizationExperiment {
                     epochs: 1, batchSize: configuration.thawBatchSize,
                     seed: configuration.fedAvg.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(user.writer))
                 let start = clock.now
-                trainer.train(model, inputs: user.inputs, labels: user.labels, freezePoint: k, optimizer: &optimizer)
+                trainer.train(model, inputs: uploaded, labels: user.labels, freezePoint: k, optimizer: &optimizer)
                 workerSeconds[epoch] += (clock.now - start) / .seconds(1)
                 accuracy[index][epoch] = model.evaluate(user.evalInputs, labels: user.evalLabels, from: k).accuracy
             }
@@ -238,7 +264,42 @@ public struct PersonalizationExperiment {
             )
             if epoch == epochs { meters = downloaded }
         }
-        return (curve, meters, cumulative)
+        return (curve, meters, cumulative, accuracy.map { $0[epochs] })
+    }
+
+    /// `inputs` as a worker decodes them after the phone uploaded them in `encoding` (rows = samples).
+    static func uploaded(_ inputs: Tensor, encoding: ActivationEncoding) -> Tensor {
+        guard encoding != .float32 else { return inputs }
+        let rows = inputs.shape[0]
+        let wire = WireTensor(shape: [rows, inputs.count / max(1, rows)], scalars: Array(inputs.scalars))
+        return Tensor(shape: inputs.shape, scalars: ActivationCodec.roundTrip(wire, as: encoding).scalars)
+    }
+
+    /// Thaw's final heads under each of `encodings`, every writer compared with its float32 head.
+    package func compareEncodings(base: Model, users: [UserData], encodings: [ActivationEncoding]) -> [EncodingResult] {
+        let k = configuration.freezePoint
+        let headSize = base.parameterRange(layers: k.index..<base.layerCount).count
+        let features = Tensor.elementCount(base.architecture.activationShape(at: k.index))
+        var reference: [Double]?
+        var results: [EncodingResult] = []
+        for encoding in [ActivationEncoding.float32] + encodings.filter({ $0 != .float32 }) {
+            var variant = self
+            variant.configuration.activationEncoding = encoding
+            let finals = variant.runThaw(base: base, users: users, headSize: headSize).finalAccuracy
+            let baseline = reference ?? finals
+            reference = baseline
+            let drops = zip(baseline, finals).map { $0 - $1 }
+            let bytes = users.map {
+                Double(WireSizes.featureBatch(samples: $0.labels.count, features: features, encoding: encoding))
+            }.reduce(0, +) / Double(max(1, users.count))
+            results.append(
+                EncodingResult(
+                    encoding: encoding.rawValue, meanAccuracy: finals.reduce(0, +) / Double(max(1, finals.count)),
+                    uploadBytesPerUser: bytes, writersWorse: drops.filter { $0 > 1e-12 }.count,
+                    writersBetter: drops.filter { $0 < -1e-12 }.count, largestDrop: max(0, drops.max() ?? 0),
+                    perWriter: Dictionary(uniqueKeysWithValues: zip(users.map(\.writer), finals))))
+        }
+        return results.filter { result in encodings.contains { $0.rawValue == result.encoding } }
     }
 
     // MARK: - FedAvg

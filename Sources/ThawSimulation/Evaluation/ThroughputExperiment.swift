@@ -1,6 +1,7 @@
 import ThawDeviceProfile
 import ThawNN
 import ThawNodes
+import ThawWire
 
 /// Training throughput as the head grows: Thaw (the head trained on a worker, this machine's CPU, measured)
 /// against FedAvg (the same training executed here, its FLOPs counted and priced at the phone's speed, plus
@@ -24,6 +25,8 @@ public struct ThroughputExperiment {
         public var hidden: Int
         public var depth: Int
         public var radio: String
+        /// How Thaw's phone uploaded its activations (float32, float16, int8); FedAvg is the same in every encoding.
+        public var encoding: String
         /// Worker (this CPU) training rate, measured: median of the runs.
         public var workerStepsPerSecond: Double
         /// Phone training rate from the counted FLOPs and the profile.
@@ -80,8 +83,11 @@ public struct ThroughputExperiment {
         settings.localEpochs * ((samplesPerUser + settings.batchSize - 1) / settings.batchSize)
     }
 
-    /// Measures one head size under each radio profile.
-    public func measure(_ head: HeadSize, profiles: [DeviceProfile]) -> [Row] {
+    /// Measures one head size under each radio profile and each activation encoding of Thaw's upload
+    /// (the worker's training is measured once: it trains on decoded float32 values whatever the encoding).
+    public func measure(
+        _ head: HeadSize, profiles: [DeviceProfile], encodings: [ActivationEncoding] = [.float32]
+    ) -> [Row] {
         let model = Model(architecture: head.architecture, seed: settings.seed)
         var generator = SeededGenerator(seed: settings.seed &+ 7)
         let batch = settings.batchSize
@@ -110,10 +116,10 @@ public struct ThroughputExperiment {
             forward: model.executedFLOPs.forward, backward: model.executedFLOPs.backward,
             optimizer: model.executedFLOPs.optimizer)
         let headBytes = WireSizes.headReply(parameters: head.parameters)
-        let uploadBytes = WireSizes.featureBatch(samples: samplesPerUser, features: features)
         let samples = Double(settings.localEpochs * samplesPerUser)
 
-        return profiles.map { profile in
+        return profiles.flatMap { profile in encodings.map { encoding in
+            let uploadBytes = WireSizes.featureBatch(samples: samplesPerUser, features: features, encoding: encoding)
             // Thaw: upload the activations, the worker trains, download the head.
             var thaw = DeviceMeter(profile: profile)
             thaw.transfer(bytesUp: uploadBytes, bytesDown: 0)
@@ -131,6 +137,7 @@ public struct ThroughputExperiment {
             let deviceRate = profile.compute.flopsPerSecond / flopsPerStep
             return Row(
                 parameters: head.parameters, hidden: head.hidden, depth: head.depth, radio: profile.radio.name,
+                encoding: encoding.rawValue,
                 workerStepsPerSecond: workerRate, deviceStepsPerSecond: deviceRate, flopsPerStep: flopsPerStep,
                 thawSecondsPerRound: thawSeconds, fedAvgSecondsPerRound: fedAvgSeconds,
                 thawSamplesPerSecond: samples / thawSeconds, fedAvgSamplesPerSecond: samples / fedAvgSeconds,
@@ -143,6 +150,6 @@ public struct ThroughputExperiment {
                 thawRadioBytes: thaw.ledger.bytesUp + thaw.ledger.bytesDown,
                 fedAvgRadioBytes: fedAvg.ledger.bytesUp + fedAvg.ledger.bytesDown,
                 energyRatio: thaw.ledger.total / fedAvg.ledger.total)
-        }
+        } }
     }
 }

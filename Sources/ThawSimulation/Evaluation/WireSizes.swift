@@ -3,18 +3,20 @@ import ThawWire
 
 /// Bytes that Thaw's and FedAvg's messages occupy on the radio, from the real wire encoding.
 public enum WireSizes {
-    /// A FeatureBatch carrying `samples` activations of `features` floats (Thaw's upload).
-    public static func featureBatch(samples: Int, features: Int) -> Int {
+    /// A FeatureBatch carrying `samples` activations of `features` floats (Thaw's upload), in `encoding`.
+    public static func featureBatch(samples: Int, features: Int, encoding: ActivationEncoding = .float32) -> Int {
         let message = ThawMessage.featureBatch(
             ThawWire.FeatureBatch(
                 userID: "writer-0000", deviceID: "device-0000", deviceSeq: 1, modelVersion: 1,
                 modelHash: String(repeating: "0", count: 64), freezePoint: 7,
-                hyperHash: String(repeating: "0", count: 16),
+                hyperHash: encoding.stamp(hash: String(repeating: "0", count: 16)),
                 sampleIDs: (0..<samples).map(UInt64.init), labels: (0..<samples).map { UInt32($0 % 10) },
                 createdAtMs: 1_700_000_000_000,
                 activations: WireTensor(
-                    shape: [samples, features], scalars: [Float](repeating: 0.5, count: samples * features))))
-        return (try? message.encodedByteCount) ?? samples * features * 4
+                    shape: [samples, features], scalars: [Float](repeating: 0.5, count: samples * features)),
+                activationEncoding: encoding))
+        return (try? message.encodedByteCount)
+            ?? encoding.byteCount(rows: samples, valuesPerRow: features)
     }
 
     /// A HeadReply carrying `parameters` head weights (Thaw's download of a personal head, and the size of

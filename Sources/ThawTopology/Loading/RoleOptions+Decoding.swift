@@ -35,7 +35,7 @@ extension RoleOptions {
             return .registry(options)
         case .worker:
             var options = WorkerOptions()
-            let keys = ["epochs", "learning-rate", "optimiser", "momentum", "batch-size"]
+            let keys = ["epochs", "learning-rate", "optimiser", "momentum", "batch-size", "activation-encoding"]
             guard let reader = try node.mapping("options", keys: keys) else { return .worker(options) }
             options.epochs = try reader.int("epochs", in: 1...10_000) ?? options.epochs
             options.learningRate = try reader.double("learning-rate", in: 1e-6...10) ?? options.learningRate
@@ -48,6 +48,14 @@ extension RoleOptions {
             }
             options.momentum = try reader.double("momentum", in: 0...0.999) ?? options.momentum
             options.batchSize = try reader.int("batch-size", in: 1...65536) ?? options.batchSize
+            if let text = try reader.string("activation-encoding") {
+                guard let encoding = WorkerOptions.ActivationEncoding(rawValue: text) else {
+                    let expected = WorkerOptions.ActivationEncoding.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw reader.error(
+                        .invalidValue, "activation-encoding", "unknown activation encoding '\(text)' (expected one of \(expected))")
+                }
+                options.activationEncoding = encoding
+            }
             return .worker(options)
         case .device:
             return .device(try decodeDevice(node))

@@ -49,6 +49,17 @@ public struct WorkerOptions: Hashable, Sendable {
     public var momentum: Double = 0.9
     /// Mini-batch size (`batch-size`).
     public var batchSize: Int = 32
+    /// How phones upload activations (`activation-encoding: float32 | float16 | int8`); part of the
+    /// hyper-parameter stamp (docs/PROTOCOL.md, "Activation encodings").
+    public var activationEncoding: ActivationEncoding = .float32
+
+    /// The deployment's activation encoding (ThawWire's `ActivationEncoding` by name: this leaf module
+    /// does not import ThawWire).
+    public enum ActivationEncoding: String, Hashable, Sendable, CaseIterable {
+        case float32
+        case float16
+        case int8
+    }
 
     public init() {}
 }

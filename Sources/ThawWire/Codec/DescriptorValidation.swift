@@ -10,6 +10,8 @@ enum DescriptorValidation {
         let elementSize: UInt64
         switch descriptor.dtype {
         case .float32: elementSize = 4
+        case .float16: elementSize = 2
+        case .int8RowScaled: elementSize = 1
         case .bytes: elementSize = 1
         case .unspecified: throw WireError(.unsupportedDType, "\(label): dtype DTYPE_UNSPECIFIED")
         case .UNRECOGNIZED(let raw): throw WireError(.unsupportedDType, "\(label): unknown dtype \(raw)")
@@ -30,8 +32,13 @@ enum DescriptorValidation {
             guard !overflow else { throw WireError(.invalidShape, "\(label): shape \(shape) overflows") }
             product = next
         }
-        let (expectedBytes, overflow) = product.multipliedReportingOverflow(by: elementSize)
+        var (expectedBytes, overflow) = product.multipliedReportingOverflow(by: elementSize)
         guard !overflow else { throw WireError(.invalidShape, "\(label): shape \(shape) overflows") }
+        if descriptor.dtype == .int8RowScaled {
+            // One float32 scale per row (dimension 0) before the values.
+            (expectedBytes, overflow) = expectedBytes.addingReportingOverflow(4 * shape[0])
+            guard !overflow else { throw WireError(.invalidShape, "\(label): shape \(shape) overflows") }
+        }
         guard expectedBytes <= UInt64(limits.maxTensorBytes) else {
             throw WireError(.tensorTooLarge, "\(label): \(expectedBytes) bytes exceed \(limits.maxTensorBytes)")
         }
@@ -70,7 +77,12 @@ enum DescriptorValidation {
                     "\(kind.rawValue) tensor #\(index): expected \"\(spec.name)\", got \"\(descriptor.name)\""
                 )
             }
-            let dtypeMatches = (spec.kind == .float) == (descriptor.dtype == .float32)
+            let dtypeMatches: Bool
+            switch spec.kind {
+            case .float: dtypeMatches = descriptor.dtype == .float32
+            case .bytes: dtypeMatches = descriptor.dtype == .bytes
+            case .activations: dtypeMatches = ActivationEncoding(dtype: descriptor.dtype) != nil
+            }
             guard dtypeMatches else {
                 throw WireError(
                     .unexpectedTensors,

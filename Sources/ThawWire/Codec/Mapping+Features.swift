@@ -1,7 +1,7 @@
 // Public feature types ⇄ generated protobuf types, with their semantic checks.
 
 extension FeatureBatch {
-    init(_ proto: Thaw_V1_FeatureBatch, activations: WireTensor) throws(WireError) {
+    init(_ proto: Thaw_V1_FeatureBatch, activations: WireTensor, encoding: ActivationEncoding) throws(WireError) {
         try Require.nonEmpty(proto.userID, "feature_batch.user_id")
         try Require.nonEmpty(proto.deviceID, "feature_batch.device_id")
         try Require.nonEmpty(proto.modelHash, "feature_batch.model_hash")
@@ -13,7 +13,8 @@ extension FeatureBatch {
             userID: proto.userID, deviceID: proto.deviceID, deviceSeq: proto.deviceSeq,
             modelVersion: proto.modelVersion, modelHash: proto.modelHash, freezePoint: proto.freezePoint,
             hyperHash: proto.hyperHash, sampleIDs: proto.sampleIds, labels: proto.labels,
-            createdAtMs: proto.createdAtMs, activations: activations, epoch: proto.epoch
+            createdAtMs: proto.createdAtMs, activations: activations, epoch: proto.epoch,
+            activationEncoding: encoding
         )
     }
 

@@ -6,7 +6,10 @@ enum PayloadMapping {
     static func payload(of message: ThawMessage) -> (Payload, [Attachment]) {
         switch message {
         case .featureBatch(let m):
-            (.featureBatch(m.proto), [.float(name: AttachmentName.activations, m.activations)])
+            (
+                .featureBatch(m.proto),
+                [.activations(name: AttachmentName.activations, m.activations, m.activationEncoding)]
+            )
         case .batchRejected(let m): (.batchRejected(m.proto), [])
         case .batchAck(let m): (.batchAck(m.proto), [])
         case .featureStored(let m): (.featureStored(m.proto), [])
@@ -48,7 +51,9 @@ enum PayloadMapping {
     /// The attachments a payload must be followed by, decided from the header alone.
     static func specs(for payload: Payload) -> [AttachmentSpec] {
         switch payload {
-        case .featureBatch, .featureSet:
+        case .featureBatch:
+            [.activations(AttachmentName.activations, ranks: 1...Int.max)]
+        case .featureSet:
             [.float(AttachmentName.activations, ranks: 1...Int.max)]
         case .headCommit, .fedavgModel, .fedavgUpdate:
             [.float(AttachmentName.headParameters, ranks: 1...1)]
@@ -106,7 +111,8 @@ enum PayloadMapping {
     /// - Throws: ``WireError`` `.missingField` or `.invalidField` from the semantic checks.
     static func message(from payload: Payload, attachments: [Attachment]) throws(WireError) -> ThawMessage {
         switch payload {
-        case .featureBatch(let p): .featureBatch(try FeatureBatch(p, activations: float(attachments, 0)))
+        case .featureBatch(let p):
+            .featureBatch(try FeatureBatch(p, activations: float(attachments, 0), encoding: encoding(attachments, 0)))
         case .batchRejected(let p): .batchRejected(try BatchRejected(p))
         case .batchAck(let p): .batchAck(try BatchAck(p))
         case .featureStored(let p): .featureStored(try FeatureStored(p))
@@ -143,10 +149,16 @@ enum PayloadMapping {
     }
 
     private static func float(_ attachments: [Attachment], _ index: Int) -> WireTensor {
-        guard case .float(_, let tensor) = attachments[index] else {
+        guard let tensor = attachments[index].tensor else {
             preconditionFailure("attachments were matched against the payload's specs")
         }
         return tensor
+    }
+
+    /// The encoding an activations attachment travelled in.
+    private static func encoding(_ attachments: [Attachment], _ index: Int) -> ActivationEncoding {
+        guard case .activations(_, _, let encoding) = attachments[index] else { return .float32 }
+        return encoding
     }
 
     private static func bytes(_ attachments: [Attachment], _ index: Int) -> [UInt8] {

@@ -113,19 +113,18 @@ public enum WireCodec {
         var attachments: [Attachment] = []
         attachments.reserveCapacity(descriptors.count)
         for (index, (descriptor, frame)) in zip(descriptors, tensorFrames).enumerated() {
-            if descriptor.dtype == .bytes {
+            guard let encoding = ActivationEncoding(dtype: descriptor.dtype) else {
                 attachments.append(.bytes(name: descriptor.name, frame))
                 continue
             }
-            let scalars = TensorFrame.scalars(from: frame)
-            if let bad = TensorFrame.firstNonFinite(in: scalars) {
-                throw WireError(
-                    .nonFiniteValue,
-                    "\(kind.rawValue) tensor \"\(descriptor.name)\": element \(bad) is \(scalars[bad])"
-                )
-            }
+            // Decoded once, here: past the codec every tensor holds float32 values.
+            let scalars = try ActivationCodec.decode(
+                frame, shape: shapes[index], encoding: encoding,
+                label: "\(kind.rawValue) tensor \"\(descriptor.name)\"")
+            let tensor = WireTensor(validatedShape: shapes[index], scalars: scalars)
             attachments.append(
-                .float(name: descriptor.name, WireTensor(validatedShape: shapes[index], scalars: scalars)))
+                encoding == .float32
+                    ? .float(name: descriptor.name, tensor) : .activations(name: descriptor.name, tensor, encoding))
         }
         let message = try PayloadMapping.message(from: payload, attachments: attachments)
         let metadata = WireMetadata(
@@ -143,21 +142,22 @@ public enum WireCodec {
         let outgoing = attachments.map { attachment -> Thaw_V1_TensorDescriptor in
             var descriptor = Thaw_V1_TensorDescriptor()
             descriptor.name = attachment.name
+            descriptor.dtype = attachment.dtype
             switch attachment {
-            case .float(_, let tensor):
-                descriptor.dtype = .float32
+            case .float(_, let tensor), .activations(_, let tensor, _):
                 descriptor.shape = tensor.shape.map { UInt64($0) }
             case .bytes(_, let blob):
-                descriptor.dtype = .bytes
                 descriptor.shape = [UInt64(blob.count)]
             }
             return descriptor
         }
         try DescriptorValidation.match(outgoing, to: specs, kind: kind)
-        for case .float(let name, let tensor) in attachments {
+        for attachment in attachments {
+            guard let tensor = attachment.tensor else { continue }
             if let bad = TensorFrame.firstNonFinite(in: tensor.scalars) {
                 throw WireError(
-                    .nonFiniteValue, "\(kind.rawValue) tensor \"\(name)\": element \(bad) is \(tensor.scalars[bad])"
+                    .nonFiniteValue,
+                    "\(kind.rawValue) tensor \"\(attachment.name)\": element \(bad) is \(tensor.scalars[bad])"
                 )
             }
         }

@@ -37,6 +37,15 @@ nonisolated enum Thaw_V1_DType: SwiftProtobuf.Enum, Swift.CaseIterable {
 
   /// Opaque bytes (a model checkpoint file); shape must be [byte_length].
   case bytes // = 2
+
+  /// IEEE-754 binary16, little-endian, densely packed in row-major order; never NaN or infinite.
+  /// Only for a FeatureBatch's "activations" (docs/PROTOCOL.md, "Activation encodings").
+  case float16 // = 3
+
+  /// Int8 with one float32 scale per row (dimension 0): all n scales first (binary32, little-endian),
+  /// then the int8 values in row-major order; value = int8 * scale. byte_length = 4 * shape[0] +
+  /// product(shape). Only for a FeatureBatch's "activations" (docs/PROTOCOL.md, "Activation encodings").
+  case int8RowScaled // = 4
   case UNRECOGNIZED(Int)
 
   init() {
@@ -48,6 +57,8 @@ nonisolated enum Thaw_V1_DType: SwiftProtobuf.Enum, Swift.CaseIterable {
     case 0: self = .unspecified
     case 1: self = .float32
     case 2: self = .bytes
+    case 3: self = .float16
+    case 4: self = .int8RowScaled
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -57,6 +68,8 @@ nonisolated enum Thaw_V1_DType: SwiftProtobuf.Enum, Swift.CaseIterable {
     case .unspecified: return 0
     case .float32: return 1
     case .bytes: return 2
+    case .float16: return 3
+    case .int8RowScaled: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -66,6 +79,8 @@ nonisolated enum Thaw_V1_DType: SwiftProtobuf.Enum, Swift.CaseIterable {
     .unspecified,
     .float32,
     .bytes,
+    .float16,
+    .int8RowScaled,
   ]
 
 }
@@ -82,7 +97,7 @@ nonisolated struct Thaw_V1_TensorDescriptor: Sendable {
 
   var shape: [UInt64] = []
 
-  /// Exact size of the frame; product(shape) * sizeof(dtype).
+  /// Exact size of the frame; product(shape) * sizeof(dtype) (INT8_ROW_SCALED: plus 4 * shape[0]).
   var byteLength: UInt64 = 0
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -430,7 +445,7 @@ nonisolated struct Thaw_V1_Envelope: @unchecked Sendable {
 fileprivate nonisolated let _protobuf_package = "thaw.v1"
 
 nonisolated extension Thaw_V1_DType: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DTYPE_UNSPECIFIED\0\u{1}DTYPE_FLOAT32\0\u{1}DTYPE_BYTES\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DTYPE_UNSPECIFIED\0\u{1}DTYPE_FLOAT32\0\u{1}DTYPE_BYTES\0\u{1}DTYPE_FLOAT16\0\u{1}DTYPE_INT8_ROW_SCALED\0")
 }
 
 nonisolated extension Thaw_V1_TensorDescriptor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -69,7 +69,9 @@ nonisolated enum Thaw_V1_RejectReason: SwiftProtobuf.Enum, Swift.CaseIterable {
 
 }
 
-/// Followed by one FLOAT32 frame "activations" of shape [n, ...]; n == sample_ids == labels.
+/// Followed by one frame "activations" of shape [n, ...]; n == sample_ids == labels. Its dtype is the
+/// deployment's activation encoding, which hyper_hash names: FLOAT32 when hyper_hash has no suffix,
+/// FLOAT16 for a "+float16" suffix, INT8_ROW_SCALED for "+int8" (docs/PROTOCOL.md).
 nonisolated struct Thaw_V1_FeatureBatch: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

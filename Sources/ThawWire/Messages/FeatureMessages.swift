@@ -18,13 +18,18 @@ public struct FeatureBatch: Sendable, Equatable {
     public var activations: WireTensor
     /// The coordinator epoch the device stamped the batch under; 0 when unknown.
     public var epoch: UInt64
+    /// How `activations` travel: encoded by the codec on the way out, decoded back to float32 on
+    /// arrival (where it says what the frame was). A device sends the encoding its stamp names
+    /// (``ActivationEncoding/init(stamp:)`` of `hyperHash`); a worker refuses any other.
+    public var activationEncoding: ActivationEncoding
 
     public init(
         userID: String, deviceID: String, deviceSeq: UInt64, modelVersion: UInt64, modelHash: String,
         freezePoint: UInt32, hyperHash: String, sampleIDs: [UInt64], labels: [UInt32], createdAtMs: UInt64,
-        activations: WireTensor, epoch: UInt64 = 0
+        activations: WireTensor, epoch: UInt64 = 0, activationEncoding: ActivationEncoding = .float32
     ) {
         self.epoch = epoch
+        self.activationEncoding = activationEncoding
         self.userID = userID
         self.deviceID = deviceID
         self.deviceSeq = deviceSeq

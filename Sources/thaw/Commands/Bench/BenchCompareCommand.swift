@@ -19,7 +19,7 @@ struct BenchCompareCommand: ParsableCommand {
     @Option(help: "Markdown report to regenerate.") var report: String = "docs/EVALUATION.md"
     @Option(help: "Largest head (parameters) in the throughput sweep.") var maxParameters: Int = 25_000_000
     @Option(help: "Timed runs per head size (median reported).") var runs: Int = 3
-    @Option(help: "Shipped users (writers) to personalise, at most 48.") var users: Int = 48
+    @Option(help: "Test writers to personalise (the shipped data has 48).") var users: Int = 48
     @Option(help: "FedAvg rounds in the personalisation experiment.") var rounds: Int = 30
     @Option(help: "FedAvg client fraction C.") var clientFraction: Double = 0.1
     @Option(help: "FedAvg local epochs E.") var localEpochs: Int = 5
@@ -41,6 +41,10 @@ struct BenchCompareCommand: ParsableCommand {
     @Option(help: "Phone CPU power under load, watts.") var deviceWatts: Double = ComputeProfile.flagship2019
         .activeWatts
     @Option(help: "Radio for the main results: lte or wifi.") var radio: String = "lte"
+    @Option(help: "A data folder laid out like MNIST with writer ids (default: the shipped subset).")
+    var data: String?
+    @Option(help: "Thaw activation encodings to measure, comma-separated (float32 is the reference).")
+    var encodings: String = "float32,float16,int8"
 
     func validate() throws {
         guard runs >= 1, users >= 1, rounds >= 1, thawEpochs >= 1, workers >= 1, scalingRounds >= 1 else {
@@ -48,6 +52,9 @@ struct BenchCompareCommand: ParsableCommand {
                 "--runs, --users, --rounds, --thaw-epochs, --workers and --scaling-rounds must be >= 1")
         }
         guard RadioProfile.named(radio) != nil else { throw ValidationError("--radio must be lte or wifi") }
+        guard ComparisonBenchmark.encodings(named: encodings) != nil else {
+            throw ValidationError("--encodings takes float32, float16 and/or int8, comma-separated")
+        }
         guard !clientCounts.isEmpty, clientCounts.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--clients must list positive counts, e.g. 10,100,1000")
         }
@@ -69,14 +76,17 @@ struct BenchCompareCommand: ParsableCommand {
 
     func run() throws {
         BLAS.setThreadCount(1)
-        let dataset = try HandwritingDataset.shipped()
-        let options = ComparisonBenchmark.Options(
+        let dataset = try data.map { try HandwritingDataset.load(directory: URL(fileURLWithPath: $0)) }
+            ?? HandwritingDataset.shipped()
+        var options = ComparisonBenchmark.Options(
             maximumParameters: maxParameters, runs: runs, users: users, pretrainSamples: pretrainSamples,
             fedAvg: settings, thawEpochs: thawEpochs,
             workers: workers, clientCounts: clientCounts, scalingRounds: scalingRounds, speedSpread: speedSpread,
             dropoutProbability: dropout, targetAccuracy: target,
             compute: ComputeProfile(name: "phone-cpu", flopsPerSecond: deviceGflops * 1e9, activeWatts: deviceWatts),
             radio: RadioProfile.named(radio) ?? .lte)
+        options.encodings = ComparisonBenchmark.encodings(named: encodings) ?? options.encodings
+        if let data { options.dataSource = "the data in \(data)" }
         let result = ComparisonBenchmark(options: options).run(dataset: dataset) { print($0) }
         let command =
             "swift build -c release --product thaw && .build/release/thaw bench compare "

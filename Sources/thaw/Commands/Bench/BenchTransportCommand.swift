@@ -24,9 +24,16 @@ struct BenchTransportCommand: AsyncParsableCommand {
     @Option(help: "The C reference program, compiled with `cc -O2 … -lzmq`.")
     var cSource: String = "scripts/bench/zmq_thr.c"
 
+    @Option(help: "The Thaw sender's frame: shared (Frame.sharing: no allocation per send) or copy (Frame([UInt8]): zmq_send allocates and copies).")
+    var senderFrame: String = "shared"
+
+    @Option(help: "The heap allocation counter preloaded into the allocation probe's peers.")
+    var mallocCountSource: String = "scripts/bench/malloc_count.c"
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard scale > 0 else { throw ValidationError("--scale must be positive") }
+        guard ["shared", "copy"].contains(senderFrame) else { throw ValidationError("--sender-frame takes shared or copy") }
         guard transports.allSatisfy({ ["tcp", "ipc"].contains($0) }) else {
             throw ValidationError("--transports takes tcp and/or ipc")
         }
@@ -48,6 +55,13 @@ struct BenchTransportCommand: AsyncParsableCommand {
         let ratio: Double
         /// Thaw (owned `Frame` receive) over libzmq, medians.
         let ratioFrame: Double
+        /// Heap allocations per message in the Thaw sender's and receiver's processes (libzmq's I/O
+        /// thread included), from one extra run with `malloc_count.c` preloaded; nil when unavailable.
+        let thawSenderAllocationsPerMessage: Double?
+        let thawReceiverAllocationsPerMessage: Double?
+        /// The same counts for libzmq's own pair (`zmq_thr` with the counter preloaded).
+        let libzmqSenderAllocationsPerMessage: Double?
+        let libzmqReceiverAllocationsPerMessage: Double?
     }
 
     struct Summary: Codable {
@@ -66,9 +80,12 @@ struct BenchTransportCommand: AsyncParsableCommand {
     mutating func run() async throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let binary = try compileReference()
+        let counter = compileAllocationCounter()
+        defer { if let counter { try? FileManager.default.removeItem(at: counter) } }
         var rows: [Row] = []
         var ipcCounter = 0
-        print("transport  size      libzmq msg/s   thaw msg/s   thaw MB/s  ratio  (Frame API ratio)")
+        print(
+            "transport  size      libzmq msg/s   thaw msg/s   thaw MB/s  ratio  (Frame API ratio)  allocations/msg send, receive: thaw | libzmq")
         for transport in transports {
             for workload in Self.workloads {
                 let count = max(10, Int(Double(workload.count) * scale))
@@ -86,11 +103,32 @@ struct BenchTransportCommand: AsyncParsableCommand {
                         endpoint: endpoint(), size: workload.size, count: count, binary: binary)
                     libzmq.append(Double(count) / cSeconds)
                     let borrowSeconds = try await TransportMeasurement.thaw(
-                        endpoint: endpoint(), size: workload.size, count: count, api: .borrow, executable: executable)
+                        endpoint: endpoint(), size: workload.size, count: count, api: .borrow, executable: executable,
+                        senderFrame: senderFrame)
                     borrow.append(Double(count) / borrowSeconds)
                     let frameSeconds = try await TransportMeasurement.thaw(
-                        endpoint: endpoint(), size: workload.size, count: count, api: .frame, executable: executable)
+                        endpoint: endpoint(), size: workload.size, count: count, api: .frame, executable: executable,
+                        senderFrame: senderFrame)
                     frame.append(Double(count) / frameSeconds)
+                }
+                var allocations: (sender: Double, receiver: Double)?
+                var cAllocations: (sender: Double, receiver: Double)?
+                if let counter {
+                    ipcCounter += 1
+                    let endpoint =
+                        transport == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/thaw-bench-\(getpid())-\(ipcCounter)"
+                    do {
+                        ipcCounter += 1
+                        let cEndpoint =
+                            transport == "tcp" ? "tcp://127.0.0.1:*" : "ipc:///tmp/thaw-bench-\(getpid())-\(ipcCounter)"
+                        cAllocations = try await TransportMeasurement.libzmqAllocations(
+                            endpoint: cEndpoint, size: workload.size, count: count, binary: binary, library: counter)
+                        allocations = try await TransportMeasurement.allocations(
+                            endpoint: endpoint, size: workload.size, count: count, executable: executable, library: counter,
+                            senderFrame: senderFrame)
+                    } catch {
+                        FileHandle.standardError.write(Data("allocation probe failed: \(error)\n".utf8))
+                    }
                 }
                 let row = Row(
                     transport: transport, size: workload.size, count: count,
@@ -98,14 +136,18 @@ struct BenchTransportCommand: AsyncParsableCommand {
                     thawBorrow: summary(borrow, size: workload.size),
                     thawFrame: summary(frame, size: workload.size),
                     ratio: median(borrow) / median(libzmq),
-                    ratioFrame: median(frame) / median(libzmq))
+                    ratioFrame: median(frame) / median(libzmq),
+                    thawSenderAllocationsPerMessage: allocations?.sender,
+                    thawReceiverAllocationsPerMessage: allocations?.receiver,
+                    libzmqSenderAllocationsPerMessage: cAllocations?.sender,
+                    libzmqReceiverAllocationsPerMessage: cAllocations?.receiver)
                 rows.append(row)
                 print(format(row))
             }
         }
         for number in 1...max(ipcCounter, 1) { unlink("/tmp/thaw-bench-\(getpid())-\(number)") }
         let report = Report(
-            command: "thaw bench transport --runs \(runs) --scale \(scale)",
+            command: "thaw bench transport --runs \(runs) --scale \(scale) --sender-frame \(senderFrame)",
             date: ISO8601DateFormatter().string(from: Date()), runs: runs, rows: rows)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -115,6 +157,21 @@ struct BenchTransportCommand: AsyncParsableCommand {
         print("wrote \(output)")
     }
 
+    /// Compiles `malloc_count.c` into a temporary shared library; nil (and a note) when that fails.
+    private func compileAllocationCounter() -> URL? {
+        let library = FileManager.default.temporaryDirectory.appendingPathComponent("thaw-transport-malloc-\(getpid()).so")
+        let compiler = Process()
+        compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        compiler.arguments = ["cc", "-O2", "-shared", "-fPIC", "-o", library.path, mallocCountSource]
+        guard (try? compiler.run()) != nil else { return nil }
+        compiler.waitUntilExit()
+        guard compiler.terminationStatus == 0 else {
+            FileHandle.standardError.write(Data("allocation counts unavailable: cc failed on \(mallocCountSource)\n".utf8))
+            return nil
+        }
+        return library
+    }
+
     /// Compiles `zmq_thr.c` into `bench-results/tmp/` with the system compiler.
     private func compileReference() throws -> URL {
         let directory = URL(fileURLWithPath: "bench-results/tmp")
@@ -122,7 +179,7 @@ struct BenchTransportCommand: AsyncParsableCommand {
         let binary = directory.appendingPathComponent("zmq_thr")
         let compiler = Process()
         compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        compiler.arguments = ["cc", "-O2", "-o", binary.path, cSource, "-lzmq"]
+        compiler.arguments = ["cc", "-O2", "-o", binary.path, cSource, "-lzmq", "-ldl"]
         try compiler.run()
         compiler.waitUntilExit()
         guard compiler.terminationStatus == 0 else {
@@ -149,6 +206,12 @@ struct BenchTransportCommand: AsyncParsableCommand {
             pad(String(format: "%.0f", row.thawBorrow.medianMessagesPerSecond), 12),
             pad(String(format: "%.1f", row.thawBorrow.medianMegabytesPerSecond), 11),
             pad(String(format: "%.2fx", row.ratio), 6), pad(String(format: "(%.2fx)", row.ratioFrame), 9),
+            pad(
+                [row.thawSenderAllocationsPerMessage, row.thawReceiverAllocationsPerMessage]
+                    .map { $0.map { String(format: "%.4f", $0) } ?? "-" }.joined(separator: ", ")
+                    + " | "
+                    + [row.libzmqSenderAllocationsPerMessage, row.libzmqReceiverAllocationsPerMessage]
+                    .map { $0.map { String(format: "%.4f", $0) } ?? "-" }.joined(separator: ", "), 34),
         ].joined(separator: " ")
     }
 }

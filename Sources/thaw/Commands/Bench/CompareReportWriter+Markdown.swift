@@ -18,8 +18,6 @@ extension CompareReportWriter {
     func markdown(relativeTo file: URL) -> String {
         let p = report.personalization
         let rows = mainRows
-        let fedAvgFaster = rows.filter { $0.throughputRatio < 1 }
-        let fedAvgThrifty = rows.filter { $0.energyRatio > 1 }
         let load =
             (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first
             .map(String.init) ?? "unknown"
@@ -45,19 +43,19 @@ extension CompareReportWriter {
         md += criteria(rows: rows)
         md += "\n## Where FedAvg wins\n\n"
         var wins: [String] = []
-        for r in fedAvgFaster {
+        // Every radio and every encoding: a figure names the encoding Thaw's phone uploaded in.
+        for r in report.throughput where r.throughputRatio < 1 || r.energyRatio > 1 {
+            var parts: [String] = []
+            if r.throughputRatio < 1 {
+                parts.append(
+                    "throughput: FedAvg \(Self.g(r.fedAvgSamplesPerSecond)) samples/s per user against Thaw's \(Self.g(r.thawSamplesPerSecond)) (ratio \(Self.f(r.throughputRatio)))")
+            }
+            if r.energyRatio > 1 {
+                parts.append(
+                    "device energy: FedAvg \(Self.g(r.fedAvgDeviceJoules)) J per user round against Thaw's \(Self.g(r.thawDeviceJoules)) J (ratio \(Self.f(r.energyRatio, 3)))")
+            }
             wins.append(
-                "- Throughput at \(Self.params(r.parameters)) head parameters on \(r.radio): FedAvg \(Self.g(r.fedAvgSamplesPerSecond)) samples/s per user against Thaw's \(Self.g(r.thawSamplesPerSecond)) (ratio \(Self.f(r.throughputRatio)))."
-            )
-        }
-        for r in fedAvgThrifty {
-            wins.append(
-                "- Device energy at \(Self.params(r.parameters)) head parameters on \(r.radio): FedAvg \(Self.g(r.fedAvgDeviceJoules)) J per user round against Thaw's \(Self.g(r.thawDeviceJoules)) J (ratio \(Self.f(r.energyRatio)))."
-            )
-        }
-        for r in report.throughput where r.radio != mainRadio && (r.throughputRatio < 1 || r.energyRatio > 1) {
-            wins.append(
-                "- On \(r.radio) at \(Self.params(r.parameters)) parameters: throughput ratio \(Self.f(r.throughputRatio)), energy ratio \(Self.f(r.energyRatio))."
+                "- \(Self.params(r.parameters)) head parameters on \(r.radio), Thaw uploading \(r.encoding) activations: \(parts.joined(separator: "; "))."
             )
         }
         for r in report.clients {
@@ -83,6 +81,7 @@ extension CompareReportWriter {
 
         md += throughputSection(rows: rows, plotsPath: plotsPath)
         md += personalizationSection(plotsPath: plotsPath)
+        md += encodingSection
         md += scalingSection(plotsPath: plotsPath)
         md += profilesSection
         md += methodSection
@@ -102,12 +101,24 @@ extension CompareReportWriter {
             2. **Does Thaw use less device energy?** Thaw/FedAvg device energy per user round is \
             \(Self.f(smallest.energyRatio, 3))× at \(Self.params(smallest.parameters)) and \
             \(Self.f(largest.energyRatio, 3))× at \(Self.params(largest.parameters)) parameters. Over the whole \
-            personalisation run on the shipped data (\(p.users) users, \(Self.params(p.headParameters)) head \
+            personalisation run on \(report.dataSource) (\(p.users) users, \(Self.params(p.headParameters)) head \
             parameters) a Thaw phone spent \(Self.g(p.thawEnergy.total)) J and a FedAvg phone \
             \(Self.g(p.fedAvgEnergy.total)) J on average (\(Self.f(p.thawEnergy.total / max(p.fedAvgEnergy.total, 1e-12), 3))×).
 
 
             """
+        for encoding in encodingNames where encoding != "float32" {
+            let byRadio = report.radios.map(\.name).compactMap { radio -> String? in
+                let measured = self.rows(radio: radio, encoding: encoding)
+                guard let small = measured.first, let large = measured.last else { return nil }
+                let worstThroughput = measured.map(\.throughputRatio).min() ?? 0
+                let worstEnergy = measured.map(\.energyRatio).max() ?? 0
+                return "on \(radio) throughput \(Self.f(small.throughputRatio))× at \(Self.params(small.parameters)) and \(Self.f(large.throughputRatio))× at \(Self.params(large.parameters)) (lowest \(Self.f(worstThroughput))×), energy \(Self.f(small.energyRatio, 3))× and \(Self.f(large.energyRatio, 3))× (highest \(Self.f(worstEnergy, 3))×)"
+            }
+            if !byRadio.isEmpty {
+                text += "   With **\(encoding)** activations (Thaw/FedAvg per user round): \(byRadio.joined(separator: "; ")).\n\n"
+            }
+        }
         let target = Self.f(p.targetAccuracy, 3)
         switch (p.thawSecondsToTarget, p.fedAvgSecondsToTarget) {
         case (let thaw?, let fedAvg?):
@@ -143,11 +154,11 @@ extension CompareReportWriter {
         for radio in report.radios.map(\.name) {
             md += "\n### \(radio)\n\n"
             md +=
-                "| head params | worker steps/s | phone steps/s | Thaw s/round | FedAvg s/round | Thaw samples/s | FedAvg samples/s | **throughput ratio** | Thaw J (compute/transfer/tail) | FedAvg J (compute/transfer/tail) | Thaw bytes | FedAvg bytes | **energy ratio** |\n"
-            md += "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|\n"
+                "| head params | Thaw encoding | worker steps/s | phone steps/s | Thaw s/round | FedAvg s/round | Thaw samples/s | FedAvg samples/s | **throughput ratio** | Thaw J (compute/transfer/tail) | FedAvg J (compute/transfer/tail) | Thaw bytes | FedAvg bytes | **energy ratio** |\n"
+            md += "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|\n"
             for r in report.throughput where r.radio == radio {
                 md +=
-                    "| \(Self.params(r.parameters)) | \(Self.g(r.workerStepsPerSecond)) | \(Self.g(r.deviceStepsPerSecond)) | \(Self.g(r.thawSecondsPerRound)) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.thawSamplesPerSecond)) | \(Self.g(r.fedAvgSamplesPerSecond)) | **\(Self.f(r.throughputRatio))** | \(Self.g(r.thawDeviceJoules)) (\(Self.g(r.thawComputeJoules))/\(Self.g(r.thawTransferJoules))/\(Self.g(r.thawTailJoules))) | \(Self.g(r.fedAvgDeviceJoules)) (\(Self.g(r.fedAvgComputeJoules))/\(Self.g(r.fedAvgTransferJoules))/\(Self.g(r.fedAvgTailJoules))) | \(Self.bytes(Double(r.thawRadioBytes))) | \(Self.bytes(Double(r.fedAvgRadioBytes))) | **\(Self.f(r.energyRatio, 3))** |\n"
+                    "| \(Self.params(r.parameters)) | \(r.encoding) | \(Self.g(r.workerStepsPerSecond)) | \(Self.g(r.deviceStepsPerSecond)) | \(Self.g(r.thawSecondsPerRound)) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.thawSamplesPerSecond)) | \(Self.g(r.fedAvgSamplesPerSecond)) | **\(Self.f(r.throughputRatio))** | \(Self.g(r.thawDeviceJoules)) (\(Self.g(r.thawComputeJoules))/\(Self.g(r.thawTransferJoules))/\(Self.g(r.thawTailJoules))) | \(Self.g(r.fedAvgDeviceJoules)) (\(Self.g(r.fedAvgComputeJoules))/\(Self.g(r.fedAvgTransferJoules))/\(Self.g(r.fedAvgTailJoules))) | \(Self.bytes(Double(r.thawRadioBytes))) | \(Self.bytes(Double(r.fedAvgRadioBytes))) | **\(Self.f(r.energyRatio, 3))** |\n"
             }
         }
         return md
@@ -157,9 +168,9 @@ extension CompareReportWriter {
         let p = report.personalization
         var md = """
 
-            ## Time and energy to a target accuracy on the shipped data
+            ## Time and energy to a target accuracy on \(report.dataSource)
 
-            Base model: smallCNN pretrained on the shipped training writers (test accuracy \
+            Base model: smallCNN pretrained on the training writers of \(report.dataSource) (test accuracy \
             \(Self.f(report.pretrainAccuracy, 3))), frozen at k = \(report.freezePoint); the head has \
             \(Self.params(p.headParameters)) parameters. \(p.users) users, each with half of its digits for \
             adaptation and half held out. Base head: mean held-out accuracy \(Self.f(p.baseAccuracy, 3)). \
@@ -188,6 +199,32 @@ extension CompareReportWriter {
             Energies include each phone's backbone pass over its own samples (both systems need it).
 
             """
+        return md
+    }
+
+    var encodingSection: String {
+        guard !report.encodings.isEmpty else { return "" }
+        var md = """
+
+            ## Activation encodings: held-out accuracy and bytes
+
+            Thaw's personalisation above, repeated with each activation encoding (docs/PROTOCOL.md, "Activation \
+            encodings"): every user's adaptation activations are encoded as the phone would upload them and decoded \
+            as the worker does, the head is trained on the decoded values with the same seeds, and it is evaluated \
+            on the user's held-out samples with the phone's own float32 activations. Mean per-writer accuracy of \
+            the final heads; "worse"/"better" compare each writer with its own float32 head.
+
+            | encoding | upload bytes per user | vs float32 | mean held-out accuracy | Δ vs float32 (points) | writers worse / better | largest drop (points) |
+            |---|---:|---:|---:|---:|---:|---:|
+            """
+        md += "\n"
+        let reference = report.encodings.first { $0.encoding == "float32" }
+        for e in report.encodings {
+            let ratio = reference.map { e.uploadBytesPerUser / max($0.uploadBytesPerUser, 1) } ?? 1
+            let delta = reference.map { (e.meanAccuracy - $0.meanAccuracy) * 100 } ?? 0
+            md +=
+                "| \(e.encoding) | \(Self.bytes(e.uploadBytesPerUser)) | \(Self.f(ratio, 3))× | \(Self.f(e.meanAccuracy, 4)) | \(String(format: "%+.2f", delta)) | \(e.writersWorse) / \(e.writersBetter) of \(e.perWriter.count) | \(Self.f(e.largestDrop * 100)) |\n"
+        }
         return md
     }
 

@@ -36,7 +36,7 @@ struct CompareReportWriter {
 
     var throughputCSV: String {
         var lines = [
-            "radio,parameters,hidden,depth,worker_steps_per_s,device_steps_per_s,flops_per_step,thaw_s_per_round,"
+            "radio,encoding,parameters,hidden,depth,worker_steps_per_s,device_steps_per_s,flops_per_step,thaw_s_per_round,"
                 + "fedavg_s_per_round,thaw_samples_per_s,fedavg_samples_per_s,thaw_steps_per_s,fedavg_steps_per_s,"
                 + "throughput_ratio_thaw_over_fedavg,thaw_device_j,fedavg_device_j,thaw_compute_j,thaw_transfer_j,"
                 + "thaw_tail_j,fedavg_compute_j,fedavg_transfer_j,fedavg_tail_j,thaw_radio_bytes,fedavg_radio_bytes,"
@@ -44,7 +44,7 @@ struct CompareReportWriter {
         ]
         for r in report.throughput {
             let values: [Any] = [
-                r.radio, r.parameters, r.hidden, r.depth, r.workerStepsPerSecond, r.deviceStepsPerSecond,
+                r.radio, r.encoding, r.parameters, r.hidden, r.depth, r.workerStepsPerSecond, r.deviceStepsPerSecond,
                 r.flopsPerStep,
                 r.thawSecondsPerRound, r.fedAvgSecondsPerRound, r.thawSamplesPerSecond, r.fedAvgSamplesPerSecond,
                 r.thawStepsPerSecond, r.fedAvgStepsPerSecond, r.throughputRatio, r.thawDeviceJoules,
@@ -90,7 +90,19 @@ struct CompareReportWriter {
     // MARK: - Plots
 
     var mainRadio: String { report.radios.first?.name ?? "lte" }
-    var mainRows: [ThroughputExperiment.Row] { report.throughput.filter { $0.radio == mainRadio } }
+    /// The main radio's rows with float32 activations (the reference encoding).
+    var mainRows: [ThroughputExperiment.Row] { rows(radio: mainRadio, encoding: "float32") }
+
+    func rows(radio: String, encoding: String) -> [ThroughputExperiment.Row] {
+        report.throughput.filter { $0.radio == radio && $0.encoding == encoding }
+    }
+
+    /// Encodings with throughput rows, in measurement order.
+    var encodingNames: [String] {
+        var names: [String] = []
+        for row in report.throughput where !names.contains(row.encoding) { names.append(row.encoding) }
+        return names
+    }
 
     var plots: [(String, SVGPlot)] {
         let p = report.personalization
@@ -105,9 +117,14 @@ struct CompareReportWriter {
                             name: "Thaw", color: "#1f77b4",
                             points: mainRows.map { (x: Double($0.parameters), y: $0.thawSamplesPerSecond) }),
                         .init(
+                            name: "Thaw int8", color: "#2ca02c",
+                            points: rows(radio: mainRadio, encoding: "int8").map {
+                                (x: Double($0.parameters), y: $0.thawSamplesPerSecond)
+                            }),
+                        .init(
                             name: "FedAvg", color: "#d62728",
                             points: mainRows.map { (x: Double($0.parameters), y: $0.fedAvgSamplesPerSecond) }),
-                    ])
+                    ].filter { !$0.points.isEmpty })
             ),
             (
                 "energy.svg",
@@ -119,9 +136,14 @@ struct CompareReportWriter {
                             name: "Thaw", color: "#1f77b4",
                             points: mainRows.map { (x: Double($0.parameters), y: $0.thawDeviceJoules) }),
                         .init(
+                            name: "Thaw int8", color: "#2ca02c",
+                            points: rows(radio: mainRadio, encoding: "int8").map {
+                                (x: Double($0.parameters), y: $0.thawDeviceJoules)
+                            }),
+                        .init(
                             name: "FedAvg", color: "#d62728",
                             points: mainRows.map { (x: Double($0.parameters), y: $0.fedAvgDeviceJoules) }),
-                    ])
+                    ].filter { !$0.points.isEmpty })
             ),
             (
                 "accuracy.svg",

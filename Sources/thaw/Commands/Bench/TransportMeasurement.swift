@@ -20,7 +20,9 @@ enum TransportMeasurement {
 
     /// Thaw receiver in this process (on a dedicated thread), Thaw sender in a child `thaw` process.
     /// - Returns: elapsed seconds from the first to the last message.
-    static func thaw(endpoint: String, size: Int, count: Int, api: ReceiveAPI, executable: URL) async throws
+    static func thaw(
+        endpoint: String, size: Int, count: Int, api: ReceiveAPI, executable: URL, senderFrame: String = "shared"
+    ) async throws
         -> Double
     {
         try await onThread {
@@ -34,7 +36,10 @@ enum TransportMeasurement {
             let release = Pipe()
             let peer = try launch(
                 executable,
-                ["bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)"],
+                [
+                    "bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)",
+                    "--sender-frame", senderFrame,
+                ],
                 stdin: release)
             defer {
                 // Closing the peer's stdin tells it that every message arrived (or that we gave up).
@@ -59,24 +64,102 @@ enum TransportMeasurement {
         }
     }
 
+    /// Heap allocations per message of a Thaw sender and a Thaw receiver, each a child `thaw bench
+    /// transport-peer` with `scripts/bench/malloc_count.c` preloaded (`library`). Whole-process counts over
+    /// the send loop and over the receive loop from the first message on: libzmq's I/O thread included.
+    static func allocations(
+        endpoint: String, size: Int, count: Int, executable: URL, library: URL, senderFrame: String = "shared"
+    ) async throws
+        -> (sender: Double, receiver: Double)
+    {
+        try await onThread {
+            var environment = ProcessInfo.processInfo.environment
+            environment["LD_PRELOAD"] = library.path
+            let receiverOutput = Pipe()
+            let receiver = try launch(
+                executable,
+                ["bench", "transport-peer", "--receive", "--endpoint", endpoint, "--size", "\(size)", "--count", "\(count)"],
+                stdout: receiverOutput, environment: environment)
+            let receiverLines = receiverOutput.fileHandleForReading
+            let firstLine = try readLine(receiverLines)
+            guard let resolved = jsonObject(firstLine)["endpoint"] as? String else {
+                receiver.terminate()
+                receiver.waitUntilExit()
+                throw Failure(description: "the receiving peer printed \(firstLine)")
+            }
+            let senderOutput = Pipe()
+            let release = Pipe()
+            let sender = try launch(
+                executable,
+                [
+                    "bench", "transport-peer", "--endpoint", resolved, "--size", "\(size)", "--count", "\(count)",
+                    "--sender-frame", senderFrame,
+                ],
+                stdout: senderOutput, stdin: release, environment: environment)
+            let received = jsonObject(try readLine(receiverLines))
+            let sent = jsonObject(try readLine(senderOutput.fileHandleForReading))
+            try? release.fileHandleForWriting.close()
+            receiver.waitUntilExit()
+            sender.waitUntilExit()
+            guard let receiverCount = received["allocations"] as? Double, let receiverMessages = received["messages"] as? Double,
+                let senderCount = sent["allocations"] as? Double, let senderMessages = sent["messages"] as? Double
+            else {
+                throw Failure(description: "the peers printed no allocation counts (\(received), \(sent))")
+            }
+            return (senderCount / senderMessages, receiverCount / max(1, receiverMessages))
+        }
+    }
+
     /// libzmq's own pair: `zmq_thr local` and `zmq_thr remote`, both C processes.
     static func libzmq(endpoint: String, size: Int, count: Int, binary: URL) async throws -> Double {
+        try await libzmqRun(endpoint: endpoint, size: size, count: count, binary: binary, library: nil).seconds
+    }
+
+    /// Heap allocations per message of libzmq's own sender and receiver (`zmq_thr` with `malloc_count.c`
+    /// preloaded), counted as for Thaw's peers.
+    static func libzmqAllocations(endpoint: String, size: Int, count: Int, binary: URL, library: URL) async throws
+        -> (sender: Double, receiver: Double)
+    {
+        let run = try await libzmqRun(endpoint: endpoint, size: size, count: count, binary: binary, library: library)
+        guard let sender = run.senderAllocations, let receiver = run.receiverAllocations else {
+            throw Failure(description: "zmq_thr printed no allocation counts")
+        }
+        return (sender / Double(count), receiver / Double(max(1, count - 1)))
+    }
+
+    private static func libzmqRun(endpoint: String, size: Int, count: Int, binary: URL, library: URL?) async throws
+        -> (seconds: Double, senderAllocations: Double?, receiverAllocations: Double?)
+    {
         try await onThread {
+            var environment: [String: String]?
+            if let library {
+                environment = ProcessInfo.processInfo.environment
+                environment?["LD_PRELOAD"] = library.path
+            }
             let output = Pipe()
-            let local = try launch(binary, ["local", endpoint, "\(size)", "\(count)"], stdout: output)
+            let local = try launch(
+                binary, ["local", endpoint, "\(size)", "\(count)"], stdout: output, environment: environment)
             let reader = output.fileHandleForReading
             let firstLine = try readLine(reader)
             guard let resolved = jsonObject(firstLine)["endpoint"] as? String else {
                 throw Failure(description: "zmq_thr local printed \(firstLine)")
             }
-            let remote = try launch(binary, ["remote", resolved, "\(size)", "\(count)"])
-            remote.waitUntilExit()
+            // remote stays connected until its stdin closes, after local has every message (as Thaw's peer).
+            let release = Pipe()
+            let remoteOutput = Pipe()
+            let remote = try launch(
+                binary, ["remote", resolved, "\(size)", "\(count)"], stdout: remoteOutput, stdin: release,
+                environment: environment)
             let resultLine = try readLine(reader)
+            try? release.fileHandleForWriting.close()
+            remote.waitUntilExit()
             local.waitUntilExit()
-            guard local.terminationStatus == 0, let seconds = jsonObject(resultLine)["seconds"] as? Double else {
+            let result = jsonObject(resultLine)
+            guard local.terminationStatus == 0, let seconds = result["seconds"] as? Double else {
                 throw Failure(description: "zmq_thr local failed: \(resultLine)")
             }
-            return seconds
+            let sent = library == nil ? [:] : jsonObject(try readLine(remoteOutput.fileHandleForReading))
+            return (seconds, sent["allocations"] as? Double, result["allocations"] as? Double)
         }
     }
 
@@ -84,11 +167,13 @@ enum TransportMeasurement {
         _ executable: URL,
         _ arguments: [String],
         stdout: Pipe? = nil,
-        stdin: Pipe? = nil
+        stdin: Pipe? = nil,
+        environment: [String: String]? = nil
     ) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let environment { process.environment = environment }
         if let stdout { process.standardOutput = stdout }
         if let stdin { process.standardInput = stdin }
         try process.run()
