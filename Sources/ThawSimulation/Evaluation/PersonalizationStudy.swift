@@ -70,9 +70,11 @@ public struct PersonalizationStudy {
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
-    /// Runs every variant for `writers` (default: every test writer); `progress(done, total)` after each.
+    /// Runs every variant for `writers` (default: every test writer); `progress(done, total)` and
+    /// `finished(result)` after each (a long run can be read before it ends).
     public func run(general: Model, dataset: HandwritingDataset, writers: [UInt16]? = nil,
-                    progress: (Int, Int) -> Void = { _, _ in }) -> [WriterResult] {
+                    progress: (Int, Int) -> Void = { _, _ in },
+                    finished: (WriterResult) -> Void = { _ in }) -> [WriterResult] {
         let c = configuration
         let k = c.freezePoint
         let test = dataset.test
@@ -188,6 +190,7 @@ public struct PersonalizationStudy {
             results.append(WriterResult(
                 writer: writer, samples: split.adaptation.count + heldOut.count, adaptation: split.adaptation.count,
                 validation: validation.count, heldOut: heldOut.count, accuracy: accuracyOf, swapped: swapped))
+            finished(results[results.count - 1])
             progress(number + 1, chosen.count)
         }
         return results
