@@ -73,6 +73,20 @@ import ThawNN
         #expect(knn.mixedPredictions(queries, generalLogits: logits, weight: 1) == [1, 2])
         let empty = NearestNeighbours(k: 3, store: Tensor(shape: [0, 2], scalars: []), labels: [])
         #expect(empty.probabilities(queries, classes: 3) == [[0, 0, 0], [0, 0, 0]])
+        // No queries (a phone without validation samples) is no answer, not a dimension mismatch.
+        #expect(knn.probabilities(Tensor(shape: [0, 2], scalars: []), classes: 3).isEmpty)
+        // The mixture's probabilities are what the predictions are the argmax of.
+        let mixed = knn.mixedProbabilities(queries, generalLogits: logits, weight: 0.3)
+        #expect(mixed.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-9 })
+        #expect(mixed.map { row in row.indices.max { row[$0] < row[$1] }! } == [0, 2])
+    }
+
+    @Test func headInterpolationMovesPartOfTheWayFromTheAnchor() {
+        let anchor: [Float] = [0, 1, -2]
+        let trained: [Float] = [2, 1, 2]
+        #expect(HeadInterpolation.interpolate(anchor: anchor, trained: trained, weight: 0.5) == [1, 1, 0])
+        #expect(HeadInterpolation.interpolate(anchor: anchor, trained: trained, weight: 1) == trained)
+        #expect(HeadInterpolation.interpolate(anchor: anchor, trained: trained, weight: 0) == anchor)
     }
 
     /// The recipe's options do not change a plain run: constant rate, no shift, no decay give the same

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ThawDeviceProfile
 import ThawNN
@@ -62,6 +63,69 @@ import ThawNN
         }
         #expect(abs(Double(swaps) / Double(trials) - expected) < 0.01)
         #expect(expected < 0.25)
+    }
+
+    /// Part 2 of the rule: with equal counts the candidate is taken only when it loses no validation sample and
+    /// its log-likelihood gains are confidently positive; without gains, or with the tie-break off, ties keep.
+    @Test func onTiesTheGateSwapsOnlyAHeadThatIsConfidentlyMoreLikelyAndLosesNothing() {
+        let gate = HeadSwapGate(tieBreakConfidence: 1)
+        let better = HeadSwapGate.Evidence(samples: 4, wins: 0, losses: 0, logLikelihoodGains: [0.2, 0.3, 0.1, 0.25])
+        #expect(gate.decide(better) == .swapMoreLikely && gate.decide(better).swaps)
+        // Counting alone (the rule before) keeps the current head on the same evidence.
+        #expect(HeadSwapGate(tieBreakConfidence: nil).decide(better) == .keepNotBetter(wins: 0, losses: 0))
+        // A mean gain that is positive but not confidently so (one large gain, others negative) keeps.
+        let noisy = HeadSwapGate.Evidence(samples: 4, wins: 0, losses: 0, logLikelihoodGains: [2, -0.3, -0.2, -0.4])
+        #expect(noisy.likelihoodGainLowerBound(z: 1)! < 0 && gate.decide(noisy) == .keepNotBetter(wins: 0, losses: 0))
+        // A lost validation sample vetoes the tie-break, however likely the rest.
+        let lost = HeadSwapGate.Evidence(samples: 4, wins: 1, losses: 1, logLikelihoodGains: [3, 2, -1, 2])
+        #expect(gate.decide(lost) == .keepNotBetter(wins: 1, losses: 1))
+        // One validation sample gives no spread to bound: keep.
+        #expect(gate.decide(.init(samples: 1, wins: 0, losses: 0, logLikelihoodGains: [1])) == .keepNotBetter(wins: 0, losses: 0))
+        // Counts still decide first.
+        #expect(gate.decide(.init(samples: 3, wins: 1, losses: 0, logLikelihoodGains: [-5, -5, -5])) == .swap)
+    }
+
+    @Test func evidenceFromProbabilitiesCountsArgmaxAndTheTrueLabelsLogRatio() {
+        let evidence = HeadSwapGate.Evidence(
+            labels: [0, 1, 2],
+            currentProbabilities: [[0.6, 0.4, 0], [0.7, 0.3, 0], [0.1, 0.1, 0.8]],
+            candidateProbabilities: [[0.9, 0.1, 0], [0.2, 0.8, 0], [0.5, 0.1, 0.4]])
+        #expect(evidence.samples == 3 && evidence.wins == 1 && evidence.losses == 1)
+        let expected = [log(0.9 / 0.6), log(0.8 / 0.3), log(0.4 / 0.8)]
+        #expect(zip(evidence.logLikelihoodGains, expected).allSatisfy { abs($0 - $1) < 1e-12 })
+        // A zero probability is floored, not -infinity.
+        let floored = HeadSwapGate.Evidence(labels: [1], currentProbabilities: [[0.5, 0.5]], candidateProbabilities: [[1, 0]])
+        #expect(floored.logLikelihoodGains[0].isFinite && floored.logLikelihoodGains[0] < -20)
+    }
+
+    /// The tie-break's false-swap rate on synthetic heads: both heads right on every validation sample (the
+    /// tie the tie-break exists for), per-sample gains normal with the head's true mean gain μ and sd 0.3.
+    /// A head that is in truth no more likely (μ = 0) passes the one-sided t-test at z = 1 with probability
+    /// P(t_{n−1} > 1) (18.7 % for n = 5, 17.2 % for n = 10, 16.3 % for n = 30); a worse one (μ = −0.1) 5.5 % (n = 5)
+    /// and 2.4 % (n = 10), a better one (μ = 0.2, n = 10) passes 87 % of the time (noncentral t).
+    @Test func theTieBreaksFalseSwapRateIsTheTTestsSize() {
+        var generator = SeededGenerator(seed: 5)
+        func normal() -> Double {
+            let u = Double.random(in: Double.ulpOfOne..<1, using: &generator)
+            let v = Double.random(in: 0..<1, using: &generator)
+            return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
+        }
+        func swapShare(samples n: Int, meanGain: Double, trials: Int = 20_000) -> Double {
+            let gate = HeadSwapGate(tieBreakConfidence: 1)
+            var swaps = 0
+            for _ in 0..<trials {
+                let gains = (0..<n).map { _ in meanGain + 0.3 * normal() }
+                if gate.decide(.init(samples: n, wins: 0, losses: 0, logLikelihoodGains: gains)).swaps { swaps += 1 }
+            }
+            return Double(swaps) / Double(trials)
+        }
+        for (n, size) in [(5, 0.187), (10, 0.172), (30, 0.163)] {
+            #expect(abs(swapShare(samples: n, meanGain: 0) - size) < 0.012)
+        }
+        #expect(abs(swapShare(samples: 5, meanGain: -0.1) - 0.055) < 0.01)
+        #expect(abs(swapShare(samples: 10, meanGain: -0.1) - 0.024) < 0.008)
+        // And a head that is truly more likely is taken most of the time.
+        #expect(abs(swapShare(samples: 10, meanGain: 0.2) - 0.866) < 0.015)
     }
 
     @Test func aGatedPhoneKeepsItsValidationShareAndDeclinesAHeadThatDoesNotWin() throws {

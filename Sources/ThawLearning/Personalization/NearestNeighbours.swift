@@ -25,7 +25,7 @@ public struct NearestNeighbours: Sendable {
         let q = queries.scalars
         let n = labels.count
         let d = queries.batchSize == 0 ? 0 : q.count / queries.batchSize
-        precondition(n == 0 || d == dimension, "query dimension \(d) does not match the store's \(dimension)")
+        precondition(n == 0 || queries.batchSize == 0 || d == dimension, "query dimension \(d) does not match the store's \(dimension)")
         return (0..<queries.batchSize).map { row in
             var result = [Double](repeating: 0, count: classes)
             guard n > 0 else { return result }
@@ -54,20 +54,21 @@ public struct NearestNeighbours: Sendable {
 
     /// The kNN-Per prediction: argmax of `weight · p_kNN + (1 − weight) · softmax(generalLogits)`.
     public func mixedPredictions(_ queries: Tensor, generalLogits: Tensor, weight: Double) -> [Int] {
+        mixedProbabilities(queries, generalLogits: generalLogits, weight: weight).map { row in
+            var best = 0
+            for c in row.indices where row[c] > row[best] { best = c }
+            return best
+        }
+    }
+
+    /// The kNN-Per mixture itself, `weight · p_kNN + (1 − weight) · softmax(generalLogits)` per query (what a
+    /// gate that weighs likelihoods compares).
+    public func mixedProbabilities(_ queries: Tensor, generalLogits: Tensor, weight: Double) -> [[Double]] {
         let classes = generalLogits.sampleShape.reduce(1, *)
         let knn = probabilities(queries, classes: classes)
         let general = Softmax.probabilities(generalLogits)
         return (0..<queries.batchSize).map { row in
-            var best = 0
-            var bestValue = -Double.infinity
-            for c in 0..<classes {
-                let value = weight * knn[row][c] + (1 - weight) * general[row][c]
-                if value > bestValue {
-                    bestValue = value
-                    best = c
-                }
-            }
-            return best
+            (0..<classes).map { c in weight * knn[row][c] + (1 - weight) * general[row][c] }
         }
     }
 }

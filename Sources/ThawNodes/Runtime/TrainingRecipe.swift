@@ -10,23 +10,33 @@ public struct TrainingRecipe: Hashable, Sendable {
     public var batchSize: Int
     /// How phones upload activations: it changes what heads are trained on, so it is part of the stamp.
     public var activationEncoding: ActivationEncoding
+    /// Weight of the trained head in the head a worker commits: `base + w · (trained − base)`, with `base`
+    /// the base model's own head (``HeadInterpolation``). Below 1 a head trained on a handful of a user's
+    /// samples cannot move as far from the general head; 0.5 made the fewest writers worse in
+    /// docs/LEARNING.md's study, so it is the default. 1 commits the trained head as it is.
+    public var headInterpolation: Float
 
     public init(
-        optimizer: OptimizerConfig, epochs: Int, batchSize: Int, activationEncoding: ActivationEncoding = .float32
+        optimizer: OptimizerConfig, epochs: Int, batchSize: Int, activationEncoding: ActivationEncoding = .float32,
+        headInterpolation: Float = 0.5
     ) {
+        precondition(headInterpolation > 0 && headInterpolation <= 1, "the head interpolation must be in (0, 1]")
         self.optimizer = optimizer
         self.epochs = epochs
         self.batchSize = batchSize
         self.activationEncoding = activationEncoding
+        self.headInterpolation = headInterpolation
     }
 
     /// The hyper-parameter stamp of the recipe for `architecture`: hex SHA-256, followed by
     /// `+float16` or `+int8` when activations are not uploaded as float32 (``ActivationEncoding``).
     /// The freeze point is left out on purpose: moving the split is stamped separately and must not
-    /// look like a change of hyper-parameters. A float32 recipe hashes exactly as before encodings existed.
+    /// look like a change of hyper-parameters. A float32 recipe without head interpolation (1) hashes
+    /// exactly as before encodings and interpolation existed.
     public func hash(architecture: ModelArchitecture) -> String {
         var extra = ["epochs": "\(epochs)"]
         if activationEncoding != .float32 { extra["activationEncoding"] = activationEncoding.rawValue }
+        if headInterpolation != 1 { extra["head-interpolation"] = "\(headInterpolation)" }
         let hex = ContentHash.hyperParameters(
             optimizer, headArchitecture: architecture, freezePoint: FreezePoint(0), batchSize: batchSize,
             extra: extra

@@ -198,8 +198,8 @@ public struct DeviceStateMachine: Sendable {
     // MARK: - Heads
 
     /// The registry sent a head. It is used only if trained for the current split and model and, with a
-    /// ``HeadSwapGate``, only if `evidence` (both heads' outcomes on ``validationEntries``, computed by the
-    /// glue) shows it is right on more of them; a declined head is counted, remembered for the next head
+    /// ``HeadSwapGate``, only if `evidence` (both heads' outcomes and likelihoods on ``validationEntries``,
+    /// computed by the glue) passes the gate's rule; a declined head is counted, remembered for the next head
     /// request, and not evaluated again.
     public mutating func headReceived(_ newHead: HeadInfo, evidence: HeadSwapGate.Evidence? = nil) -> [DeviceAction] {
         guard let deployment, newHead.freezePoint == deployment.freezePoint,

@@ -1,5 +1,6 @@
 import Dispatch
 import ThawData
+import ThawLearning
 import ThawNN
 import ThawWire
 
@@ -191,11 +192,14 @@ struct HeadCheckJob: Sendable {
             return result
         }
         let inputs = Tensor(shape: [gate.inputs.count] + shape, scalars: gate.inputs.flatMap(\.scalars))
+        // Class probabilities, not only predicted classes: the gate's likelihood tie-break needs them.
+        let layers = freezePoint.index..<model.layerCount
         backbone.load(head: gate.current, key: gate.currentKey, freezePoint: freezePoint)
-        let current = model.predict(inputs, from: freezePoint)
+        let current = Softmax.probabilities(model.forward(inputs, layers: layers, training: false))
         backbone.load(head: candidate, key: reply.headHash, freezePoint: freezePoint)
-        let proposed = model.predict(inputs, from: freezePoint)
-        result.evidence = HeadSwapGate.Evidence(labels: gate.labels, current: current, candidate: proposed)
+        let proposed = Softmax.probabilities(model.forward(inputs, layers: layers, training: false))
+        result.evidence = HeadSwapGate.Evidence(
+            labels: gate.labels, currentProbabilities: current, candidateProbabilities: proposed)
         return result
     }
 }

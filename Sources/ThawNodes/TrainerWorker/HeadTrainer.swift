@@ -6,7 +6,8 @@ import ThawNN
 /// The head starts from the user's latest committed head, or from the base model's own head when the
 /// user has none, and runs `recipe.epochs` passes of shuffled minibatches over the samples it is given
 /// (a round's new rows plus replayed older ones; ThawLearning's ``MinibatchTrainer``, the same loop
-/// `thaw personalize` uses). `thaw bench system` times it directly as the engine's rate.
+/// `thaw personalize` uses). The head it returns is the trained one interpolated back toward the base
+/// model's head by `recipe.headInterpolation` (0.5 by default: docs/LEARNING.md). `thaw bench system` times it directly as the engine's rate.
 package struct HeadTrainer {
     package let model: Model
     package let recipe: TrainingRecipe
@@ -36,8 +37,10 @@ package struct HeadTrainer {
         let losses = MinibatchTrainer(epochs: epochs, batchSize: recipe.batchSize, seed: seed).train(
             model, inputs: activations, labels: labels, freezePoint: freezePoint, optimizer: &optimizer)
         let batches = (labels.count + recipe.batchSize - 1) / recipe.batchSize
+        // The committed head is pulled back toward the base model's head (recipe.headInterpolation).
         return Result(
-            parameters: model.headParameters(from: freezePoint),
+            parameters: HeadInterpolation.interpolate(
+                anchor: base, trained: model.headParameters(from: freezePoint), weight: recipe.headInterpolation),
             loss: losses.isEmpty ? 0 : losses.reduce(0, +) / Float(losses.count), steps: epochs * batches)
     }
 }

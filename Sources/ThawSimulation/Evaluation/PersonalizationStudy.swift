@@ -14,8 +14,12 @@ import ThawNodes
 /// - `knn-per`: no training; kNN over the phone's cached activations mixed with the general model;
 /// - `l2sp`, `l2sp+replay`: heads trained on the training share (adaptation minus the gate's validation
 ///   share) with L2-SP toward the general head, and with a replay of general-population activations;
-/// - `gated:<x>`: the phone's ``HeadSwapGate`` decides on its validation share whether `<x>` replaces the
-///   general head; the held-out accuracy is that of the head kept.
+/// - `interp`: the plain head trained on the training share, interpolated halfway (`interpolation`) back
+///   toward the general head (``HeadInterpolation``), which is what workers commit;
+/// - `counted:<x>`: the gate without its likelihood tie-break (swap only when right on more validation
+///   samples; the rule before) judging `<x>`;
+/// - `gated:<x>`: the phone's ``HeadSwapGate`` (with the tie-break) decides on its validation share whether
+///   `<x>` replaces the general head; the held-out accuracy is that of the head kept.
 ///
 /// The validation share is chosen exactly as a gated phone does (`gate.isValidation(sampleId:)` on the
 /// sample's index in the test set) and is never used to train the candidates that the gate judges.
@@ -31,6 +35,8 @@ public struct PersonalizationStudy {
         /// Replay samples per training sample of the user, drawn from `replayPool` training-writer activations.
         public var replayRatio: Double = 1
         public var replayPool: Int = 2000
+        /// Weight of the trained head in `interp` (``HeadInterpolation``; 1 = the trained head itself).
+        public var interpolation: Float = 0.5
         public var gate = HeadSwapGate()
         public var knnK: Int = 5
         public var knnWeight: Double = 0.5
@@ -54,21 +60,26 @@ public struct PersonalizationStudy {
         public var swapped: [String: Bool]
     }
 
-    public static let variants = [
-        "general", "head", "local-ft", "knn-per", "l2sp", "l2sp+replay",
-        "gated:head", "gated:l2sp", "gated:l2sp+replay", "gated:knn-per",
-    ]
+    /// Candidates a gate judges, in table order.
+    public static let gatedCandidates = ["head", "l2sp", "l2sp+replay", "interp", "knn-per"]
+
+    public static let variants = ["general", "head", "local-ft", "knn-per", "l2sp", "l2sp+replay", "interp"]
+        + gatedCandidates.map { "counted:" + $0 } + gatedCandidates.map { "gated:" + $0 }
 
     public let configuration: Configuration
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
-    /// Runs every variant for `writers` (default: every test writer); `progress(done, total)` after each.
+    /// Runs every variant for `writers` (default: every test writer); `progress(done, total)` and
+    /// `finished(result)` after each (a long run can be read before it ends).
     public func run(general: Model, dataset: HandwritingDataset, writers: [UInt16]? = nil,
-                    progress: (Int, Int) -> Void = { _, _ in }) -> [WriterResult] {
+                    progress: (Int, Int) -> Void = { _, _ in },
+                    finished: (WriterResult) -> Void = { _ in }) -> [WriterResult] {
         let c = configuration
         let k = c.freezePoint
         let test = dataset.test
+        var counting = c.gate
+        counting.tieBreakConfidence = nil
         // The phones' cache: every test sample's activation at k, computed once.
         let activations = Batching.backboneActivations(general, input: Batching.images(test), freezePoint: k)
         // The cloud's general-population activations at the same freeze point (training writers only).
@@ -94,14 +105,18 @@ public struct PersonalizationStudy {
             let validationLabels = test.intLabels(validation)
             let seed = c.seed ^ UInt64(writer)
 
-            func accuracy(_ predictions: [Int]) -> Double {
-                heldOutLabels.isEmpty ? 0 : Double(zip(predictions, heldOutLabels).filter { $0 == $1 }.count)
-                    / Double(heldOutLabels.count)
+            func accuracy(_ probabilities: [[Double]]) -> Double {
+                guard !heldOutLabels.isEmpty else { return 0 }
+                // The predicted class is the first most likely one, as in `Model.predict`.
+                let right = zip(probabilities, heldOutLabels).filter { row, label in
+                    row.indices.first { row[$0] == row.max() } == label
+                }.count
+                return Double(right) / Double(heldOutLabels.count)
             }
-            func predictions(head: [Float], _ inputs: Tensor) -> [Int] {
+            func probabilities(head: [Float], _ inputs: Tensor) -> [[Double]] {
                 guard inputs.batchSize > 0 else { return [] }
                 model.setHeadParameters(head, from: k)
-                return model.predict(inputs, from: k)
+                return Softmax.probabilities(model.forward(inputs, layers: k.index..<model.layerCount, training: false))
             }
             func train(_ indices: [Int], epochs: Int, l2sp: Float, replay: Bool) -> [Float] {
                 model.setHeadParameters(generalHead, from: k)
@@ -123,60 +138,59 @@ public struct PersonalizationStudy {
 
             var accuracyOf: [String: Double] = [:]
             var swapped: [String: Bool] = [:]
-            let generalHeldOut = predictions(head: generalHead, heldOutInputs)
-            let generalValidation = predictions(head: generalHead, validationInputs)
+            let generalHeldOut = probabilities(head: generalHead, heldOutInputs)
+            let generalValidation = probabilities(head: generalHead, validationInputs)
             accuracyOf["general"] = accuracy(generalHeldOut)
-            accuracyOf["head"] = accuracy(predictions(
+            accuracyOf["head"] = accuracy(probabilities(
                 head: train(split.adaptation, epochs: c.epochs, l2sp: 0, replay: false), heldOutInputs))
-            accuracyOf["local-ft"] = accuracy(predictions(
+            accuracyOf["local-ft"] = accuracy(probabilities(
                 head: train(split.adaptation, epochs: c.fineTuneEpochs, l2sp: 0, replay: false), heldOutInputs))
 
-            // Gated candidates: trained on the training share only, judged on the validation share.
-            func gated(_ name: String, heldOut candidateHeldOut: [Int], validation candidateValidation: [Int]) {
-                accuracyOf[name] = accuracy(candidateHeldOut)
+            // Gated candidates: trained on the training share only, judged on the validation share by the
+            // gate with and without its likelihood tie-break.
+            func judge(_ name: String, heldOut candidateHeldOut: [[Double]], validation candidateValidation: [[Double]]) {
                 let evidence = HeadSwapGate.Evidence(
-                    labels: validationLabels, current: generalValidation, candidate: candidateValidation)
-                let swap = c.gate.decide(evidence).swaps
-                swapped["gated:" + name] = swap
-                accuracyOf["gated:" + name] = swap ? accuracy(candidateHeldOut) : accuracyOf["general"]!
+                    labels: validationLabels, currentProbabilities: generalValidation,
+                    candidateProbabilities: candidateValidation)
+                for (prefix, gate) in [("counted:", counting), ("gated:", c.gate)] {
+                    let swap = gate.decide(evidence).swaps
+                    swapped[prefix + name] = swap
+                    accuracyOf[prefix + name] = swap ? accuracy(candidateHeldOut) : accuracyOf["general"]!
+                }
             }
-            let plain = train(training, epochs: c.epochs, l2sp: 0, replay: false)
-            let plainHeldOut = predictions(head: plain, heldOutInputs)
-            let plainValidation = predictions(head: plain, validationInputs)
-            swapped["gated:head"] = c.gate.decide(.init(
-                labels: validationLabels, current: generalValidation, candidate: plainValidation)).swaps
-            accuracyOf["gated:head"] = swapped["gated:head"]! ? accuracy(plainHeldOut) : accuracyOf["general"]!
-
-            let anchored = train(training, epochs: c.epochs, l2sp: c.l2sp, replay: false)
-            gated("l2sp", heldOut: predictions(head: anchored, heldOutInputs),
-                  validation: predictions(head: anchored, validationInputs))
-            let replayed = train(training, epochs: c.epochs, l2sp: c.l2sp, replay: true)
-            gated("l2sp+replay", heldOut: predictions(head: replayed, heldOutInputs),
-                  validation: predictions(head: replayed, validationInputs))
+            func trainedCandidate(_ name: String, l2sp: Float, replay: Bool, interpolation: Float = 1) {
+                let trained = train(training, epochs: c.epochs, l2sp: l2sp, replay: replay)
+                let head = HeadInterpolation.interpolate(anchor: generalHead, trained: trained, weight: interpolation)
+                let heldOutProbabilities = probabilities(head: head, heldOutInputs)
+                if name != "head" { accuracyOf[name] = accuracy(heldOutProbabilities) }
+                judge(name, heldOut: heldOutProbabilities, validation: probabilities(head: head, validationInputs))
+            }
+            trainedCandidate("head", l2sp: 0, replay: false)
+            trainedCandidate("l2sp", l2sp: c.l2sp, replay: false)
+            trainedCandidate("l2sp+replay", l2sp: c.l2sp, replay: true)
+            trainedCandidate("interp", l2sp: 0, replay: false, interpolation: c.interpolation)
 
             // kNN-Per: the datastore is the phone's cached activations (all of them ungated; the training
             // share when the gate judges it).
             model.setHeadParameters(generalHead, from: k)
             let heldOutLogits = model.forward(heldOutInputs, layers: k.index..<model.layerCount, training: false)
-            let validationLogits = validation.isEmpty ? nil
-                : model.forward(validationInputs, layers: k.index..<model.layerCount, training: false)
             let allStore = NearestNeighbours(
                 k: c.knnK, store: activations.gatheringRows(split.adaptation), labels: test.intLabels(split.adaptation))
-            accuracyOf["knn-per"] = accuracy(allStore.mixedPredictions(
+            accuracyOf["knn-per"] = accuracy(allStore.mixedProbabilities(
                 heldOutInputs, generalLogits: heldOutLogits, weight: c.knnWeight))
             let trainStore = NearestNeighbours(
                 k: c.knnK, store: activations.gatheringRows(training), labels: test.intLabels(training))
-            let knnHeldOut = trainStore.mixedPredictions(heldOutInputs, generalLogits: heldOutLogits, weight: c.knnWeight)
-            let knnValidation = validationLogits.map {
-                trainStore.mixedPredictions(validationInputs, generalLogits: $0, weight: c.knnWeight)
-            } ?? []
-            let knnSwap = c.gate.decide(.init(labels: validationLabels, current: generalValidation, candidate: knnValidation)).swaps
-            swapped["gated:knn-per"] = knnSwap
-            accuracyOf["gated:knn-per"] = knnSwap ? accuracy(knnHeldOut) : accuracyOf["general"]!
+            let knnValidation = validation.isEmpty ? [] : trainStore.mixedProbabilities(
+                validationInputs,
+                generalLogits: model.forward(validationInputs, layers: k.index..<model.layerCount, training: false),
+                weight: c.knnWeight)
+            judge("knn-per", heldOut: trainStore.mixedProbabilities(heldOutInputs, generalLogits: heldOutLogits, weight: c.knnWeight),
+                  validation: knnValidation)
 
             results.append(WriterResult(
                 writer: writer, samples: split.adaptation.count + heldOut.count, adaptation: split.adaptation.count,
                 validation: validation.count, heldOut: heldOut.count, accuracy: accuracyOf, swapped: swapped))
+            finished(results[results.count - 1])
             progress(number + 1, chosen.count)
         }
         return results
@@ -210,7 +224,7 @@ public struct PersonalizationStudy {
             let worse = results.filter { ($0.accuracy[variant] ?? 0) < ($0.accuracy["general"] ?? 0) - 1e-12 }.count
             var swaps: Int?
             var falseSwaps: Int?
-            if variant.hasPrefix("gated:") {
+            if variant.hasPrefix("gated:") || variant.hasPrefix("counted:") {
                 let swappedIn = results.filter { $0.swapped[variant] == true }
                 swaps = swappedIn.count
                 falseSwaps = swappedIn.filter { ($0.accuracy[variant] ?? 0) < ($0.accuracy["general"] ?? 0) - 1e-12 }.count

@@ -37,6 +37,10 @@ struct PersonalizeCommand: ParsableCommand {
     @Option(help: "Replay samples of training writers per user sample (baselines run).") var replayRatio: Double = 1
     @Option(help: "Share of each user's adaptation samples the phone's gate keeps for validation.") var gateShare: Double = 0.3
     @Option(help: "The gate swaps when the candidate is right on at least this many more validation samples.") var gateMargin: Int = 1
+    @Option(help: "z of the gate's likelihood tie-break (swap with no validation sample lost when mean − z·sd/√n of the log-likelihood gains is > 0); a negative value turns it off.")
+    var gateConfidence: Double = 1
+    @Option(help: "Weight of the trained head in the `interp` candidate: general + w·(trained − general), as workers commit.")
+    var interpolation: Float = 0.5
     @Option(help: "Neighbours of the kNN-Per baseline.") var knnK: Int = 5
     @Option(help: "Weight of the kNN distribution in the kNN-Per mixture.") var knnWeight: Double = 0.5
     @Option(help: "Epochs of the local fine-tuning baseline.") var fineTuneEpochs: Int = 5
@@ -51,9 +55,9 @@ struct PersonalizeCommand: ParsableCommand {
         guard adaptationFraction > 0, adaptationFraction < 1 else { throw ValidationError("--adaptation-fraction must be in (0, 1)") }
         if let headWidth, headWidth < 1 || headWidth > 8192 { throw ValidationError("--head-width must be in 1...8192") }
         guard l2sp >= 0, replayRatio >= 0, gateShare >= 0, gateShare < 1, gateMargin >= 1, knnK >= 1,
-            (0...1).contains(knnWeight), fineTuneEpochs >= 0
+            (0...1).contains(knnWeight), fineTuneEpochs >= 0, interpolation > 0, interpolation <= 1, gateConfidence.isFinite
         else {
-            throw ValidationError("--l2sp, --replay-ratio >= 0; --gate-share in [0, 1); --gate-margin, --knn-k >= 1; --knn-weight in [0, 1]")
+            throw ValidationError("--l2sp, --replay-ratio >= 0; --gate-share in [0, 1); --gate-margin, --knn-k >= 1; --knn-weight in [0, 1]; --interpolation in (0, 1]")
         }
     }
 
@@ -118,7 +122,9 @@ struct PersonalizeCommand: ParsableCommand {
         configuration.learningRate = learningRate
         configuration.l2sp = l2sp
         configuration.replayRatio = replayRatio
-        configuration.gate = HeadSwapGate(validationShare: gateShare, margin: gateMargin)
+        configuration.gate = HeadSwapGate(
+            validationShare: gateShare, margin: gateMargin, tieBreakConfidence: gateConfidence < 0 ? nil : gateConfidence)
+        configuration.interpolation = interpolation
         configuration.knnK = knnK
         configuration.knnWeight = knnWeight
         configuration.fineTuneEpochs = fineTuneEpochs
@@ -150,14 +156,14 @@ struct PersonalizeCommand: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             struct Output: Encodable {
                 var freezePoint: Int, epochs: Int, learningRate: Float, l2sp: Float, replayRatio: Double
-                var gateShare: Double, gateMargin: Int, knnK: Int, knnWeight: Double, fineTuneEpochs: Int
+                var gateShare: Double, gateMargin: Int, gateConfidence: Double, interpolation: Float, knnK: Int, knnWeight: Double, fineTuneEpochs: Int
                 var generalTestAccuracy: Double, seconds: Double
                 var summaries: [String: [PersonalizationStudy.Summary]]
                 var perUser: [PersonalizationStudy.WriterResult]
             }
             let output = Output(
                 freezePoint: freezePoint, epochs: epochs, learningRate: learningRate, l2sp: l2sp, replayRatio: replayRatio,
-                gateShare: gateShare, gateMargin: gateMargin, knnK: knnK, knnWeight: knnWeight,
+                gateShare: gateShare, gateMargin: gateMargin, gateConfidence: gateConfidence, interpolation: interpolation, knnK: knnK, knnWeight: knnWeight,
                 fineTuneEpochs: fineTuneEpochs, generalTestAccuracy: AccuracyReport.evaluate(general, on: dataset.test).overall,
                 seconds: seconds,
                 summaries: Dictionary(uniqueKeysWithValues: groups.map { ($0.0, PersonalizationStudy.summarize($0.1)) }),
@@ -166,18 +172,18 @@ struct PersonalizeCommand: ParsableCommand {
             return
         }
         if results.count <= 20 {
-            print("user   samples valid held-out " + PersonalizationStudy.variants.map { pad($0, 13) }.joined())
+            print("user   samples valid held-out " + PersonalizationStudy.variants.map { pad($0, 20) }.joined())
             for r in results {
                 print(pad("\(r.writer)", 6) + " " + pad("\(r.samples)", 7) + " " + pad("\(r.validation)", 5) + " "
-                      + pad("\(r.heldOut)", 9) + PersonalizationStudy.variants.map { pad(percent(r.accuracy[$0] ?? 0), 13) }.joined())
+                      + pad("\(r.heldOut)", 9) + PersonalizationStudy.variants.map { pad(percent(r.accuracy[$0] ?? 0), 20) }.joined())
             }
         }
         for (name, group) in groups where !group.isEmpty {
             print("")
-            print("\(name): \(group.count) writers (k=\(freezePoint), \(epochs) epochs, L2-SP \(l2sp), replay \(replayRatio), gate share \(gateShare) margin \(gateMargin))")
-            print(pad("variant", 20) + pad("mean acc", 10) + pad("mean err", 10) + pad("err cut", 9) + pad("better", 7) + pad("worse", 7) + "swaps (worse)")
+            print("\(name): \(group.count) writers (k=\(freezePoint), \(epochs) epochs, L2-SP \(l2sp), replay \(replayRatio), interpolation \(interpolation), gate share \(gateShare) margin \(gateMargin) z \(gateConfidence))")
+            print(pad("variant", 22) + pad("mean acc", 10) + pad("mean err", 10) + pad("err cut", 9) + pad("better", 7) + pad("worse", 7) + "swaps (worse)")
             for s in PersonalizationStudy.summarize(group) {
-                print(pad(s.variant, 20) + pad(percent(s.meanAccuracy), 10) + pad(percent(s.meanError), 10)
+                print(pad(s.variant, 22) + pad(percent(s.meanAccuracy), 10) + pad(percent(s.meanError), 10)
                       + pad(String(format: "%+.1f%%", -s.errorCut * 100), 9) + pad("\(s.improved)", 7) + pad("\(s.worse)", 7)
                       + (s.swaps.map { "\($0) (\(s.falseSwaps ?? 0))" } ?? "-"))
             }
