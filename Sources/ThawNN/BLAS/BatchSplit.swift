@@ -1,5 +1,5 @@
 import CBLAS
-import Dispatch
+import Glibc
 import Synchronization
 
 /// How a layer uses more than one thread: OpenBLAS threads inside each GEMM, or the batch cut into one part
@@ -39,27 +39,116 @@ public enum BatchSplit {
         (part * batch / parts)..<((part + 1) * batch / parts)
     }
 
-    /// Runs `body(part)` for every part, the parts concurrently, while OpenBLAS uses one thread per call.
-    static func run(parts: Int, _ body: (Int) -> Void) {
+    /// Runs `job.runPart(part)` for every part, the parts concurrently, while OpenBLAS uses one thread per call.
+    static func run(parts: Int, job: some SplitJob) {
         if parts == 1 {
-            body(0)
+            job.runPart(0)
             return
         }
         let restore = BLAS.threadCount
         if active.add(1, ordering: .acquiringAndReleasing).oldValue == 0 { openblas_set_num_threads(1) }
-        withoutActuallyEscaping(body) { escapable in
-            let parallel = ParallelBody(body: escapable)
-            DispatchQueue.concurrentPerform(iterations: parts) { parallel.body($0) }
-        }
+        PartThreads.shared.run(parts: parts, job: job)
         if active.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
             openblas_set_num_threads(Int32(restore))
         }
     }
 }
 
-/// A part body handed to `concurrentPerform`, which wants a `@Sendable` closure. The bodies of a split write
-/// disjoint samples and per-part scratch, and `concurrentPerform` returns only after every part has finished,
-/// so nothing the body captures is used by two threads at once or after the call.
-private struct ParallelBody: @unchecked Sendable {
-    let body: (Int) -> Void
+/// Work that a ``BatchSplit`` cuts into parts: an object (not a closure, whose context a thread hand-over would
+/// copy to the heap) that knows its pending call.
+protocol SplitJob: AnyObject {
+    func runPart(_ part: Int)
+}
+
+/// Helper threads that run the parts of a split, made once and parked between splits.
+///
+/// Not `DispatchQueue.concurrentPerform`: with it a 2-thread backbone step made about nine heap allocations
+/// (counted with scripts/bench/malloc_count.c), and a step must allocate nothing. Parts go to helpers 1..<parts while the caller
+/// runs part 0; one split uses the helpers at a time, and a split that finds them busy (another thread of the
+/// process splitting at the same moment) runs its parts one after another on its own thread.
+final class PartThreads: @unchecked Sendable {
+    static let shared = PartThreads()
+
+    /// Guards every field below; `start` wakes helpers for a new generation, `done` wakes the caller.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let start = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Held by the split using the helpers.
+    private let busy = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var helpers = 0
+    private var generation = 0
+    private var parts = 0
+    private var remaining = 0
+    /// The running split's job; only called between its `start` broadcast and the last helper's `done`.
+    private var job: (any SplitJob)?
+
+    private init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_mutex_init(busy, nil)
+        pthread_cond_init(start, nil)
+        pthread_cond_init(done, nil)
+    }
+
+    func run(parts: Int, job newJob: any SplitJob) {
+        guard pthread_mutex_trylock(busy) == 0 else {
+            for part in 0..<parts { newJob.runPart(part) }
+            return
+        }
+        defer { pthread_mutex_unlock(busy) }
+        while helpers < parts - 1 { spawnHelper(index: helpers + 1) }
+        pthread_mutex_lock(mutex)
+        job = newJob
+        self.parts = parts
+        remaining = parts - 1
+        generation &+= 1
+        pthread_cond_broadcast(start)
+        pthread_mutex_unlock(mutex)
+        newJob.runPart(0)
+        pthread_mutex_lock(mutex)
+        while remaining > 0 { pthread_cond_wait(done, mutex) }
+        job = nil
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func spawnHelper(index: Int) {
+        helpers += 1
+        // The helper starts from the generation before the split that made it, or it could miss that split.
+        pthread_mutex_lock(mutex)
+        let current = generation
+        pthread_mutex_unlock(mutex)
+        let context = Unmanaged.passRetained(HelperStart(pool: self, index: index, generation: current)).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { raw in
+            let start = Unmanaged<HelperStart>.fromOpaque(raw!).takeRetainedValue()
+            start.pool.helperLoop(index: start.index, seen: start.generation)
+        }, context)
+        precondition(created == 0, "pthread_create failed (\(created)) for a batch-split helper")
+        pthread_detach(thread)
+    }
+
+    private func helperLoop(index: Int, seen initial: Int) -> Never {
+        var seen = initial
+        pthread_mutex_lock(mutex)
+        while true {
+            while generation == seen { pthread_cond_wait(start, mutex) }
+            seen = generation
+            guard index < parts, let running = job else { continue }
+            pthread_mutex_unlock(mutex)
+            running.runPart(index)
+            pthread_mutex_lock(mutex)
+            remaining -= 1
+            if remaining == 0 { pthread_cond_signal(done) }
+        }
+    }
+
+    private final class HelperStart {
+        let pool: PartThreads
+        let index: Int
+        let generation: Int
+        init(pool: PartThreads, index: Int, generation: Int) {
+            self.pool = pool
+            self.index = index
+            self.generation = generation
+        }
+    }
 }

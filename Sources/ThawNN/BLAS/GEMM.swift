@@ -30,7 +30,7 @@ public enum BLAS {
         if configured > 0 { return configured }
         let current = Int(openblas_get_num_threads())
         // The first reader records OpenBLAS's default, before any split can have lowered it.
-        configuredThreads.compareExchange(expected: 0, desired: current, ordering: .relaxed)
+        _ = configuredThreads.compareExchange(expected: 0, desired: current, ordering: .relaxed)
         return configuredThreads.load(ordering: .relaxed)
     }
 

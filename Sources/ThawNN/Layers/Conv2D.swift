@@ -104,18 +104,19 @@ public final class Conv2D: Layer {
         precondition(batch > 0, "Conv2D.forward on an empty batch")
         output.prepare(outputShape)
         let parts = parts(batch: batch)
-        let sets = scratchSets(parts)
+        _ = scratchSets(parts)
         let gemmThreads = parts == 1 ? BLAS.threadCount : 1
         let shape = ConvShape(geometry: g, outChannels: outChannels, sampleStride: x.sampleCount)
         parameters.withValues(parameterRange) { p in
             x.scalars.withUnsafeBufferPointer { input in
                 output.scalars.withUnsafeMutableBufferPointer { out in
                     let (w, source, target) = (p.baseAddress!, input.baseAddress!, out.baseAddress!)
-                    BatchSplit.run(parts: parts) { part in
-                        let samples = BatchSplit.range(part: part, of: parts, batch: batch)
-                        let nb = blockSize(g, batch: samples.count, threads: gemmThreads)
-                        sets[part].forward(shape, samples: samples, blockSamples: nb, weights: w, input: source, output: target)
-                    }
+                    pending = .forward(
+                        ForwardCall(
+                            shape: shape, batch: batch, parts: parts, gemmThreads: gemmThreads, weights: w,
+                            input: source, output: target))
+                    BatchSplit.run(parts: parts, job: self)
+                    pending = nil
                 }
             }
         }
@@ -149,13 +150,12 @@ public final class Conv2D: Layer {
                             let (w, source, gradient) = (p.baseAddress!, input.baseAddress!, d.baseAddress!)
                             let dx = needsInputGradient ? dxBuffer.baseAddress! : nil
                             let dw = grad.baseAddress!
-                            BatchSplit.run(parts: parts) { part in
-                                let samples = BatchSplit.range(part: part, of: parts, batch: batch)
-                                let nb = blockSize(g, batch: samples.count, threads: gemmThreads)
-                                sets[part].backward(
-                                    shape, samples: samples, blockSamples: nb, weights: w, input: source,
-                                    outputGradient: gradient, weightGradient: part == 0 ? dw : nil, inputGradient: dx)
-                            }
+                            pending = .backward(
+                                BackwardCall(
+                                    shape: shape, batch: batch, parts: parts, gemmThreads: gemmThreads, weights: w,
+                                    input: source, outputGradient: gradient, weightGradient: dw, inputGradient: dx))
+                            BatchSplit.run(parts: parts, job: self)
+                            pending = nil
                             for part in 1..<max(1, parts) {
                                 sets[part].addWeightGradient(to: dw, count: gradientCount)
                             }
@@ -165,6 +165,53 @@ public final class Conv2D: Layer {
             }
         }
         return needsInputGradient ? inputGradient : nil
+    }
+
+    /// The call whose parts ``runPart(_:)`` runs: set just before ``BatchSplit/run(parts:job:)``, cleared after.
+    private var pending: PendingCall?
+
+    private enum PendingCall {
+        case forward(ForwardCall)
+        case backward(BackwardCall)
+    }
+
+    private struct ForwardCall {
+        var shape: ConvShape
+        var batch, parts, gemmThreads: Int
+        var weights, input: UnsafePointer<Float>
+        var output: UnsafeMutablePointer<Float>
+    }
+
+    private struct BackwardCall {
+        var shape: ConvShape
+        var batch, parts, gemmThreads: Int
+        var weights, input, outputGradient: UnsafePointer<Float>
+        var weightGradient: UnsafeMutablePointer<Float>
+        var inputGradient: UnsafeMutablePointer<Float>?
+    }
+}
+
+extension Conv2D: SplitJob {
+    /// One part of the pending call, on whichever thread ``BatchSplit`` gives it; parts touch disjoint samples,
+    /// their own ``ConvScratch`` and (all but part 0) their own weight-gradient copy.
+    func runPart(_ part: Int) {
+        switch pending {
+        case .forward(let call):
+            let samples = BatchSplit.range(part: part, of: call.parts, batch: call.batch)
+            let nb = blockSize(call.shape.geometry, batch: samples.count, threads: call.gemmThreads)
+            scratch[part].forward(
+                call.shape, samples: samples, blockSamples: nb, weights: call.weights, input: call.input,
+                output: call.output)
+        case .backward(let call):
+            let samples = BatchSplit.range(part: part, of: call.parts, batch: call.batch)
+            let nb = blockSize(call.shape.geometry, batch: samples.count, threads: call.gemmThreads)
+            scratch[part].backward(
+                call.shape, samples: samples, blockSamples: nb, weights: call.weights, input: call.input,
+                outputGradient: call.outputGradient, weightGradient: part == 0 ? call.weightGradient : nil,
+                inputGradient: call.inputGradient)
+        case nil:
+            preconditionFailure("Conv2D.runPart outside a split")
+        }
     }
 }
 
