@@ -175,6 +175,30 @@ import ThawNN
         #expect(Self.worstError(batched.parameters, perSample.parameters) < 1e-5)
     }
 
+    /// Two layers splitting their batches from two threads at once: one split gets the helper threads, the other
+    /// runs its parts in turn, and both match the oracle.
+    @Test func concurrentSplitsFromTwoThreadsMatchTheOracle() async {
+        let c = Self.batchedCases[1]
+        let results = await withTaskGroup(of: Float.self) { group in
+            for seed in [35, 36] {
+                group.addTask {
+                    var generator = SeededGenerator(seed: UInt64(seed))
+                    let (layer, _) = Self.makeLayer(c, &generator)
+                    layer.splitParts = 2
+                    let x = GradientCheck.randomTensor([c.batch, c.inChannels, c.height, c.width], &generator)
+                    let expected = layer.referenceForward(x)
+                    var worst: Float = 0
+                    for _ in 0..<20 {
+                        worst = max(worst, Self.worstError(layer.forward(x, training: false).scalars, expected.scalars))
+                    }
+                    return worst
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 2 && results.allSatisfy { $0 < 1e-5 }, "worst errors \(results)")
+    }
+
     /// Reused output buffers keep value semantics: an output held by the caller survives the next call, and a
     /// change of batch size gives correctly shaped results.
     @Test func reusedBuffersDoNotOverwriteHeldOutputs() {
