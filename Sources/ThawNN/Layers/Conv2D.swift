@@ -35,7 +35,8 @@ public final class Conv2D: Layer {
     /// GEMM columns (output pixels) per block and OpenBLAS thread. Measured with OpenBLAS 0.3.21 on this
     /// machine's Cooperlake kernels, one thread: the FedAvg CNN's conv GEMMs ran at 95–111 GFLOP/s with 784–1,000
     /// columns, and at 55–85 GFLOP/s with 2,500–50,000 columns (the whole batch), once the column block and
-    /// the result no longer stay in the 1 MiB L2. With more than one thread a block is 4 × 1,024 columns per
+    /// the result no longer stay in the 1 MiB L2. With more than one OpenBLAS thread per GEMM (strategy
+    /// ``BatchSplit/Strategy/blasThreads``; a split part uses one) a block is 4 × 1,024 columns per
     /// thread: every GEMM call is a point where OpenBLAS's threads meet, and on a machine shared with other
     /// processes a worker thread that is not running stalls that call, so fewer, wider calls lose less (not
     /// tuned on an idle machine; see docs/LEARNING.md).
