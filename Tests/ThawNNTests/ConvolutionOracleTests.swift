@@ -78,8 +78,11 @@ import ThawNN
         .init(batch: 2, inChannels: 3, outChannels: 4, height: 5, width: 4, kernel: 1, stride: 1, padding: 0),
     ]
 
-    /// Automatic blocks, one sample per block, and three per block (a short last block for most batches).
-    static let blockings: [Int?] = [nil, 1, 3]
+    /// Automatic blocks, one sample per block, and three per block (a short last block for most batches), each
+    /// unsplit and with the batch split over two and three threads (uneven parts, single-sample parts).
+    static let blockings: [(block: Int?, parts: Int?)] = [nil, 1, 3].flatMap { block in
+        [1, 2, 3].map { (block: block, parts: $0) }
+    }
 
     static func makeLayer(_ c: LayerGradientTests.ConvCase, _ generator: inout SeededGenerator)
         -> (Conv2D, ParameterBuffer)
@@ -106,11 +109,14 @@ import ThawNN
         let (layer, _) = Self.makeLayer(c, &generator)
         let x = GradientCheck.randomTensor([c.batch, c.inChannels, c.height, c.width], &generator)
         let expected = layer.referenceForward(x)
-        for block in Self.blockings {
+        for (block, parts) in Self.blockings {
             layer.samplesPerBlock = block
+            layer.splitParts = parts
             let y = layer.forward(x, training: false)
             #expect(y.shape == expected.shape)
-            #expect(Self.worstError(y.scalars, expected.scalars) < 1e-5, "samples per block \(block.map(String.init) ?? "auto")")
+            #expect(
+                Self.worstError(y.scalars, expected.scalars) < 1e-5,
+                "samples per block \(block.map(String.init) ?? "auto"), \(parts.map(String.init) ?? "auto") parts")
         }
     }
 
@@ -122,8 +128,9 @@ import ThawNN
         let probe = layer.referenceForward(x)
         let dy = GradientCheck.randomTensor(probe.shape, &generator)
         let expected = layer.referenceBackward(dy, input: x, needsInputGradient: true)
-        for block in Self.blockings {
+        for (block, parts) in Self.blockings {
             layer.samplesPerBlock = block
+            layer.splitParts = parts
             for needsInput in [true, false] {
                 buffer.zeroGradients(for: 0..<buffer.count)
                 _ = layer.forward(x, training: true)
@@ -139,6 +146,57 @@ import ThawNN
                 }
             }
         }
+    }
+
+    /// Training steps of the whole FedAvg CNN give the same losses and parameters with the batched, split
+    /// convolution as with one GEMM per sample on one thread (the path before issue 19), to float rounding.
+    @Test func fedAvgTrainingStepsMatchThePerSamplePath() {
+        var generator = SeededGenerator(seed: 34)
+        let architecture = ModelArchitecture.fedAvgCNN(classes: 10)
+        let batch = 12
+        let x = GradientCheck.randomTensor([batch] + architecture.inputShape, &generator)
+        let labels = (0..<batch).map { $0 % 10 }
+        let perSample = Model(architecture: architecture, seed: 7)
+        let batched = Model(architecture: architecture, seed: 7)
+        for index in 0..<perSample.layerCount {
+            if let conv = perSample.layer(at: index) as? Conv2D {
+                conv.samplesPerBlock = 1
+                conv.splitParts = 1
+            }
+            if let conv = batched.layer(at: index) as? Conv2D { conv.splitParts = 2 }
+        }
+        var sgdA = SGD(learningRate: 0.05, momentum: 0.9)
+        var sgdB = SGD(learningRate: 0.05, momentum: 0.9)
+        for step in 0..<3 {
+            let a = perSample.trainStep(input: x, labels: labels, freezePoint: FreezePoint(0), optimizer: &sgdA)
+            let b = batched.trainStep(input: x, labels: labels, freezePoint: FreezePoint(0), optimizer: &sgdB)
+            #expect(abs(a - b) <= 1e-5 * max(1, abs(a)), "step \(step): loss \(a) vs \(b)")
+        }
+        #expect(Self.worstError(batched.parameters, perSample.parameters) < 1e-5)
+    }
+
+    /// Two layers splitting their batches from two threads at once: one split gets the helper threads, the other
+    /// runs its parts in turn, and both match the oracle.
+    @Test func concurrentSplitsFromTwoThreadsMatchTheOracle() async {
+        let c = Self.batchedCases[1]
+        let results = await withTaskGroup(of: Float.self) { group in
+            for seed in [35, 36] {
+                group.addTask {
+                    var generator = SeededGenerator(seed: UInt64(seed))
+                    let (layer, _) = Self.makeLayer(c, &generator)
+                    layer.splitParts = 2
+                    let x = GradientCheck.randomTensor([c.batch, c.inChannels, c.height, c.width], &generator)
+                    let expected = layer.referenceForward(x)
+                    var worst: Float = 0
+                    for _ in 0..<20 {
+                        worst = max(worst, Self.worstError(layer.forward(x, training: false).scalars, expected.scalars))
+                    }
+                    return worst
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 2 && results.allSatisfy { $0 < 1e-5 }, "worst errors \(results)")
     }
 
     /// Reused output buffers keep value semantics: an output held by the caller survives the next call, and a

@@ -29,6 +29,15 @@ def main(path):
             print(f"| {NAMES[case]} | {t} | {f['samplesPerSecond']:.0f} | {f['GFLOPS']:.1f} | {row['sgemmPeakGFLOPS']:.1f} | "
                   + (f"{torch:.0f} | {f['torchGFLOPS']:.1f} | **{f['ratioThawOverTorch']:.2f}×** |" if torch else "unavailable | | |"))
     for t in threads:
+        row = data[f"threads{t}"]
+        for key, f in sorted(row.items()):
+            if "_" not in key or not isinstance(f, dict):
+                continue
+            case, strategy = key.split("_", 1)
+            first = row.get("convThreading", "the default")
+            print(f"\n{case}, {t} threads, conv threading {strategy}: {f['samplesPerSecond']:.0f} samples/s, "
+                  f"{f['GFLOPS']:.1f} GFLOP/s ({f.get('ratioOverFirstStrategy', 0):.2f}× the {first} figure above).")
+    for t in threads:
         f = data[f"threads{t}"].get("headLarge")
         if f and "bareGEMMGFLOPS" in f:
             print(f"\nheadLarge, {t} thread(s): the same GEMMs called bare reach {f['bareGEMMGFLOPS']:.1f} GFLOP/s; "

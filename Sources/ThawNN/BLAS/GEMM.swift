@@ -1,4 +1,5 @@
 import CBLAS
+import Synchronization
 
 /// Whether a GEMM operand is used as stored or transposed.
 public enum Transpose: Sendable, Hashable {
@@ -17,11 +18,23 @@ public enum BLAS {
     /// Several Thaw processes share two cores, so each sets its own count (usually 1) at start-up.
     public static func setThreadCount(_ count: Int) {
         precondition(count >= 1, "BLAS needs at least one thread (got \(count))")
+        configuredThreads.store(count, ordering: .relaxed)
         openblas_set_num_threads(Int32(count))
     }
 
-    /// The number of threads OpenBLAS currently uses.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// The number of threads ThawNN may use: the last ``setThreadCount(_:)``, else OpenBLAS's own default
+    /// (`OPENBLAS_NUM_THREADS` or the core count). While a ``BatchSplit`` runs, OpenBLAS itself is held at one
+    /// thread per call, and this still answers the configured count.
+    public static var threadCount: Int {
+        let configured = configuredThreads.load(ordering: .relaxed)
+        if configured > 0 { return configured }
+        let current = Int(openblas_get_num_threads())
+        // The first reader records OpenBLAS's default, before any split can have lowered it.
+        _ = configuredThreads.compareExchange(expected: 0, desired: current, ordering: .relaxed)
+        return configuredThreads.load(ordering: .relaxed)
+    }
+
+    private static let configuredThreads = Atomic<Int>(0)
 
     /// The kernel family OpenBLAS chose at load time (for example "Haswell" or "SkylakeX"); it follows
     /// `OPENBLAS_CORETYPE` when that is set. Benchmarks report it beside their figures.

@@ -4,10 +4,13 @@
 ///
 /// The batch is cut into blocks of nb samples whose column matrices sit side by side; each block is one im2col
 /// pass and one GEMM `[OC, CKK] · [CKK, nb·OH·OW]`. A block holds about ``columnsPerThread`` output pixels per
-/// OpenBLAS thread (see there for the measurement behind it), never more than ``columnBudget`` floats. The column matrix is recomputed in backward rather than cached,
-/// trading a cheap rearrangement for batch × C·K·K × OH·OW floats of memory. All scratch and output buffers
-/// belong to the layer and are reused from step to step. ``referenceForward(_:)`` and
-/// ``referenceBackward(_:input:needsInputGradient:)`` keep the one-GEMM-per-sample path as the oracle.
+/// OpenBLAS thread (see there for the measurement behind it), never more than ``columnBudget`` floats. With
+/// more than one thread and ``BatchSplit/Strategy/splitBatch`` (the default), the batch is first cut into one
+/// part per thread and each part runs its blocks on its own thread with single-threaded GEMMs. The column
+/// matrix is recomputed in backward rather than cached, trading a cheap rearrangement for batch × C·K·K × OH·OW
+/// floats of memory. All scratch and output buffers belong to the layer and are reused from step to step.
+/// ``referenceForward(_:)`` and ``referenceBackward(_:input:needsInputGradient:)`` keep the
+/// one-GEMM-per-sample path as the oracle.
 public final class Conv2D: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -23,14 +26,8 @@ public final class Conv2D: Layer {
     private var outputShape: [Int] = []
     private var output = Tensor.unsized
     private var inputGradient = Tensor.unsized
-    /// The block's column matrix `[CKK, nb·OHW]`; zero wherever a kernel tap falls in the padding.
-    private var columnBlock: [Float] = []
-    /// The layout whose padding zeros ``columnBlock`` holds.
-    private var zeroedLayout: ColumnLayout?
-    /// dcol in backward, `[CKK, nb·OHW]` (allocated on the first backward that needs an input gradient).
-    private var gradientBlock: [Float] = []
-    /// The block's GEMM result `[OC, nb·OHW]` in forward, the gathered dy in backward.
-    private var channelBlock: [Float] = []
+    /// One scratch set per part of a split batch (``BatchSplit``); part 0's also serves the unsplit path.
+    private var scratch: [ConvScratch] = [ConvScratch()]
 
     /// Floats of column matrix per block at most (8 MiB), whatever the thread count.
     public static let columnBudget = 1 << 21
@@ -38,7 +35,8 @@ public final class Conv2D: Layer {
     /// GEMM columns (output pixels) per block and OpenBLAS thread. Measured with OpenBLAS 0.3.21 on this
     /// machine's Cooperlake kernels, one thread: the FedAvg CNN's conv GEMMs ran at 95–111 GFLOP/s with 784–1,000
     /// columns, and at 55–85 GFLOP/s with 2,500–50,000 columns (the whole batch), once the column block and
-    /// the result no longer stay in the 1 MiB L2. With more than one thread a block is 4 × 1,024 columns per
+    /// the result no longer stay in the 1 MiB L2. With more than one OpenBLAS thread per GEMM (strategy
+    /// ``BatchSplit/Strategy/blasThreads``; a split part uses one) a block is 4 × 1,024 columns per
     /// thread: every GEMM call is a point where OpenBLAS's threads meet, and on a machine shared with other
     /// processes a worker thread that is not running stalls that call, so fewer, wider calls lose less (not
     /// tuned on an idle machine; see docs/LEARNING.md).
@@ -75,100 +73,51 @@ public final class Conv2D: Layer {
     /// exercise one-sample blocks and a short last block whatever the machine.
     public var samplesPerBlock: Int?
 
+    /// Parts the batch is cut into, one thread each; nil (the default) follows ``BatchSplit``. Tests set it to
+    /// exercise splits (including more parts than cores) whatever the machine.
+    public var splitParts: Int?
+
+    func parts(batch: Int) -> Int {
+        if let splitParts { return max(1, min(batch, splitParts)) }
+        return BatchSplit.parts(batch: batch)
+    }
+
     /// Samples per block for this geometry and batch.
-    func blockSize(_ g: Im2Col, batch: Int) -> Int {
+    func blockSize(_ g: Im2Col, batch: Int, threads: Int) -> Int {
         if let samplesPerBlock { return max(1, min(batch, samplesPerBlock)) }
-        let threads = BLAS.threadCount
         let wanted = (threads == 1 ? Conv2D.columnsPerThread : 4 &* Conv2D.columnsPerThread &* threads) / max(1, g.columns)
         let affordable = Conv2D.columnBudget / max(1, g.rows &* g.columns)
         return max(1, min(batch, wanted, affordable))
     }
 
-    /// Sizes the scratch buffers for blocks of `nb` samples. The column block keeps one layout (row stride
-    /// nb·OH·OW, even for a shorter last block), so its padding positions stay zero from one call to the next
-    /// and im2col writes only the pixels inside the image.
-    private func reserveBlocks(_ g: Im2Col, samples nb: Int) {
-        let layout = ColumnLayout(geometry: g, rowStride: nb &* g.columns)
-        let columnCount = g.rows &* layout.rowStride
-        let channelCount = outChannels &* layout.rowStride
-        if channelBlock.count < channelCount { channelBlock = [Float](repeating: 0, count: channelCount) }
-        if gradientBlock.count < columnCount && !gradientBlock.isEmpty {
-            gradientBlock = [Float](repeating: 0, count: columnCount)
-        }
-        if columnBlock.count < columnCount {
-            columnBlock = [Float](repeating: 0, count: columnCount)
-        } else if zeroedLayout != layout {
-            columnBlock.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-        }
-        zeroedLayout = layout
-    }
-
-    private struct ColumnLayout: Equatable {
-        var geometry: Im2Col
-        var rowStride: Int
+    /// The scratch sets for `parts` parts (made once, kept for later calls).
+    private func scratchSets(_ parts: Int) -> [ConvScratch] {
+        while scratch.count < parts { scratch.append(ConvScratch()) }
+        return scratch
     }
 
     // x: [batch, inChannels, H, W] → y: [batch, outChannels, OH, OW]
     // Per block of nb samples: col [CKK, nb·OHW] = im2col(x_block); Y [OC, nb·OHW] = W · col;
-    // y[n, oc, :] = Y[oc, n·OHW ..< (n+1)·OHW] + b[oc].
+    // y[n, oc, :] = Y[oc, n·OHW ..< (n+1)·OHW] + b[oc]. Under a batch split each part walks its own samples.
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let g = geometry(for: x)
         let batch = x.batchSize
         precondition(batch > 0, "Conv2D.forward on an empty batch")
-        let (rows, columns, outChannels) = (g.rows, g.columns, outChannels)
-        let nbMax = blockSize(g, batch: batch)
-        reserveBlocks(g, samples: nbMax)
         output.prepare(outputShape)
-        let inputStride = x.sampleCount
-        let outputStride = outChannels &* columns
-        let ld = nbMax &* columns
+        let parts = parts(batch: batch)
+        _ = scratchSets(parts)
+        let gemmThreads = parts == 1 ? BLAS.threadCount : 1
+        let shape = ConvShape(geometry: g, outChannels: outChannels, sampleStride: x.sampleCount)
         parameters.withValues(parameterRange) { p in
-            let w = p.baseAddress!
-            let b = w + outChannels &* rows
             x.scalars.withUnsafeBufferPointer { input in
                 output.scalars.withUnsafeMutableBufferPointer { out in
-                    columnBlock.withUnsafeMutableBufferPointer { colBuffer in
-                        channelBlock.withUnsafeMutableBufferPointer { yBuffer in
-                            let (col, yBlock) = (colBuffer.baseAddress!, yBuffer.baseAddress!)
-                            var start = 0
-                            while start < batch {
-                                let nb = min(nbMax, batch &- start)
-                                for i in 0..<nb {
-                                    g.expand(
-                                        input.baseAddress! + (start &+ i) &* inputStride, into: col + i &* columns,
-                                        rowStride: ld, paddingIsZero: true)
-                                }
-                                if nb == 1 {
-                                    // y_n [OC, OHW] = W [OC, CKK] · col [CKK, OHW], then + b
-                                    let target = out.baseAddress! + start &* outputStride
-                                    BLAS.gemm(
-                                        .none, .none, m: outChannels, n: columns, k: rows, alpha: 1, a: w, lda: rows,
-                                        b: col, ldb: ld, beta: 0, c: target, ldc: columns)
-                                    for oc in 0..<outChannels {
-                                        let line = target + oc &* columns
-                                        let bias = b[oc]
-                                        for j in 0..<columns { line[j] += bias }
-                                    }
-                                    start &+= 1
-                                    continue
-                                }
-                                // Y [OC, nb·OHW] = W [OC, CKK] · col [CKK, nb·OHW]
-                                BLAS.gemm(
-                                    .none, .none, m: outChannels, n: nb &* columns, k: rows, alpha: 1, a: w,
-                                    lda: rows, b: col, ldb: ld, beta: 0, c: yBlock, ldc: ld)
-                                for i in 0..<nb {
-                                    let target = out.baseAddress! + (start &+ i) &* outputStride
-                                    for oc in 0..<outChannels {
-                                        let from = yBlock + (oc &* ld &+ i &* columns)
-                                        let to = target + oc &* columns
-                                        let bias = b[oc]
-                                        for j in 0..<columns { to[j] = from[j] + bias }
-                                    }
-                                }
-                                start &+= nb
-                            }
-                        }
-                    }
+                    let (w, source, target) = (p.baseAddress!, input.baseAddress!, out.baseAddress!)
+                    pending = .forward(
+                        ForwardCall(
+                            shape: shape, batch: batch, parts: parts, gemmThreads: gemmThreads, weights: w,
+                            input: source, output: target))
+                    BatchSplit.run(parts: parts, job: self)
+                    pending = nil
                 }
             }
         }
@@ -179,77 +128,37 @@ public final class Conv2D: Layer {
     // dy: [batch, outChannels, OH, OW] → dx: [batch, inChannels, H, W]
     // Per block: dY [OC, nb·OHW] (dy_n itself for one sample, else gathered); dW += dY · colᵀ;
     // db += Σ_columns dY; dcol [CKK, nb·OHW] = Wᵀ · dY, then col2im of each sample's columns into dx_n.
+    // Under a batch split, part 0 accumulates into the parameter gradients and every other part into its own
+    // zeroed copy, added on afterwards in part order (the sums are the same, in a different order).
     public func backward(_ dy: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let x = cachedInput else { preconditionFailure("Conv2D.backward without a training forward") }
         cachedInput = nil
         let g = geometry(for: x)
         let batch = x.batchSize
-        let (rows, columns, outChannels) = (g.rows, g.columns, outChannels)
         precondition(dy.shape == outputShape, "Conv2D.backward: dy \(dy.shape), expected \(outputShape)")
-        let nbMax = blockSize(g, batch: batch)
-        if needsInputGradient && gradientBlock.isEmpty { gradientBlock = [0] }
-        reserveBlocks(g, samples: nbMax)
         if needsInputGradient { inputGradient.prepare(x.shape, zeroed: true) }
-        let inputStride = x.sampleCount
-        let outputStride = outChannels &* columns
-        let ld = nbMax &* columns
+        let parts = parts(batch: batch)
+        let sets = scratchSets(parts)
+        let gemmThreads = parts == 1 ? BLAS.threadCount : 1
+        let shape = ConvShape(geometry: g, outChannels: outChannels, sampleStride: x.sampleCount)
+        let gradientCount = parameterRange.count
+        for part in 1..<max(1, parts) { sets[part].zeroWeightGradient(count: gradientCount) }
         parameters.withValues(parameterRange) { p in
-            let w = p.baseAddress!
             parameters.withGradients(parameterRange) { grad in
-                let dw = grad.baseAddress!
-                let db = dw + outChannels &* rows
                 x.scalars.withUnsafeBufferPointer { input in
                     dy.scalars.withUnsafeBufferPointer { d in
-                        columnBlock.withUnsafeMutableBufferPointer { colBuffer in
-                            channelBlock.withUnsafeMutableBufferPointer { dyBuffer in
-                                gradientBlock.withUnsafeMutableBufferPointer { dcolBuffer in
-                                    let (col, dyBlock) = (colBuffer.baseAddress!, dyBuffer.baseAddress!)
-                                    var start = 0
-                                    while start < batch {
-                                        let nb = min(nbMax, batch &- start)
-                                        let n = nb &* columns
-                                        for i in 0..<nb {
-                                            g.expand(
-                                                input.baseAddress! + (start &+ i) &* inputStride,
-                                                into: col + i &* columns, rowStride: ld, paddingIsZero: true)
-                                            guard nb > 1 else { break }
-                                            let source = d.baseAddress! + (start &+ i) &* outputStride
-                                            for oc in 0..<outChannels {
-                                                (dyBlock + (oc &* ld &+ i &* columns)).update(
-                                                    from: source + oc &* columns, count: columns)
-                                            }
-                                        }
-                                        let (dY, ldY) =
-                                            nb == 1
-                                            ? (d.baseAddress! + start &* outputStride, columns)
-                                            : (UnsafePointer(dyBlock), ld)
-                                        // dW [OC, CKK] += dY [OC, nb·OHW] · colᵀ [nb·OHW, CKK]
-                                        BLAS.gemm(
-                                            .none, .transposed, m: outChannels, n: rows, k: n, alpha: 1,
-                                            a: dY, lda: ldY, b: col, ldb: ld, beta: 1, c: dw, ldc: rows)
-                                        for oc in 0..<outChannels {
-                                            var sum: Float = 0
-                                            let line = dY + oc &* ldY
-                                            for j in 0..<n { sum += line[j] }
-                                            db[oc] += sum
-                                        }
-                                        if needsInputGradient {
-                                            // dcol [CKK, nb·OHW] = Wᵀ [CKK, OC] · dY [OC, nb·OHW]
-                                            let dcol = dcolBuffer.baseAddress!
-                                            BLAS.gemm(
-                                                .transposed, .none, m: rows, n: n, k: outChannels, alpha: 1,
-                                                a: w, lda: rows, b: dY, ldb: ldY, beta: 0, c: dcol, ldc: ld)
-                                            inputGradient.scalars.withUnsafeMutableBufferPointer { out in
-                                                for i in 0..<nb {
-                                                    g.accumulate(
-                                                        dcol + i &* columns, rowStride: ld,
-                                                        into: out.baseAddress! + (start &+ i) &* inputStride)
-                                                }
-                                            }
-                                        }
-                                        start &+= nb
-                                    }
-                                }
+                        inputGradient.scalars.withUnsafeMutableBufferPointer { dxBuffer in
+                            let (w, source, gradient) = (p.baseAddress!, input.baseAddress!, d.baseAddress!)
+                            let dx = needsInputGradient ? dxBuffer.baseAddress! : nil
+                            let dw = grad.baseAddress!
+                            pending = .backward(
+                                BackwardCall(
+                                    shape: shape, batch: batch, parts: parts, gemmThreads: gemmThreads, weights: w,
+                                    input: source, outputGradient: gradient, weightGradient: dw, inputGradient: dx))
+                            BatchSplit.run(parts: parts, job: self)
+                            pending = nil
+                            for part in 1..<max(1, parts) {
+                                sets[part].addWeightGradient(to: dw, count: gradientCount)
                             }
                         }
                     }
@@ -257,5 +166,230 @@ public final class Conv2D: Layer {
             }
         }
         return needsInputGradient ? inputGradient : nil
+    }
+
+    /// The call whose parts ``runPart(_:)`` runs: set just before ``BatchSplit/run(parts:job:)``, cleared after.
+    private var pending: PendingCall?
+
+    private enum PendingCall {
+        case forward(ForwardCall)
+        case backward(BackwardCall)
+    }
+
+    private struct ForwardCall {
+        var shape: ConvShape
+        var batch, parts, gemmThreads: Int
+        var weights, input: UnsafePointer<Float>
+        var output: UnsafeMutablePointer<Float>
+    }
+
+    private struct BackwardCall {
+        var shape: ConvShape
+        var batch, parts, gemmThreads: Int
+        var weights, input, outputGradient: UnsafePointer<Float>
+        var weightGradient: UnsafeMutablePointer<Float>
+        var inputGradient: UnsafeMutablePointer<Float>?
+    }
+}
+
+extension Conv2D: SplitJob {
+    /// One part of the pending call, on whichever thread ``BatchSplit`` gives it; parts touch disjoint samples,
+    /// their own ``ConvScratch`` and (all but part 0) their own weight-gradient copy.
+    func runPart(_ part: Int) {
+        switch pending {
+        case .forward(let call):
+            let samples = BatchSplit.range(part: part, of: call.parts, batch: call.batch)
+            let nb = blockSize(call.shape.geometry, batch: samples.count, threads: call.gemmThreads)
+            scratch[part].forward(
+                call.shape, samples: samples, blockSamples: nb, weights: call.weights, input: call.input,
+                output: call.output)
+        case .backward(let call):
+            let samples = BatchSplit.range(part: part, of: call.parts, batch: call.batch)
+            let nb = blockSize(call.shape.geometry, batch: samples.count, threads: call.gemmThreads)
+            scratch[part].backward(
+                call.shape, samples: samples, blockSamples: nb, weights: call.weights, input: call.input,
+                outputGradient: call.outputGradient, weightGradient: part == 0 ? call.weightGradient : nil,
+                inputGradient: call.inputGradient)
+        case nil:
+            preconditionFailure("Conv2D.runPart outside a split")
+        }
+    }
+}
+
+/// The sizes one convolution call works with.
+struct ConvShape {
+    var geometry: Im2Col
+    var outChannels: Int
+    /// Floats per input sample, C·H·W.
+    var sampleStride: Int
+}
+
+/// The buffers one thread of a convolution works in, reused from call to call.
+final class ConvScratch {
+    /// The block's column matrix `[CKK, nb·OHW]`; zero wherever a kernel tap falls in the padding.
+    private var columnBlock: [Float] = []
+    /// The layout whose padding zeros ``columnBlock`` holds.
+    private var zeroedLayout: ColumnLayout?
+    /// dcol in backward, `[CKK, nb·OHW]` (sized on the first backward that needs an input gradient).
+    private var gradientBlock: [Float] = []
+    /// The block's GEMM result `[OC, nb·OHW]` in forward, the gathered dy in backward.
+    private var channelBlock: [Float] = []
+    /// dW and db of this part's samples, for every part of a split but the first.
+    private var partWeightGradient: [Float] = []
+
+    private struct ColumnLayout: Equatable {
+        var geometry: Im2Col
+        var rowStride: Int
+    }
+
+    /// Sizes the buffers for blocks of `nb` samples. The column block keeps one layout (row stride
+    /// nb·OH·OW, even for a shorter last block), so its padding positions stay zero from one call to the next
+    /// and im2col writes only the pixels inside the image.
+    private func reserve(_ g: Im2Col, outChannels: Int, samples nb: Int, inputGradient: Bool) {
+        let layout = ColumnLayout(geometry: g, rowStride: nb &* g.columns)
+        let columnCount = g.rows &* layout.rowStride
+        let channelCount = outChannels &* layout.rowStride
+        if channelBlock.count < channelCount { channelBlock = [Float](repeating: 0, count: channelCount) }
+        if inputGradient && gradientBlock.count < columnCount {
+            gradientBlock = [Float](repeating: 0, count: columnCount)
+        }
+        if columnBlock.count < columnCount {
+            columnBlock = [Float](repeating: 0, count: columnCount)
+        } else if zeroedLayout != layout {
+            columnBlock.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+        zeroedLayout = layout
+    }
+
+    func zeroWeightGradient(count: Int) {
+        if partWeightGradient.count != count {
+            partWeightGradient = [Float](repeating: 0, count: count)
+        } else {
+            partWeightGradient.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        }
+    }
+
+    func addWeightGradient(to target: UnsafeMutablePointer<Float>, count: Int) {
+        partWeightGradient.withUnsafeBufferPointer { BLAS.axpy(count: count, alpha: 1, x: $0.baseAddress!, y: target) }
+    }
+
+    /// The forward pass of `samples`, in blocks of `blockSamples`.
+    func forward(
+        _ shape: ConvShape, samples: Range<Int>, blockSamples nbMax: Int, weights w: UnsafePointer<Float>,
+        input: UnsafePointer<Float>, output out: UnsafeMutablePointer<Float>
+    ) {
+        let g = shape.geometry
+        let (rows, columns, outChannels, inputStride) = (g.rows, g.columns, shape.outChannels, shape.sampleStride)
+        reserve(g, outChannels: outChannels, samples: nbMax, inputGradient: false)
+        let b = w + outChannels &* rows
+        let outputStride = outChannels &* columns
+        let ld = nbMax &* columns
+        columnBlock.withUnsafeMutableBufferPointer { colBuffer in
+            channelBlock.withUnsafeMutableBufferPointer { yBuffer in
+                let (col, yBlock) = (colBuffer.baseAddress!, yBuffer.baseAddress!)
+                var start = samples.lowerBound
+                while start < samples.upperBound {
+                    let nb = min(nbMax, samples.upperBound &- start)
+                    for i in 0..<nb {
+                        g.expand(
+                            input + (start &+ i) &* inputStride, into: col + i &* columns, rowStride: ld,
+                            paddingIsZero: true)
+                    }
+                    if nb == 1 {
+                        // y_n [OC, OHW] = W [OC, CKK] · col [CKK, OHW], then + b
+                        let target = out + start &* outputStride
+                        BLAS.gemm(
+                            .none, .none, m: outChannels, n: columns, k: rows, alpha: 1, a: w, lda: rows,
+                            b: col, ldb: ld, beta: 0, c: target, ldc: columns)
+                        for oc in 0..<outChannels {
+                            let line = target + oc &* columns
+                            let bias = b[oc]
+                            for j in 0..<columns { line[j] += bias }
+                        }
+                        start &+= 1
+                        continue
+                    }
+                    // Y [OC, nb·OHW] = W [OC, CKK] · col [CKK, nb·OHW]
+                    BLAS.gemm(
+                        .none, .none, m: outChannels, n: nb &* columns, k: rows, alpha: 1, a: w,
+                        lda: rows, b: col, ldb: ld, beta: 0, c: yBlock, ldc: ld)
+                    for i in 0..<nb {
+                        let target = out + (start &+ i) &* outputStride
+                        for oc in 0..<outChannels {
+                            let from = yBlock + (oc &* ld &+ i &* columns)
+                            let to = target + oc &* columns
+                            let bias = b[oc]
+                            for j in 0..<columns { to[j] = from[j] + bias }
+                        }
+                    }
+                    start &+= nb
+                }
+            }
+        }
+    }
+
+    /// The backward pass of `samples`: weight and bias gradients added into `weightGradient` (this part's own
+    /// buffer when nil), input gradients written into the zeroed `inputGradient` when it is given.
+    func backward(
+        _ shape: ConvShape, samples: Range<Int>, blockSamples nbMax: Int, weights w: UnsafePointer<Float>,
+        input: UnsafePointer<Float>, outputGradient d: UnsafePointer<Float>,
+        weightGradient: UnsafeMutablePointer<Float>?, inputGradient: UnsafeMutablePointer<Float>?
+    ) {
+        let g = shape.geometry
+        let (rows, columns, outChannels, inputStride) = (g.rows, g.columns, shape.outChannels, shape.sampleStride)
+        reserve(g, outChannels: outChannels, samples: nbMax, inputGradient: inputGradient != nil)
+        let outputStride = outChannels &* columns
+        let ld = nbMax &* columns
+        partWeightGradient.withUnsafeMutableBufferPointer { ownGradient in
+            let dw = weightGradient ?? ownGradient.baseAddress!
+            let db = dw + outChannels &* rows
+            columnBlock.withUnsafeMutableBufferPointer { colBuffer in
+                channelBlock.withUnsafeMutableBufferPointer { dyBuffer in
+                    gradientBlock.withUnsafeMutableBufferPointer { dcolBuffer in
+                        let (col, dyBlock) = (colBuffer.baseAddress!, dyBuffer.baseAddress!)
+                        var start = samples.lowerBound
+                        while start < samples.upperBound {
+                            let nb = min(nbMax, samples.upperBound &- start)
+                            let n = nb &* columns
+                            for i in 0..<nb {
+                                g.expand(
+                                    input + (start &+ i) &* inputStride, into: col + i &* columns, rowStride: ld,
+                                    paddingIsZero: true)
+                                guard nb > 1 else { break }
+                                let source = d + (start &+ i) &* outputStride
+                                for oc in 0..<outChannels {
+                                    (dyBlock + (oc &* ld &+ i &* columns)).update(
+                                        from: source + oc &* columns, count: columns)
+                                }
+                            }
+                            let (dY, ldY) =
+                                nb == 1 ? (d + start &* outputStride, columns) : (UnsafePointer(dyBlock), ld)
+                            // dW [OC, CKK] += dY [OC, nb·OHW] · colᵀ [nb·OHW, CKK]
+                            BLAS.gemm(
+                                .none, .transposed, m: outChannels, n: rows, k: n, alpha: 1,
+                                a: dY, lda: ldY, b: col, ldb: ld, beta: 1, c: dw, ldc: rows)
+                            for oc in 0..<outChannels {
+                                var sum: Float = 0
+                                let line = dY + oc &* ldY
+                                for j in 0..<n { sum += line[j] }
+                                db[oc] += sum
+                            }
+                            if let dx = inputGradient {
+                                // dcol [CKK, nb·OHW] = Wᵀ [CKK, OC] · dY [OC, nb·OHW]
+                                let dcol = dcolBuffer.baseAddress!
+                                BLAS.gemm(
+                                    .transposed, .none, m: rows, n: n, k: outChannels, alpha: 1,
+                                    a: w, lda: rows, b: dY, ldb: ldY, beta: 0, c: dcol, ldc: ld)
+                                for i in 0..<nb {
+                                    g.accumulate(
+                                        dcol + i &* columns, rowStride: ld, into: dx + (start &+ i) &* inputStride)
+                                }
+                            }
+                            start &+= nb
+                        }
+                    }
+                }
+            }
+        }
     }
 }

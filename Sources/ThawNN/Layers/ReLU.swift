@@ -14,11 +14,8 @@ public final class ReLU: Layer {
         output.prepare(x.shape)
         x.scalars.withUnsafeBufferPointer { input in
             output.scalars.withUnsafeMutableBufferPointer { out in
-                let (source, target) = (input.baseAddress!, out.baseAddress!)
-                for i in 0..<input.count {
-                    let v = source[i]
-                    target[i] = v > 0 ? v : 0
-                }
+                guard let source = input.baseAddress, let target = out.baseAddress else { return }
+                VectorKernels.relu(source, into: target, count: input.count)
             }
         }
         hasTrainingForward = training
@@ -35,8 +32,8 @@ public final class ReLU: Layer {
         dy.scalars.withUnsafeBufferPointer { d in
             output.scalars.withUnsafeBufferPointer { y in
                 inputGradient.scalars.withUnsafeMutableBufferPointer { dx in
-                    let (gradient, mask, target) = (d.baseAddress!, y.baseAddress!, dx.baseAddress!)
-                    for i in 0..<d.count { target[i] = mask[i] > 0 ? gradient[i] : 0 }
+                    guard let gradient = d.baseAddress, let mask = y.baseAddress, let target = dx.baseAddress else { return }
+                    VectorKernels.reluGradient(gradient, mask: mask, into: target, count: d.count)
                 }
             }
         }

@@ -21,7 +21,19 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(help: "Thread counts to measure, comma-separated.") var threads: String = "1,2"
     @Option(help: "Cases to run, comma-separated (default: all of headSmall,headLarge,backbone,cnnTrain).")
     var cases: String?
+    @Option(help: "With more than one thread, measure the CNN cases under these strategies, comma-separated (split: one part of the batch per thread; blas: OpenBLAS threads inside each GEMM). The first is the one compared with PyTorch.")
+    var convThreading: String = "split,blas"
     @Flag(help: .hidden) var allocationProbe = false
+
+    var strategies: [BatchSplit.Strategy] {
+        convThreading.split(separator: ",").compactMap { name -> BatchSplit.Strategy? in
+            switch name.trimmingCharacters(in: .whitespaces) {
+            case "split": return .splitBatch
+            case "blas": return .blasThreads
+            default: return nil
+            }
+        }
+    }
 
     struct Case {
         let name: String
@@ -31,6 +43,13 @@ struct BenchTrainCommand: ParsableCommand {
         let training: Bool
         let batch: Int
         let steps: Int
+
+        var hasConvolution: Bool {
+            architecture.layers.contains { spec in
+                if case .conv2D = spec { return true }
+                return false
+            }
+        }
 
         /// FLOPs per sample: 2 per multiply-add, forward plus (when training) the backward pass without
         /// the first layer's input gradient, from the architecture's own cost table.
@@ -65,6 +84,9 @@ struct BenchTrainCommand: ParsableCommand {
         guard !threadCounts.isEmpty, threadCounts.allSatisfy({ $0 >= 1 }) else {
             throw ValidationError("--threads must list positive counts, e.g. 1,2")
         }
+        guard !strategies.isEmpty, strategies.count == convThreading.split(separator: ",").count else {
+            throw ValidationError("--conv-threading must list split and/or blas, e.g. split,blas")
+        }
     }
 
     func run() throws {
@@ -95,6 +117,8 @@ struct BenchTrainCommand: ParsableCommand {
             let torch = peer.rates(threads: threadCount, runs: runs)
             row["torch"] = torch.json
             print("threads \(threadCount): sgemm peak (2048³) \(format(peak)) GFLOP/s")
+            BatchSplit.strategy = strategies[0]
+            row["convThreading"] = "\(strategies[0])"
             for c in selectedCases {
                 let rate = samplesPerSecond(c)
                 let gflops = rate * c.flopsPerSample / 1e9
@@ -120,6 +144,25 @@ struct BenchTrainCommand: ParsableCommand {
                 print(line)
                 row[c.name] = figure
             }
+            // The CNN cases again under every other strategy, side by side with the first (heads have no conv).
+            for strategy in strategies.dropFirst() where threadCount > 1 {
+                BatchSplit.strategy = strategy
+                for c in selectedCases where c.hasConvolution {
+                    let rate = samplesPerSecond(c)
+                    let gflops = rate * c.flopsPerSample / 1e9
+                    var figure: [String: Any] = [
+                        "samplesPerSecond": rate, "GFLOPS": gflops, "fractionOfSgemmPeak": gflops / peak,
+                    ]
+                    var line = "  \(c.name) with conv threading \(strategy): \(format(rate)) samples/s, \(format(gflops)) GFLOP/s"
+                    if let first = (row[c.name] as? [String: Any])?["samplesPerSecond"] as? Double {
+                        figure["ratioOverFirstStrategy"] = rate / first
+                        line += " (\(format(rate / first))× the \(strategies[0]) figure)"
+                    }
+                    print(line)
+                    row["\(c.name)_\(strategy)"] = figure
+                }
+            }
+            BatchSplit.strategy = strategies[0]
             results["threads\(threadCount)"] = row
         }
         results["peakMemoryKB"] = peakMemoryKB()
@@ -247,24 +290,27 @@ struct BenchTrainCommand: ParsableCommand {
     /// shim is preloaded), after warm-up steps have sized every buffer.
     func allocationsPerStep() -> [String: Any] {
         guard let count = AllocationCounter.current else { return ["error": "malloc_count shim not loaded"] }
-        BLAS.setThreadCount(1)
         var result: [String: Any] = [:]
-        for c in Self.cases where c.name != "headLarge" {
-            let (model, x, labels) = setUp(c)
-            var sgd = SGD(learningRate: 0.01, momentum: 0.9)
-            for _ in 0..<3 { Self.step(c, model, x, labels, &sgd) }
-            // Two windows of different length: a per-step cost grows with the window, a one-off does not.
-            var totals: [UInt64] = []
-            for steps in [10, 40] {
-                let before = count()
-                for _ in 0..<steps { Self.step(c, model, x, labels, &sgd) }
-                totals.append(count() - before)
+        for threads in [1, 2] {
+            BLAS.setThreadCount(threads)
+            for c in Self.cases where c.name != "headLarge" && (threads == 1 || c.hasConvolution) {
+                let (model, x, labels) = setUp(c)
+                var sgd = SGD(learningRate: 0.01, momentum: 0.9)
+                for _ in 0..<3 { Self.step(c, model, x, labels, &sgd) }
+                // Two windows of different length: a per-step cost grows with the window, a one-off does not.
+                var totals: [UInt64] = []
+                for steps in [10, 40] {
+                    let before = count()
+                    for _ in 0..<steps { Self.step(c, model, x, labels, &sgd) }
+                    totals.append(count() - before)
+                }
+                result[c.name + (c.training ? "Training" : "Inference") + (threads == 1 ? "" : "\(threads)Threads")] = [
+                    "allocationsIn10Steps": totals[0], "allocationsIn40Steps": totals[1],
+                    "perStep": Double(totals[1]) / 40,
+                ]
             }
-            result[c.name + (c.training ? "Training" : "Inference")] = [
-                "allocationsIn10Steps": totals[0], "allocationsIn40Steps": totals[1],
-                "perStep": Double(totals[1]) / 40,
-            ]
         }
+        BLAS.setThreadCount(1)
         // Control: ten fresh arrays must count as ten, or the shim is not seeing this process's allocations.
         let before = count()
         var sink = 0
