@@ -105,6 +105,10 @@ import ThawNN
         MinibatchTrainer(epochs: 1, batchSize: 32, seed: 3).train(
             reference, inputs: Batching.images(data.train, indices), labels: data.train.intLabels(indices),
             freezePoint: FreezePoint(0), optimizer: &sgd)
-        #expect(trained.parameters == reference.parameters)
+        // Equal up to the order of float sums: tests running beside this one in the same process may
+        // change the process-wide BLAS thread count, and with it how a convolution splits its batch.
+        #expect(trained.parameters.count == reference.parameters.count)
+        let largest = zip(trained.parameters, reference.parameters).map { abs($0 - $1) }.max() ?? 0
+        #expect(largest <= 1e-4, "largest difference \(largest)")
     }
 }

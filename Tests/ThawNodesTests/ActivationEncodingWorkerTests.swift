@@ -71,14 +71,16 @@ import ThawWire
     @Test func theRecipeStampNamesItsEncodingAndFloat32HashesAsBefore() {
         let architecture = Base.architecture
         let optimizer = OptimizerConfig.sgd(learningRate: 0.05, momentum: 0, weightDecay: 0)
-        let plain = TrainingRecipe(optimizer: optimizer, epochs: 5, batchSize: 32)
+        // Without head interpolation (1), as recipes were before encodings and interpolation existed.
+        let plain = TrainingRecipe(optimizer: optimizer, epochs: 5, batchSize: 32, headInterpolation: 1)
         let before = ContentHash.hyperParameters(
             optimizer, headArchitecture: architecture, freezePoint: FreezePoint(0), batchSize: 32,
             extra: ["epochs": "5"]
         ).hex
         #expect(plain.hash(architecture: architecture) == before)
         for encoding in ActivationEncoding.allCases where encoding != .float32 {
-            let stamp = TrainingRecipe(optimizer: optimizer, epochs: 5, batchSize: 32, activationEncoding: encoding)
+            let stamp = TrainingRecipe(
+                optimizer: optimizer, epochs: 5, batchSize: 32, activationEncoding: encoding, headInterpolation: 1)
                 .hash(architecture: architecture)
             #expect(stamp.hasSuffix("+\(encoding.rawValue)"))
             #expect(!stamp.hasPrefix(before))
