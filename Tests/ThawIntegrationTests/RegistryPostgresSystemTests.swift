@@ -111,6 +111,17 @@ struct RegistryPostgresSystemTests {
             _ = try? await up.terminate(grace: .seconds(15))
             throw error
         }
+        // Both registries took work: each one's last "registry stopped" line counts its writes.
+        for registry in ["registry", "registry-2"] {
+            let log = (try? String(contentsOfFile: "\(path)/out/logs/\(registry).log", encoding: .utf8)) ?? ""
+            let stopped = log.split(separator: "\n").last { $0.contains("registry stopped") }.map(String.init)
+            print("[postgres-replicas] \(registry): \(stopped ?? "no stop line")")
+            let written = ["batches.stored", "commits"].compactMap { key -> Int? in
+                guard let stopped, let range = stopped.range(of: "\(key)=") else { return nil }
+                return Int(stopped[range.upperBound...].prefix { $0.isNumber })
+            }.reduce(0, +)
+            #expect(written > 0, "\(registry) stored or committed nothing: \(stopped ?? "no stop line")")
+        }
         let result = try audit()
         print(
             "[postgres-replicas] batches \(result.batches), rows \(result.featureRows), heads \(result.heads), untrained \(result.untrained.count), duplicate samples \(result.duplicateSamples.count), conflicts \(result.conflicts.count)")

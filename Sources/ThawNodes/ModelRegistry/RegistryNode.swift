@@ -279,6 +279,14 @@ public struct RegistryNode: Sendable {
                 group.cancelAll()
             }
         }
+        // What this process wrote, for the log: with several registries it shows each one's share.
+        let written = store.counters
+        logger.info(
+            "registry stopped",
+            metadata: [
+                "batches.stored": "\(written.batchesStored)", "duplicates": "\(written.duplicates)",
+                "commits": "\(written.commits)", "conflicts": "\(written.conflicts)",
+            ])
     }
 
     /// The contract of every registered base model (decoded once at start).
