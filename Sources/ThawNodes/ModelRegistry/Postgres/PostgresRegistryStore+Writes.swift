@@ -16,17 +16,38 @@ extension PostgresRegistryStore {
                 return nil
             }
         ).sorted()
-        return try transaction { connection in
-            for user in users {
-                try await connection.run("SELECT pg_advisory_xact_lock(hashtextextended(\(user), 0))", logger)
+        // Optimistic first: the whole group without savepoints (two round trips fewer per write). A write
+        // the database refuses (a constraint; a racing registry) aborts that transaction; then the group
+        // runs again with a savepoint per write, so that only the refused write is rolled back.
+        do {
+            return try transaction { connection in
+                try await Self.lockUsers(users, connection, logger)
+                var results: [RegistryWriteResult] = []
+                results.reserveCapacity(writes.count)
+                for write in writes { results.append(try await Self.apply(write, connection, logger)) }
+                return results
             }
-            var results: [RegistryWriteResult] = []
-            results.reserveCapacity(writes.count)
-            for write in writes {
-                results.append(try await Self.applyInSavepoint(write, connection, logger))
+        } catch where error is RegistryError || error.integrityViolation != nil {
+            return try transaction { connection in
+                try await Self.lockUsers(users, connection, logger)
+                var results: [RegistryWriteResult] = []
+                results.reserveCapacity(writes.count)
+                for write in writes {
+                    results.append(try await Self.applyInSavepoint(write, connection, logger))
+                }
+                return results
             }
-            return results
         }
+    }
+
+    /// Takes the per-user advisory transaction locks of `users` (sorted) in one round trip.
+    static func lockUsers(_ users: [String], _ connection: PostgresConnection, _ logger: Logger) async throws {
+        guard !users.isEmpty else { return }
+        try await connection.run(
+            """
+            SELECT pg_advisory_xact_lock(key) FROM (
+                SELECT hashtextextended(u, 0) AS key, u FROM UNNEST(\(users)::TEXT[]) AS u ORDER BY u) ordered
+            """, logger)
     }
 
     /// One write in its own savepoint: a refused write is rolled back alone. A unique violation means
@@ -102,7 +123,20 @@ extension PostgresRegistryStore {
         let sequence = try checkedInt64(batch.sequence, "device sequence")
         let stamps = batch.stamps
         let modelVersion = try checkedInt64(stamps.modelVersion.number, "model version")
-        if let existing = try await connection.rows(
+        // Insert the key unless present (one round trip in the common case); only a redelivery reads what
+        // is stored to compare fingerprints.
+        let inserted = try await connection.rows(
+            """
+            INSERT INTO device_batches
+                (device, seq, user_id, model_version, freeze_point, hyper_hash, samples, stored_at,
+                 identity_hash, content_hash)
+            VALUES (\(device), \(sequence), \(batch.user.rawValue), \(modelVersion),
+                \(Int64(stamps.freezePoint.index)), \(stamps.hyperParameterHash), \(Int64(batch.samples.count)),
+                \(Date()), \(fingerprint.identity), \(fingerprint.content))
+            ON CONFLICT (device, seq) DO NOTHING
+            RETURNING seq
+            """, logger)
+        if inserted.isEmpty, let existing = try await connection.rows(
             """
             SELECT user_id, model_version, freeze_point, hyper_hash, samples, identity_hash, content_hash
             FROM device_batches WHERE device = \(device) AND seq = \(sequence)
@@ -123,15 +157,10 @@ extension PostgresRegistryStore {
             }
             return .duplicate
         }
-        try await connection.run(
-            """
-            INSERT INTO device_batches
-                (device, seq, user_id, model_version, freeze_point, hyper_hash, samples, stored_at,
-                 identity_hash, content_hash)
-            VALUES (\(device), \(sequence), \(batch.user.rawValue), \(modelVersion),
-                \(Int64(stamps.freezePoint.index)), \(stamps.hyperParameterHash), \(Int64(batch.samples.count)),
-                \(Date()), \(fingerprint.identity), \(fingerprint.content))
-            """, logger)
+        guard !inserted.isEmpty else {
+            // Not inserted and not found: deleted in between (nothing deletes batches); refuse, keep nothing.
+            throw RegistryError(.corruptRow, "\(device)#\(sequence) neither inserted nor found")
+        }
         var sampleIDs: [Int64] = []
         var labels: [Int64] = []
         var activations: [ByteBuffer] = []
