@@ -31,19 +31,35 @@ final class BlockingBridge: TaskExecutor, @unchecked Sendable {
         Task(executorPreference: self) { await body() }
     }
 
-    /// Runs `body` on this executor and blocks the calling thread until it finished.
-    func wait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// Runs `body` on this executor and blocks the calling thread until it finished, or until `timeout`
+    /// (then the task is cancelled and ``BridgeTimeout`` thrown; whatever it still does is discarded).
+    func wait<T: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable () async throws -> T) throws -> T {
         let result = Mutex<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        Task(executorPreference: self) {
+        let task = Task(executorPreference: self) {
             let outcome: Result<T, any Error>
             do { outcome = .success(try await body()) } catch { outcome = .failure(error) }
             result.withLock { $0 = outcome }
             done.signal()
         }
-        done.wait()
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            if done.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
+                task.cancel()
+                throw BridgeTimeout(after: timeout)
+            }
+        } else {
+            done.wait()
+        }
         return try result.withLock { $0! }.get()
     }
+}
+
+/// A bridged call that did not finish in time (the database did not answer).
+struct BridgeTimeout: Error, CustomStringConvertible {
+    var after: Duration
+    var description: String { "no answer from the database within \(after)" }
 }
 
 /// Blocking start-up work (opening a database, reading the index) from async code, on a thread of its

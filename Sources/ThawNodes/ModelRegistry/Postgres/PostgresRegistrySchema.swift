@@ -127,9 +127,9 @@ enum PostgresRegistrySchema {
     ]
 
     /// Applies every migration not yet recorded, in one transaction under ``migrationLock``.
-    static func migrate(_ store: PostgresRegistryStore) throws {
+    static func migrate(_ store: PostgresRegistryStore, timeout: Duration? = nil) throws {
         let logger = store.logger
-        try store.transaction { connection in
+        try store.transaction(timeout: timeout) { connection in
             try await connection.run("SELECT pg_advisory_xact_lock(\(migrationLock))", logger)
             try await connection.run(
                 "CREATE TABLE IF NOT EXISTS thaw_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",

@@ -51,12 +51,20 @@ public final class PostgresRegistryStore: RegistryBackend {
         self.bridge = bridge
         runTask = bridge.start { await client.run() }
         do {
-            try PostgresRegistrySchema.migrate(self)
+            // The pool retries an unreachable server for ever; a registry that cannot reach its database
+            // at start should say so and exit (its supervisor restarts it) rather than hang.
+            try PostgresRegistrySchema.migrate(self, timeout: Self.startTimeout)
+        } catch let timeout as BridgeTimeout {
+            runTask.cancel()
+            throw RegistryError(.valueOutOfRange, "PostgreSQL at \(location): \(timeout)")
         } catch {
             runTask.cancel()
             throw error
         }
     }
+
+    /// How long opening the store waits for the server (connecting and migrating).
+    static let startTimeout: Duration = .seconds(30)
 
     private static func tls(_ mode: PostgresURL.TLSMode) -> PostgresClient.Configuration.TLS {
         switch mode {
@@ -96,11 +104,13 @@ public final class PostgresRegistryStore: RegistryBackend {
 
     /// One transaction (READ COMMITTED: every statement sees what committed before it, which is what the
     /// compare-and-set re-reads rely on), committed when `body` returns, rolled back when it throws.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws -> T {
+    func transaction<T: Sendable>(
+        timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) throws -> T {
         try checkOpen()
         let client = client
         let logger = logger
-        return try bridge.wait {
+        return try bridge.wait(timeout: timeout) {
             try await client.withConnection { connection in
                 try await connection.query("BEGIN", logger: logger)
                 do {

@@ -48,7 +48,7 @@ public enum PostgresScratchDatabase {
         var logger = Logger(label: "thaw.postgres.admin")
         logger.logLevel = .warning
         let log = logger
-        try bridge.wait {
+        try bridge.wait(timeout: .seconds(60)) {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: log)
             do {
                 _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: log).collect()
