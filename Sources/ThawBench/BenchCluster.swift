@@ -28,9 +28,35 @@ final class BenchCluster: Sendable {
     var controlEndpoint: String { "ipc://\(directory)/ctl" }
     var databasePath: String { "\(directory)/registry.sqlite" }
 
-    /// Writes the topology: one coordinator, one registry, `workers` workers, a device node `phones`
+    /// The ROUTER endpoints of `registries` registries (`reg`, `reg-2`, …).
+    func registryEndpoints(_ registries: Int) -> [String] {
+        [registryEndpoint] + (registries > 1 ? (2...registries).map { "ipc://\(directory)/reg-\($0)" } : [])
+    }
+
+    /// The node names of `registries` registries (`registry`, `registry-2`, …).
+    static func registryNames(_ registries: Int) -> [String] {
+        ["registry"] + (registries > 1 ? (2...registries).map { "registry-\($0)" } : [])
+    }
+
+    /// Writes the topology: one coordinator, `registries` registries on `database` (the SQLite file in
+    /// the folder when nil; several need a postgres:// URL), `workers` workers, a device node `phones`
     /// with `phones` simulated phones (started only if asked for).
-    func writeTopology(workers: Int, phones: Int, freezePoint: Int, epochs: Int) throws {
+    func writeTopology(
+        workers: Int, phones: Int, freezePoint: Int, epochs: Int, database: String? = nil, registries: Int = 1
+    ) throws {
+        let database = database ?? databasePath
+        let replicas = registries > 1
+            ? (2...registries).map { index in
+                """
+                  - name: registry-\(index)
+                    role: registry
+                    endpoints:
+                      router: ipc://\(directory)/reg-\(index)
+                    options:
+                      database: \(database)
+
+                """
+            }.joined() : ""
         let text = """
             name: bench
             seed: 7
@@ -50,8 +76,8 @@ final class BenchCluster: Sendable {
                 endpoints:
                   router: ipc://\(directory)/reg
                 options:
-                  database: \(databasePath)
-              - name: worker
+                  database: \(database)
+            \(replicas)  - name: worker
                 role: worker
                 count: \(workers)
                 endpoints:

@@ -37,12 +37,28 @@ public struct SystemBenchmark {
         public var historyBatches = 100
         /// Whether to measure eviction latency and device memory too (the device-side measurements).
         public var deviceMeasurements = true
+        /// A PostgreSQL server (`postgres://…`, a login that may create databases): every throughput run
+        /// is then made on SQLite and on PostgreSQL with each of ``registryCounts`` registry processes,
+        /// each on a database of its own, and followed by a head-pull measurement.
+        public var database: String?
+        public var registryCounts: [Int] = [1, 2]
+        /// How long each head-pull measurement runs, and how many pulls are in flight.
+        public var headPullDuration: Duration = .seconds(5)
+        public var headPullWindow = 16
 
         public init(executable: String) { self.executable = executable }
     }
 
     public struct Throughput: Codable, Sendable {
         public var workers: Int
+        /// `sqlite` or `postgres` (only with `--database`).
+        public var backend: String? = nil
+        /// Registry processes (only with `--database`).
+        public var registries: Int? = nil
+        /// Full head pulls answered per second after the run (only with `--database`).
+        public var headPullsPerSecond: Double? = nil
+        /// Batches pushed again because no head had taken them 15 s after the last progress.
+        public var resentBatches: Int? = nil
         public var users: Int
         public var batches: Int
         public var samples: Int
@@ -153,16 +169,38 @@ public struct SystemBenchmark {
             architecture: "FedAvg CNN (McMahan et al. 2017)", freezePoint: settings.freezePoint)
         progress("engine: HeadTrainer alone, one BLAS thread")
         results.engine = try engine(modelPath: modelPath)
-        for (index, workers) in settings.workerCounts.enumerated() {
-            let cluster = try BenchCluster(
-                directory: "\(workDirectory)/t\(index)", executable: settings.executable, baseModelPath: modelPath)
-            do {
-                results.throughput.append(try await throughput(cluster, workers: workers, modelPath: modelPath))
-            } catch {
+        // Without --database: the SQLite registry only, as before. With it: SQLite, then PostgreSQL with
+        // each registry count, side by side for each worker count.
+        let backends: [(server: String?, registries: Int)] =
+            settings.database.map { server in [(nil, 1)] + settings.registryCounts.map { (server, $0) } } ?? [(nil, 1)]
+        var run = 0
+        for workers in settings.workerCounts {
+            for backend in backends {
+                let cluster = try BenchCluster(
+                    directory: "\(workDirectory)/t\(run)", executable: settings.executable, baseModelPath: modelPath)
+                var database: (server: String, name: String, url: String)?
+                do {
+                    if let server = backend.server {
+                        let name = "thaw_bench_\(getpid())_\(run)"
+                        database = (server, name, try PostgresScratchDatabase.create(serverURL: server, name: name))
+                    }
+                    var row = try await throughput(
+                        cluster, workers: workers, modelPath: modelPath, database: database?.url,
+                        registries: backend.registries)
+                    if settings.database != nil {
+                        row.backend = backend.server == nil ? "sqlite" : "postgres"
+                        row.registries = backend.registries
+                    }
+                    results.throughput.append(row)
+                } catch {
+                    await cluster.stopAll()
+                    if let database { try? PostgresScratchDatabase.drop(serverURL: database.server, name: database.name) }
+                    throw error
+                }
                 await cluster.stopAll()
-                throw error
+                if let database { try? PostgresScratchDatabase.drop(serverURL: database.server, name: database.name) }
+                run += 1
             }
-            await cluster.stopAll()
         }
         if let engine = results.engine {
             for index in results.throughput.indices {
@@ -172,8 +210,8 @@ public struct SystemBenchmark {
                 }
             }
         }
-        if let one = results.throughput.first(where: { $0.workers == 1 }),
-            let two = results.throughput.first(where: { $0.workers == 2 })
+        if let one = results.throughput.first(where: { $0.workers == 1 && $0.backend ?? "sqlite" == "sqlite" }),
+            let two = results.throughput.first(where: { $0.workers == 2 && $0.backend ?? "sqlite" == "sqlite" })
         {
             results.twoWorkerScaling = two.samplesPerSecond / one.samplesPerSecond
         }
@@ -230,10 +268,14 @@ public struct SystemBenchmark {
 
     // MARK: - Throughput
 
-    private func throughput(_ cluster: BenchCluster, workers: Int, modelPath: String) async throws -> Throughput {
+    private func throughput(
+        _ cluster: BenchCluster, workers: Int, modelPath: String, database: String? = nil, registries: Int = 1
+    ) async throws -> Throughput {
         try cluster.writeTopology(
-            workers: workers, phones: 1, freezePoint: settings.freezePoint, epochs: settings.epochs)
-        try await cluster.start("registry", role: .registry)
+            workers: workers, phones: 1, freezePoint: settings.freezePoint, epochs: settings.epochs,
+            database: database, registries: registries)
+        let registryNames = BenchCluster.registryNames(registries)
+        for name in registryNames { try await cluster.start(name, role: .registry) }
         try await cluster.start("coordinator", role: .coordinator)
         let workerNames = try cluster.instances(of: .worker).map(\.name)
         for name in workerNames { try await cluster.start(name, role: .worker) }
@@ -259,10 +301,12 @@ public struct SystemBenchmark {
             (0..<settings.users).map { messages[$0 * settings.batchesPerUser + b] }
         }
         let perUser = settings.batchesPerUser * settings.samplesPerBatch
-        progress("throughput: \(workers) worker(s), \(messages.count) batches of \(settings.samplesPerBatch) samples")
+        progress(
+            "throughput: \(workers) worker(s), \(registries) registr\(registries == 1 ? "y" : "ies") on "
+                + "\(database == nil ? "SQLite" : "PostgreSQL"), \(messages.count) batches of \(settings.samplesPerBatch) samples")
 
-        let nodes = ["registry"] + workerNames
-        let store = try RegistryStore(path: cluster.databasePath)
+        let nodes = registryNames + workerNames
+        let store = try RegistryBackends.open(database ?? cluster.databasePath)
         defer { try? store.close() }
         var waiting = Set(messages.compactMap { message -> BatchKey? in
             guard case .featureBatch(let batch) = message else { return nil }
@@ -272,6 +316,7 @@ public struct SystemBenchmark {
         var nodeCPUBefore: [Double] = []
         var started = ContinuousClock.now
         var cpuBefore = 0.0
+        var resent = 0
         try await SyntheticPhone.push(messages, to: endpoints, connected: {
             nodeCPUBefore = nodes.map { FleetBenchmark.cpuSeconds(cluster, node: $0) ?? 0 }
             started = ContinuousClock.now
@@ -279,13 +324,27 @@ public struct SystemBenchmark {
         }) {
             // Done when every batch is named by a committed head (the registry's own record), however many
             // heads that took.
+            var lastProgress = ContinuousClock.now
             while ContinuousClock.now - started < settings.timeout, !waiting.isEmpty {
-                // Per device in sequence order, stopping at the first batch not yet trained: few queries.
-                for device in Set(waiting.map(\.device)) {
-                    for key in waiting.filter({ $0.device == device }).sorted(by: { $0.seq < $1.seq }) {
-                        guard try store.isTrained(device: DeviceID(key.device), sequence: key.seq) else { break }
-                        waiting.remove(key)
+                // One read of the index per poll, decided as the registry decides acknowledgements; the same
+                // for both backends.
+                let index = try store.loadIndex()
+                let before = waiting.count
+                waiting = waiting.filter { key in
+                    !(index.batch(DeviceID(key.device), key.seq).map(index.isTrained) ?? false)
+                }
+                if waiting.count < before { lastProgress = ContinuousClock.now }
+                // A worker that gave up on a batch (a registry reply later than its request timeout) leaves it
+                // for the phone to re-send; a real phone's outbox does that, so these synthetic ones do too.
+                if !waiting.isEmpty, ContinuousClock.now - lastProgress > .seconds(15) {
+                    let again = messages.filter { message in
+                        guard case .featureBatch(let batch) = message else { return false }
+                        return waiting.contains(BatchKey(device: batch.deviceID, seq: batch.deviceSeq))
                     }
+                    progress("re-sending \(again.count) batches no head has taken after 15 s")
+                    try await SyntheticPhone.push(again, to: endpoints)
+                    resent += again.count
+                    lastProgress = ContinuousClock.now
                 }
                 if !waiting.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
             }
@@ -300,14 +359,31 @@ public struct SystemBenchmark {
         let users = (0..<settings.users).map { UserID("bench-user-\($0)") }
         let heads = try users.reduce(0) { $0 + (try store.headHistory($1).count) }
         let samples = perUser * settings.users
-        return Throughput(
+        var headPulls: Double?
+        if settings.database != nil {
+            progress("head pulls: \(settings.headPullWindow) in flight for \(settings.headPullDuration)")
+            let pulled = try await HeadPullLoad.run(
+                registries: cluster.registryEndpoints(registries).map { Endpoint($0) },
+                users: (0..<settings.users).map { ("bench-user-\($0)", "bench-phone-\($0)") }, state: state,
+                window: settings.headPullWindow, duration: settings.headPullDuration)
+            guard pulled.failures == 0 else {
+                throw NodeError(.refused, "\(pulled.failures) head pulls were not answered with a head")
+            }
+            headPulls = Double(pulled.pulls) / pulled.seconds
+        }
+        let registryCPU = nodeCPU.prefix(registryNames.count).reduce(0, +)
+        var row = Throughput(
             workers: workers, users: settings.users, batches: messages.count, samples: samples, seconds: seconds,
             samplesPerSecond: Double(samples) / seconds, batchesPerSecond: Double(messages.count) / seconds,
             headsCommitted: heads, workerPeakKiB: workerNames.compactMap { cluster.memory(of: $0)?.peakKiB },
             registryPeakKiB: cluster.memory(of: "registry")?.peakKiB ?? 0, loadGeneratorCPUSeconds: cpu,
-            engineRatio: nil, engineRatioWithoutReplay: nil, registryCPUSeconds: nodeCPU[0], workerCPUSeconds: Array(nodeCPU.dropFirst()),
+            engineRatio: nil, engineRatioWithoutReplay: nil, registryCPUSeconds: registryCPU,
+            workerCPUSeconds: Array(nodeCPU.dropFirst(registryNames.count)),
             machineBusyShare: (nodeCPU.reduce(0, +) + cpu)
                 / (Self.seconds(elapsed) * Double(ProcessInfo.processInfo.activeProcessorCount)))
+        row.headPullsPerSecond = headPulls
+        row.resentBatches = resent
+        return row
     }
 
     struct BatchKey: Hashable {

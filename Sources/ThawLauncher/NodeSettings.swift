@@ -90,6 +90,12 @@ public struct NodeSettings: Sendable {
         return Endpoint(address.description)
     }
 
+    /// The ROUTER endpoints of every registry after the first: replicas over one PostgreSQL database.
+    var registryReplicaEndpoints: [Endpoint] {
+        topology.instances(of: .registry).dropFirst().compactMap { $0.endpoints["router"] }
+            .map { Endpoint($0.description) }
+    }
+
     /// Every worker's PULL endpoint (devices push batches there; the registry pushes retrain requests).
     var workerEndpoints: [Endpoint] {
         topology.instances(of: .worker).compactMap { $0.endpoints["pull"] }.map { Endpoint($0.description) }
@@ -158,6 +164,7 @@ public struct NodeSettings: Sendable {
             name: instance.name, pull: try ownBind("pull"), registry: try endpoint(.registry, "router"),
             coordinator: try endpoint(.coordinator, "publish"), metrics: metricsEndpoint, recipe: recipe)
         configuration.curve = try curve()
+        configuration.registryReplicas = registryReplicaEndpoints
         return configuration
     }
 
@@ -190,6 +197,7 @@ public struct NodeSettings: Sendable {
             stateDirectory: "\(stateDirectory)/\(instance.name)", phone: phone,
             goalHeads: topology.goal.headsPerDevice ?? 1, seed: topology.seed)
         configuration.curve = try curve()
+        configuration.registryReplicas = registryReplicaEndpoints
         // Head announcements (topic `heads`) from every registry that binds an `announce` endpoint.
         configuration.announce = topology.instances(of: .registry).compactMap { $0.endpoints["announce"] }
             .map { Endpoint($0.description) }

@@ -22,6 +22,27 @@ struct IntegrationTopology {
     var headsPerDevice = 1
     /// The workers' `activation-encoding` (float32 | float16 | int8); the default when nil.
     var activationEncoding: String?
+    /// The registry's `database:`; nil: `registry.sqlite` in the folder.
+    var database: String? = nil
+    /// Registry processes: more than one needs a shared `postgres://` ``database`` (the extra ones are
+    /// named `registry-2`, `registry-3`, …).
+    var registries = 1
+
+    private func extraRegistries(in directory: String) -> String {
+        guard registries > 1 else { return "" }
+        return (2...registries).map { index in
+            """
+              - name: registry-\(index)
+                role: registry
+                endpoints:
+                  router: ipc://\(directory)/reg-\(index)
+                  announce: ipc://\(directory)/heads-\(index)
+                options:
+                  database: \(database ?? "")
+
+            """
+        }.joined()
+    }
 
     /// Writes the topology to `directory/topology.yaml` and returns that path.
     func write(in directory: String) throws -> String {
@@ -49,8 +70,8 @@ struct IntegrationTopology {
                   router: ipc://\(directory)/reg
                   announce: ipc://\(directory)/heads
                 options:
-                  database: \(directory)/registry.sqlite
-              - name: worker
+                  database: \(database ?? "\(directory)/registry.sqlite")
+            \(extraRegistries(in: directory))  - name: worker
                 role: worker
                 count: \(workers)
                 endpoints:

@@ -18,7 +18,7 @@ import ThawNodes
         rows.map { StoredActivations(shape: [$0.scalars.count], scalars: $0.scalars.map { $0 + Float(to - from) }) }
     }
 
-    static func drain(_ advancer: inout FeatureAdvancer, _ store: RegistryStore) throws -> [FeatureAdvancer.Step] {
+    static func drain(_ advancer: inout FeatureAdvancer, _ store: any RegistryBackend) throws -> [FeatureAdvancer.Step] {
         var steps: [FeatureAdvancer.Step] = []
         for _ in 0..<100 {
             let step = try advancer.step(store: store, advance: fakeLayers)
@@ -33,8 +33,8 @@ import ThawNodes
         return false
     }
 
-    @Test func aDeeperMoveAdvancesEveryStoredSampleOnceAndAsksForRetraining() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func aDeeperMoveAdvancesEveryStoredSampleOnceAndAsksForRetraining(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))
             _ = try store.storeBatch(F.batch(user: "writer-2", device: "phone-2", sequence: 1, samples: 2))
             var advancer = FeatureAdvancer(pageSize: 2)
@@ -67,8 +67,8 @@ import ThawNodes
         }
     }
 
-    @Test func aRestartedJobResumesWhereTheLastOneStopped() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func aRestartedJobResumesWhereTheLastOneStopped(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 5))
             var first = FeatureAdvancer(pageSize: 2)
             first.follow(Self.state(3, epoch: 2))
@@ -82,8 +82,8 @@ import ThawNodes
         }
     }
 
-    @Test func eachSampleIsAdvancedFromItsDeepestRowAndNeverTwice() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func eachSampleIsAdvancedFromItsDeepestRowAndNeverTwice(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             // Sample 0 uploaded at k=2, then (after a move) again at k=3 in another batch.
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 2))
             let k3 = FeatureStamps(Self.state(3, epoch: 2))
@@ -99,8 +99,8 @@ import ThawNodes
         }
     }
 
-    @Test func rowsTheModelRefusesAreSkippedNotRetriedForever() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func rowsTheModelRefusesAreSkippedNotRetriedForever(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))
             var advancer = FeatureAdvancer()
             advancer.follow(Self.state(3, epoch: 2))
@@ -113,8 +113,8 @@ import ThawNodes
         }
     }
 
-    @Test func aShallowerMoveHasNoCloudWorkAndTheSyncNamesOnlyMissingSamples() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func aShallowerMoveHasNoCloudWorkAndTheSyncNamesOnlyMissingSamples(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))  // samples 0, 1, 2 at k=2
             var advancer = FeatureAdvancer()
             advancer.follow(Self.state(1, epoch: 2))
@@ -131,8 +131,8 @@ import ThawNodes
         }
     }
 
-    @Test func rejectionsAreKeptUntilTheDeviceCollectsThemOnce() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func rejectionsAreKeptUntilTheDeviceCollectsThemOnce(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let current = Self.state(1, epoch: 3)
             for seq: UInt64 in [4, 2] {
                 try store.recordRejection(

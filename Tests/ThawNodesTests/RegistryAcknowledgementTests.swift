@@ -9,13 +9,13 @@ import ThawNodes
     typealias F = RegistryFixtures
     static let device = DeviceID("phone-1")
 
-    func acknowledged(_ store: RegistryStore, freezePoint: Int = 2) throws -> [UInt64] {
+    func acknowledged(_ store: any RegistryBackend, freezePoint: Int = 2) throws -> [UInt64] {
         try store.acknowledgedSequences(
             device: Self.device, modelVersion: ModelVersion(1), freezePoint: FreezePoint(freezePoint))
     }
 
-    @Test func aStoredBatchIsAcknowledgedOnlyOnceAHeadIsTrainedOnIt() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func aStoredBatchIsAcknowledgedOnlyOnceAHeadIsTrainedOnIt(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3, firstSample: 0))
             #expect(try acknowledged(store).isEmpty)
             #expect(try !store.isTrained(device: Self.device, sequence: 1))
@@ -32,8 +32,8 @@ import ThawNodes
         }
     }
 
-    @Test func batchesOfAnotherDeploymentAreAcknowledgedSoTheDeviceStopsWaitingForThem() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func batchesOfAnotherDeploymentAreAcknowledgedSoTheDeviceStopsWaitingForThem(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))
             // The device moved to k=3: its k=2 batch will never be trained at k=3, and it re-sends its
             // samples under new stamps anyway.
@@ -42,8 +42,8 @@ import ThawNodes
         }
     }
 
-    @Test func theAuditFindsUntrainedBatchesAndSamplesStoredTwice() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func theAuditFindsUntrainedBatchesAndSamplesStoredTwice(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3, firstSample: 0))
             _ = try store.commitHead(F.commit(parent: 0, samples: 3))
             var audit = try store.audit()

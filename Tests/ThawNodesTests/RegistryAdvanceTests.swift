@@ -17,8 +17,8 @@ import ThawNodes
                 shape: [feature.activations.scalars.count], scalars: feature.activations.scalars.map { $0 / 2 }))
     }
 
-    @Test func advancingIsIdempotentAndResumable() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func advancingIsIdempotentAndResumable(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let user = UserID("writer-1")
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))
             _ = try store.storeBatch(F.batch(device: "phone-2", sequence: 1, samples: 2, firstSample: 50))
@@ -50,8 +50,8 @@ import ThawNodes
         }
     }
 
-    @Test func advancingCanBeRestrictedToOneUser() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func advancingCanBeRestrictedToOneUser(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 3))
             _ = try store.storeBatch(F.batch(user: "writer-2", device: "phone-3", sequence: 1, samples: 2))
             let rows = try store.featuresToAdvance(
@@ -60,8 +60,8 @@ import ThawNodes
         }
     }
 
-    @Test func advancingRefusesShallowerTargetsOtherVersionsAndBadValues() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func advancingRefusesShallowerTargetsOtherVersionsAndBadValues(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 1))
             let row = try #require(try store.features(UserID("writer-1"), stamps: F.stamps, limit: 1).first)
             let shallower = FeatureStamps(

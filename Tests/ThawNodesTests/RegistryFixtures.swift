@@ -52,3 +52,46 @@ func withTemporaryStore<T>(_ body: (RegistryStore) throws -> T) throws -> T {
         return try body(store)
     }
 }
+
+/// A registry backend the store tests run against: the SQLite file always, and PostgreSQL when
+/// `THAW_TEST_POSTGRES_URL` names a server (`scripts/test` starts a throwaway cluster and sets it).
+/// Each PostgreSQL test gets a database of its own, dropped afterwards.
+enum TestBackend: String, Sendable, CustomStringConvertible {
+    case sqlite, postgres
+
+    var description: String { rawValue }
+
+    /// The server URL from the environment, or nil (then the PostgreSQL cases are not run:
+    /// `RegistryBackendCoverageTests` shows them as skipped with the reason).
+    static let postgresServer: String? = {
+        let value = ProcessInfo.processInfo.environment["THAW_TEST_POSTGRES_URL"] ?? ""
+        return value.isEmpty ? nil : value
+    }()
+
+    static let available: [TestBackend] = postgresServer == nil ? [.sqlite] : [.sqlite, .postgres]
+}
+
+/// Opens a fresh store of `backend`, runs `body`, closes it and removes its data.
+func withTemporaryStore<T>(_ backend: TestBackend, _ body: (any RegistryBackend) throws -> T) throws -> T {
+    switch backend {
+    case .sqlite:
+        return try withTemporaryStore { store in try body(store) }
+    case .postgres:
+        return try withTemporaryPostgres { url in
+            let store = try PostgresRegistryStore(url: url)
+            defer { try? store.close() }
+            return try body(store)
+        }
+    }
+}
+
+/// A database of its own on the test server for `body`, dropped afterwards.
+func withTemporaryPostgres<T>(_ body: (_ url: String) throws -> T) throws -> T {
+    guard let server = TestBackend.postgresServer else {
+        throw RegistryError(.valueOutOfRange, "THAW_TEST_POSTGRES_URL is not set")
+    }
+    let name = "thaw_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())"
+    let url = try PostgresScratchDatabase.create(serverURL: server, name: name)
+    defer { try? PostgresScratchDatabase.drop(serverURL: server, name: name) }
+    return try body(url)
+}

@@ -14,9 +14,10 @@ import ThawWire
 
     /// A registry on a fresh store with base model v1 (the tiny architecture of ``RegistryMachineTests``).
     static func withRegistry(
-        _ body: (_ answer: (ThawMessage, UInt64) -> ThawMessage, _ store: RegistryStore) throws -> Void
+        _ backend: TestBackend,
+        _ body: (_ answer: (ThawMessage, UInt64) -> ThawMessage, _ store: any RegistryBackend) throws -> Void
     ) throws {
-        try withTemporaryStore { store in
+        try withTemporaryStore(backend) { store throws in
             let parameters = [Float](repeating: 0.1, count: M.architecture.parameterCount)
             let blob = ModelCheckpoint.encode(
                 .init(architecture: M.architecture, version: ModelVersion(1), parameters: parameters))
@@ -48,8 +49,8 @@ import ThawWire
 
     /// Bug 1: past `max_samples` rows a fetch returned the user's *oldest* rows, so a new batch never
     /// entered a head, was never acknowledged, and was re-sent (and retrained, and recommitted) forever.
-    @Test func pastMaxSamplesANewBatchReachesTheNextHeadAndIsAcknowledged() throws {
-        try Self.withRegistry { answer, store throws in
+    @Test(arguments: TestBackend.available) func pastMaxSamplesANewBatchReachesTheNextHeadAndIsAcknowledged(_ backend: TestBackend) throws {
+        try Self.withRegistry(backend) { answer, store throws in
             for seq in UInt64(1)...5 {
                 let samples = (0..<UInt64(3)).map { seq * 10 + $0 }
                 guard case .featureStored = answer(M.batch(seq: seq, samples: samples), seq) else {
@@ -105,8 +106,8 @@ import ThawWire
 
     /// Bug 2: user B's batch under a `(device, seq)` user A had used was answered `duplicate`, listed in
     /// B's `durable_seqs`, and `thaw ctl audit` found nothing wrong.
-    @Test func anotherUsersBatchUnderAUsedKeyIsRefusedAndTheAuditShowsIt() throws {
-        try Self.withRegistry { answer, store throws in
+    @Test(arguments: TestBackend.available) func anotherUsersBatchUnderAUsedKeyIsRefusedAndTheAuditShowsIt(_ backend: TestBackend) throws {
+        try Self.withRegistry(backend) { answer, store throws in
             guard case .featureStored = answer(M.batch(user: "alice", seq: 1), 1) else {
                 Issue.record("alice's batch not stored")
                 return
@@ -133,24 +134,27 @@ import ThawWire
         }
     }
 
-    @Test func supersededHeadsArePrunedBeyondTheConfiguredCountAndTheAuditStaysClean() throws {
-        try withTemporaryStore { store in
+    @Test(arguments: TestBackend.available) func supersededHeadsArePrunedBeyondTheConfiguredCountAndTheAuditStaysClean(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             for parent in UInt64(0)..<6 {
-                _ = try store.groupWrite { db in
-                    let commit = RegistryFixtures.commit(parent: parent, samples: 0)
-                    let (outcome, _) = try RegistryStore.writeHead(db, commit, consumed: [])
-                    #expect(outcome == .committed(version: parent + 1, hash: commit.hash))
-                    return try RegistryStore.pruneHeads(db, user: commit.user, keep: 3)
+                let commit = RegistryFixtures.commit(parent: parent, samples: 0)
+                // keepHeads 2: the latest plus 2 superseded versions stay.
+                let results = try store.applyWrites([.commitHead(commit, consumed: [], keepHeads: 2)])
+                guard case .commit(let outcome, _, let pruned) = results[0] else {
+                    Issue.record("expected a commit result, got \(results)")
+                    return
                 }
+                #expect(outcome == .committed(version: parent + 1, hash: commit.hash))
+                #expect(pruned == (parent >= 3 ? 1 : 0))
             }
             #expect(try store.headHistory(UserID("writer-1")).map(\.version) == [4, 5, 6])
             #expect(try store.audit().isClean)
-            try store.checkpoint(truncate: true)
+            if let sqlite = store as? RegistryStore { try sqlite.checkpoint(truncate: true) }
         }
     }
 
-    @Test func aDeclinedHeadIsCountedAndRecorded() throws {
-        try Self.withRegistry { answer, store throws in
+    @Test(arguments: TestBackend.available) func aDeclinedHeadIsCountedAndRecorded(_ backend: TestBackend) throws {
+        try Self.withRegistry(backend) { answer, store throws in
             var request = HeadRequest(
                 userID: "alice", deviceID: "phone-1", haveHash: "", modelVersion: 1, freezePoint: 2)
             request.declinedHash = "ABC"

@@ -10,8 +10,8 @@ import ThawNN
 @Suite struct RegistryStorageTests {
     typealias F = RegistryFixtures
 
-    @Test func queuedWritesAreGroupCommittedAndEachAnsweredOnce() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func queuedWritesAreGroupCommittedAndEachAnsweredOnce(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let results = Mutex<[UInt64: ModelRegistryStateMachine.StoreResult]>([:])
             let storage = RegistryStorage(store: store, idleCheckpoint: .milliseconds(50)) { ticket, result in
                 results.withLock { $0[ticket] = result }

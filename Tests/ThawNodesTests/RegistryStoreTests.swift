@@ -9,8 +9,8 @@ import GRDB
 @Suite struct RegistryStoreTests {
     typealias F = RegistryFixtures
 
-    @Test func duplicateBatchIsStoredOnce() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func duplicateBatchIsStoredOnce(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let batch = F.batch(samples: 3)
             #expect(try store.storeBatch(batch) == .stored(samples: 3))
             #expect(try store.storeBatch(batch) == .duplicate)
@@ -48,8 +48,8 @@ import GRDB
         }
     }
 
-    @Test func concurrentStoresOfOneBatchStoreItOnce() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func concurrentStoresOfOneBatchStoreItOnce(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let batch = F.batch(samples: 4)
             let outcomes = StoreOutcomeCollector()
             DispatchQueue.concurrentPerform(iterations: 8) { _ in
@@ -90,8 +90,8 @@ import GRDB
         }
     }
 
-    @Test func commitIsCompareAndSetOnTheParentVersion() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func commitIsCompareAndSetOnTheParentVersion(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let first = try store.commitHead(F.commit(parent: 0))
             guard case .committed(1, let hash1) = first else {
                 Issue.record("expected version 1, got \(first)")
@@ -112,8 +112,8 @@ import GRDB
         }
     }
 
-    @Test func nonFiniteHeadIsRefused() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func nonFiniteHeadIsRefused(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let error = #expect(throws: RegistryError.self) {
                 try store.commitHead(F.commit(parent: 0, parameters: [1, .infinity]))
             }
@@ -122,8 +122,8 @@ import GRDB
         }
     }
 
-    @Test func headReadIsNotModifiedWhenTheHashMatches() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func headReadIsNotModifiedWhenTheHashMatches(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let user = UserID("writer-1")
             _ = try store.commitHead(F.commit(parent: 0))
             let first = try store.head(
@@ -147,8 +147,8 @@ import GRDB
         }
     }
 
-    @Test func staleHeadIsNeverServed() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func staleHeadIsNeverServed(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let user = UserID("writer-1")
             #expect(
                 try store.head(user, ifNoneMatch: nil, modelVersion: ModelVersion(1), freezePoint: FreezePoint(2))
@@ -201,8 +201,8 @@ import GRDB
         }
     }
 
-    @Test func baseModelVersionsAreImmutable() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func baseModelVersionsAreImmutable(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             #expect(try store.putBaseModel(version: ModelVersion(3), hash: "h3", blob: Data([7])) == .inserted)
             #expect(try store.putBaseModel(version: ModelVersion(3), hash: "h3", blob: Data([7])) == .alreadyPresent)
             let error = #expect(throws: RegistryError.self) {
@@ -215,8 +215,8 @@ import GRDB
         }
     }
 
-    @Test func featurePagesFollowTheCursorAndFilterOnStamps() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available) func featurePagesFollowTheCursorAndFilterOnStamps(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let user = UserID("writer-1")
             _ = try store.storeBatch(F.batch(sequence: 1, samples: 5))
             let other = FeatureStamps(

@@ -59,6 +59,32 @@ import ThawTopology
         #expect(error?.description == "t.yaml: nodes[3].role: a topology has at most one coordinator (first is nodes[0])")
     }
 
+    /// Issue 16: registries may be several only as replicas over one PostgreSQL database.
+    @Test func registryReplicasMustShareOnePostgresDatabase() throws {
+        let sqliteReplica = #expect(throws: TopologyError.self) {
+            try Self.parse("  - { name: registry-2, role: registry, endpoints: { router: \"inproc://r2\" } }\n")
+        }
+        #expect(sqliteReplica?.keyPath == "nodes[0].options.database" || sqliteReplica?.keyPath == "nodes[1].options.database")
+        func registry(_ name: String, _ database: String) -> String {
+            "  - { name: \(name), role: registry, endpoints: { router: \"inproc://\(name)\" }, options: { database: \"\(database)\" } }\n"
+        }
+        // The parse helper's first registry uses the SQLite default: replace the whole node list.
+        let shared = "postgres://thaw@127.0.0.1:5432/thaw"
+        let text = """
+            nodes:
+              - { name: coordinator, role: coordinator, endpoints: { publish: "inproc://p", control: "inproc://c" } }
+              - { name: worker, role: worker, endpoints: { pull: "inproc://w" } }
+
+            """
+        let two = try Topology.parse(yaml: text + registry("registry", shared) + registry("registry-2", shared), origin: "t.yaml")
+        #expect(two.instances(of: .registry).map(\.name) == ["registry", "registry-2"])
+        let other = #expect(throws: TopologyError.self) {
+            try Topology.parse(
+                yaml: text + registry("registry", shared) + registry("registry-2", shared + "2"), origin: "t.yaml")
+        }
+        #expect(other?.description.contains("share one database") == true)
+    }
+
     @Test func unknownTopLevelKeyIsRejected() {
         let error = #expect(throws: TopologyError.self) { try Topology.parse(yaml: "node: []\n", origin: "t.yaml") }
         #expect(error?.description == "t.yaml: node: unknown key 'node' (expected one of name, seed, data, model, goal, security, nodes)")

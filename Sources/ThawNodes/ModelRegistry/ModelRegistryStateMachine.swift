@@ -145,6 +145,26 @@ struct ModelRegistryStateMachine: Sendable {
 
     mutating func stopAccepting() { accepting = false }
 
+    /// Takes in what another registry on the same database committed (a fresh ``RegistryIndex`` read
+    /// from it): a newer head replaces the known one, unknown batches are added, and known batches learn
+    /// the stamps they were consumed under. Nothing is ever taken back (a read older than this machine's
+    /// own latest results changes nothing), so merging is safe at any time.
+    mutating func merge(_ fresh: RegistryIndex) {
+        for (user, head) in fresh.heads where head.version > (index.heads[user]?.version ?? 0) {
+            index.heads[user] = head
+        }
+        for (device, batches) in fresh.batches {
+            for (sequence, batch) in batches {
+                if var known = index.batches[device]?[sequence] {
+                    known.consumedUnder.formUnion(batch.consumedUnder)
+                    index.batches[device]?[sequence] = known
+                } else {
+                    index.batches[device, default: [:]][sequence] = batch
+                }
+            }
+        }
+    }
+
     // MARK: - Requests
 
     /// Handles one decoded request from `peer`.
@@ -277,8 +297,11 @@ struct ModelRegistryStateMachine: Sendable {
                 parameters: wire.headParameters.scalars, hash: wire.headHash.lowercased(),
                 loss: Float(wire.metrics.loss), samples: Int(clamping: wire.metrics.samples))
             try commit.validate()
+            // The index is a lower bound of the database (versions only grow, and another registry on a
+            // shared database may have committed newer ones): a parent below it is a conflict for sure;
+            // a parent at or above it is the database's to decide.
             let current = index.heads[commit.user]
-            guard (current?.version ?? 0) == commit.parentVersion else {
+            guard (current?.version ?? 0) <= commit.parentVersion else {
                 return [
                     .count(.conflicts, by: 1),
                     .reply(

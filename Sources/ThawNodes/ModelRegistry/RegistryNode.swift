@@ -35,6 +35,10 @@ public struct RegistryNode: Sendable {
         public var announce: Endpoint? = nil
         /// Superseded head versions kept per user besides the latest; nil keeps all.
         public var keepHeads: Int? = RegistryNode.defaultKeepHeads
+        /// How often the in-memory index is merged with the database, where other registries may write
+        /// (docs/DEPLOYMENT.md). nil: never, which is right only for a database this process alone
+        /// writes. The initialiser sets 1 s for a server database and nil for a SQLite file.
+        public var indexRefresh: Duration?
 
         public init(
             name: String, router: Endpoint, databasePath: String, baseModels: [BaseModelFile], metrics: Endpoint? = nil,
@@ -47,6 +51,7 @@ public struct RegistryNode: Sendable {
             self.metrics = metrics
             self.coordinator = coordinator
             self.workers = workers
+            indexRefresh = RegistryBackends.isServer(databasePath) ? RegistryNode.sharedIndexRefresh : nil
         }
     }
 
@@ -66,6 +71,10 @@ public struct RegistryNode: Sendable {
     /// Superseded heads kept per user when the topology says nothing (docs/REGISTRY.md).
     public static let defaultKeepHeads = 16
 
+    /// How often a registry on a shared (server) database merges what other registries wrote into its
+    /// index: the longest a head another registry committed is answered NO_HEAD / NOT_MODIFIED here.
+    public static let sharedIndexRefresh: Duration = .seconds(1)
+
     public let configuration: Configuration
     public let logger: Logger
 
@@ -75,17 +84,21 @@ public struct RegistryNode: Sendable {
     }
 
     public func run(shutdown: ShutdownSignal) async throws {
-        let store = try RegistryStore(path: configuration.databasePath)
+        // Start-up work before any socket exists, on a thread of its own (it blocks on the database):
+        // open the store (SQLite file or PostgreSQL server), store the base model files, read the index.
+        let configuration = self.configuration
+        let store = try await BlockingWork.run("registry-open") { try RegistryBackends.open(configuration.databasePath) }
         defer { try? store.close() }
-        // Start-up work before any socket exists: base model files, then the in-memory index.
-        let handler = RegistryStoreHandler(store: store)
-        for model in configuration.baseModels {
-            let reply = try handler.handle(
-                .storeBaseModel(version: model.version, hash: model.hash, checkpoint: model.bytes))
-            if case .rejected(let error) = reply { throw error }
+        let (index, contracts) = try await BlockingWork.run("registry-start") {
+            let handler = RegistryStoreHandler(store: store)
+            for model in configuration.baseModels {
+                let reply = try handler.handle(
+                    .storeBaseModel(version: model.version, hash: model.hash, checkpoint: model.bytes))
+                if case .rejected(let error) = reply { throw error }
+            }
+            return (try store.loadIndex(), try Self.loadContracts(store))
         }
-        let index = try store.loadIndex()
-        let contracts = try Self.loadContracts(store)
+        logger.info("registry store open", metadata: ["database": "\(store.location)"])
         let access = NodeCurve.policy(configuration.curve, bound: configuration.router)
         var machine = ModelRegistryStateMachine(
             index: index, contracts: contracts,
@@ -199,6 +212,18 @@ public struct RegistryNode: Sendable {
                 group.addTask {
                     if await shutdown.wait() != nil { continuation.yield(.shutdown) }
                 }
+                if let refresh = configuration.indexRefresh {
+                    group.addTask {
+                        // Another registry may have committed heads or stored batches: read the index
+                        // again (off the event handler) and merge it. A failed read is retried next time.
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: refresh)
+                            if let fresh = try? await BlockingWork.run("registry-index", { try store.loadIndex() }) {
+                                continuation.yield(.indexRead(fresh))
+                            }
+                        }
+                    }
+                }
                 var lastMetrics = ContinuousClock.now
                 var lastTick = ContinuousClock.now
                 var stopping = false
@@ -229,6 +254,8 @@ public struct RegistryNode: Sendable {
                         try await carryOut(machine.receive(request, from: peer))
                     case .stored(let ticket, let result):
                         try await carryOut(machine.stored(ticket: ticket, result))
+                    case .indexRead(let fresh):
+                        machine.merge(fresh)
                     case .tick:
                         // Ticks are coalesced: a burst queued behind slow work runs once.
                         guard ContinuousClock.now - lastTick >= .milliseconds(40) else { break }
@@ -252,10 +279,18 @@ public struct RegistryNode: Sendable {
                 group.cancelAll()
             }
         }
+        // What this process wrote, for the log: with several registries it shows each one's share.
+        let written = store.counters
+        logger.info(
+            "registry stopped",
+            metadata: [
+                "batches.stored": "\(written.batchesStored)", "duplicates": "\(written.duplicates)",
+                "commits": "\(written.commits)", "conflicts": "\(written.conflicts)",
+            ])
     }
 
     /// The contract of every registered base model (decoded once at start).
-    static func loadContracts(_ store: RegistryStore) throws -> [ModelVersion: ModelContract] {
+    static func loadContracts(_ store: any RegistryBackend) throws -> [ModelVersion: ModelContract] {
         var contracts: [ModelVersion: ModelContract] = [:]
         for version in try store.baseModelVersions() {
             guard let record = try store.baseModel(version),
@@ -267,7 +302,7 @@ public struct RegistryNode: Sendable {
     }
 
     /// The node's metrics (counters declared where counted) plus the store's advance counter.
-    static func metricsReport(_ metrics: NodeMetrics, store: RegistryStore) -> MetricsReport {
+    static func metricsReport(_ metrics: NodeMetrics, store: any RegistryBackend) -> MetricsReport {
         metrics.report(counters: ["features_advanced": UInt64(store.counters.featuresAdvanced)])
     }
 }
@@ -276,6 +311,8 @@ public struct RegistryNode: Sendable {
 enum RegistryEvent: Sendable {
     case delivery(Delivery)
     case stored(UInt64, ModelRegistryStateMachine.StoreResult)
+    /// The index as the database holds it now (shared databases only).
+    case indexRead(RegistryIndex)
     case tick
     case shutdown
 }

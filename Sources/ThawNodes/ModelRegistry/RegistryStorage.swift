@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import GRDB
 import Synchronization
 import ThawModel
 import ThawNN
@@ -20,13 +19,13 @@ import ThawWire
 final class RegistryStorage: Sendable {
     typealias Deliver = @Sendable (UInt64, ModelRegistryStateMachine.StoreResult) -> Void
 
-    private let store: RegistryStore
+    private let store: any RegistryBackend
     private let writer: Lane
     private let reader: Lane
 
-    init(store: RegistryStore, idleCheckpoint: Duration = .seconds(1), deliver: @escaping Deliver) {
+    init(store: any RegistryBackend, idleCheckpoint: Duration = .seconds(1), deliver: @escaping Deliver) {
         self.store = store
-        writer = Lane(name: "registry-writer", idle: idleCheckpoint, onIdle: { _ = try? store.checkpoint() }) { jobs in
+        writer = Lane(name: "registry-writer", idle: idleCheckpoint, onIdle: { store.writerIdle() }) { jobs in
             Self.runWrites(jobs, store: store, deliver: deliver)
         }
         reader = Lane(name: "registry-reader", idle: nil, onIdle: nil) { jobs in
@@ -53,7 +52,7 @@ final class RegistryStorage: Sendable {
 
     // MARK: - Writes
 
-    static func runWrites(_ jobs: [Job], store: RegistryStore, deliver: Deliver) {
+    static func runWrites(_ jobs: [Job], store: any RegistryBackend, deliver: Deliver) {
         var group: [Job] = []
         func flush() {
             guard !group.isEmpty else { return }
@@ -73,7 +72,7 @@ final class RegistryStorage: Sendable {
     }
 
     /// One transaction for all of `jobs`, each in a savepoint.
-    static func groupCommit(_ jobs: [Job], store: RegistryStore) -> [(UInt64, ModelRegistryStateMachine.StoreResult)] {
+    static func groupCommit(_ jobs: [Job], store: any RegistryBackend) -> [(UInt64, ModelRegistryStateMachine.StoreResult)] {
         // CPU work before taking the write lock: a commit's head hash is verified here.
         var prepared: [(Job, ModelRegistryStateMachine.StoreResult?)] = jobs.map { job in
             if case .commitHead(let commit, _, let contract, _) = job.operation {
@@ -89,24 +88,17 @@ final class RegistryStorage: Sendable {
             }
             return (job, nil)
         }
+        let pending = prepared.indices.filter { prepared[$0].1 == nil }
         do {
-            try store.groupWrite { db in
-                for index in prepared.indices {
-                    if prepared[index].1 != nil { continue }
-                    let operation = prepared[index].0.operation
-                    var result: ModelRegistryStateMachine.StoreResult = .recorded
-                    do {
-                        try db.inSavepoint {
-                            result = try write(operation, db: db)
-                            return .commit
-                        }
-                    } catch let error as RegistryError {
-                        result = .refused(InputViolation(.rejectedByStore, "\(error)"))
-                    } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                        result = .refused(InputViolation(.rejectedByStore, "\(error)"))
+            let results = try store.applyWrites(pending.map { registryWrite(prepared[$0].0.operation) })
+            for (index, result) in zip(pending, results) {
+                prepared[index].1 =
+                    switch result {
+                    case .batch(let write): .batch(write)
+                    case .commit(let outcome, let head, let pruned): .commit(outcome, head, pruned: pruned)
+                    case .recorded: .recorded
+                    case .refused(let detail): .refused(InputViolation(.rejectedByStore, detail))
                     }
-                    prepared[index].1 = result
-                }
             }
         } catch {
             // The transaction did not commit: nothing of it was kept, nothing is acknowledged.
@@ -128,32 +120,23 @@ final class RegistryStorage: Sendable {
         return prepared.map { ($0.0.ticket, $0.1 ?? .failed("not run")) }
     }
 
-    static func write(_ operation: ModelRegistryStateMachine.StoreOperation, db: Database) throws
-        -> ModelRegistryStateMachine.StoreResult
-    {
+    /// The backend's form of a grouped write (only the grouped operations reach here).
+    static func registryWrite(_ operation: ModelRegistryStateMachine.StoreOperation) -> RegistryWrite {
         switch operation {
         case .storeBatch(let batch, let fingerprint):
-            return .batch(try RegistryStore.writeBatch(db, batch, fingerprint: fingerprint))
+            return .storeBatch(batch, fingerprint)
         case .commitHead(let commit, let consumed, _, let keepHeads):
-            let (outcome, head) = try RegistryStore.writeHead(db, commit, consumed: consumed)
-            var pruned = 0
-            if case .committed = outcome, let keepHeads {
-                pruned = try RegistryStore.pruneHeads(db, user: commit.user, keep: keepHeads + 1)
-            }
-            return .commit(outcome, head, pruned: pruned)
+            return .commitHead(commit, consumed: consumed, keepHeads: keepHeads)
         case .recordConflict(let batch, let storedUser, let fingerprint, let detail):
-            try RegistryStore.recordConflict(
-                db, batch: batch, storedUser: storedUser, fingerprint: fingerprint, detail: detail)
-            return .recorded
+            return .recordConflict(batch, storedUser: storedUser, fingerprint: fingerprint, detail: detail)
         case .recordDeclined(let user, let device, let hash):
-            try RegistryStore.recordDeclined(db, user: user, device: device, hash: hash)
-            return .recorded
+            return .recordDeclined(user: user, device: device, hash: hash)
         default:
-            return .failed("\(operation) is not a grouped write")
+            preconditionFailure("\(operation) is not a grouped write")
         }
     }
 
-    static func runAlone(_ operation: ModelRegistryStateMachine.StoreOperation, store: RegistryStore)
+    static func runAlone(_ operation: ModelRegistryStateMachine.StoreOperation, store: any RegistryBackend)
         -> ModelRegistryStateMachine.StoreResult
     {
         do {
@@ -184,7 +167,7 @@ final class RegistryStorage: Sendable {
 
     // MARK: - Reads
 
-    static func runRead(_ operation: ModelRegistryStateMachine.StoreOperation, store: RegistryStore)
+    static func runRead(_ operation: ModelRegistryStateMachine.StoreOperation, store: any RegistryBackend)
         -> ModelRegistryStateMachine.StoreResult
     {
         do {
@@ -289,7 +272,7 @@ final class RegistryStorage: Sendable {
 
 extension RegistryStorage {
     /// Runs one operation on the calling thread (tests and tools; never on a socket loop).
-    static func runInline(_ operation: ModelRegistryStateMachine.StoreOperation, store: RegistryStore)
+    static func runInline(_ operation: ModelRegistryStateMachine.StoreOperation, store: any RegistryBackend)
         -> ModelRegistryStateMachine.StoreResult
     {
         switch operation {
@@ -304,7 +287,7 @@ extension RegistryNode {
     /// The registry's answer to one request's frames with every store operation run inline: the same
     /// path as the node (decode, machine, store, machine) without sockets or threads. For tests and tools.
     static func reply(
-        to frames: [[UInt8]], from userID: String?, machine: inout ModelRegistryStateMachine, store: RegistryStore,
+        to frames: [[UInt8]], from userID: String?, machine: inout ModelRegistryStateMachine, store: any RegistryBackend,
         refusals: InputRefusals
     ) -> ThawMessage? {
         let peer = ModelRegistryStateMachine.Peer(routingID: [1], userID: userID)

@@ -42,33 +42,43 @@ public struct RegistryAudit: Sendable, Equatable, Codable {
     }
 }
 
+extension RegistryAudit {
+    /// The part of the audit the index decides, shared by both backends: batch count, untrained batches
+    /// (as `device#seq`, sorted), superseded batches and every device's sequences.
+    static func walk(_ index: RegistryIndex) -> (
+        batches: Int, untrained: [String], superseded: Int, sequences: [String: [UInt64]]
+    ) {
+        var untrained: [String] = []
+        var superseded = 0
+        var sequences: [String: [UInt64]] = [:]
+        var batchCount = 0
+        for (device, batches) in index.batches {
+            for (seq, batch) in batches {
+                batchCount += 1
+                sequences[device.rawValue, default: []].append(seq)
+                guard let head = index.heads[batch.user] else {
+                    untrained.append("\(device)#\(seq)")
+                    continue
+                }
+                if head.stamps != batch.stamps {
+                    superseded += 1
+                } else if !index.isTrained(batch) {
+                    untrained.append("\(device)#\(seq)")
+                }
+            }
+        }
+        for key in sequences.keys { sequences[key]?.sort() }
+        return (batchCount, untrained.sorted(), superseded, sequences)
+    }
+}
+
 extension RegistryStore {
     /// Reads the whole database once and checks it (see ``RegistryAudit``). "Trained" is decided as the
     /// registry decides acknowledgements (``RegistryIndex/isTrained(_:)``).
     public func audit() throws -> RegistryAudit {
         let index = try loadIndex()
         return try read { db in
-            var untrained: [String] = []
-            var superseded = 0
-            var sequences: [String: [UInt64]] = [:]
-            var batchCount = 0
-            for (device, batches) in index.batches {
-                for (seq, batch) in batches {
-                    batchCount += 1
-                    sequences[device.rawValue, default: []].append(seq)
-                    guard let head = index.heads[batch.user] else {
-                        untrained.append("\(device)#\(seq)")
-                        continue
-                    }
-                    if head.stamps != batch.stamps {
-                        superseded += 1
-                    } else if !index.isTrained(batch) {
-                        untrained.append("\(device)#\(seq)")
-                    }
-                }
-            }
-            for key in sequences.keys { sequences[key]?.sort() }
-            untrained.sort()
+            let (batchCount, untrained, superseded, sequences) = RegistryAudit.walk(index)
             let duplicates = try Row.fetchAll(
                 db,
                 sql: """

@@ -69,7 +69,7 @@ public final class RegistryStore: Sendable {
     /// This process's counters.
     public var counters: RegistryCounters { counterBox.withLock { $0 } }
 
-    func count(_ update: (inout RegistryCounters) -> Void) {
+    public func count(_ update: (inout RegistryCounters) -> Void) {
         counterBox.withLock { update(&$0) }
     }
 

@@ -8,9 +8,9 @@ import ThawNN
 ///
 /// Thread rule: as for the store, every call blocks on disk I/O; never call it on a socket loop.
 public struct RegistryStoreHandler: Sendable {
-    public let store: RegistryStore
+    public let store: any RegistryBackend
 
-    public init(store: RegistryStore) {
+    public init(store: any RegistryBackend) {
         self.store = store
     }
 

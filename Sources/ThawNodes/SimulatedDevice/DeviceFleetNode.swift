@@ -32,6 +32,9 @@ public struct DeviceFleetNode: Sendable {
         public var seed: UInt64
         /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
         public var curve: NodeCurve? = nil
+        /// More registries over the same PostgreSQL database (docs/DEPLOYMENT.md): requests go round-robin
+        /// to whichever are connected, so one that dies stops getting them.
+        public var registryReplicas: [Endpoint] = []
         /// The registries' `announce` PUB endpoints (topic `heads`): phones pull a head when it changed.
         /// Empty: no announcer, phones pull every `phone.headPullInterval` as before.
         public var announce: [Endpoint] = []
@@ -76,7 +79,11 @@ public struct DeviceFleetNode: Sendable {
         defer { try? context.shutdown() }
         var specs = [
             SocketSpec(
-                kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(SocketLimits.dataFrame)]),
+                kind: .dealer, connect: [configuration.registry] + configuration.registryReplicas,
+                // With replicas, only to registries that are connected (ZMQ_IMMEDIATE): a dead one's pipe
+                // would otherwise queue its share of the requests until it comes back.
+                options: [.maxMessageSize(SocketLimits.dataFrame)]
+                    + (configuration.registryReplicas.isEmpty ? [] : [.immediate(true)])),
             SocketSpec(
                 kind: .sub, connect: [configuration.coordinator],
                 options: Topic.allCases.filter { $0 != .metrics }.map { .subscribe($0.rawValue) }

@@ -37,6 +37,9 @@ public struct TrainerWorkerNode: Sendable {
         public var requestTimeout: Duration = .seconds(10)
         /// CURVE on tcp endpoints (docs/SECURITY.md); nil: plain sockets.
         public var curve: NodeCurve? = nil
+        /// More registries over the same PostgreSQL database (docs/DEPLOYMENT.md): requests go round-robin
+        /// to whichever are connected, so one that dies stops getting them.
+        public var registryReplicas: [Endpoint] = []
 
         public init(
             name: String, pull: Endpoint, registry: Endpoint, coordinator: Endpoint, metrics: Endpoint?,
@@ -97,7 +100,11 @@ public struct TrainerWorkerNode: Sendable {
                 options: [.receiveHighWaterMark(16), .maxMessageSize(SocketLimits.dataFrame)],
                 inboundLimit: Self.inboundBatches),
             SocketSpec(
-                kind: .dealer, connect: [configuration.registry], options: [.maxMessageSize(SocketLimits.dataFrame)]),
+                kind: .dealer, connect: [configuration.registry] + configuration.registryReplicas,
+                // With replicas, only to registries that are connected (ZMQ_IMMEDIATE): a dead one's pipe
+                // would otherwise queue its share of the requests until it comes back.
+                options: [.maxMessageSize(SocketLimits.dataFrame)]
+                    + (configuration.registryReplicas.isEmpty ? [] : [.immediate(true)])),
             SocketSpec(
                 kind: .sub, connect: [configuration.coordinator],
                 options: [

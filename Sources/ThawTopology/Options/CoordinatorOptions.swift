@@ -22,8 +22,13 @@ public enum AutoFreezePolicy: Hashable, Sendable {
 
 /// Settings of the registry node.
 public struct RegistryOptions: Hashable, Sendable {
-    /// The SQLite file (`database`); `:memory:` keeps it in memory.
+    /// Where the registry keeps its state (`database`): a SQLite file path (the default; `:memory:` keeps
+    /// it in memory), or `postgres://user[:password]@host[:port]/database[?sslmode=…]` for a PostgreSQL
+    /// server, which several registry nodes of one topology may share (docs/DEPLOYMENT.md).
     public var database: String = "thaw-out/registry.sqlite"
+
+    /// Whether ``database`` names a PostgreSQL server rather than a file.
+    public var isServerDatabase: Bool { database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") }
     /// Superseded head versions kept per user besides the latest (`keep-heads`, 0...1,000,000); older
     /// ones are pruned after each commit. The default keeps 16.
     public var keepHeads: Int = 16

@@ -50,9 +50,24 @@ extension Topology {
     private func validateRoleCardinality() throws(TopologyError) {
         for role in [Role.coordinator, .registry] {
             let matching = nodes.indices.filter { nodes[$0].role == role }
-            if matching.count > 1 {
-                throw fail(.duplicateName, "nodes[\(matching[1])].role", "a topology has at most one \(role) (first is nodes[\(matching[0])])")
+            guard matching.count > 1 else { continue }
+            // Several registries are replicas over one PostgreSQL database (docs/DEPLOYMENT.md); a SQLite
+            // file has one owner.
+            if role == .registry {
+                let databases = matching.map { nodes[$0].options.registry?.database ?? RegistryOptions().database }
+                if let file = matching.first(where: { !(nodes[$0].options.registry?.isServerDatabase ?? false) }) {
+                    throw fail(
+                        .duplicateName, "nodes[\(file)].options.database",
+                        "several registries must share one postgres:// database; nodes[\(file)] has a SQLite file")
+                }
+                if Set(databases).count > 1 {
+                    throw fail(
+                        .invalidValue, "nodes[\(matching[1])].options.database",
+                        "registries of one topology share one database (nodes[\(matching[0])] names another)")
+                }
+                continue
             }
+            throw fail(.duplicateName, "nodes[\(matching[1])].role", "a topology has at most one \(role) (first is nodes[\(matching[0])])")
         }
     }
 

@@ -105,11 +105,14 @@ struct CtlCommand: AsyncParsableCommand {
             commandName: "audit",
             abstract:
                 "Check a registry database for lost, doubly stored, conflicting or inconsistent batches; print it as JSON.")
-        @Option(help: "The registry's SQLite file (safe to read while the registry runs).") var database: String
+        @Option(
+            help:
+                "The registry's SQLite file or postgres:// URL (safe to read while registries run; one snapshot).")
+        var database: String
         @Flag(help: "Exit with status 1 unless the audit is clean (no untrained, duplicate, conflicting or inconsistent batch).")
         var strict = false
         func run() async throws {
-            let store = try RegistryStore(path: database)
+            let store = try RegistryBackends.open(database)
             defer { try? store.close() }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

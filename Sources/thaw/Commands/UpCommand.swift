@@ -63,6 +63,8 @@ struct UpCommand: AsyncParsableCommand {
             try? fileManager.removeItem(atPath: "\(out)/state")
             for node in loaded.nodes where node.role == .registry {
                 let database = node.options.registry?.database ?? ""
+                // A server database is the operator's to reset, never `thaw up`'s.
+                if RegistryBackends.isServer(database) { continue }
                 for suffix in ["", "-wal", "-shm"] { try? fileManager.removeItem(atPath: database + suffix) }
             }
         }

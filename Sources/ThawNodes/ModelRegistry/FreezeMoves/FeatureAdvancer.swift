@@ -57,7 +57,7 @@ public struct FeatureAdvancer: Sendable {
 
     /// Advances one page toward the target.
     /// - Throws: the store's errors (the page is not written; the next call retries it).
-    public mutating func step(store: RegistryStore, advance: Advance) throws -> Step {
+    public mutating func step(store: any RegistryBackend, advance: Advance) throws -> Step {
         guard let target, !finished else { return .idle }
         let stamps = FeatureStamps(target)
         let page = try store.samplesToAdvance(to: stamps, after: cursor, limit: pageSize)

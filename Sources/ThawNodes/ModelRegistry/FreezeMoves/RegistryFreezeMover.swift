@@ -12,7 +12,7 @@ import ThawZMQ
 /// Owned by one ``RegistryFreezeMoveThread``: its pages are SQLite reads and writes and BLAS passes,
 /// which never run on the registry's event handler.
 struct RegistryFreezeMover {
-    let store: RegistryStore
+    let store: any RegistryBackend
     let push: SocketID?
     let loop: SocketLoop
     let logger: Logger
@@ -22,7 +22,7 @@ struct RegistryFreezeMover {
     var malformed = 0
     var retrainsSent = 0
 
-    init(store: RegistryStore, push: SocketID?, loop: SocketLoop, logger: Logger, stamper: EnvelopeStamper) {
+    init(store: any RegistryBackend, push: SocketID?, loop: SocketLoop, logger: Logger, stamper: EnvelopeStamper) {
         self.store = store
         self.push = push
         self.loop = loop

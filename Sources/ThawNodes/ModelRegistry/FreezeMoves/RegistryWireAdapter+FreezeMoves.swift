@@ -7,7 +7,7 @@ extension RegistryWireAdapter {
     /// - `BatchRejected` from a worker: recorded for the device, answered with `RejectionRecorded`.
     /// - `FreezeSyncRequest` from a device: the asked samples the store lacks under the asked stamps,
     ///   plus (and then forgotten) every rejection recorded for the device.
-    static func freezeMoveAnswer(_ message: ThawMessage, store: RegistryStore) throws -> ThawMessage? {
+    static func freezeMoveAnswer(_ message: ThawMessage, store: any RegistryBackend) throws -> ThawMessage? {
         switch message {
         case .batchRejected(let rejection):
             guard let reason = RejectReason(wire: rejection.reason) else { return nil }

@@ -29,6 +29,12 @@ struct BenchSystemCommand: AsyncParsableCommand {
     var fleet = false
     @Option(help: "Fleet benchmark: workers.") var fleetWorkers: Int = 2
     @Option(help: "Fleet benchmark: seconds of load before memory, CPU and throughput are read.") var fleetSeconds: Int = 120
+    @Option(
+        help:
+            "A PostgreSQL server (postgres://user@host:port/db, a login that may create databases): measure throughput and head pulls on SQLite and on PostgreSQL with --registries registry processes, side by side.")
+    var database: String?
+    @Option(help: "With --database: registry process counts on PostgreSQL, comma-separated.") var registries: String = "1,2"
+    @Option(help: "With --database: seconds of head pulls after each throughput run.") var headPullSeconds: Int = 5
 
     func run() async throws {
         if fleet {
@@ -51,6 +57,9 @@ struct BenchSystemCommand: AsyncParsableCommand {
         settings.warmUp = .seconds(warmUp)
         settings.historyBatches = historyBatches
         settings.deviceMeasurements = !skipDevices
+        settings.database = database
+        settings.registryCounts = try Self.integers(registries, "--registries")
+        settings.headPullDuration = .seconds(headPullSeconds)
         let benchmark = SystemBenchmark(settings: settings) { print("[bench system] \($0)") }
         let results = try await benchmark.run(workDirectory: "/tmp/thaw-bench-\(getpid())")
 
@@ -79,6 +88,22 @@ struct BenchSystemCommand: AsyncParsableCommand {
                     row.workerPeakKiB.map { String($0 / 1024) }.joined(separator: ",") as NSString))
         }
         if let scaling = results.twoWorkerScaling { print(String(format: "2 workers ÷ 1 worker: %.2f×", scaling)) }
+        if database != nil {
+            print("\nregistry backends (same batches, same workers, one run)")
+            print(
+                "workers  backend   registries  seconds  new samples/s  ÷SQLite  head pulls/s  ÷SQLite  registry CPU s  re-sent")
+            for row in results.throughput {
+                let base = results.throughput.first { $0.workers == row.workers && $0.backend == "sqlite" }
+                print(
+                    String(
+                        format: "%7d  %-8@  %10d  %7.1f  %13.1f  %7.2f  %12.1f  %7.2f  %14.2f  %7d", row.workers,
+                        (row.backend ?? "sqlite") as NSString, row.registries ?? 1, row.seconds, row.samplesPerSecond,
+                        row.samplesPerSecond / (base?.samplesPerSecond ?? row.samplesPerSecond),
+                        row.headPullsPerSecond ?? 0,
+                        (row.headPullsPerSecond ?? 0) / (base?.headPullsPerSecond ?? row.headPullsPerSecond ?? 1),
+                        row.registryCPUSeconds ?? 0, row.resentBatches ?? 0))
+            }
+        }
         if let history = results.history {
             print(
                 String(

@@ -34,11 +34,12 @@ struct RegistryCommand: AsyncParsableCommand {
         try await runNode(logger) { shutdown in
             let settings = try options.settings()
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: options.baseModelPath)))
-            var configuration = try settings.registry(baseModelBytes: bytes)
-            try FileManager.default.createDirectory(
-                atPath: (configuration.databasePath as NSString).deletingLastPathComponent,
-                withIntermediateDirectories: true)
-            configuration.databasePath = configuration.databasePath
+            let configuration = try settings.registry(baseModelBytes: bytes)
+            if !RegistryBackends.isServer(configuration.databasePath) {
+                try FileManager.default.createDirectory(
+                    atPath: (configuration.databasePath as NSString).deletingLastPathComponent,
+                    withIntermediateDirectories: true)
+            }
             try await RegistryNode(configuration: configuration, logger: logger).run(shutdown: shutdown)
         }
     }
