@@ -68,6 +68,48 @@ import ThawNN
         #expect(tags == ["x", "y"])
     }
 
+    @Test func theComputeQueueCountsWhatIsQueuedUntilItRan() async {
+        let compute = FleetCompute(label: "test.pending")
+        let gate = DispatchSemaphore(value: 0)
+        compute.submit { gate.wait() }
+        compute.submit {}
+        compute.submit {}
+        #expect(compute.pending == 3)
+        gate.signal()
+        await compute.run {}
+        #expect(compute.pending == 0)
+    }
+
+    /// Pulls in flight and pulled heads waiting for their checks share one window: a compute queue that
+    /// falls behind stops new pulls instead of queueing one 6.4 MB reply per announcement.
+    @Test func headPullsStopWhileTheWindowIsTakenByChecks() {
+        let window = DeviceFleet.maximumInFlight
+        #expect(DeviceFleet.mayPull(inFlight: 0, headChecksQueued: 0))
+        #expect(DeviceFleet.mayPull(inFlight: window - 1, headChecksQueued: 0))
+        #expect(!DeviceFleet.mayPull(inFlight: window, headChecksQueued: 0))
+        #expect(!DeviceFleet.mayPull(inFlight: 0, headChecksQueued: window))
+        #expect(!DeviceFleet.mayPull(inFlight: window / 2, headChecksQueued: window / 2))
+        #expect(DeviceFleet.mayPull(inFlight: window / 2, headChecksQueued: window / 2 - 1))
+    }
+
+    @Test func recentUnitsNameWhatABroadcastWaitedFor() {
+        let units = { () -> RecentUnits in
+            var units = RecentUnits()
+            let start = ContinuousClock.now
+            units.note("phone", ms: 3, ended: start - .milliseconds(5))
+            units.note("backbone", ms: 12.34, ended: start + .milliseconds(12))
+            units.note("slice", ms: 4, ended: start + .milliseconds(16))
+            return units
+        }()
+        // Only what ended after the broadcast arrived is what it waited for.
+        let waited = units.overlapping(since: ContinuousClock.now - .milliseconds(1))
+        #expect(waited.count >= 2)
+        #expect(waited.contains("backbone:12.3"))
+        var many = RecentUnits()
+        for index in 0..<100 { many.note("u\(index)", ms: 1, ended: .now) }
+        #expect(many.overlapping(since: .now - .seconds(60)).count == RecentUnits.kept)
+    }
+
     // MARK: - Evaluation and rebuild jobs
 
     /// 2×2 images, 3 classes: flatten (0), dense (1), relu (2), dense (3).

@@ -90,7 +90,7 @@ extension DeviceFleet {
         let rowShape = batch.entries.first?.activation.shape ?? []
         var scalars: [Float] = []
         scalars.reserveCapacity(batch.entries.count * rowShape.reduce(1, *))
-        for entry in batch.entries { scalars += entry.activation.scalars }
+        for entry in batch.entries { entry.activation.append(to: &scalars) }
         let message = ThawMessage.featureBatch(
             ThawWire.FeatureBatch(
                 userID: phone.user.rawValue, deviceID: phone.device.rawValue, deviceSeq: batch.seq,
@@ -137,6 +137,14 @@ extension DeviceFleet {
     /// Most batches waiting for room in the socket loop's mailbox at once (each is up to 800 KB).
     static let maximumWaitingSends = 16
 
+    /// Whether a head pull may go out: pulls in flight and pulled heads still waiting for their checks on
+    /// the compute queue share one window of ``maximumInFlight``, so a compute queue that falls behind
+    /// holds at most that many replies (a head is 6.4 MB at freeze point 7 until it is found equal to
+    /// one already held) instead of one per announcement; the rest wait in the pull backlog.
+    static func mayPull(inFlight: Int, headChecksQueued: Int) -> Bool {
+        inFlight + headChecksQueued < maximumInFlight
+    }
+
     /// Asks the registry for the user's head with the hash in use (one pull per phone in flight); the
     /// reply comes back through ``headReplyArrived(_:phone:request:)``.
     private mutating func requestHead(phone index: Int, haveHash: String?) async throws {
@@ -145,7 +153,7 @@ extension DeviceFleet {
         // fleet backs off (doubling up to 30 s) and the next due pull after that probes again.
         if let retryAt = registryRetryAt, ContinuousClock.now < retryAt { return }
         // Bounded: a pull that finds the window full is skipped; the phone asks again at its next pull.
-        guard inFlight.count < Self.maximumInFlight else { return }
+        guard Self.mayPull(inFlight: inFlight.count, headChecksQueued: headChecksQueued) else { return }
         let phone = phones[index]
         let request = HeadRequest(
             userID: phone.user.rawValue, deviceID: phone.device.rawValue, haveHash: haveHash ?? "",
@@ -215,6 +223,7 @@ extension DeviceFleet {
                 currentKey: phones[index].machine.head?.hash ?? "held-\(index)")
             let inbox = self.inbox
             phones[index].headChecksPending += 1
+            headChecksQueued += 1
             let gated = job
             let verifications = headVerifications
             compute.submit { inbox.put(.headChecked(gated.run(on: backbone, verifications: verifications))) }
@@ -223,6 +232,7 @@ extension DeviceFleet {
         if job.contract != nil {
             let inbox = self.inbox
             phones[index].headChecksPending += 1
+            headChecksQueued += 1
             let checked = job
             let verifications = headVerifications
             compute.submit { inbox.put(.headChecked(checked.run(on: nil, verifications: verifications))) }
@@ -235,6 +245,7 @@ extension DeviceFleet {
     mutating func headChecked(_ result: HeadCheckResult) async throws {
         let index = result.phone
         phones[index].headChecksPending -= 1
+        headChecksQueued -= 1
         guard !stopping else { return }
         catchUp(index)
         try await perform(headDecided(result, counted: true), phone: index)

@@ -47,6 +47,11 @@ struct DeviceFleet {
     var accuracyStamp: ActivationStamp?
     /// A deployment change still reaching the phones (see ``catchUp(_:)``).
     var sweep: Sweep?
+    /// When the reader got the broadcast being handled (set by the node before ``observe(_:sentAtMs:)``).
+    var broadcastArrival: (receivedAtMs: UInt64, arrived: ContinuousClock.Instant)?
+    /// The fleet task's most recent units of 1 ms or more (``noteBusy(_:since:threshold:)``): what a
+    /// broadcast waited for is read from them when it is applied.
+    var recentUnits = RecentUnits()
     /// Next attempt to fetch a base model whose fetch failed.
     var modelRetryAt: ContinuousClock.Instant?
     /// Head announcements received (pull on change).
@@ -84,6 +89,8 @@ struct DeviceFleet {
     var inFlight: [UInt64: InFlightRequest] = [:]
     /// Phones with a head pull in flight (one each).
     var pulling: Set<Int> = []
+    /// Pulled heads whose checks are queued or running on the compute queue (``mayPull(inFlight:headChecksQueued:)``).
+    var headChecksQueued = 0
     /// Phones with a freeze sync in flight.
     var syncing: Set<Int> = []
     /// Backbone passes waiting for the next batched forward.
@@ -97,6 +104,8 @@ struct DeviceFleet {
     var phonesByUser: [String: [Int]] = [:]
     /// Phones told of a new head whose pull could not go out yet (window full, or a pull in flight).
     var pullBacklog: [Int] = []
+    /// The phones in `pullBacklog` (each once: a phone told of several heads pulls the newest once).
+    var backlogged: Set<Int> = []
     /// Snapshots waiting for the next group commit, by phone.
     var pendingWrites: [Int: DeviceSnapshot] = [:]
     /// Batches whose snapshot is durable, not sent yet (a broadcast went first).
@@ -196,6 +205,14 @@ struct DeviceFleet {
             sweep = Sweep(
                 state: state, sentAtMs: sentAtMs, switchedMs: switchedMs,
                 evictedBefore: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }, remaining: phones.count)
+            if let arrival = broadcastArrival {
+                // Where the applied latency went: before the reader had it, and in the inbox behind the
+                // fleet task's units (each named, with its length).
+                let now = ContinuousClock.now
+                sweep?.receivedMs = Double(arrival.receivedAtMs) - Double(sentAtMs)
+                sweep?.queuedMs = Self.milliseconds(now - arrival.arrived)
+                sweep?.waitedFor = recentUnits.overlapping(since: arrival.arrived)
+            }
             let due = ContinuousClock.now
             for index in phones.indices {
                 phones[index].behind = true
@@ -252,7 +269,8 @@ struct DeviceFleet {
             phones: phones.count,
             evicted: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted } - done.evictedBefore,
             latencyMs: LatencySummary(Array(repeating: done.switchedMs, count: phones.count)),
-            sweptMs: LatencySummary(done.sweptMs))
+            sweptMs: LatencySummary(done.sweptMs), receivedMs: done.receivedMs, queuedMs: done.queuedMs,
+            waitedFor: done.waitedFor)
         StdoutLine.write(line)
         counters.deploymentApplied.record(line.latencyMs.p99)
         logger.info(
@@ -269,7 +287,7 @@ struct DeviceFleet {
             let wanted = phones[index].machine.headAnnounced(
                 hash: announced.headHash, modelVersion: ModelVersion(announced.modelVersion),
                 freezePoint: FreezePoint(Int(announced.freezePoint)), now: now)
-            if !wanted.isEmpty { pullBacklog.append(index) }
+            if !wanted.isEmpty, backlogged.insert(index).inserted { pullBacklog.append(index) }
         }
         headsAnnounced += 1
         counters.headsAnnounced.increment()
@@ -282,12 +300,13 @@ struct DeviceFleet {
         var waiting: [Int] = []
         var taken = 0
         for index in pullBacklog {
-            if inFlight.count >= Self.maximumInFlight { break }
+            if !Self.mayPull(inFlight: inFlight.count, headChecksQueued: headChecksQueued) { break }
             taken += 1
             if pulling.contains(index) {
                 waiting.append(index)
                 continue
             }
+            backlogged.remove(index)
             catchUp(index)
             try await perform([.requestHead(haveHash: phones[index].machine.head?.hash)], phone: index)
         }
@@ -464,6 +483,7 @@ struct DeviceFleet {
         backboneQueue.removeAll()
         inFlight.removeAll()
         pullBacklog.removeAll()
+        backlogged.removeAll()
         heldSends.removeAll()
         releasedSends.removeAll()
         backboneResults.removeAll()
@@ -601,6 +621,12 @@ struct Sweep {
     var evictedBefore: Int
     var remaining: Int
     var sweptMs: [Double] = []
+    /// From the send to the process's reader having the broadcast (wall clocks, ms resolution).
+    var receivedMs: Double?
+    /// From the reader to the fleet's task applying it.
+    var queuedMs: Double?
+    /// The fleet task's units that ran while it waited ("kind:ms").
+    var waitedFor: [String]?
 }
 
 /// A count shared between the fleet's task and the tasks it starts.

@@ -3,8 +3,9 @@ import ThawWire
 
 /// What reaches a device process's fleet from outside, in arrival order.
 enum FleetEvent: Sendable {
-    /// A coordinator broadcast (deployment state, invalidation, heartbeat).
-    case broadcast(DecodedMessage)
+    /// A coordinator broadcast (deployment state, invalidation, heartbeat), and when the reader got it
+    /// (wall clock, for the transport share of the applied latency; monotonic, for the inbox share).
+    case broadcast(DecodedMessage, receivedAtMs: UInt64 = 0, arrived: ContinuousClock.Instant = .now)
     /// A reply from the registry to one of the fleet's in-flight requests, and its size on the wire
     /// (all frames, counted by the reader: the fleet never re-encodes a reply to learn it).
     case reply(DecodedMessage, bytes: Int)
