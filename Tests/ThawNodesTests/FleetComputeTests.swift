@@ -110,6 +110,52 @@ import ThawNN
         #expect(many.overlapping(since: .now - .seconds(60)).count == RecentUnits.kept)
     }
 
+    // MARK: - Backbone queue
+
+    private static func request(_ phone: Int, version: UInt64 = 1, freeze: Int = 7, checkpoints: [Int] = []) -> BackboneRequest {
+        BackboneRequest(
+            phone: phone, sampleId: UInt64(phone), modelVersion: ModelVersion(version), freezePoint: FreezePoint(freeze),
+            checkpointsAt: checkpoints)
+    }
+
+    @Test func batchesTakeOneKeyOldestFirstInArrivalOrder() {
+        var queue = BackboneQueue()
+        queue.append(Self.request(0))
+        queue.append(Self.request(1, checkpoints: [3]))
+        queue.append(Self.request(2))
+        queue.append(Self.request(3, checkpoints: [3]))
+        queue.append(Self.request(4, freeze: 6))
+        #expect(queue.count == 5)
+        // The oldest request's key first, every request of it (in order), up to the limit.
+        #expect(queue.takeBatch(limit: 128).map(\.phone) == [0, 2])
+        #expect(queue.takeBatch(limit: 1).map(\.phone) == [1])
+        #expect(queue.takeBatch(limit: 128).map(\.phone) == [3])
+        #expect(queue.takeBatch(limit: 128).map(\.phone) == [4])
+        #expect(queue.isEmpty)
+        #expect(queue.takeBatch(limit: 128).isEmpty)
+    }
+
+    @Test func aLongQueueStaysCompactAndCountsExactly() {
+        var queue = BackboneQueue()
+        for phone in 0..<5000 { queue.append(Self.request(phone)) }
+        var taken: [Int] = []
+        while taken.count < 3000 { taken += queue.takeBatch(limit: 128).map(\.phone) }
+        for phone in 5000..<5100 { queue.append(Self.request(phone)) }
+        #expect(queue.count == 5100 - taken.count)
+        while !queue.isEmpty { taken += queue.takeBatch(limit: 128).map(\.phone) }
+        #expect(taken == Array(0..<5100))
+    }
+
+    @Test func requestsForAnotherModelAreDropped() {
+        var queue = BackboneQueue()
+        queue.append(Self.request(0, version: 1))
+        queue.append(Self.request(1, version: 2))
+        queue.append(Self.request(2, version: 1))
+        queue.removeAll { $0.modelVersion != ModelVersion(2) }
+        #expect(queue.count == 1)
+        #expect(queue.takeBatch(limit: 128).map(\.phone) == [1])
+    }
+
     // MARK: - Evaluation and rebuild jobs
 
     /// 2×2 images, 3 classes: flatten (0), dense (1), relu (2), dense (3).

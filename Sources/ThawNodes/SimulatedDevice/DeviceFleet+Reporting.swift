@@ -80,6 +80,7 @@ extension DeviceFleet {
         counters.inFlight.record(inFlight.count)
         counters.backlog.record(pullBacklog.count)
         counters.computeQueue.record(compute.pending)
+        counters.backboneQueue.record(backboneQueue.count)
         counters.headChecks.record(headChecksQueued)
         counters.busiest.record(busiestMs)
         busiestMs = 0
@@ -128,6 +129,8 @@ struct FleetCounters {
     let backlog: Gauge
     /// Jobs queued or running on the compute queue, and the head checks among them.
     let computeQueue: Gauge
+    /// Backbone passes waiting for a batch.
+    let backboneQueue: Gauge
     let headChecks: Gauge
     let headsAnnounced: Counter
     let headPulls: Counter
@@ -146,6 +149,7 @@ struct FleetCounters {
         inFlight = Gauge(label: "registry_in_flight", factory: metrics)
         backlog = Gauge(label: "pull_backlog", factory: metrics)
         computeQueue = Gauge(label: "compute_queue", factory: metrics)
+        backboneQueue = Gauge(label: "backbone_queue", factory: metrics)
         headChecks = Gauge(label: "head_checks_queued", factory: metrics)
         headsAnnounced = Counter(label: "heads_announced", factory: metrics)
         headPulls = Counter(label: "head_pulls", factory: metrics)

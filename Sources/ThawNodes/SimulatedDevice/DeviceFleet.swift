@@ -94,7 +94,7 @@ struct DeviceFleet {
     /// Phones with a freeze sync in flight.
     var syncing: Set<Int> = []
     /// Backbone passes waiting for the next batched forward.
-    var backboneQueue: [BackboneRequest] = []
+    var backboneQueue = BackboneQueue()
     /// The model copy batched passes run on (see ``startBackboneJob()``), and whether one runs now.
     var backbone: BackboneModel?
     var computing = false
@@ -449,7 +449,12 @@ struct DeviceFleet {
                 if entry.due < (phones[index].nextTick ?? entry.due) { continue }
             }
             if let nextTick = phones[index].nextTick, entry.due < nextTick { continue }
-            for _ in 0..<configuration.samplesPerTick where !phones[index].streamFinished {
+            // Backpressure: while the passes already asked for would keep the compute queue busy for a
+            // few batches, the phone's next sample waits (its stream does not advance; nothing is lost).
+            // The phones then produce samples at the rate one process can compute them, instead of a
+            // queue growing by thousands of requests a second that the fleet task walked at every pass.
+            for _ in 0..<configuration.samplesPerTick
+            where !phones[index].streamFinished && backboneQueue.count < Self.backboneBacklog {
                 let sample = phones[index].stream[phones[index].cursor]
                 phones[index].cursor += 1
                 let annotated = Double.random(in: 0..<1, using: &generator) < configuration.annotationShare
