@@ -93,3 +93,28 @@ import ThawNN
         #expect(stored < plain)
     }
 }
+
+/// The snapshot checksum, eight bytes at a time, against the bytewise definition and known values.
+@Suite struct SnapshotChecksumTests {
+    private static func bytewise(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? 0xEDB8_8320 ^ (crc >> 1) : crc >> 1 }
+        }
+        return crc ^ 0xFFFF_FFFF
+    }
+
+    @Test func matchesTheBytewiseDefinition() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum([UInt8]()) == 0)
+        var generator = SeededGenerator(seed: 9)
+        for count in [1, 7, 8, 9, 15, 16, 17, 1000, 4099] {
+            let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            #expect(CRC32.checksum(bytes) == Self.bytewise(bytes))
+            // Slices and non-contiguous sequences take the other paths.
+            #expect(CRC32.checksum(bytes.dropLast(1)) == Self.bytewise(Array(bytes.dropLast(1))))
+            #expect(CRC32.checksum(bytes.lazy.map { $0 }) == Self.bytewise(bytes))
+        }
+    }
+}

@@ -276,3 +276,17 @@ import ThawNN
         #expect(!DeviceFleet.sameScalars([1], [1, 1]))
     }
 }
+
+/// The send queue stops encoding batches for a moment after the socket loop dropped one at a full pipe.
+@Suite struct SendGateTests {
+    @Test func aDropClosesTheGateForThePause() {
+        let gate = SendGate()
+        let start = ContinuousClock.now
+        #expect(gate.open(dropped: 0, now: start))
+        #expect(!gate.open(dropped: 3, now: start))
+        #expect(!gate.open(dropped: 3, now: start + DeviceFleet.sendPause / 2))
+        #expect(gate.open(dropped: 3, now: start + DeviceFleet.sendPause))
+        #expect(!gate.open(dropped: 4, now: start + DeviceFleet.sendPause * 2))
+        #expect(gate.skipped == 3)
+    }
+}

@@ -71,17 +71,59 @@ struct ByteReader {
     }
 }
 
-/// CRC-32 (IEEE 802.3, the zlib polynomial), computed bytewise; state files are small.
+/// CRC-32 (IEEE 802.3, the zlib polynomial).
+///
+/// Contiguous bytes are checksummed eight at a time ("slicing-by-8", same result as bytewise): a device
+/// process checksums every phone snapshot it group-commits (a few hundred KB each), and the bytewise
+/// loop was a tenth of a 10,000-phone process's CPU.
 enum CRC32 {
-    private static let table: [UInt32] = (0..<256).map { index in
-        var value = UInt32(index)
-        for _ in 0..<8 { value = value & 1 == 1 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
-        return value
-    }
+    /// `tables[k][b]`: the CRC of byte `b` followed by `k` zero bytes; `tables[0]` is the bytewise table.
+    private static let tables: [UInt32] = {
+        var tables = [UInt32](repeating: 0, count: 8 * 256)
+        for index in 0..<256 {
+            var value = UInt32(index)
+            for _ in 0..<8 { value = value & 1 == 1 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
+            tables[index] = value
+        }
+        for slice in 1..<8 {
+            for index in 0..<256 {
+                let previous = tables[(slice - 1) * 256 + index]
+                tables[slice * 256 + index] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
+            }
+        }
+        return tables
+    }()
 
     static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
-        return crc ^ 0xFFFF_FFFF
+        if let crc = bytes.withContiguousStorageIfAvailable({ checksum(contiguous: $0) }) { return crc }
+        return tables.withUnsafeBufferPointer { table in
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+            return crc ^ 0xFFFF_FFFF
+        }
+    }
+
+    private static func checksum(contiguous bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        tables.withUnsafeBufferPointer { table in
+            var crc: UInt32 = 0xFFFF_FFFF
+            var offset = 0
+            let count = bytes.count
+            while count - offset >= 8 {
+                let one = crc ^ (UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8
+                    | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+                let two = UInt32(bytes[offset + 4]) | UInt32(bytes[offset + 5]) << 8
+                    | UInt32(bytes[offset + 6]) << 16 | UInt32(bytes[offset + 7]) << 24
+                crc = table[7 * 256 + Int(one & 0xFF)] ^ table[6 * 256 + Int((one >> 8) & 0xFF)]
+                    ^ table[5 * 256 + Int((one >> 16) & 0xFF)] ^ table[4 * 256 + Int(one >> 24)]
+                    ^ table[3 * 256 + Int(two & 0xFF)] ^ table[2 * 256 + Int((two >> 8) & 0xFF)]
+                    ^ table[256 + Int((two >> 16) & 0xFF)] ^ table[Int(two >> 24)]
+                offset += 8
+            }
+            while offset < count {
+                crc = table[Int((crc ^ UInt32(bytes[offset])) & 0xFF)] ^ (crc >> 8)
+                offset += 1
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
     }
 }

@@ -85,57 +85,75 @@ extension DeviceFleet {
             flops: FLOPCount(forward: model.architecture.forwardFLOPs(layers: head, samples: 1), backward: 0, optimizer: 0))
     }
 
+    /// Sends a batch to its user's worker. Only the envelope number and the worker are chosen here: the
+    /// batch is assembled, encoded (about 800 KB at freeze point 7, 5-30 ms on a loaded machine) and put
+    /// on the socket on the fleet's send queue, so a broadcast never waits for it; the bytes it took are
+    /// charged to the phone's radio when the queue reports back (``sent(phone:bytes:)``).
     mutating func send(_ batch: DeviceBatch, phone index: Int) async throws {
         let phone = phones[index]
-        let rowShape = batch.entries.first?.activation.shape ?? []
-        var scalars: [Float] = []
-        scalars.reserveCapacity(batch.entries.count * rowShape.reduce(1, *))
-        for entry in batch.entries { entry.activation.append(to: &scalars) }
-        let message = ThawMessage.featureBatch(
-            ThawWire.FeatureBatch(
-                userID: phone.user.rawValue, deviceID: phone.device.rawValue, deviceSeq: batch.seq,
-                modelVersion: batch.stamp.modelVersion.number, modelHash: deployment?.modelHash ?? "",
-                freezePoint: UInt32(batch.stamp.freezePoint.index), hyperHash: batch.stamp.hyperParameterHash,
-                sampleIDs: batch.entries.map(\.sampleId), labels: batch.entries.map { UInt32($0.label) },
-                createdAtMs: WallClock.nowMs(),
-                activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
-                epoch: deployment?.epoch ?? 0))
-        let encoding = ContinuousClock.now
-        let frames = try stamper.encode(message)
-        noteBusy("encode", since: encoding, threshold: .milliseconds(5))
-        let bytes = frames.reduce(0) { $0 + $1.count }
-        phones[index].bytesSent += bytes
-        phones[index].machine.transferred(bytesUp: bytes, bytesDown: 0, now: WallClock.now())
-        StdoutLine.write(
-            BatchSentLine(
-                device: phone.device.rawValue, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
-                samples: batch.entries.count, bytes: bytes, attempt: batch.attempt,
-                sampleIds: batch.entries.map(\.sampleId)))
+        let metadata = stamper.next()
+        let (modelHash, epoch) = (deployment?.modelHash ?? "", deployment?.epoch ?? 0)
         // The user's worker first; each re-send moves one worker down the user's order, so the batches of
         // a worker that died (or dropped them) reach another one after one retry delay.
-        guard !pushes.isEmpty else { return }
-        let push = pushes[affinity.worker(for: phone.user.rawValue, misses: batch.attempt - 1)]
-        // Never wait for room in the socket loop's mailbox on the fleet's task: when it is full the batch
-        // waits on a task of its own (batches have no order between them; the registry dedups by seq),
-        // at most `maximumWaitingSends` of them; past that it is dropped like a send to a full PUSH
-        // pipe: it stays in the phone's outbox and is re-sent with back-off.
-        if try !loop.trySend(frames, on: push) {
-            let waiting = waitingSends
-            guard waiting.withLock({ count -> Bool in
-                guard count < Self.maximumWaitingSends else { return false }
-                count += 1
-                return true
-            }) else { return }
-            let loop = self.loop
-            Task {
-                try? await loop.send(frames, on: push)
-                waiting.withLock { $0 -= 1 }
+        let push = pushes.isEmpty ? nil : pushes[affinity.worker(for: phone.user.rawValue, misses: batch.attempt - 1)]
+        let (loop, inbox, waiting, gate) = (self.loop, self.inbox, waitingSends, sendGate)
+        let (user, device) = (phone.user.rawValue, phone.device.rawValue)
+        sender.submit {
+            // While the socket loop is dropping batches at full worker pipes, a batch is dropped before it
+            // is encoded, the same outcome (it stays in the outbox for its re-send) without the work.
+            guard push == nil || gate.open(dropped: loop.droppedMessages) else { return }
+            let rowShape = batch.entries.first?.activation.shape ?? []
+            var scalars: [Float] = []
+            scalars.reserveCapacity(batch.entries.count * rowShape.reduce(1, *))
+            for entry in batch.entries { entry.activation.append(to: &scalars) }
+            let message = ThawMessage.featureBatch(
+                ThawWire.FeatureBatch(
+                    userID: user, deviceID: device, deviceSeq: batch.seq,
+                    modelVersion: batch.stamp.modelVersion.number, modelHash: modelHash,
+                    freezePoint: UInt32(batch.stamp.freezePoint.index), hyperHash: batch.stamp.hyperParameterHash,
+                    sampleIDs: batch.entries.map(\.sampleId), labels: batch.entries.map { UInt32($0.label) },
+                    createdAtMs: WallClock.nowMs(),
+                    activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
+                    epoch: epoch))
+            guard let frames = try? WireBridge.frames(WireCodec.encode(message, metadata: metadata)) else { return }
+            let bytes = frames.reduce(0) { $0 + $1.count }
+            if let push, (try? loop.trySend(frames, on: push)) != true {
+                // Never wait for room in the socket loop's mailbox: when it is full the batch waits on a
+                // task of its own (batches have no order between them; the registry dedups by seq), at
+                // most `maximumWaitingSends` of them; past that it is dropped like a send to a full PUSH
+                // pipe: it stays in the phone's outbox and is re-sent with back-off.
+                guard waiting.withLock({ count -> Bool in
+                    guard count < Self.maximumWaitingSends else { return false }
+                    count += 1
+                    return true
+                }) else { return }
+                Task {
+                    try? await loop.send(frames, on: push)
+                    waiting.withLock { $0 -= 1 }
+                }
             }
+            // Handed to the socket: the line, and the bytes on the phone's radio.
+            StdoutLine.write(
+                BatchSentLine(
+                    device: device, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
+                    samples: batch.entries.count, bytes: bytes, attempt: batch.attempt,
+                    sampleIds: batch.entries.map(\.sampleId)))
+            inbox.put(.sent(phone: index, bytes: bytes))
         }
+    }
+
+    /// A batch went out on the send queue: its bytes are the phone's, on its radio.
+    mutating func sent(phone index: Int, bytes: Int) {
+        phones[index].bytesSent += bytes
+        phones[index].machine.transferred(bytesUp: bytes, bytesDown: 0, now: WallClock.now())
     }
 
     /// Most batches waiting for room in the socket loop's mailbox at once (each is up to 800 KB).
     static let maximumWaitingSends = 16
+
+    /// After the socket loop dropped a batch at a full worker pipe, batches are dropped unencoded for
+    /// this long (they stay in their outboxes and are re-sent with back-off).
+    static let sendPause: Duration = .milliseconds(100)
 
     /// Whether a head pull may go out: pulls in flight and pulled heads still waiting for their checks on
     /// the compute queue share one window of ``maximumInFlight``, so a compute queue that falls behind
@@ -439,4 +457,27 @@ package struct HeadDeclinedLine: Codable, Sendable {
     package var headVersion: UInt64
     package var headHash: String
     var validationSamples: Int
+}
+
+/// Whether the send queue encodes the next batch: not while the socket loop has just dropped one at a
+/// full worker pipe (``DeviceFleet/sendPause``). Confined to the fleet's send queue.
+final class SendGate: @unchecked Sendable {
+    // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
+    private var dropped = 0
+    private var pausedUntil: ContinuousClock.Instant?
+    /// Batches dropped here, unencoded.
+    private(set) var skipped = 0
+
+    /// - Parameter dropped: the socket loop's count of dropped messages now.
+    func open(dropped: Int, now: ContinuousClock.Instant = .now) -> Bool {
+        if dropped > self.dropped {
+            self.dropped = dropped
+            pausedUntil = now + DeviceFleet.sendPause
+        }
+        if let pausedUntil, now < pausedUntil {
+            skipped += 1
+            return false
+        }
+        return true
+    }
 }

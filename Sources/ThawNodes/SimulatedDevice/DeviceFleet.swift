@@ -79,6 +79,10 @@ struct DeviceFleet {
     let compute = FleetCompute(label: "thaw.fleet.compute")
     /// Group commits run here (SQLite and its fsync), never on the Swift concurrency pool.
     let committer = FleetCompute(label: "thaw.fleet.commit")
+    /// Batches are assembled, encoded and handed to the socket loop here, in the order they were sent.
+    let sender = FleetCompute(label: "thaw.fleet.send")
+    /// Confined to `sender`.
+    let sendGate = SendGate()
     /// The longest unit of the fleet's task since the last metrics round (``noteBusy(_:since:)``).
     var busiestMs = 0.0
     /// Phones still to report in the current metrics round (a few per slice).
@@ -201,6 +205,7 @@ struct DeviceFleet {
             // so from this instant no phone flushes, predicts with or swaps in anything stale. The
             // per-phone work (evictions, outbox, rebuilds) is the sweep, done in slices.
             let switchedMs = Double(WallClock.nowMs()) - Double(sentAtMs)
+            let switchedAt = ContinuousClock.now
             if let unfinished = sweep { finishSweep(unfinished) }
             sweep = Sweep(
                 state: state, sentAtMs: sentAtMs, switchedMs: switchedMs,
@@ -208,9 +213,8 @@ struct DeviceFleet {
             if let arrival = broadcastArrival {
                 // Where the applied latency went: before the reader had it, and in the inbox behind the
                 // fleet task's units (each named, with its length).
-                let now = ContinuousClock.now
                 sweep?.receivedMs = Double(arrival.receivedAtMs) - Double(sentAtMs)
-                sweep?.queuedMs = Self.milliseconds(now - arrival.arrived)
+                sweep?.queuedMs = Self.milliseconds(switchedAt - arrival.arrived)
                 sweep?.waitedFor = recentUnits.overlapping(since: arrival.arrived)
             }
             let due = ContinuousClock.now

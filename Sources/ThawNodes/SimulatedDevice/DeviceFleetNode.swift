@@ -208,6 +208,8 @@ public struct DeviceFleetNode: Sendable {
                     try await fleet.rebuilt(result)
                 case .headChecked(let result):
                     try await fleet.headChecked(result)
+                case .sent(let phone, let bytes):
+                    fleet.sent(phone: phone, bytes: bytes)
                 case .shutdown, .closed:
                     return
                 }

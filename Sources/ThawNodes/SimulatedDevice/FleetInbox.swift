@@ -19,6 +19,8 @@ enum FleetEvent: Sendable {
     case rebuilt(RebuildResult)
     /// A pulled head's checks and gate evidence finished on the compute queue.
     case headChecked(HeadCheckResult)
+    /// A phone's batch was encoded and handed to the socket loop on the send queue (its size on the wire).
+    case sent(phone: Int, bytes: Int)
     /// SIGTERM/SIGINT (through `RoleService`).
     case shutdown
     /// The socket loop ended.
@@ -34,6 +36,7 @@ enum FleetEvent: Sendable {
         case .evaluated: "evaluated"
         case .rebuilt: "rebuilt"
         case .headChecked: "head-checked"
+        case .sent: "sent"
         case .shutdown: "shutdown"
         case .closed: "closed"
         }
