@@ -118,3 +118,16 @@ import ThawNN
         }
     }
 }
+
+extension CompactActivationTests {
+    @Test func aCheckpointEqualToTheOutputSharesItsStorage() {
+        let pooled = Activation(shape: [64, 7, 7], scalars: (0..<3136).map { $0 % 3 == 0 ? 0 : Float($0) })
+        let flat = Activation(shape: [3136], scalars: pooled.scalars)
+        #expect(flat.hasSameBits(as: pooled))
+        let shared = Activation(shape: [64, 7, 7], sharing: flat)
+        #expect(shared == pooled)
+        #expect(shared.byteCount == pooled.byteCount)
+        #expect(!flat.hasSameBits(as: Activation(shape: [3136], scalars: (0..<3136).map { Float($0) })))
+        #expect(!Activation(shape: [1], scalars: [0]).hasSameBits(as: Activation(shape: [1], scalars: [-0.0])))
+    }
+}

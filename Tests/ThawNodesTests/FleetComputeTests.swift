@@ -277,16 +277,22 @@ import ThawNN
     }
 }
 
-/// The send queue stops encoding batches for a moment after the socket loop dropped one at a full pipe.
+/// The send queue stops encoding a worker's batches for a moment after the socket loop dropped one.
 @Suite struct SendGateTests {
-    @Test func aDropClosesTheGateForThePause() {
+    @Test func aDropClosesTheLastWorkersGateForThePause() {
         let gate = SendGate()
         let start = ContinuousClock.now
-        #expect(gate.open(dropped: 0, now: start))
-        #expect(!gate.open(dropped: 3, now: start))
-        #expect(!gate.open(dropped: 3, now: start + DeviceFleet.sendPause / 2))
-        #expect(gate.open(dropped: 3, now: start + DeviceFleet.sendPause))
-        #expect(!gate.open(dropped: 4, now: start + DeviceFleet.sendPause * 2))
+        #expect(gate.open(0, dropped: 0, now: start))
+        gate.handed(to: 0)
+        // A drop after worker 0's batch: worker 0 waits, worker 1 does not.
+        #expect(!gate.open(0, dropped: 3, now: start))
+        #expect(gate.open(1, dropped: 3, now: start))
+        gate.handed(to: 1)
+        #expect(!gate.open(0, dropped: 3, now: start + DeviceFleet.sendPause / 2))
+        #expect(gate.open(0, dropped: 3, now: start + DeviceFleet.sendPause))
+        // The next drop is put down to worker 1, which had the last batch.
+        #expect(!gate.open(1, dropped: 4, now: start + DeviceFleet.sendPause * 2))
+        #expect(gate.open(0, dropped: 4, now: start + DeviceFleet.sendPause * 2))
         #expect(gate.skipped == 3)
     }
 }

@@ -21,6 +21,22 @@ public struct Activation: Sendable, Equatable {
         self.storage = CompactScalars(scalars)
     }
 
+    /// The same scalars as `other` under another shape (a checkpoint equal to the output it precedes,
+    /// such as a max-pool's output and its flattened copy), sharing `other`'s storage.
+    ///
+    /// - Precondition: the shape's element count equals `other.count`.
+    init(shape: [Int], sharing other: Activation) {
+        precondition(shape.reduce(1, *) == other.count, "activation shape \(shape) does not hold \(other.count) scalars")
+        self.shape = shape
+        self.storage = other.storage
+    }
+
+    /// Whether both hold the same scalars bit for bit (whatever their shapes).
+    func hasSameBits(as other: Activation) -> Bool {
+        storage.count == other.storage.count && storage.sparse == other.storage.sparse
+            && storage.words == other.storage.words
+    }
+
     /// Every scalar, row-major, decoded from the compact form (allocates: read it once per use).
     public var scalars: [Float] {
         get { storage.decoded() }

@@ -101,7 +101,7 @@ extension DeviceFleet {
         sender.submit {
             // While the socket loop is dropping batches at full worker pipes, a batch is dropped before it
             // is encoded, the same outcome (it stays in the outbox for its re-send) without the work.
-            guard push == nil || gate.open(dropped: loop.droppedMessages) else { return }
+            if let push, !gate.open(push.index, dropped: loop.droppedMessages) { return }
             let rowShape = batch.entries.first?.activation.shape ?? []
             var scalars: [Float] = []
             scalars.reserveCapacity(batch.entries.count * rowShape.reduce(1, *))
@@ -133,6 +133,7 @@ extension DeviceFleet {
                 }
             }
             // Handed to the socket: the line, and the bytes on the phone's radio.
+            if let push { gate.handed(to: push.index) }
             StdoutLine.write(
                 BatchSentLine(
                     device: device, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
@@ -227,11 +228,12 @@ extension DeviceFleet {
         // already seen under its hash (a memcmp, well under a millisecond for 6.4 MB) uses that copy, and
         // its own is freed now rather than held while its check waits on the compute queue. Whether the
         // bytes match the hash is still checked there (once per copy: ``HeadVerifications``).
-        if let seen = seenHeads[reply.headHash], Self.sameScalars(seen, parameters.scalars) {
-            job.reply.headParameters = WireTensor(shape: parameters.shape, scalars: seen)
+        // One copy per user (its newest head is the one its phones pull together), so at most one per
+        // user is held here, not one per hash seen.
+        if let seen = seenHeads[reply.userID], seen.hash == reply.headHash, Self.sameScalars(seen.scalars, parameters.scalars) {
+            job.reply.headParameters = WireTensor(shape: parameters.shape, scalars: seen.scalars)
         } else {
-            if seenHeads.count >= phonesByUser.count + 8 { seenHeads.removeAll() }
-            seenHeads[reply.headHash] = parameters.scalars
+            seenHeads[reply.userID] = (reply.headHash, parameters.scalars)
         }
         if phones[index].machine.configuration.headSwapGate != nil, model != nil, let backbone {
             let entries = phones[index].machine.validationEntries
@@ -459,25 +461,34 @@ package struct HeadDeclinedLine: Codable, Sendable {
     var validationSamples: Int
 }
 
-/// Whether the send queue encodes the next batch: not while the socket loop has just dropped one at a
-/// full worker pipe (``DeviceFleet/sendPause``). Confined to the fleet's send queue.
+/// Whether the send queue encodes the next batch for a worker: not while the socket loop has just
+/// dropped one at that worker's full pipe (``DeviceFleet/sendPause``). The loop counts drops for the
+/// process, not per socket, so a new drop is put down to the worker the last batch was handed to (the
+/// loop sends in order; a dead or stalled worker is the one whose batches keep being dropped).
+/// Confined to the fleet's send queue.
 final class SendGate: @unchecked Sendable {
     // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
     private var dropped = 0
-    private var pausedUntil: ContinuousClock.Instant?
+    private var last: Int?
+    private var pausedUntil: [Int: ContinuousClock.Instant] = [:]
     /// Batches dropped here, unencoded.
     private(set) var skipped = 0
 
-    /// - Parameter dropped: the socket loop's count of dropped messages now.
-    func open(dropped: Int, now: ContinuousClock.Instant = .now) -> Bool {
+    /// - Parameters:
+    ///   - worker: the push socket's index.
+    ///   - dropped: the socket loop's count of dropped messages now.
+    func open(_ worker: Int, dropped: Int, now: ContinuousClock.Instant = .now) -> Bool {
         if dropped > self.dropped {
             self.dropped = dropped
-            pausedUntil = now + DeviceFleet.sendPause
+            if let last { pausedUntil[last] = now + DeviceFleet.sendPause }
         }
-        if let pausedUntil, now < pausedUntil {
+        if let until = pausedUntil[worker], now < until {
             skipped += 1
             return false
         }
         return true
     }
+
+    /// A batch for `worker` was handed to the socket loop.
+    func handed(to worker: Int) { last = worker }
 }

@@ -104,9 +104,18 @@ extension DeviceFleet {
                 recordingAt: Set(first.checkpointsAt))
             let spent = model.executedFLOPs - before
             let n = chunk.count
+            let outputs = (0..<n).map { Self.row($0, of: output) }
             let result = BackboneResult(
-                requests: chunk, outputs: (0..<n).map { Self.row($0, of: output) },
-                checkpoints: (0..<n).map { row in recorded.mapValues { Self.row(row, of: $0) } },
+                requests: chunk, outputs: outputs,
+                checkpoints: (0..<n).map { row in
+                    recorded.mapValues { tensor in
+                        // A checkpoint equal to the output (layer 6 of the FedAvg CNN, a max-pool, before
+                        // the flatten at 7) shares its storage: same bits, held once.
+                        let checkpoint = Self.row(row, of: tensor)
+                        return checkpoint.hasSameBits(as: outputs[row])
+                            ? Activation(shape: checkpoint.shape, sharing: outputs[row]) : checkpoint
+                    }
+                },
                 flopsPerSample: FLOPCount(
                     forward: spent.forward / n, backward: spent.backward / n, optimizer: spent.optimizer / n))
             inbox.put(.backboneDone(result))

@@ -67,8 +67,8 @@ struct DeviceFleet {
     let waitingSends = SendCounter()
     /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``).
     var heads: [String: [Float]] = [:]
-    /// The last parameters received under each hash, not yet verified: later equal replies share them.
-    var seenHeads: [String: [Float]] = [:]
+    /// The last parameters received for each user (by head hash), not yet verified: later equal replies share them.
+    var seenHeads: [String: (hash: String, scalars: [Float])] = [:]
     /// Heads verified on the compute queue (confined to it).
     let headVerifications = HeadVerifications()
     /// Evaluations under way on the compute queue, and the phones waiting for each.
