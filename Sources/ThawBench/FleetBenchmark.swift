@@ -26,8 +26,11 @@ public struct FleetBenchmark {
         public var freezePoint = 7
         /// Load before the first broadcast.
         public var warmUp: Duration = .seconds(30)
-        /// Between the model change and the freeze move.
+        /// Between the model change and the freeze move (and between two freeze moves).
         public var between: Duration = .seconds(15)
+        /// Freeze moves, alternating k → k-1 → k …: one broadcast is one sample of the applied latency,
+        /// so several give its p50/p99 over broadcasts (``Results/freezeMovesAppliedMs``).
+        public var freezeMoves = 1
         /// From the device process's start to the memory, CPU and throughput reading.
         public var loadSeconds = 120
         public var timeout: Duration = .seconds(600)
@@ -44,6 +47,11 @@ public struct FleetBenchmark {
         public var latencyMs: LatencySummary
         /// From the send to each phone's own stale entries being dropped (the sweep).
         public var sweptMs: LatencySummary?
+        /// The applied latency's parts: send → the device process's reader, reader → the fleet's task,
+        /// and the fleet task's units that ran meanwhile ("kind:ms").
+        public var receivedMs: Double?
+        public var queuedMs: Double?
+        public var waitedFor: [String]?
     }
 
     public struct ProcessShare: Codable, Sendable {
@@ -63,6 +71,8 @@ public struct FleetBenchmark {
         public var workers: Int
         public var freezePoint: Int
         public var eviction: [Eviction] = []
+        /// The applied latency of every freeze move of the run, one sample per broadcast.
+        public var freezeMovesAppliedMs: LatencySummary?
         public var windowSeconds: Double = 0
         public var batchesStored = 0
         public var batchesPerSecond = 0.0
@@ -132,15 +142,23 @@ public struct FleetBenchmark {
         results.eviction.append(try await applied(cluster, change: "model version 1 -> 2", marker: "\"modelVersion\":2"))
         progress("model change: \(results.eviction[0].latencyMs)")
 
-        // A freeze move, later, still under load.
-        try await Task.sleep(for: settings.between)
-        let k = settings.freezePoint - 1
-        progress("moving the freeze point to \(k)")
-        _ = try await control.send(.freeze(k))
-        results.eviction.append(
-            try await applied(
-                cluster, change: "freeze point \(settings.freezePoint) -> \(k)", marker: "\"freezePoint\":\(k)"))
-        progress("freeze move: \(results.eviction[1].latencyMs)")
+        // Freeze moves, later, still under load: k → k-1, back to k, …
+        var moves: [Double] = []
+        var from = settings.freezePoint
+        for _ in 0..<max(settings.freezeMoves, 1) {
+            try await Task.sleep(for: settings.between)
+            let k = from == settings.freezePoint ? settings.freezePoint - 1 : settings.freezePoint
+            progress("moving the freeze point to \(k)")
+            let before = cluster.lines(of: "phones").count
+            _ = try await control.send(.freeze(k))
+            let move = try await applied(
+                cluster, change: "freeze point \(from) -> \(k)", marker: "\"freezePoint\":\(k)", after: before)
+            results.eviction.append(move)
+            moves.append(move.latencyMs.max)
+            progress("freeze move: \(move.latencyMs), waited for \(move.waitedFor ?? [])")
+            from = k
+        }
+        results.freezeMovesAppliedMs = LatencySummary(moves)
 
         let until = started + .seconds(settings.loadSeconds)
         if ContinuousClock.now < until {
@@ -174,16 +192,18 @@ public struct FleetBenchmark {
         return results
     }
 
-    private func applied(_ cluster: BenchCluster, change: String, marker: String) async throws -> Eviction {
+    /// The `deployment-applied` line of `change` printed after the first `after` lines.
+    private func applied(_ cluster: BenchCluster, change: String, marker: String, after: Int = 0) async throws -> Eviction {
         let deadline = ContinuousClock.now + settings.timeout
         while ContinuousClock.now < deadline {
-            if let line = cluster.lines(of: "phones").last(where: {
+            if let line = cluster.lines(of: "phones").dropFirst(after).last(where: {
                 $0.contains("\"event\":\"deployment-applied\"") && $0.contains(marker)
             }) {
                 let applied = try JSONDecoder().decode(DeploymentAppliedLine.self, from: Data(line.utf8))
                 return Eviction(
                     change: change, phones: applied.phones, evicted: applied.evicted, latencyMs: applied.latencyMs,
-                    sweptMs: applied.sweptMs)
+                    sweptMs: applied.sweptMs, receivedMs: applied.receivedMs, queuedMs: applied.queuedMs,
+                    waitedFor: applied.waitedFor)
             }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -240,6 +260,17 @@ extension FleetBenchmark {
                 Swift.print(
                     String(format: "    stale entries dropped: p50 %.1f ms, p99 %.1f ms, max %.1f ms", swept.p50, swept.p99, swept.max))
             }
+            if let received = row.receivedMs, let queued = row.queuedMs {
+                Swift.print(
+                    String(format: "    send -> reader %.0f ms, reader -> fleet task %.1f ms, behind: ", received, queued)
+                        + (row.waitedFor ?? []).joined(separator: " "))
+            }
+        }
+        if let moves = results.freezeMovesAppliedMs {
+            Swift.print(
+                String(
+                    format: "freeze moves applied (%d broadcasts): p50 %.1f ms, p99 %.1f ms, max %.1f ms", moves.count,
+                    moves.p50, moves.p99, moves.max))
         }
         Swift.print(
             String(

@@ -68,6 +68,94 @@ import ThawNN
         #expect(tags == ["x", "y"])
     }
 
+    @Test func theComputeQueueCountsWhatIsQueuedUntilItRan() async {
+        let compute = FleetCompute(label: "test.pending")
+        let gate = DispatchSemaphore(value: 0)
+        compute.submit { gate.wait() }
+        compute.submit {}
+        compute.submit {}
+        #expect(compute.pending == 3)
+        gate.signal()
+        await compute.run {}
+        #expect(compute.pending == 0)
+    }
+
+    /// Pulls in flight and pulled heads waiting for their checks share one window: a compute queue that
+    /// falls behind stops new pulls instead of queueing one 6.4 MB reply per announcement.
+    @Test func headPullsStopWhileTheWindowIsTakenByChecks() {
+        let window = DeviceFleet.maximumInFlight
+        #expect(DeviceFleet.mayPull(inFlight: 0, headChecksQueued: 0))
+        #expect(DeviceFleet.mayPull(inFlight: window - 1, headChecksQueued: 0))
+        #expect(!DeviceFleet.mayPull(inFlight: window, headChecksQueued: 0))
+        #expect(!DeviceFleet.mayPull(inFlight: 0, headChecksQueued: window))
+        #expect(!DeviceFleet.mayPull(inFlight: window / 2, headChecksQueued: window / 2))
+        #expect(DeviceFleet.mayPull(inFlight: window / 2, headChecksQueued: window / 2 - 1))
+    }
+
+    @Test func recentUnitsNameWhatABroadcastWaitedFor() {
+        let units = { () -> RecentUnits in
+            var units = RecentUnits()
+            let start = ContinuousClock.now
+            units.note("phone", ms: 3, ended: start - .milliseconds(5))
+            units.note("backbone", ms: 12.34, ended: start + .milliseconds(12))
+            units.note("slice", ms: 4, ended: start + .milliseconds(16))
+            return units
+        }()
+        // Only what ended after the broadcast arrived is what it waited for.
+        let waited = units.overlapping(since: ContinuousClock.now - .milliseconds(1))
+        #expect(waited.count >= 2)
+        #expect(waited.contains("backbone:12.3"))
+        var many = RecentUnits()
+        for index in 0..<100 { many.note("u\(index)", ms: 1, ended: .now) }
+        #expect(many.overlapping(since: .now - .seconds(60)).count == RecentUnits.kept)
+    }
+
+    // MARK: - Backbone queue
+
+    private static func request(_ phone: Int, version: UInt64 = 1, freeze: Int = 7, checkpoints: [Int] = []) -> BackboneRequest {
+        BackboneRequest(
+            phone: phone, sampleId: UInt64(phone), modelVersion: ModelVersion(version), freezePoint: FreezePoint(freeze),
+            checkpointsAt: checkpoints)
+    }
+
+    @Test func batchesTakeOneKeyOldestFirstInArrivalOrder() {
+        var queue = BackboneQueue()
+        queue.append(Self.request(0))
+        queue.append(Self.request(1, checkpoints: [3]))
+        queue.append(Self.request(2))
+        queue.append(Self.request(3, checkpoints: [3]))
+        queue.append(Self.request(4, freeze: 6))
+        #expect(queue.count == 5)
+        // The oldest request's key first, every request of it (in order), up to the limit.
+        #expect(queue.takeBatch(limit: 128).map(\.phone) == [0, 2])
+        #expect(queue.takeBatch(limit: 1).map(\.phone) == [1])
+        #expect(queue.takeBatch(limit: 128).map(\.phone) == [3])
+        #expect(queue.takeBatch(limit: 128).map(\.phone) == [4])
+        #expect(queue.isEmpty)
+        #expect(queue.takeBatch(limit: 128).isEmpty)
+    }
+
+    @Test func aLongQueueStaysCompactAndCountsExactly() {
+        var queue = BackboneQueue()
+        for phone in 0..<5000 { queue.append(Self.request(phone)) }
+        var taken: [Int] = []
+        while taken.count < 3000 { taken += queue.takeBatch(limit: 128).map(\.phone) }
+        for phone in 5000..<5100 { queue.append(Self.request(phone)) }
+        #expect(queue.count == 5100 - taken.count)
+        while !queue.isEmpty { taken += queue.takeBatch(limit: 128).map(\.phone) }
+        #expect(taken == Array(0..<5100))
+    }
+
+    @Test func requestsForAnotherModelAreDropped() {
+        var queue = BackboneQueue()
+        queue.append(Self.request(0, version: 1))
+        queue.append(Self.request(1, version: 2))
+        queue.append(Self.request(2, version: 1))
+        queue.removeAll { $0.modelVersion != ModelVersion(2) }
+        #expect(queue.count == 1)
+        #expect(queue.takeBatch(limit: 128).map(\.phone) == [1])
+    }
+
     // MARK: - Evaluation and rebuild jobs
 
     /// 2×2 images, 3 classes: flatten (0), dense (1), relu (2), dense (3).
@@ -186,5 +274,25 @@ import ThawNN
         #expect(!verifications.verified(head, hash: "other"))
         #expect(DeviceFleet.sameScalars([], []))
         #expect(!DeviceFleet.sameScalars([1], [1, 1]))
+    }
+}
+
+/// The send queue stops encoding a worker's batches for a moment after the socket loop dropped one.
+@Suite struct SendGateTests {
+    @Test func aDropClosesTheLastWorkersGateForThePause() {
+        let gate = SendGate()
+        let start = ContinuousClock.now
+        #expect(gate.open(0, dropped: 0, now: start))
+        gate.handed(to: 0)
+        // A drop after worker 0's batch: worker 0 waits, worker 1 does not.
+        #expect(!gate.open(0, dropped: 3, now: start))
+        #expect(gate.open(1, dropped: 3, now: start))
+        gate.handed(to: 1)
+        #expect(!gate.open(0, dropped: 3, now: start + DeviceFleet.sendPause / 2))
+        #expect(gate.open(0, dropped: 3, now: start + DeviceFleet.sendPause))
+        // The next drop is put down to worker 1, which had the last batch.
+        #expect(!gate.open(1, dropped: 4, now: start + DeviceFleet.sendPause * 2))
+        #expect(gate.open(0, dropped: 4, now: start + DeviceFleet.sendPause * 2))
+        #expect(gate.skipped == 3)
     }
 }

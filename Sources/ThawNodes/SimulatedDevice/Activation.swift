@@ -2,9 +2,15 @@
 ///
 /// The device state machine never computes with activations; it stores, counts and forwards them. The
 /// glue converts to and from `ThawNN.Tensor` at the edge.
+///
+/// Stored compactly (``CompactScalars``): a cached backbone output after a ReLU (and max-pool) is
+/// mostly exact zeros, and a device process holds thousands of them, so only the non-zero scalars are
+/// kept, behind a bitmask. The form is lossless to the bit: ``scalars`` gives back exactly the values
+/// stored. The cache's budget still counts 4 bytes per scalar (``byteCount``), so its rules are those of
+/// an uncompressed phone; ``storedByteCount`` is what the simulator really holds.
 public struct Activation: Sendable, Equatable {
     public var shape: [Int]
-    public var scalars: [Float]
+    private var storage: CompactScalars
 
     /// - Precondition: the shape's element count equals `scalars.count` (validated at the edge).
     public init(shape: [Int], scalars: [Float]) {
@@ -12,9 +18,123 @@ public struct Activation: Sendable, Equatable {
             shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == scalars.count,
             "activation shape \(shape) does not hold \(scalars.count) scalars")
         self.shape = shape
-        self.scalars = scalars
+        self.storage = CompactScalars(scalars)
     }
 
-    /// Payload size in bytes (4 per scalar); the shape's few integers are not counted.
-    public var byteCount: Int { scalars.count * MemoryLayout<Float>.size }
+    /// The same scalars as `other` under another shape (a checkpoint equal to the output it precedes,
+    /// such as a max-pool's output and its flattened copy), sharing `other`'s storage.
+    ///
+    /// - Precondition: the shape's element count equals `other.count`.
+    init(shape: [Int], sharing other: Activation) {
+        precondition(shape.reduce(1, *) == other.count, "activation shape \(shape) does not hold \(other.count) scalars")
+        self.shape = shape
+        self.storage = other.storage
+    }
+
+    /// Whether both hold the same scalars bit for bit (whatever their shapes).
+    func hasSameBits(as other: Activation) -> Bool {
+        storage.count == other.storage.count && storage.sparse == other.storage.sparse
+            && storage.words == other.storage.words
+    }
+
+    /// Every scalar, row-major, decoded from the compact form (allocates: read it once per use).
+    public var scalars: [Float] {
+        get { storage.decoded() }
+        set { storage = CompactScalars(newValue) }
+    }
+
+    /// Number of scalars.
+    public var count: Int { storage.count }
+
+    /// Appends every scalar to `target` without an intermediate array (batches, stacked inputs).
+    public func append(to target: inout [Float]) { storage.append(to: &target) }
+
+    /// Payload size in bytes as a phone would hold it (4 per scalar); the shape's few integers are not
+    /// counted. The cache budget is in these bytes.
+    public var byteCount: Int { storage.count * MemoryLayout<Float>.size }
+
+    /// Bytes the compact form really occupies (mask and non-zero values).
+    public var storedByteCount: Int { storage.storedByteCount }
+
+    /// Equal when the shapes and the scalars compare equal as floats (as before the compact form:
+    /// `0.0 == -0.0`, a NaN equals nothing).
+    public static func == (lhs: Activation, rhs: Activation) -> Bool {
+        lhs.shape == rhs.shape && (lhs.storage.words == rhs.storage.words && lhs.storage.isFinite
+            || lhs.scalars == rhs.scalars)
+    }
+}
+
+/// Scalars stored losslessly without their zeros: a bitmask of the non-zero positions followed by the
+/// non-zero values' bit patterns, in one buffer. "Zero" is the bit pattern of `+0.0` only, so `-0.0`,
+/// NaNs and every other value come back bit for bit. When fewer than about 1 in 32 scalars is zero the
+/// mask costs more than it saves and the bit patterns are stored as they are.
+struct CompactScalars: Sendable {
+    let count: Int
+    /// Sparse: `maskWords` mask words (bit i of word w set: scalar 32w + i is non-zero), then the
+    /// non-zero bit patterns in order. Dense: every bit pattern.
+    let words: [UInt32]
+    let sparse: Bool
+    /// No NaN among the scalars (then equal words mean equal floats).
+    let isFinite: Bool
+
+    init(_ scalars: [Float]) {
+        count = scalars.count
+        let maskWords = (scalars.count + 31) / 32
+        var nonZero = 0
+        var finite = true
+        for scalar in scalars {
+            if scalar.bitPattern != 0 { nonZero += 1 }
+            if scalar.isNaN { finite = false }
+        }
+        isFinite = finite
+        guard maskWords + nonZero < scalars.count else {
+            sparse = false
+            words = scalars.map(\.bitPattern)
+            return
+        }
+        sparse = true
+        words = [UInt32](unsafeUninitializedCapacity: maskWords + nonZero) { buffer, initialized in
+            for word in 0..<maskWords { buffer[word] = 0 }
+            var next = maskWords
+            for (index, scalar) in scalars.enumerated() where scalar.bitPattern != 0 {
+                buffer[index >> 5] |= 1 << UInt32(index & 31)
+                buffer[next] = scalar.bitPattern
+                next += 1
+            }
+            initialized = next
+        }
+    }
+
+    var storedByteCount: Int { words.count * MemoryLayout<UInt32>.size }
+
+    func decoded() -> [Float] {
+        var result: [Float] = []
+        result.reserveCapacity(count)
+        append(to: &result)
+        return result
+    }
+
+    func append(to target: inout [Float]) {
+        guard sparse else {
+            target.append(contentsOf: words.lazy.map(Float.init(bitPattern:)))
+            return
+        }
+        let start = target.count
+        target.append(contentsOf: repeatElement(0, count: count))
+        let maskWords = (count + 31) / 32
+        words.withUnsafeBufferPointer { words in
+            target.withUnsafeMutableBufferPointer { out in
+                var next = maskWords
+                for word in 0..<maskWords {
+                    var bits = words[word]
+                    while bits != 0 {
+                        let bit = bits.trailingZeroBitCount
+                        out[start + word << 5 + bit] = Float(bitPattern: words[next])
+                        next += 1
+                        bits &= bits - 1
+                    }
+                }
+            }
+        }
+    }
 }

@@ -46,6 +46,10 @@ public struct ActivationCache: Sendable {
     /// Every entry, in ascending sample id order (deterministic for tests and files).
     public var allEntries: [CachedActivation] { entries.values.sorted { $0.sampleId < $1.sampleId } }
 
+    /// Every entry in no particular order, without copying or sorting them first (for counts and
+    /// minima a phone computes at every tick).
+    public var unorderedEntries: Dictionary<UInt64, CachedActivation>.Values { entries.values }
+
     /// Stores `entry`, replacing any entry with the same sample id, then enforces the byte budget.
     public mutating func insert(_ entry: CachedActivation) -> InsertOutcome {
         let previous = remove(entry.sampleId)

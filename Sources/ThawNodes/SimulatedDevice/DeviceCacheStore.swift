@@ -108,7 +108,7 @@ public struct DeviceCacheStore: Sendable {
     private static func append(_ activation: Activation, to writer: inout ByteWriter) {
         writer.append(UInt8(activation.shape.count))
         for dimension in activation.shape { writer.append(UInt32(dimension)) }
-        writer.append(UInt32(activation.scalars.count))
+        writer.append(UInt32(activation.count))
         for scalar in activation.scalars { writer.append(scalar) }
     }
 

@@ -85,58 +85,85 @@ extension DeviceFleet {
             flops: FLOPCount(forward: model.architecture.forwardFLOPs(layers: head, samples: 1), backward: 0, optimizer: 0))
     }
 
+    /// Sends a batch to its user's worker. Only the envelope number and the worker are chosen here: the
+    /// batch is assembled, encoded (about 800 KB at freeze point 7, 5-30 ms on a loaded machine) and put
+    /// on the socket on the fleet's send queue, so a broadcast never waits for it; the bytes it took are
+    /// charged to the phone's radio when the queue reports back (``sent(phone:bytes:)``).
     mutating func send(_ batch: DeviceBatch, phone index: Int) async throws {
         let phone = phones[index]
-        let rowShape = batch.entries.first?.activation.shape ?? []
-        var scalars: [Float] = []
-        scalars.reserveCapacity(batch.entries.count * rowShape.reduce(1, *))
-        for entry in batch.entries { scalars += entry.activation.scalars }
-        let message = ThawMessage.featureBatch(
-            ThawWire.FeatureBatch(
-                userID: phone.user.rawValue, deviceID: phone.device.rawValue, deviceSeq: batch.seq,
-                modelVersion: batch.stamp.modelVersion.number, modelHash: deployment?.modelHash ?? "",
-                freezePoint: UInt32(batch.stamp.freezePoint.index), hyperHash: batch.stamp.hyperParameterHash,
-                sampleIDs: batch.entries.map(\.sampleId), labels: batch.entries.map { UInt32($0.label) },
-                createdAtMs: WallClock.nowMs(),
-                activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
-                epoch: deployment?.epoch ?? 0,
-                activationEncoding: ActivationEncoding(stamp: batch.stamp.hyperParameterHash) ?? .float32))
-        let encoding = ContinuousClock.now
-        let frames = try stamper.encode(message)
-        noteBusy("encode", since: encoding, threshold: .milliseconds(5))
-        let bytes = frames.reduce(0) { $0 + $1.count }
-        phones[index].bytesSent += bytes
-        phones[index].machine.transferred(bytesUp: bytes, bytesDown: 0, now: WallClock.now())
-        StdoutLine.write(
-            BatchSentLine(
-                device: phone.device.rawValue, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
-                samples: batch.entries.count, bytes: bytes, attempt: batch.attempt,
-                sampleIds: batch.entries.map(\.sampleId)))
+        let metadata = stamper.next()
+        let (modelHash, epoch) = (deployment?.modelHash ?? "", deployment?.epoch ?? 0)
         // The user's worker first; each re-send moves one worker down the user's order, so the batches of
         // a worker that died (or dropped them) reach another one after one retry delay.
-        guard !pushes.isEmpty else { return }
-        let push = pushes[affinity.worker(for: phone.user.rawValue, misses: batch.attempt - 1)]
-        // Never wait for room in the socket loop's mailbox on the fleet's task: when it is full the batch
-        // waits on a task of its own (batches have no order between them; the registry dedups by seq),
-        // at most `maximumWaitingSends` of them; past that it is dropped like a send to a full PUSH
-        // pipe: it stays in the phone's outbox and is re-sent with back-off.
-        if try !loop.trySend(frames, on: push) {
-            let waiting = waitingSends
-            guard waiting.withLock({ count -> Bool in
-                guard count < Self.maximumWaitingSends else { return false }
-                count += 1
-                return true
-            }) else { return }
-            let loop = self.loop
-            Task {
-                try? await loop.send(frames, on: push)
-                waiting.withLock { $0 -= 1 }
+        let push = pushes.isEmpty ? nil : pushes[affinity.worker(for: phone.user.rawValue, misses: batch.attempt - 1)]
+        let (loop, inbox, waiting, gate) = (self.loop, self.inbox, waitingSends, sendGate)
+        let (user, device) = (phone.user.rawValue, phone.device.rawValue)
+        sender.submit {
+            // While the socket loop is dropping batches at full worker pipes, a batch is dropped before it
+            // is encoded, the same outcome (it stays in the outbox for its re-send) without the work.
+            if let push, !gate.open(push.index, dropped: loop.droppedMessages) { return }
+            let rowShape = batch.entries.first?.activation.shape ?? []
+            var scalars: [Float] = []
+            scalars.reserveCapacity(batch.entries.count * rowShape.reduce(1, *))
+            for entry in batch.entries { entry.activation.append(to: &scalars) }
+            let message = ThawMessage.featureBatch(
+                ThawWire.FeatureBatch(
+                    userID: user, deviceID: device, deviceSeq: batch.seq,
+                    modelVersion: batch.stamp.modelVersion.number, modelHash: modelHash,
+                    freezePoint: UInt32(batch.stamp.freezePoint.index), hyperHash: batch.stamp.hyperParameterHash,
+                    sampleIDs: batch.entries.map(\.sampleId), labels: batch.entries.map { UInt32($0.label) },
+                    createdAtMs: WallClock.nowMs(),
+                    activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
+                    epoch: epoch,
+                    activationEncoding: ActivationEncoding(stamp: batch.stamp.hyperParameterHash) ?? .float32))
+            guard let frames = try? WireBridge.frames(WireCodec.encode(message, metadata: metadata)) else { return }
+            let bytes = frames.reduce(0) { $0 + $1.count }
+            if let push, (try? loop.trySend(frames, on: push)) != true {
+                // Never wait for room in the socket loop's mailbox: when it is full the batch waits on a
+                // task of its own (batches have no order between them; the registry dedups by seq), at
+                // most `maximumWaitingSends` of them; past that it is dropped like a send to a full PUSH
+                // pipe: it stays in the phone's outbox and is re-sent with back-off.
+                guard waiting.withLock({ count -> Bool in
+                    guard count < Self.maximumWaitingSends else { return false }
+                    count += 1
+                    return true
+                }) else { return }
+                Task {
+                    try? await loop.send(frames, on: push)
+                    waiting.withLock { $0 -= 1 }
+                }
             }
+            // Handed to the socket: the line, and the bytes on the phone's radio.
+            if let push { gate.handed(to: push.index) }
+            StdoutLine.write(
+                BatchSentLine(
+                    device: device, seq: batch.seq, freezePoint: batch.stamp.freezePoint.index,
+                    samples: batch.entries.count, bytes: bytes, attempt: batch.attempt,
+                    sampleIds: batch.entries.map(\.sampleId)))
+            inbox.put(.sent(phone: index, bytes: bytes))
         }
+    }
+
+    /// A batch went out on the send queue: its bytes are the phone's, on its radio.
+    mutating func sent(phone index: Int, bytes: Int) {
+        phones[index].bytesSent += bytes
+        phones[index].machine.transferred(bytesUp: bytes, bytesDown: 0, now: WallClock.now())
     }
 
     /// Most batches waiting for room in the socket loop's mailbox at once (each is up to 800 KB).
     static let maximumWaitingSends = 16
+
+    /// After the socket loop dropped a batch at a full worker pipe, batches are dropped unencoded for
+    /// this long (they stay in their outboxes and are re-sent with back-off).
+    static let sendPause: Duration = .milliseconds(100)
+
+    /// Whether a head pull may go out: pulls in flight and pulled heads still waiting for their checks on
+    /// the compute queue share one window of ``maximumInFlight``, so a compute queue that falls behind
+    /// holds at most that many replies (a head is 6.4 MB at freeze point 7 until it is found equal to
+    /// one already held) instead of one per announcement; the rest wait in the pull backlog.
+    static func mayPull(inFlight: Int, headChecksQueued: Int) -> Bool {
+        inFlight + headChecksQueued < maximumInFlight
+    }
 
     /// Asks the registry for the user's head with the hash in use (one pull per phone in flight); the
     /// reply comes back through ``headReplyArrived(_:phone:request:)``.
@@ -146,7 +173,7 @@ extension DeviceFleet {
         // fleet backs off (doubling up to 30 s) and the next due pull after that probes again.
         if let retryAt = registryRetryAt, ContinuousClock.now < retryAt { return }
         // Bounded: a pull that finds the window full is skipped; the phone asks again at its next pull.
-        guard inFlight.count < Self.maximumInFlight else { return }
+        guard Self.mayPull(inFlight: inFlight.count, headChecksQueued: headChecksQueued) else { return }
         let phone = phones[index]
         let request = HeadRequest(
             userID: phone.user.rawValue, deviceID: phone.device.rawValue, haveHash: haveHash ?? "",
@@ -202,11 +229,12 @@ extension DeviceFleet {
         // already seen under its hash (a memcmp, well under a millisecond for 6.4 MB) uses that copy, and
         // its own is freed now rather than held while its check waits on the compute queue. Whether the
         // bytes match the hash is still checked there (once per copy: ``HeadVerifications``).
-        if let seen = seenHeads[reply.headHash], Self.sameScalars(seen, parameters.scalars) {
-            job.reply.headParameters = WireTensor(shape: parameters.shape, scalars: seen)
+        // One copy per user (its newest head is the one its phones pull together), so at most one per
+        // user is held here, not one per hash seen.
+        if let seen = seenHeads[reply.userID], seen.hash == reply.headHash, Self.sameScalars(seen.scalars, parameters.scalars) {
+            job.reply.headParameters = WireTensor(shape: parameters.shape, scalars: seen.scalars)
         } else {
-            if seenHeads.count >= phonesByUser.count + 8 { seenHeads.removeAll() }
-            seenHeads[reply.headHash] = parameters.scalars
+            seenHeads[reply.userID] = (reply.headHash, parameters.scalars)
         }
         if phones[index].machine.configuration.headSwapGate != nil, model != nil, let backbone {
             let entries = phones[index].machine.validationEntries
@@ -216,6 +244,7 @@ extension DeviceFleet {
                 currentKey: phones[index].machine.head?.hash ?? "held-\(index)")
             let inbox = self.inbox
             phones[index].headChecksPending += 1
+            headChecksQueued += 1
             let gated = job
             let verifications = headVerifications
             compute.submit { inbox.put(.headChecked(gated.run(on: backbone, verifications: verifications))) }
@@ -224,6 +253,7 @@ extension DeviceFleet {
         if job.contract != nil {
             let inbox = self.inbox
             phones[index].headChecksPending += 1
+            headChecksQueued += 1
             let checked = job
             let verifications = headVerifications
             compute.submit { inbox.put(.headChecked(checked.run(on: nil, verifications: verifications))) }
@@ -236,6 +266,7 @@ extension DeviceFleet {
     mutating func headChecked(_ result: HeadCheckResult) async throws {
         let index = result.phone
         phones[index].headChecksPending -= 1
+        headChecksQueued -= 1
         guard !stopping else { return }
         catchUp(index)
         try await perform(headDecided(result, counted: true), phone: index)
@@ -429,4 +460,36 @@ package struct HeadDeclinedLine: Codable, Sendable {
     package var headVersion: UInt64
     package var headHash: String
     var validationSamples: Int
+}
+
+/// Whether the send queue encodes the next batch for a worker: not while the socket loop has just
+/// dropped one at that worker's full pipe (``DeviceFleet/sendPause``). The loop counts drops for the
+/// process, not per socket, so a new drop is put down to the worker the last batch was handed to (the
+/// loop sends in order; a dead or stalled worker is the one whose batches keep being dropped).
+/// Confined to the fleet's send queue.
+final class SendGate: @unchecked Sendable {
+    // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
+    private var dropped = 0
+    private var last: Int?
+    private var pausedUntil: [Int: ContinuousClock.Instant] = [:]
+    /// Batches dropped here, unencoded.
+    private(set) var skipped = 0
+
+    /// - Parameters:
+    ///   - worker: the push socket's index.
+    ///   - dropped: the socket loop's count of dropped messages now.
+    func open(_ worker: Int, dropped: Int, now: ContinuousClock.Instant = .now) -> Bool {
+        if dropped > self.dropped {
+            self.dropped = dropped
+            if let last { pausedUntil[last] = now + DeviceFleet.sendPause }
+        }
+        if let until = pausedUntil[worker], now < until {
+            skipped += 1
+            return false
+        }
+        return true
+    }
+
+    /// A batch for `worker` was handed to the socket loop.
+    func handed(to worker: Int) { last = worker }
 }

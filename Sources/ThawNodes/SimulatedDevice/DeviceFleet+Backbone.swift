@@ -71,34 +71,21 @@ extension DeviceFleet {
     /// Most samples in one batched backbone pass.
     static let backboneBatch = 128
 
+    /// Passes waiting beyond which phones take no new sample (``workSlice(budget:)``): four batches.
+    /// Recomputations a deployment change asks for are queued whatever the backlog.
+    static let backboneBacklog = 4 * backboneBatch
+
     /// Starts the next batched backbone pass if none is running: up to ``backboneBatch`` queued requests
     /// under the same stamps and checkpoint layers (many phones' samples, one GEMM per layer), computed
     /// on the compute queue with the fleet's own model copy, never on the fleet's event task, so broadcasts
     /// and replies are handled while it runs. The result comes back as ``FleetEvent/backboneDone(_:)``.
     mutating func startBackboneJob() {
-        guard !computing, !stopping, let first = backboneQueue.first, let backbone,
-            backbone.version == first.modelVersion
-        else {
-            // Requests for a model this process no longer (or not yet) has are dropped: the phones
-            // re-request them when they observe the deployment of the model they need.
-            if !computing, let first = backboneQueue.first, let backbone, backbone.version != first.modelVersion {
-                backboneQueue.removeAll { $0.modelVersion != backbone.version }
-                startBackboneJob()
-            }
-            return
-        }
-        var chunk: [BackboneRequest] = []
-        var rest: [BackboneRequest] = []
-        for request in backboneQueue {
-            if chunk.count < Self.backboneBatch, request.modelVersion == first.modelVersion,
-                request.freezePoint == first.freezePoint, request.checkpointsAt == first.checkpointsAt
-            {
-                chunk.append(request)
-            } else {
-                rest.append(request)
-            }
-        }
-        backboneQueue = rest
+        guard !computing, !stopping, let backbone else { return }
+        // Requests for a model this process no longer (or not yet) has are dropped: the phones re-request
+        // them when they observe the deployment of the model they need.
+        backboneQueue.removeAll { $0.modelVersion != backbone.version }
+        let chunk = backboneQueue.takeBatch(limit: Self.backboneBatch)
+        guard let first = chunk.first else { return }
         computing = true
         counters.backbonePasses.increment()
         counters.backboneSamples.increment(by: chunk.count)
@@ -117,9 +104,18 @@ extension DeviceFleet {
                 recordingAt: Set(first.checkpointsAt))
             let spent = model.executedFLOPs - before
             let n = chunk.count
+            let outputs = (0..<n).map { Self.row($0, of: output) }
             let result = BackboneResult(
-                requests: chunk, outputs: (0..<n).map { Self.row($0, of: output) },
-                checkpoints: (0..<n).map { row in recorded.mapValues { Self.row(row, of: $0) } },
+                requests: chunk, outputs: outputs,
+                checkpoints: (0..<n).map { row in
+                    recorded.mapValues { tensor in
+                        // A checkpoint equal to the output (layer 6 of the FedAvg CNN, a max-pool, before
+                        // the flatten at 7) shares its storage: same bits, held once.
+                        let checkpoint = Self.row(row, of: tensor)
+                        return checkpoint.hasSameBits(as: outputs[row])
+                            ? Activation(shape: checkpoint.shape, sharing: outputs[row]) : checkpoint
+                    }
+                },
                 flopsPerSample: FLOPCount(
                     forward: spent.forward / n, backward: spent.backward / n, optimizer: spent.optimizer / n))
             inbox.put(.backboneDone(result))

@@ -83,7 +83,10 @@ extension DeviceFleet {
 
     /// Requests whose reply did not come in time fail (a late reply is refused when it comes).
     mutating func expireRequests(now: ContinuousClock.Instant) async throws {
-        guard inFlight.values.contains(where: { $0.deadline <= now }) else { return }
+        // Called before every slice: every request gets the same timeout when it is issued, so the
+        // oldest (smallest envelope sequence) expires first, and looking at it alone spares copying
+        // every request (their strings retained) hundreds of times a second.
+        guard let oldest = inFlight.keys.min(), let first = inFlight[oldest], first.deadline <= now else { return }
         for (seq, pending) in inFlight where pending.deadline <= now {
             inFlight.removeValue(forKey: seq)
             try await requestFailed(pending, NodeError(.timeout, "no reply from the registry within \(registry.timeout)"))

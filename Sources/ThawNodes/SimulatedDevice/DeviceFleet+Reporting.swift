@@ -58,9 +58,11 @@ extension DeviceFleet {
     mutating func noteBusy(
         _ kind: String, since started: ContinuousClock.Instant, threshold: Duration = DeviceFleet.busyThreshold
     ) {
-        let busy = ContinuousClock.now - started
-        let ms = Double(busy.components.seconds) * 1000 + Double(busy.components.attoseconds) / 1e15
+        let ended = ContinuousClock.now
+        let busy = ended - started
+        let ms = Self.milliseconds(busy)
         busiestMs = max(busiestMs, ms)
+        if busy >= .milliseconds(1) { recentUnits.note(kind, ms: ms, ended: ended) }
         if busy > threshold {
             logger.info("fleet task busy", metadata: ["unit": "\(kind)", "ms": "\(Int(ms))"])
         }
@@ -77,6 +79,9 @@ extension DeviceFleet {
         counters.phones.record(phones.count)
         counters.inFlight.record(inFlight.count)
         counters.backlog.record(pullBacklog.count)
+        counters.computeQueue.record(compute.pending)
+        counters.backboneQueue.record(backboneQueue.count)
+        counters.headChecks.record(headChecksQueued)
         counters.busiest.record(busiestMs)
         busiestMs = 0
         guard let metrics else { return }
@@ -122,6 +127,11 @@ struct FleetCounters {
     let phones: Gauge
     let inFlight: Gauge
     let backlog: Gauge
+    /// Jobs queued or running on the compute queue, and the head checks among them.
+    let computeQueue: Gauge
+    /// Backbone passes waiting for a batch.
+    let backboneQueue: Gauge
+    let headChecks: Gauge
     let headsAnnounced: Counter
     let headPulls: Counter
     let groupCommits: Counter
@@ -138,6 +148,9 @@ struct FleetCounters {
         phones = Gauge(label: "phones", factory: metrics)
         inFlight = Gauge(label: "registry_in_flight", factory: metrics)
         backlog = Gauge(label: "pull_backlog", factory: metrics)
+        computeQueue = Gauge(label: "compute_queue", factory: metrics)
+        backboneQueue = Gauge(label: "backbone_queue", factory: metrics)
+        headChecks = Gauge(label: "head_checks_queued", factory: metrics)
         headsAnnounced = Counter(label: "heads_announced", factory: metrics)
         headPulls = Counter(label: "head_pulls", factory: metrics)
         groupCommits = Counter(label: "group_commits", factory: metrics)
@@ -168,6 +181,34 @@ package struct DeploymentAppliedLine: Codable, Sendable {
     package var latencyMs: LatencySummary
     /// From the send to each phone's own stale entries being dropped (the sweep after the change).
     package var sweptMs: LatencySummary? = nil
+    /// From the send to the device process's reader having the broadcast (ms; wall clocks).
+    package var receivedMs: Double? = nil
+    /// From the reader to the fleet's task applying it (ms): the wait behind the task's units.
+    package var queuedMs: Double? = nil
+    /// The fleet task's units of 1 ms or more that ran while the broadcast waited ("kind:ms").
+    package var waitedFor: [String]? = nil
+}
+
+/// The fleet task's last few units of 1 ms or more, to name what a broadcast waited for.
+struct RecentUnits {
+    private var units: [(kind: String, ms: Double, ended: ContinuousClock.Instant)] = []
+    static let kept = 32
+
+    mutating func note(_ kind: String, ms: Double, ended: ContinuousClock.Instant) {
+        if units.count >= Self.kept { units.removeFirst() }
+        units.append((kind, ms, ended))
+    }
+
+    /// The units that ended after `instant` (they ran, at least in part, while something waited).
+    func overlapping(since instant: ContinuousClock.Instant) -> [String] {
+        units.filter { $0.ended > instant }.map { "\($0.kind):\(($0.ms * 10).rounded() / 10)" }
+    }
+}
+
+extension DeviceFleet {
+    static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+    }
 }
 
 /// Percentiles of a set of latencies (nearest-rank), in the unit they were given.

@@ -47,6 +47,11 @@ struct DeviceFleet {
     var accuracyStamp: ActivationStamp?
     /// A deployment change still reaching the phones (see ``catchUp(_:)``).
     var sweep: Sweep?
+    /// When the reader got the broadcast being handled (set by the node before ``observe(_:sentAtMs:)``).
+    var broadcastArrival: (receivedAtMs: UInt64, arrived: ContinuousClock.Instant)?
+    /// The fleet task's most recent units of 1 ms or more (``noteBusy(_:since:threshold:)``): what a
+    /// broadcast waited for is read from them when it is applied.
+    var recentUnits = RecentUnits()
     /// Next attempt to fetch a base model whose fetch failed.
     var modelRetryAt: ContinuousClock.Instant?
     /// Head announcements received (pull on change).
@@ -62,8 +67,8 @@ struct DeviceFleet {
     let waitingSends = SendCounter()
     /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``).
     var heads: [String: [Float]] = [:]
-    /// The last parameters received under each hash, not yet verified: later equal replies share them.
-    var seenHeads: [String: [Float]] = [:]
+    /// The last parameters received for each user (by head hash), not yet verified: later equal replies share them.
+    var seenHeads: [String: (hash: String, scalars: [Float])] = [:]
     /// Heads verified on the compute queue (confined to it).
     let headVerifications = HeadVerifications()
     /// Evaluations under way on the compute queue, and the phones waiting for each.
@@ -74,6 +79,10 @@ struct DeviceFleet {
     let compute = FleetCompute(label: "thaw.fleet.compute")
     /// Group commits run here (SQLite and its fsync), never on the Swift concurrency pool.
     let committer = FleetCompute(label: "thaw.fleet.commit")
+    /// Batches are assembled, encoded and handed to the socket loop here, in the order they were sent.
+    let sender = FleetCompute(label: "thaw.fleet.send")
+    /// Confined to `sender`.
+    let sendGate = SendGate()
     /// The longest unit of the fleet's task since the last metrics round (``noteBusy(_:since:)``).
     var busiestMs = 0.0
     /// Phones still to report in the current metrics round (a few per slice).
@@ -84,10 +93,12 @@ struct DeviceFleet {
     var inFlight: [UInt64: InFlightRequest] = [:]
     /// Phones with a head pull in flight (one each).
     var pulling: Set<Int> = []
+    /// Pulled heads whose checks are queued or running on the compute queue (``mayPull(inFlight:headChecksQueued:)``).
+    var headChecksQueued = 0
     /// Phones with a freeze sync in flight.
     var syncing: Set<Int> = []
     /// Backbone passes waiting for the next batched forward.
-    var backboneQueue: [BackboneRequest] = []
+    var backboneQueue = BackboneQueue()
     /// The model copy batched passes run on (see ``startBackboneJob()``), and whether one runs now.
     var backbone: BackboneModel?
     var computing = false
@@ -97,6 +108,8 @@ struct DeviceFleet {
     var phonesByUser: [String: [Int]] = [:]
     /// Phones told of a new head whose pull could not go out yet (window full, or a pull in flight).
     var pullBacklog: [Int] = []
+    /// The phones in `pullBacklog` (each once: a phone told of several heads pulls the newest once).
+    var backlogged: Set<Int> = []
     /// Snapshots waiting for the next group commit, by phone.
     var pendingWrites: [Int: DeviceSnapshot] = [:]
     /// Batches whose snapshot is durable, not sent yet (a broadcast went first).
@@ -192,10 +205,18 @@ struct DeviceFleet {
             // so from this instant no phone flushes, predicts with or swaps in anything stale. The
             // per-phone work (evictions, outbox, rebuilds) is the sweep, done in slices.
             let switchedMs = Double(WallClock.nowMs()) - Double(sentAtMs)
+            let switchedAt = ContinuousClock.now
             if let unfinished = sweep { finishSweep(unfinished) }
             sweep = Sweep(
                 state: state, sentAtMs: sentAtMs, switchedMs: switchedMs,
                 evictedBefore: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted }, remaining: phones.count)
+            if let arrival = broadcastArrival {
+                // Where the applied latency went: before the reader had it, and in the inbox behind the
+                // fleet task's units (each named, with its length).
+                sweep?.receivedMs = Double(arrival.receivedAtMs) - Double(sentAtMs)
+                sweep?.queuedMs = Self.milliseconds(switchedAt - arrival.arrived)
+                sweep?.waitedFor = recentUnits.overlapping(since: arrival.arrived)
+            }
             let due = ContinuousClock.now
             for index in phones.indices {
                 phones[index].behind = true
@@ -252,7 +273,8 @@ struct DeviceFleet {
             phones: phones.count,
             evicted: phones.reduce(0) { $0 + $1.machine.statistics.entriesEvicted } - done.evictedBefore,
             latencyMs: LatencySummary(Array(repeating: done.switchedMs, count: phones.count)),
-            sweptMs: LatencySummary(done.sweptMs))
+            sweptMs: LatencySummary(done.sweptMs), receivedMs: done.receivedMs, queuedMs: done.queuedMs,
+            waitedFor: done.waitedFor)
         StdoutLine.write(line)
         counters.deploymentApplied.record(line.latencyMs.p99)
         logger.info(
@@ -269,7 +291,7 @@ struct DeviceFleet {
             let wanted = phones[index].machine.headAnnounced(
                 hash: announced.headHash, modelVersion: ModelVersion(announced.modelVersion),
                 freezePoint: FreezePoint(Int(announced.freezePoint)), now: now)
-            if !wanted.isEmpty { pullBacklog.append(index) }
+            if !wanted.isEmpty, backlogged.insert(index).inserted { pullBacklog.append(index) }
         }
         headsAnnounced += 1
         counters.headsAnnounced.increment()
@@ -282,12 +304,13 @@ struct DeviceFleet {
         var waiting: [Int] = []
         var taken = 0
         for index in pullBacklog {
-            if inFlight.count >= Self.maximumInFlight { break }
+            if !Self.mayPull(inFlight: inFlight.count, headChecksQueued: headChecksQueued) { break }
             taken += 1
             if pulling.contains(index) {
                 waiting.append(index)
                 continue
             }
+            backlogged.remove(index)
             catchUp(index)
             try await perform([.requestHead(haveHash: phones[index].machine.head?.hash)], phone: index)
         }
@@ -430,7 +453,12 @@ struct DeviceFleet {
                 if entry.due < (phones[index].nextTick ?? entry.due) { continue }
             }
             if let nextTick = phones[index].nextTick, entry.due < nextTick { continue }
-            for _ in 0..<configuration.samplesPerTick where !phones[index].streamFinished {
+            // Backpressure: while the passes already asked for would keep the compute queue busy for a
+            // few batches, the phone's next sample waits (its stream does not advance; nothing is lost).
+            // The phones then produce samples at the rate one process can compute them, instead of a
+            // queue growing by thousands of requests a second that the fleet task walked at every pass.
+            for _ in 0..<configuration.samplesPerTick
+            where !phones[index].streamFinished && backboneQueue.count < Self.backboneBacklog {
                 let sample = phones[index].stream[phones[index].cursor]
                 phones[index].cursor += 1
                 let annotated = Double.random(in: 0..<1, using: &generator) < configuration.annotationShare
@@ -464,6 +492,7 @@ struct DeviceFleet {
         backboneQueue.removeAll()
         inFlight.removeAll()
         pullBacklog.removeAll()
+        backlogged.removeAll()
         heldSends.removeAll()
         releasedSends.removeAll()
         backboneResults.removeAll()
@@ -601,6 +630,12 @@ struct Sweep {
     var evictedBefore: Int
     var remaining: Int
     var sweptMs: [Double] = []
+    /// From the send to the process's reader having the broadcast (wall clocks, ms resolution).
+    var receivedMs: Double?
+    /// From the reader to the fleet's task applying it.
+    var queuedMs: Double?
+    /// The fleet task's units that ran while it waited ("kind:ms").
+    var waitedFor: [String]?
 }
 
 /// A count shared between the fleet's task and the tasks it starts.

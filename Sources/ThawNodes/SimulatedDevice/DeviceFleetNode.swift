@@ -128,29 +128,43 @@ public struct DeviceFleetNode: Sendable {
                 pushes: pushes, metrics: configuration.metrics != nil ? loop.sockets[2] : nil, store: store, inbox: inbox,
                 nodeMetrics: metrics)
             let announce = configuration.announce.isEmpty ? nil : loop.sockets[announceIndex]
+            // Registry replies are copied out and decoded on a thread of their own (a head is 6.4 MB at
+            // freeze point 7, a few ms each, and the phones of a user pull it together), in their order:
+            // a broadcast behind a burst of them in the socket loop's stream is then not held by their
+            // decoding, only routed past them.
+            let decoder = FleetCompute(label: "thaw.fleet.decode")
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await delivery in loop.inbound {
-                        let raw = delivery.frames.map(\.bytes)
                         if delivery.socket == sub || delivery.socket == announce {
+                            let raw = delivery.frames.map(\.bytes)
                             do {
-                                inbox.put(.broadcast(try WireCodec.decodePublished(raw)))
+                                let (receivedAtMs, arrived) = (WallClock.nowMs(), ContinuousClock.now)
+                                inbox.put(
+                                    .broadcast(
+                                        try WireCodec.decodePublished(raw), receivedAtMs: receivedAtMs, arrived: arrived))
                             } catch {
                                 refusals.refuse(on: delivery.socket == sub ? "sub" : "announce", error)
                             }
                         } else if delivery.socket == dealer {
-                            do {
-                                let decoded = try WireCodec.decode(raw)
-                                if case .baseModelReply = decoded.message {
-                                    await replies.push(delivery)
-                                } else {
-                                    inbox.put(.reply(decoded, bytes: raw.reduce(0) { $0 + $1.count }))
+                            decoder.submit {
+                                let raw = delivery.frames.map(\.bytes)
+                                do {
+                                    let decoded = try WireCodec.decode(raw)
+                                    if case .baseModelReply = decoded.message {
+                                        // The blocking base-model fetch's reply (one at a time, no order to keep).
+                                        Task { await replies.push(delivery) }
+                                    } else {
+                                        inbox.put(.reply(decoded, bytes: raw.reduce(0) { $0 + $1.count }))
+                                    }
+                                } catch {
+                                    refusals.refuse(on: "dealer", error)
                                 }
-                            } catch {
-                                refusals.refuse(on: "dealer", error)
                             }
                         }
                     }
+                    // Replies still being decoded are handed over first.
+                    await decoder.run {}
                     await replies.finish()
                     inbox.put(.closed)
                 }
@@ -186,7 +200,8 @@ public struct DeviceFleetNode: Sendable {
                 let started = ContinuousClock.now
                 defer { fleet.noteBusy(event.kind, since: started) }
                 switch event {
-                case .broadcast(let decoded):
+                case .broadcast(let decoded, let receivedAtMs, let arrived):
+                    fleet.broadcastArrival = (receivedAtMs, arrived)
                     try await fleet.observe(decoded.message, sentAtMs: decoded.metadata.sentAtUnixMs)
                 case .reply(let decoded, let bytes):
                     try await fleet.replyArrived(decoded, bytes: bytes)
@@ -200,6 +215,8 @@ public struct DeviceFleetNode: Sendable {
                     try await fleet.rebuilt(result)
                 case .headChecked(let result):
                     try await fleet.headChecked(result)
+                case .sent(let phone, let bytes):
+                    fleet.sent(phone: phone, bytes: bytes)
                 case .shutdown, .closed:
                     return
                 }

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import ThawData
 import ThawLearning
 import ThawNN
@@ -14,20 +15,28 @@ import ThawWire
 /// given (values) and the objects confined to this queue (the model copy, ``EvaluationInputs``).
 final class FleetCompute: Sendable {
     private let queue: DispatchQueue
+    private let queued = Mutex(0)
 
     init(label: String) {
         queue = DispatchQueue(label: label)
     }
 
+    /// Jobs submitted and not finished yet (the fleet bounds what it submits by kind; this is the total).
+    var pending: Int { queued.withLock { $0 } }
+
     /// Runs `job` after every job submitted before it.
     func submit(_ job: @escaping @Sendable () -> Void) {
-        queue.async(execute: job)
+        queued.withLock { $0 += 1 }
+        queue.async {
+            job()
+            self.queued.withLock { $0 -= 1 }
+        }
     }
 
     /// Runs `job` on the queue and returns once it finished, suspending (not blocking) the caller.
     func run(_ job: @escaping @Sendable () -> Void) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async {
+            submit {
                 job()
                 continuation.resume()
             }
@@ -191,7 +200,10 @@ struct HeadCheckJob: Sendable {
             result.evidence = HeadSwapGate.Evidence(samples: 0, wins: 0, losses: 0)
             return result
         }
-        let inputs = Tensor(shape: [gate.inputs.count] + shape, scalars: gate.inputs.flatMap(\.scalars))
+        var stacked: [Float] = []
+        stacked.reserveCapacity(gate.inputs.reduce(0) { $0 + $1.count })
+        for input in gate.inputs { input.append(to: &stacked) }
+        let inputs = Tensor(shape: [gate.inputs.count] + shape, scalars: stacked)
         // Class probabilities, not only predicted classes: the gate's likelihood tie-break needs them.
         let layers = freezePoint.index..<model.layerCount
         backbone.load(head: gate.current, key: gate.currentKey, freezePoint: freezePoint)

@@ -3,8 +3,9 @@ import ThawWire
 
 /// What reaches a device process's fleet from outside, in arrival order.
 enum FleetEvent: Sendable {
-    /// A coordinator broadcast (deployment state, invalidation, heartbeat).
-    case broadcast(DecodedMessage)
+    /// A coordinator broadcast (deployment state, invalidation, heartbeat), and when the reader got it
+    /// (wall clock, for the transport share of the applied latency; monotonic, for the inbox share).
+    case broadcast(DecodedMessage, receivedAtMs: UInt64 = 0, arrived: ContinuousClock.Instant = .now)
     /// A reply from the registry to one of the fleet's in-flight requests, and its size on the wire
     /// (all frames, counted by the reader: the fleet never re-encodes a reply to learn it).
     case reply(DecodedMessage, bytes: Int)
@@ -18,6 +19,8 @@ enum FleetEvent: Sendable {
     case rebuilt(RebuildResult)
     /// A pulled head's checks and gate evidence finished on the compute queue.
     case headChecked(HeadCheckResult)
+    /// A phone's batch was encoded and handed to the socket loop on the send queue (its size on the wire).
+    case sent(phone: Int, bytes: Int)
     /// SIGTERM/SIGINT (through `RoleService`).
     case shutdown
     /// The socket loop ended.
@@ -33,6 +36,7 @@ enum FleetEvent: Sendable {
         case .evaluated: "evaluated"
         case .rebuilt: "rebuilt"
         case .headChecked: "head-checked"
+        case .sent: "sent"
         case .shutdown: "shutdown"
         case .closed: "closed"
         }

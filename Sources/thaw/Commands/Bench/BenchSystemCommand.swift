@@ -35,12 +35,29 @@ struct BenchSystemCommand: AsyncParsableCommand {
     var database: String?
     @Option(help: "With --database: registry process counts on PostgreSQL, comma-separated.") var registries: String = "1,2"
     @Option(help: "With --database: seconds of head pulls after each throughput run.") var headPullSeconds: Int = 5
+    @Option(help: "Fleet benchmark: freeze moves (k -> k-1 -> k ...), one applied-latency sample each.")
+    var fleetFreezeMoves: Int = 1
+    @Option(help: "Fleet benchmark: seconds between the model change and each freeze move.") var fleetBetween: Int = 15
+    @Option(help: "Fleet benchmark: instead, the client-scaling curve at these phone counts (comma-separated), each over --fleet-seconds.")
+    var fleetScaling: String?
 
     func run() async throws {
+        if fleet, let fleetScaling {
+            var settings = FleetScalingBenchmark.Settings(executable: try UpCommand.ownExecutable())
+            settings.phoneCounts = try Self.integers(fleetScaling, "--fleet-scaling")
+            (settings.workers, settings.windowSeconds) = (fleetWorkers, fleetSeconds)
+            let results = try await FleetScalingBenchmark(settings: settings) { print("[bench scaling] \($0)") }
+                .run(workDirectory: "/tmp/thaw-scaling-\(getpid())")
+            try FleetScalingBenchmark.print(
+                results, to: output == "bench-results/system.json" ? "bench-results/fleet-scaling.json" : output)
+            return
+        }
         if fleet {
             var settings = FleetBenchmark.Settings(executable: try UpCommand.ownExecutable())
             (settings.phones, settings.workers, settings.loadSeconds) = (phones, fleetWorkers, fleetSeconds)
             settings.warmUp = .seconds(warmUp)
+            settings.freezeMoves = fleetFreezeMoves
+            settings.between = .seconds(fleetBetween)
             let results = try await FleetBenchmark(settings: settings) { print("[bench fleet] \($0)") }
                 .run(workDirectory: "/tmp/thaw-fleet-\(getpid())")
             try FleetBenchmark.print(results, to: output == "bench-results/system.json" ? "bench-results/fleet.json" : output)
