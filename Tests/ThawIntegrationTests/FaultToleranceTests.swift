@@ -99,10 +99,11 @@ struct FaultToleranceTests {
             defer { try? store.close() }
             // Mid-flush: the phone's persisted state shows a batch sent and not yet acknowledged. The ack
             // can still be committed between that reading and the kill; then the kill was not mid-flush,
-            // so the phones are started again and killed at the next batch in flight (a bounded number of times).
+            // so the phones are started again and killed at the next batch in flight (a bounded number of
+            // times: a worker that acknowledges quickly leaves a short window, and 5 tries once all missed it).
             var crashed: DeviceSnapshot?
             var inFlight: Set<UInt64> = []
-            for _ in 0..<5 where inFlight.isEmpty {
+            for _ in 0..<20 where inFlight.isEmpty {
                 try await cluster.waitUntil("phones-0 has a batch in flight", interval: .milliseconds(50)) {
                     (try? store.load(device: "phones-0"))?.entries.contains {
                         if case .inFlight = $0.upload { true } else { false }
