@@ -12,7 +12,28 @@ import ThawZMQ
 /// the wire with one head per user, then `clients` DEALER sockets that each keep one conditional
 /// `HeadRequest` in flight (`have_hash` = the current head, so every answer is `NOT_MODIFIED`) for
 /// `seconds`. Reports pulls per second and latency percentiles measured in this process.
+///
+/// That closed loop measures capacity, not latency: with `clients` requests always queued, the mean
+/// latency is `clients ÷ rate` by Little's law whatever the registry does. So the same run then offers
+/// a fixed rate (`offeredRate`, open loop, as phones would: requests are sent on a schedule whether or
+/// not earlier ones were answered) over the same clients, and each latency is measured from the
+/// request's *scheduled* send time, so a sender that falls behind counts against the registry rather
+/// than hiding its delay (no coordinated omission).
 public struct RegistryBenchmark: Sendable {
+    /// Latency at a fixed offered rate (open loop).
+    public struct OpenLoop: Codable, Sendable {
+        public var offeredPerSecond: Double
+        public var answeredPerSecond: Double
+        public var pulls: Int
+        public var notModified: Int
+        /// Requests whose reply never came before the end of the drain (counted, not in the percentiles).
+        public var unanswered: Int
+        public var p50Ms: Double
+        public var p90Ms: Double
+        public var p99Ms: Double
+        public var maxMs: Double
+    }
+
     public struct Result: Codable, Sendable {
         public var registryExecutable: String
         public var clients: Int
@@ -27,6 +48,8 @@ public struct RegistryBenchmark: Sendable {
         public var p90Ms: Double
         public var p99Ms: Double
         public var maxMs: Double
+        /// The same registry and clients at `offeredRate` (nil when not measured or in older entries).
+        public var openLoop: OpenLoop?
     }
 
     public var executable: String
@@ -35,8 +58,14 @@ public struct RegistryBenchmark: Sendable {
     public var freezePoint: Int
     public var seconds: Double
     public var scratch: String
+    /// Pulls per second offered in the open-loop phase; 0 skips it.
+    public var offeredRate: Double
 
-    public init(executable: String, clients: Int, users: Int, freezePoint: Int, seconds: Double, scratch: String) {
+    public init(
+        executable: String, clients: Int, users: Int, freezePoint: Int, seconds: Double, scratch: String,
+        offeredRate: Double = 10_000
+    ) {
+        self.offeredRate = offeredRate
         self.executable = executable
         self.clients = clients
         self.users = users
@@ -77,7 +106,11 @@ public struct RegistryBenchmark: Sendable {
                 hashes.append(hash)
             }
             log("\(clients) clients pulling for \(seconds) s")
-            let result = try await measure(endpoint: endpoint, hashes: hashes, headParameters: headCount)
+            var result = try await measure(endpoint: endpoint, hashes: hashes, headParameters: headCount)
+            if offeredRate > 0 {
+                log("\(clients) clients offering \(Int(offeredRate)) pulls/s for \(seconds) s (open loop)")
+                result.openLoop = try await measureOpenLoop(endpoint: endpoint, hashes: hashes)
+            }
             await cluster.stopAll()
             return result
         } catch {
@@ -152,6 +185,97 @@ public struct RegistryBenchmark: Sendable {
                 headParameters: headParameters, seconds: elapsed, pulls: pulls, notModified: notModified,
                 pullsPerSecond: Double(pulls) / elapsed, p50Ms: percentile(0.5), p90Ms: percentile(0.9),
                 p99Ms: percentile(0.99), maxMs: latencies.last ?? 0)
+        }
+    }
+
+    /// The open-loop phase: request `i` is due at `start + i / offeredRate` on client `i mod clients`; a
+    /// sender task sends whatever is due each millisecond, and a reply's latency runs from its request's
+    /// due time (the reply echoes the request id in `in_reply_to`, so the due time is recomputed from it).
+    private func measureOpenLoop(endpoint: Endpoint, hashes: [String]) async throws -> OpenLoop {
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        let specs = (0..<clients).map { _ in
+            SocketSpec(kind: .dealer, connect: [endpoint], options: [.maxMessageSize(64 << 20)])
+        }
+        let total = max(1, Int(offeredRate * seconds))
+        let interval = 1.0 / offeredRate
+        let clients = self.clients
+        let freezePoint = self.freezePoint
+        let requests: [ThawMessage] = (0..<clients).map { client in
+            let user = client % hashes.count
+            return .headRequest(
+                HeadRequest(
+                    userID: "bench-user-\(user)", deviceID: "bench-device-\(client)", haveHash: hashes[user],
+                    modelVersion: 1, freezePoint: UInt32(freezePoint)))
+        }
+        return try await withSocketLoop(context: context, sockets: specs, queueCapacity: 1 << 16) { loop in
+            // Warm-up as in the closed loop: one round trip per client, not measured.
+            let warmup = try WireCodec.encode(
+                requests[0], metadata: WireMetadata(sender: "bench-warm", sequence: 0, sentAtUnixMs: 1)
+            ).map { Frame($0) }
+            for client in 0..<clients { try await loop.send(warmup, on: loop.sockets[client]) }
+            var warm = 0
+            for try await _ in loop.inbound {
+                warm += 1
+                if warm == clients { break }
+            }
+            let start = ContinuousClock.now + .milliseconds(5)
+            func due(_ index: Int) -> ContinuousClock.Instant { start + .seconds(Double(index) * interval) }
+            let sender = Task {
+                var next = 0
+                while next < total {
+                    try await Task.sleep(until: due(next), tolerance: .microseconds(100))
+                    let now = ContinuousClock.now
+                    while next < total, due(next) <= now {
+                        let client = next % clients
+                        let frames = try WireCodec.encode(
+                            requests[client],
+                            metadata: WireMetadata(sender: "bench-\(client)", sequence: UInt64(next + 1), sentAtUnixMs: 1)
+                        ).map { Frame($0) }
+                        try await loop.send(frames, on: loop.sockets[client])
+                        next += 1
+                    }
+                }
+            }
+            // The drain: replies still missing a second after the last request was due are unanswered; the
+            // receiver is cancelled then (iterating the inbound stream ends on cancellation).
+            let deadline = due(total) + .seconds(1)
+            let receiver = Task { () throws -> (latencies: [Double], notModified: Int, lastReply: ContinuousClock.Instant) in
+                var latencies: [Double] = []
+                latencies.reserveCapacity(total)
+                var notModified = 0
+                var lastReply = start
+                for try await delivery in loop.inbound {
+                    let now = ContinuousClock.now
+                    guard let decoded = try? WireCodec.decode(delivery.frames.map(\.bytes)),
+                        decoded.metadata.inReplyTo >= 1, decoded.metadata.inReplyTo <= UInt64(total)
+                    else { continue }
+                    latencies.append((now - due(Int(decoded.metadata.inReplyTo) - 1)) / .milliseconds(1))
+                    lastReply = now
+                    if case .headReply(let reply) = decoded.message, reply.status == .notModified { notModified += 1 }
+                    if latencies.count == total { break }
+                }
+                return (latencies, notModified, lastReply)
+            }
+            let watchdog = Task {
+                try await Task.sleep(until: deadline, tolerance: .milliseconds(10))
+                receiver.cancel()
+            }
+            try await sender.value
+            let received = try await receiver.value
+            watchdog.cancel()
+            var latencies = received.latencies
+            let notModified = received.notModified
+            let lastReply = received.lastReply
+            let answeredSeconds = max(1e-9, (lastReply - start) / .seconds(1))
+            latencies.sort()
+            func percentile(_ p: Double) -> Double {
+                latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+            }
+            return OpenLoop(
+                offeredPerSecond: offeredRate, answeredPerSecond: Double(latencies.count) / answeredSeconds,
+                pulls: latencies.count, notModified: notModified, unanswered: total - latencies.count,
+                p50Ms: percentile(0.5), p90Ms: percentile(0.9), p99Ms: percentile(0.99), maxMs: latencies.last ?? 0)
         }
     }
 }

@@ -106,6 +106,12 @@ public struct SystemBenchmark {
         public var replayedSamples: Int?
         /// New samples per second when the same samples are trained without replay.
         public var newSamplesPerSecondWithoutReplay: Double?
+        /// New samples per second of two engines training at once on two threads (each the same round as
+        /// above, each its own model): what two workers could do on this machine if nothing else ran.
+        public var twoAtOnceNewSamplesPerSecond: Double?
+        /// `twoAtOnceNewSamplesPerSecond ÷ newSamplesPerSecond`: the machine's ceiling for two workers'
+        /// scaling. On two independent cores it is near 2; on two hyper-threads of one core much less.
+        public var twoAtOnceScaling: Double?
     }
 
     /// Push-to-committed-head time of one user's batches sent one after another, each waited for.
@@ -434,11 +440,29 @@ public struct SystemBenchmark {
         }
         let plain = plainTimes.sorted()[plainTimes.count / 2]
         let withReplay = replayTimes.sorted()[replayTimes.count / 2]
+        // Two engines at once, each on its own thread with its own model and trainer (BLAS stays at one
+        // thread per call), timed until both finish; median of five. Two workers cannot beat this.
+        // Each thread touches only its own trainer, so sharing the array across the two threads is safe.
+        nonisolated(unsafe) let copies = try (0..<2).map { _ in HeadTrainer(model: try ModelCheckpoint.load(from: modelPath).makeModel(), recipe: recipe) }
+        let replayLabels = labels
+        var pairTimes: [Double] = []
+        for run in 1...5 {
+            let started = ContinuousClock.now
+            DispatchQueue.concurrentPerform(iterations: 2) { copy in
+                _ = copies[copy].train(
+                    start: nil, activations: all, labels: replayLabels, freezePoint: state.freezePoint,
+                    seed: UInt64(run * 2 + copy))
+            }
+            pairTimes.append(Self.seconds(ContinuousClock.now - started))
+        }
+        let pair = pairTimes.sorted()[pairTimes.count / 2]
+        let twoAtOnce = Double(2 * samples) / pair
         return Engine(
             samples: samples, epochs: recipe.epochs, batchSize: recipe.batchSize, seconds: withReplay,
             newSamplesPerSecond: Double(samples) / withReplay,
             samplePassesPerSecond: Double((samples + replayed) * recipe.epochs) / withReplay,
-            replayedSamples: replayed, newSamplesPerSecondWithoutReplay: Double(samples) / plain)
+            replayedSamples: replayed, newSamplesPerSecondWithoutReplay: Double(samples) / plain,
+            twoAtOnceNewSamplesPerSecond: twoAtOnce, twoAtOnceScaling: twoAtOnce / (Double(samples) / withReplay))
     }
 
     /// The recipe ``BenchCluster/writeTopology`` gives the workers (learning rate 0.05, plain SGD,

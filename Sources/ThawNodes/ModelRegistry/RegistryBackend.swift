@@ -118,7 +118,14 @@ public enum RegistryBackends {
 }
 
 extension RegistryBackend {
-    /// A device's conditional head read (see ``RegistryStore/head(_:ifNoneMatch:modelVersion:freezePoint:hyperParameterHash:)``).
+    /// A device's conditional head read: never serves a head trained under another model version or
+    /// freeze point than the caller's (nor, when given, other hyper-parameters).
+    ///
+    /// - Parameters:
+    ///   - ifNoneMatch: the hash of the head the caller already holds, or nil.
+    ///   - hyperParameterHash: when non-nil, the head must also match it.
+    /// - Returns: `.notModified` when the latest head has hash `ifNoneMatch` (and the stamps match),
+    ///   `.head` with a newer matching head, `.noHead`, or `.stale` when the latest head's stamps differ.
     public func head(
         _ user: UserID, ifNoneMatch: String?, modelVersion: ModelVersion, freezePoint: FreezePoint,
         hyperParameterHash: String? = nil

@@ -8,47 +8,6 @@ extension RegistryStore {
         try read { db in try Self.fetchLatestHead(db, user: user) }
     }
 
-    /// A device's conditional head read: never serves a head trained under another model version or
-    /// freeze point than the caller's (nor, when given, other hyper-parameters).
-    ///
-    /// - Parameters:
-    ///   - ifNoneMatch: the hash of the head the caller already holds, or nil.
-    ///   - modelVersion: the caller's base model version; the head must match it.
-    ///   - freezePoint: the caller's freeze point; the head must match it.
-    ///   - hyperParameterHash: when non-nil, the head must also match it.
-    /// - Returns: `.notModified` when the latest head has hash `ifNoneMatch` (and the stamps match),
-    ///   `.head` with a newer matching head, `.noHead`, or `.stale` when the latest head's stamps differ.
-    public func head(
-        _ user: UserID, ifNoneMatch: String?, modelVersion: ModelVersion, freezePoint: FreezePoint,
-        hyperParameterHash: String? = nil
-    ) throws -> HeadLookup {
-        let latest = try read { db in try Self.fetchLatestHead(db, user: user) }
-        let lookup: HeadLookup
-        if let latest {
-            let matches =
-                latest.stamps.modelVersion == modelVersion && latest.stamps.freezePoint == freezePoint
-                && (hyperParameterHash.map { $0 == latest.stamps.hyperParameterHash } ?? true)
-            if !matches {
-                lookup = .stale(latestVersion: latest.version, latestStamps: latest.stamps)
-            } else if latest.hash == ifNoneMatch {
-                lookup = .notModified(version: latest.version, hash: latest.hash)
-            } else {
-                lookup = .head(latest)
-            }
-        } else {
-            lookup = .noHead
-        }
-        count {
-            switch lookup {
-            case .head: $0.headsServed += 1
-            case .notModified: $0.notModified += 1
-            case .stale: $0.staleHeadReads += 1
-            case .noHead: break
-            }
-        }
-        return lookup
-    }
-
     /// Compare-and-set: commits `commit` as version `parentVersion + 1` only if `parentVersion` is still
     /// the user's latest version (0 meaning "no head yet"), in one write transaction.
     ///

@@ -89,6 +89,12 @@ struct BenchSystemCommand: AsyncParsableCommand {
                     engine.samples, engine.replayedSamples ?? 0, engine.epochs, engine.batchSize, engine.seconds,
                     engine.newSamplesPerSecond, engine.samplePassesPerSecond,
                     engine.newSamplesPerSecondWithoutReplay ?? 0))
+            if let twoAtOnce = engine.twoAtOnceNewSamplesPerSecond, let ceiling = engine.twoAtOnceScaling {
+                print(
+                    String(
+                        format: "two engines at once (2 threads, the same round each): %.0f new samples/s = %.2f× one: "
+                            + "the machine's ceiling for 2 workers", twoAtOnce, ceiling))
+            }
         }
         print("\nthroughput (FedAvg CNN, freeze point \(results.freezePoint), \(results.cores) cores)")
         print(
@@ -104,7 +110,12 @@ struct BenchSystemCommand: AsyncParsableCommand {
                     (row.machineBusyShare ?? 0) * 100,
                     row.workerPeakKiB.map { String($0 / 1024) }.joined(separator: ",") as NSString))
         }
-        if let scaling = results.twoWorkerScaling { print(String(format: "2 workers ÷ 1 worker: %.2f×", scaling)) }
+        if let scaling = results.twoWorkerScaling {
+            let ceiling = results.engine?.twoAtOnceScaling
+            print(
+                String(format: "2 workers ÷ 1 worker: %.2f×", scaling)
+                    + (ceiling.map { String(format: " (two engines at once: %.2f×; the workers reach %.0f%% of it)", $0, scaling / $0 * 100) } ?? ""))
+        }
         if database != nil {
             print("\nregistry backends (same batches, same workers, one run)")
             print(
