@@ -73,7 +73,8 @@ public struct NodeSettings: Sendable {
         return TrainingRecipe(
             optimizer: .sgd(learningRate: Float(options.learningRate), momentum: momentum, weightDecay: 0),
             epochs: options.epochs, batchSize: options.batchSize,
-            activationEncoding: ActivationEncoding(rawValue: options.activationEncoding.rawValue) ?? .float32)
+            activationEncoding: ActivationEncoding(rawValue: options.activationEncoding.rawValue) ?? .float32,
+            headInterpolation: Float(options.headInterpolation))
     }
 
     public var initialDeployment: DeploymentState {

@@ -31,6 +31,18 @@ import ThawTopology
         #expect(topology.node(named: "monitor")?.options.monitor?.interval == expected)
     }
 
+    @Test func headInterpolationIsAWorkerOptionInZeroToOne() throws {
+        let topology = try Self.parse(
+            "  - { name: trainer, role: worker, endpoints: { pull: \"inproc://t\" }, options: { head-interpolation: 1 } }\n")
+        #expect(topology.node(named: "trainer")?.options.worker?.headInterpolation == 1)
+        #expect(WorkerOptions().headInterpolation == 0.5)
+        let error = #expect(throws: TopologyError.self) {
+            try Self.parse(
+                "  - { name: trainer, role: worker, endpoints: { pull: \"inproc://t\" }, options: { head-interpolation: 0 } }\n")
+        }
+        #expect(error?.keyPath == "nodes[3].options.head-interpolation")
+    }
+
     @Test func badDurationIsRejectedWithKeyPath() {
         let error = #expect(throws: TopologyError.self) {
             try Self.parse("  - { name: monitor, role: monitor, options: { interval: soon } }\n")

@@ -35,7 +35,7 @@ extension RoleOptions {
             return .registry(options)
         case .worker:
             var options = WorkerOptions()
-            let keys = ["epochs", "learning-rate", "optimiser", "momentum", "batch-size", "activation-encoding"]
+            let keys = ["epochs", "learning-rate", "optimiser", "momentum", "batch-size", "activation-encoding", "head-interpolation"]
             guard let reader = try node.mapping("options", keys: keys) else { return .worker(options) }
             options.epochs = try reader.int("epochs", in: 1...10_000) ?? options.epochs
             options.learningRate = try reader.double("learning-rate", in: 1e-6...10) ?? options.learningRate
@@ -56,6 +56,7 @@ extension RoleOptions {
                 }
                 options.activationEncoding = encoding
             }
+            options.headInterpolation = try reader.double("head-interpolation", in: 0.01...1) ?? options.headInterpolation
             return .worker(options)
         case .device:
             return .device(try decodeDevice(node))

@@ -57,6 +57,10 @@ public struct WorkerOptions: Hashable, Sendable {
     /// How phones upload activations (`activation-encoding: float32 | float16 | int8`); part of the
     /// hyper-parameter stamp (docs/PROTOCOL.md, "Activation encodings").
     public var activationEncoding: ActivationEncoding = .float32
+    /// How far a committed head moves from the base model's head toward the trained one
+    /// (`head-interpolation`, in (0, 1]; 1 commits the trained head). Half-way heads by default: the
+    /// setting that made no user worse (docs/LEARNING.md). Part of the hyper-parameter stamp.
+    public var headInterpolation: Double = 0.5
 
     /// The deployment's activation encoding (ThawWire's `ActivationEncoding` by name: this leaf module
     /// does not import ThawWire).
