@@ -94,6 +94,7 @@ struct MultiHostNetworkTests {
         .enabled(if: geteuid() == 0, "not root: the multi-host test creates network namespaces (ip netns)"),
         .enabled(if: NetworkLab.ipTool != nil, "no `ip` command: install iproute2 (scripts/test does)"))
     func threeHostsOverCurveSurviveCutLinksAndReachTheGoalWithNothingLost() async throws {
+        Self.removeLeftoverFolders()
         let path = "/tmp/thaw-mh-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -191,6 +192,16 @@ struct MultiHostNetworkTests {
         }
         try await run.waitUntil("goal-reached on edge-1", timeout: .seconds(240)) {
             phones.output.contains { $0.contains("\"event\":\"goal-reached\"") }
+        }
+    }
+
+    /// Removes the folders of earlier test processes that were killed before their teardown (the
+    /// namespaces of such runs are removed by ``NetworkLab``; their nodes exit with their parent).
+    static func removeLeftoverFolders() {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix("thaw-mh-") {
+            guard let owner = Int32(name.dropFirst("thaw-mh-".count).prefix { $0.isNumber }), owner != getpid(), kill(owner, 0) != 0
+            else { continue }
+            try? FileManager.default.removeItem(atPath: "/tmp/\(name)")
         }
     }
 
