@@ -173,12 +173,14 @@ struct MultiHostNetworkTests {
         }
         for (host, peer, port) in [("edge-1", "cloud-1", 5703), ("cloud-2", "cloud-1", 5703)] {
             let before = try run.audit()
+            let connectionsBefore = lab.connections(in: host, toPort: port)
             try lab.unplug(host)
             let cutAt = ContinuousClock.now
             let blocked = try await SupervisionTests.UpRun.onThread { !lab.canConnect(from: host, to: peer, port: port) }
             #expect(blocked, "\(host) still reaches \(peer) with its link down")
             try await Task.sleep(until: cutAt + outage)
             try lab.plug(host)
+            let pluggedAt = ContinuousClock.now
             try await run.waitUntil("\(host) reaches \(peer) again", timeout: .seconds(30)) {
                 lab.canConnect(from: host, to: peer, port: port)
             }
@@ -187,12 +189,17 @@ struct MultiHostNetworkTests {
                 try run.audit().batches > before.batches || phones.output.contains { $0.contains("\"event\":\"goal-reached\"") }
             }
             let after = try run.audit()
+            let connectionsAfter = lab.connections(in: host, toPort: port)
+            let healed = ContinuousClock.now - pluggedAt
+            let seconds = Double(healed.components.seconds) + Double(healed.components.attoseconds) / 1e18
             print(
-                "[multi-host] \(host) unplugged for \(outage): \(before.batches) batches stored before the cut, \(after.batches) once it healed")
+                "[multi-host] \(host) unplugged for \(outage): \(before.batches) batches stored before the cut, \(after.batches) \(String(format: "%.1f", seconds)) s after the link came back; connections to :\(port) before \(connectionsBefore.sorted()), after \(connectionsAfter.sorted())")
         }
         try await run.waitUntil("goal-reached on edge-1", timeout: .seconds(240)) {
             phones.output.contains { $0.contains("\"event\":\"goal-reached\"") }
         }
+        let backoffs = phones.output.filter { $0.contains("head pull failed; backing off") }.count
+        print("[multi-host] goal reached; edge-1 logged \(backoffs) failed head pulls (backing off)")
     }
 
     /// Removes the folders of earlier test processes that were killed before their teardown (the

@@ -84,6 +84,19 @@ final class NetworkLab: Sendable {
         return result?.status == 0
     }
 
+    /// The established tcp connections inside `host` to remote port `port`, as `local -> remote`
+    /// address pairs (`ss`, from iproute2): the same set before and after a cut means the connections
+    /// survived it rather than being re-made.
+    func connections(in host: String, toPort port: Int) -> Set<String> {
+        let result = try? Self.execute(
+            Self.ipTool ?? "ip", inside(host, ["ss", "-Htn", "state", "established", "( dport = :\(port) )"]))
+        let lines = (result?.output ?? "").split(separator: "\n")
+        return Set(lines.compactMap { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count >= 4 ? "\(fields[2]) -> \(fields[3])" : nil
+        })
+    }
+
     /// Deletes the namespaces and hosts files of this lab; safe to call more than once.
     func tearDown() {
         let first = torn.withLock { torn in
