@@ -181,8 +181,13 @@ struct MultiHostNetworkTests {
             try await Task.sleep(until: cutAt + outage)
             try lab.plug(host)
             let pluggedAt = ContinuousClock.now
-            try await run.waitUntil("\(host) reaches \(peer) again", timeout: .seconds(30)) {
-                lab.canConnect(from: host, to: peer, port: port)
+            // The probe blocks for up to 2 s, so it runs on a thread of its own, not on the cooperative pool.
+            let reconnectDeadline = pluggedAt + .seconds(30)
+            while !(try await SupervisionTests.UpRun.onThread { lab.canConnect(from: host, to: peer, port: port) }) {
+                guard ContinuousClock.now < reconnectDeadline else {
+                    throw FaultToleranceTests.TestFailure("\(host) does not reach \(peer) 30 s after its link came back")
+                }
+                try await Task.sleep(for: .milliseconds(200))
             }
             // Healed: work crosses the link again (more batches stored), unless the goal came first.
             try await run.waitUntil("batches stored after \(host)'s link came back", timeout: .seconds(120)) {
