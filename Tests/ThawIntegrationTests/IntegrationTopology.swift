@@ -27,6 +27,9 @@ struct IntegrationTopology {
     /// Registry processes: more than one needs a shared `postgres://` ``database`` (the extra ones are
     /// named `registry-2`, `registry-3`, …).
     var registries = 1
+    /// Every endpoint on tcp over loopback (free ports, CURVE on: `thaw up` makes a key pair per node)
+    /// instead of ipc under the folder.
+    var loopbackTCP = false
 
     private func extraRegistries(in directory: String) -> String {
         guard registries > 1 else { return "" }
@@ -101,8 +104,62 @@ struct IntegrationTopology {
 
                 """
         }
+        if loopbackTCP { text = try Self.onLoopbackTCP(text, directory: directory, workers: workers) }
         let file = "\(directory)/topology.yaml"
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         return file
+    }
+
+    /// `text` with every `ipc://<directory>/<name>` replaced by `tcp://127.0.0.1:<port>`, one port per
+    /// name from one run of free ports; the workers' `pull` gets `workers` ports in a row (instance i
+    /// binds the port plus i).
+    static func onLoopbackTCP(_ text: String, directory: String, workers: Int) throws -> String {
+        let prefix = "ipc://\(directory)/"
+        var names: [String] = []
+        var rest = Substring(text)
+        while let range = rest.range(of: prefix) {
+            let name = String(rest[range.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" })
+            if !names.contains(name) { names.append(name) }
+            rest = rest[range.upperBound...]
+        }
+        let widths = names.map { $0 == "pull" ? max(workers, 1) : 1 }
+        let base = try freePortRun(widths.reduce(0, +))
+        var result = text
+        var next = base
+        var ports: [String: Int] = [:]
+        for (name, width) in zip(names, widths) {
+            ports[name] = next
+            next += width
+        }
+        for name in names {
+            // With the line end, so `reg` does not match the start of `reg-2`.
+            result = result.replacingOccurrences(of: "\(prefix)\(name)\n", with: "tcp://127.0.0.1:\(ports[name]!)\n")
+        }
+        return result
+    }
+
+    /// The first of `count` consecutive loopback ports that were all free a moment ago.
+    static func freePortRun(_ count: Int) throws -> Int {
+        for _ in 0..<50 {
+            let base = Int.random(in: 20_000...(60_000 - count))
+            var sockets: [Int32] = []
+            defer { for fd in sockets { close(fd) } }
+            let free = (base..<(base + count)).allSatisfy { port in
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                guard fd >= 0 else { return false }
+                sockets.append(fd)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                address.sin_port = UInt16(port).bigEndian
+                return withUnsafePointer(to: &address) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                    }
+                }
+            }
+            if free { return base }
+        }
+        throw FaultToleranceTests.TestFailure("no run of \(count) free loopback ports found")
     }
 }

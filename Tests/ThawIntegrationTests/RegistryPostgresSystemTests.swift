@@ -58,11 +58,14 @@ struct RegistryPostgresSystemTests {
     /// Two registry processes over one PostgreSQL database; workers and phones talk to both. Under load,
     /// `kill -9` one registry (thaw up restarts it): the run still reaches its goal, and the database
     /// shows every stored batch trained, none stored twice, no sequence gap and no forked head history.
+    /// Once on ipc, once on loopback tcp with CURVE, where each registry has its own key pair (`thaw up`
+    /// makes one per node) and every client pins each registry's own key on its connection to it.
     @Test(
         .enabled(
             if: server != nil,
-            "THAW_TEST_POSTGRES_URL is not set: no PostgreSQL server for the registry (scripts/test starts one)"))
-    func twoRegistriesOverOnePostgresSurviveAKill9WithNothingLostOrTrainedTwice() async throws {
+            "THAW_TEST_POSTGRES_URL is not set: no PostgreSQL server for the registry (scripts/test starts one)"),
+        arguments: [false, true])
+    func twoRegistriesOverOnePostgresSurviveAKill9WithNothingLostOrTrainedTwice(curve: Bool) async throws {
         let server = try #require(Self.server)
         let name = "thaw_it2_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
         let url = try PostgresScratchDatabase.create(serverURL: server, name: name)
@@ -73,8 +76,9 @@ struct RegistryPostgresSystemTests {
         let topology = try IntegrationTopology(
             name: "postgres-replicas", modelPath: try FaultToleranceTests.baseModel.get(), workers: 2, phones: 4,
             epochs: 3, flushSamples: 4, flushInterval: "1s", monitor: false, headsPerDevice: 2, database: url,
-            registries: 2
+            registries: 2, loopbackTCP: curve
         ).write(in: path)
+        if curve { #expect(try String(contentsOfFile: topology, encoding: .utf8).contains("tcp://127.0.0.1:")) }
         let up = try await NodeProcess(
             name: "up", arguments: ["up", topology, "--out", "\(path)/out", "--time-limit", "280"],
             hardTimeout: .seconds(400))
@@ -110,6 +114,17 @@ struct RegistryPostgresSystemTests {
             up.printOutput()
             _ = try? await up.terminate(grace: .seconds(15))
             throw error
+        }
+        if curve {
+            // Two key pairs, both accepted: no node refused a client, and the registries' keys differ.
+            let keys = "\(path)/out/keys"
+            let first = try KeyFile.readPublicKey(path: KeyFile.publicPath(keys, "registry"))
+            let second = try KeyFile.readPublicKey(path: KeyFile.publicPath(keys, "registry-2"))
+            #expect(first != second, "the registries share a key pair")
+            for node in ["registry", "registry-2", "coordinator", "worker-0", "worker-1"] {
+                let log = (try? String(contentsOfFile: "\(path)/out/logs/\(node).log", encoding: .utf8)) ?? ""
+                #expect(!log.contains("refused a CURVE client"), "\(node) refused a client")
+            }
         }
         // Both registries took work: each one's last "registry stopped" line counts its writes.
         for registry in ["registry", "registry-2"] {
