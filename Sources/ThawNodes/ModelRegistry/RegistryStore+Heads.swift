@@ -8,6 +8,16 @@ extension RegistryStore {
         try read { db in try Self.fetchLatestHead(db, user: user) }
     }
 
+    /// The newest stored head of `user` whose content hash is `hash`, or nil.
+    public func head(_ user: UserID, hash: String) throws -> HeadRecord? {
+        try read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM heads WHERE user = ? AND hash = ? ORDER BY version DESC LIMIT 1",
+                arguments: [user.rawValue, hash]
+            ).map(Self.decodeHead)
+        }
+    }
+
     /// A device's conditional head read: never serves a head trained under another model version or
     /// freeze point than the caller's (nor, when given, other hyper-parameters).
     ///
