@@ -149,8 +149,9 @@ import ThawWire
         }
     }
 
-    @Test func theStorageThreadMakesADeltaOnlyAgainstAStoredHeadWithTheSameStamps() throws {
-        try withTemporaryStore { store throws in
+    @Test(arguments: TestBackend.available)
+    func theStorageThreadMakesADeltaOnlyAgainstAStoredHeadWithTheSameStamps(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
             let first = RegistryFixtures.commit(parent: 0, samples: 2)
             guard case .committed(_, let firstHash) = try store.commitHead(first) else {
                 Issue.record("first commit failed")
@@ -162,6 +163,10 @@ import ThawWire
             second.hash = "test-second"
             _ = try store.commitHead(second)
             let latest = try #require(try store.latestHead(first.user))
+            // Heads are found by content hash (the base of a delta), and only the user's own.
+            #expect(try store.head(first.user, hash: firstHash)?.parameters == first.parameters)
+            #expect(try store.head(first.user, hash: "test-second")?.version == 2)
+            #expect(try store.head(UserID("someone-else"), hash: firstHash) == nil)
             let offer = try RegistryStorage.delta(to: latest, from: firstHash, store: store)
             let bytes = try #require(offer.bytes)
             #expect(try HeadDelta.apply(bytes, to: first.parameters) == second.parameters)
