@@ -50,6 +50,15 @@ enum FuzzSeeds {
                     status: .head, userID: "writer-1", headVersion: 2, parentVersion: 1, headHash: "ff00",
                     modelVersion: 3, freezePoint: 2, hyperHash: "hh01", durableSeqs: [1, 2],
                     headParameters: WireTensor(flat: [0.1, 0.2, 0.3]))),
+            .headRequest(
+                HeadRequest(
+                    userID: "writer-1", deviceID: "phones-0", haveHash: "ff00", modelVersion: 3, freezePoint: 2,
+                    acceptDelta: true)),
+            .headReply(
+                HeadReply(
+                    status: .headDelta, userID: "writer-1", headVersion: 3, parentVersion: 2, headHash: "ee11",
+                    modelVersion: 3, freezePoint: 2, hyperHash: "hh01", durableSeqs: [3], headParameters: nil,
+                    deltaBaseHash: "ff00", headDelta: [0x78, 0x9C, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01])),
             .headCommit(
                 ThawWire.HeadCommit(
                     userID: "writer-1", parentVersion: 1, modelVersion: 3, freezePoint: 2, hyperHash: "hh01",

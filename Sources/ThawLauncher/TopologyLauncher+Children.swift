@@ -30,7 +30,8 @@ extension TopologyLauncher {
                 } else if let swap = try? decoder.decode(HeadSwapLine.self, from: data), swap.event == "head-swapped" {
                     say(
                         "\(swap.user) on \(swap.device): head v\(swap.headVersion), held-out accuracy "
-                            + "\(percent(swap.accuracyBefore)) -> \(percent(swap.accuracy))")
+                            + "\(percent(swap.accuracyBefore)) -> \(percent(swap.accuracy))"
+                            + (swap.download.map { ", \($0) head download \(swap.downloadBytes ?? 0) B" } ?? ""))
                 } else if let goal = try? decoder.decode(GoalLine.self, from: data), goal.event == "goal-reached" {
                     say("\(child.name): goal reached on all \(goal.devices) devices")
                     supervisor.markGoal(child.name)

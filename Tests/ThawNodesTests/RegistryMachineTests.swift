@@ -163,14 +163,14 @@ import ThawWire
         #expect(status(Self.headRequest(user: "nobody"), 4) == .noHead)
         // A changed head needs its parameters: one read, answered with the head.
         let pull = machine.receive(Self.request(Self.headRequest(have: "old"), id: 5), from: Self.phone)
-        guard case (let ticket, .readHead(UserID("alice")))? = Self.stores(pull).first else {
+        guard case (let ticket, .readHead(UserID("alice"), deltaBase: nil))? = Self.stores(pull).first else {
             Issue.record("expected a head read, got \(pull)")
             return
         }
         let record = HeadRecord(
             user: UserID("alice"), version: 1, parentVersion: 0, stamps: Self.stamps, hash: "abc",
             parameters: [Float](repeating: 0.1, count: 18), loss: 0, samples: 2, createdAt: Date())
-        guard case (5, .headReply(let reply))? = Self.replies(machine.stored(ticket: ticket, .head(record))).first
+        guard case (5, .headReply(let reply))? = Self.replies(machine.stored(ticket: ticket, .head(record, delta: nil))).first
         else {
             Issue.record("expected the head")
             return

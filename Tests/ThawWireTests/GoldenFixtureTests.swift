@@ -15,9 +15,9 @@ import ThawWire
 @Suite struct GoldenFixtureTests {
     static let regenerate = ProcessInfo.processInfo.environment["THAW_REGENERATE_WIRE_FIXTURES"] == "1"
 
-    @Test(arguments: Samples.all.map(\.name))
+    @Test(arguments: (Samples.all + Samples.variants).map(\.name))
     func encodedBytesMatchTheFixture(name: String) throws {
-        let message = try #require(Samples.all.first { $0.name == name }?.message)
+        let message = try #require((Samples.all + Samples.variants).first { $0.name == name }?.message)
         let frames = try WireCodec.encode(message, metadata: Samples.metadata)
         if Self.regenerate {
             try Self.write(frames, to: Self.sourceFixtures.appendingPathComponent("\(name).hex"))

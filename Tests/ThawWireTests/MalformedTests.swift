@@ -178,6 +178,36 @@ import Testing
         expectCode(.missingField, Array(unspecified.prefix(1)), mentioning: "head_reply.status")
     }
 
+    @Test func aHeadDeltaNeedsItsBaseItsEncodingAndOneBytesFrame() throws {
+        let valid = try validFrames(.headReply(Samples.headReplyDelta))
+        #expect(valid.count == 2 && valid[1] == Samples.headReplyDelta.headDelta)
+        func edited(_ edit: (inout Thaw_V1_HeadReply) -> Void) throws -> [[UInt8]] {
+            try editing(valid) { envelope in
+                guard case .headReply(var reply) = envelope.payload else { return }
+                edit(&reply)
+                envelope.payload = .headReply(reply)
+            }
+        }
+        expectCode(.missingField, try edited { $0.deltaBaseHash = "" }, mentioning: "head_reply.delta_base_hash")
+        expectCode(.missingField, try edited { $0.headHash = "" }, mentioning: "head_reply.head_hash")
+        expectCode(.missingField, try edited { $0.deltaEncoding = .unspecified }, mentioning: "delta_encoding")
+        expectCode(.invalidField, try edited { $0.deltaEncoding = .UNRECOGNIZED(9) }, mentioning: "delta_encoding 9")
+        // The delta travels as BYTES named head_delta, never as floats, and never without its frame.
+        let asFloats = try editing(valid) {
+            $0.tensors[0].dtype = .float32
+            $0.tensors[0].shape = [2]
+            $0.tensors[0].byteLength = 8
+        }
+        expectCode(.unexpectedTensors, [asFloats[0], [UInt8](repeating: 0, count: 8)], mentioning: "head_delta")
+        let renamed = try editing(valid) { $0.tensors[0].name = "head_parameters" }
+        expectCode(.unexpectedTensors, renamed, mentioning: "head_delta")
+        let withoutFrame = try editing(valid) { $0.tensors = [] }
+        expectCode(.unexpectedTensors, Array(withoutFrame.prefix(1)), mentioning: "head_reply")
+        // A full HEAD with a bytes frame instead of its parameters is refused as well.
+        let fullAsBytes = try edited { $0.status = .head }
+        expectCode(.unexpectedTensors, fullAsBytes, mentioning: "head_parameters")
+    }
+
     @Test func sampleCountsMustAgreeWithTheActivations() throws {
         expectCode(
             .invalidField, try batchEditing { $0.labels.removeLast() },

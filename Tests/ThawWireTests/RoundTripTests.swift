@@ -7,7 +7,7 @@ import ThawWire
         #expect(Samples.all.map(\.name) == Samples.all.map(\.message.kind.rawValue))
     }
 
-    @Test(arguments: Samples.all.map(\.message))
+    @Test(arguments: (Samples.all + Samples.variants).map(\.message))
     func everyKindSurvivesARoundTrip(message: ThawMessage) throws {
         let frames = try WireCodec.encode(message, metadata: Samples.metadata)
         let decoded = try WireCodec.decode(frames)

@@ -29,6 +29,17 @@ enum Samples {
         freezePoint: 4, hyperHash: "ff00", durableSeqs: [7, 8, 9], headParameters: head
     )
 
+    static let headReplyDelta = HeadReply(
+        status: .headDelta, userID: "user-7", headVersion: 4, parentVersion: 3, headHash: "d00d", modelVersion: 3,
+        freezePoint: 4, hyperHash: "ff00", durableSeqs: [10], headParameters: nil, deltaBaseHash: "cafe",
+        headDelta: [0x78, 0x9C, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01]
+    )
+
+    /// Further forms of a kind, pinned by their own fixture (the name is the file's base name).
+    static let variants: [(name: String, message: ThawMessage)] = [
+        ("head_reply_delta", .headReply(headReplyDelta))
+    ]
+
     /// Every kind once; the name is the fixture file's base name.
     static let all: [(name: String, message: ThawMessage)] = [
         ("feature_batch", .featureBatch(featureBatch)),
@@ -106,7 +117,7 @@ enum Samples {
             .headRequest(
                 HeadRequest(
                     userID: "user-7", deviceID: "device-1", haveHash: "beef", modelVersion: 3, freezePoint: 4,
-                    declinedHash: "cafe")
+                    declinedHash: "cafe", acceptDelta: true)
             )
         ),
         ("head_reply", .headReply(headReply)),

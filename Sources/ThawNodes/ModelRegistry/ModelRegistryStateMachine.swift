@@ -27,6 +27,22 @@ struct ModelRegistryStateMachine: Sendable {
     }
 
     /// Work for the node's storage thread. Writes (``isWrite``) are grouped into one transaction.
+    /// A ``HeadDelta`` the storage thread computed from the stored head `baseHash` to the latest head.
+    struct DeltaOffer: Sendable, Equatable {
+        var baseHash: String
+        /// The `head_delta` frame, or nil when it could not be made (why: `unavailable`).
+        var bytes: [UInt8]?
+        var unavailable: String?
+
+        static func made(_ bytes: [UInt8], base: String) -> DeltaOffer {
+            DeltaOffer(baseHash: base, bytes: bytes, unavailable: nil)
+        }
+
+        static func missing(_ base: String, _ why: String) -> DeltaOffer {
+            DeltaOffer(baseHash: base, bytes: nil, unavailable: why)
+        }
+    }
+
     enum StoreOperation: Sendable {
         case storeBatch(FeatureBatch, BatchFingerprint)
         /// Verify the head's hash against `contract` (a SHA-256 over megabytes: storage-thread work), then
@@ -38,7 +54,9 @@ struct ModelRegistryStateMachine: Sendable {
         case storeBaseModel(version: ModelVersion, hash: String, checkpoint: [UInt8])
         /// A freeze-move request (`BatchRejected`, `FreezeSyncRequest`), answered by the store.
         case freezeMove(ThawMessage)
-        case readHead(UserID)
+        /// The user's latest head; with `deltaBase`, also a ``HeadDelta`` from the stored head of that hash
+        /// to the latest one (when the store still holds it under the same stamps).
+        case readHead(UserID, deltaBase: String?)
         case readFeatures(FeatureQuery)
         case readBaseModel(ModelVersion)
         case sampleCounts(FeatureStamps)
@@ -58,7 +76,8 @@ struct ModelRegistryStateMachine: Sendable {
         case recorded
         case baseModelStored(ModelVersion, hash: String, alreadyPresent: Bool, contract: ModelContract)
         case freezeMove(ThawMessage?)
-        case head(HeadRecord?)
+        /// The latest head and, when asked for and possible, the delta to it (``DeltaOffer``).
+        case head(HeadRecord?, delta: DeltaOffer?)
         case features([StoredFeature])
         case baseModel(ModelVersion, BaseModelRecord?)
         case sampleCounts([UserID: Int])
@@ -83,6 +102,14 @@ struct ModelRegistryStateMachine: Sendable {
         case headsAnnounced = "heads_announced"
         case headsPruned = "heads_pruned"
         case headsDeclined = "heads_declined"
+        /// Pulls answered with a HEAD_DELTA instead of the full head.
+        case headDeltasServed = "head_deltas_served"
+        /// Bytes of the `head_delta` frames sent, and of the full heads they stood in for.
+        case headDeltaBytes = "head_delta_bytes"
+        case headDeltaFullBytes = "head_delta_full_bytes"
+        /// Pulls that asked for a delta and got the full head: the base is no longer stored (pruned,
+        /// never committed here), has other stamps, or the delta would not be smaller.
+        case headDeltaFallbacks = "head_delta_fallbacks"
         case featuresServed = "features_served"
         case storeFailures = "store_failures"
     }
@@ -270,7 +297,10 @@ struct ModelRegistryStateMachine: Sendable {
             else {
                 return actions + headReplyFromIndex(query, peer: peer, id: id)
             }
-            return actions + [order(.readHead(user), .head(peer, id, query))]
+            // A requester that can apply a delta and names the head it runs gets one when the store still
+            // holds that head (decided in ``stored(ticket:_:)`` from what the storage thread found).
+            let base = query.acceptDelta && !query.haveHash.isEmpty ? query.haveHash.lowercased() : nil
+            return actions + [order(.readHead(user, deltaBase: base), .head(peer, id, query))]
 
         case .featureFetch(let fetch):
             guard fetch.afterRow <= UInt64(Int64.max) else {
@@ -400,6 +430,23 @@ struct ModelRegistryStateMachine: Sendable {
         return [.count(metric, by: 1), .reply(peer, inReplyTo: id, .headReply(reply), refusal: nil)]
     }
 
+    /// Full head or delta, for a pull whose latest head is `fullBytes` of parameters.
+    enum DeltaChoice: Equatable {
+        /// The full head; `fellBack`: a delta was asked for but is not possible or not smaller.
+        case full(fellBack: Bool)
+        case delta([UInt8], base: String)
+    }
+
+    /// The registry's rule: a delta only to a requester that accepts one, against exactly the head it
+    /// names, and only when it is smaller than the full head's parameters; the full head otherwise.
+    static func deltaChoice(_ offer: DeltaOffer?, query: HeadRequest, fullBytes: Int) -> DeltaChoice {
+        guard query.acceptDelta, !query.haveHash.isEmpty else { return .full(fellBack: false) }
+        guard let offer, offer.baseHash == query.haveHash.lowercased(), let bytes = offer.bytes,
+            bytes.count < fullBytes
+        else { return .full(fellBack: true) }
+        return .delta(bytes, base: offer.baseHash)
+    }
+
     private func durable(_ query: HeadRequest) -> [UInt64] {
         guard !query.deviceID.isEmpty else { return [] }
         return index.acknowledged(
@@ -493,18 +540,32 @@ struct ModelRegistryStateMachine: Sendable {
                 ]
             }
 
-        case (.head(let peer, let id, let query), .head(let record)):
+        case (.head(let peer, let id, let query), .head(let record, let delta)):
             guard let record, record.stamps.modelVersion.number == query.modelVersion,
                 record.stamps.freezePoint.index == Int(query.freezePoint), record.hash != query.haveHash
             else {
                 return headReplyFromIndex(query, peer: peer, id: id)
             }
-            let reply = HeadReply(
+            var reply = HeadReply(
                 status: .head, userID: query.userID, headVersion: record.version, parentVersion: record.parentVersion,
                 headHash: record.hash, modelVersion: record.stamps.modelVersion.number,
                 freezePoint: UInt32(record.stamps.freezePoint.index), hyperHash: record.stamps.hyperParameterHash,
                 durableSeqs: durable(query), headParameters: WireTensor(flat: record.parameters))
-            return [.count(.headsServed, by: 1), .reply(peer, inReplyTo: id, .headReply(reply), refusal: nil)]
+            var actions: [Action] = [.count(.headsServed, by: 1)]
+            switch Self.deltaChoice(delta, query: query, fullBytes: 4 * record.parameters.count) {
+            case .full(let fellBack):
+                if fellBack { actions.append(.count(.headDeltaFallbacks, by: 1)) }
+            case .delta(let bytes, let base):
+                reply.status = .headDelta
+                reply.headParameters = nil
+                reply.headDelta = bytes
+                reply.deltaBaseHash = base
+                actions += [
+                    .count(.headDeltasServed, by: 1), .count(.headDeltaBytes, by: bytes.count),
+                    .count(.headDeltaFullBytes, by: 4 * record.parameters.count),
+                ]
+            }
+            return actions + [.reply(peer, inReplyTo: id, .headReply(reply), refusal: nil)]
 
         case (.features(let peer, let id, let user), .features(let rows)):
             let rowShape = rows.first?.activations.shape ?? [0]

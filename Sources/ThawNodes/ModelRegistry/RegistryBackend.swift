@@ -46,6 +46,9 @@ public protocol RegistryBackend: AnyObject, Sendable {
 
     /// The user's newest head whatever its stamps, or nil. Workers train on top of it.
     func latestHead(_ user: UserID) throws -> HeadRecord?
+    /// The newest stored head of `user` whose content hash is `hash`, or nil (pruned, or never stored):
+    /// the base a head delta is computed against.
+    func head(_ user: UserID, hash: String) throws -> HeadRecord?
     /// Every head of `user`, oldest first.
     func headHistory(_ user: UserID) throws -> [HeadRecord]
     /// A page of `user`'s rows stamped exactly `stamps` with id > `after`, oldest first.

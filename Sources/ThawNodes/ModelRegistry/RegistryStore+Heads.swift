@@ -8,6 +8,16 @@ extension RegistryStore {
         try read { db in try Self.fetchLatestHead(db, user: user) }
     }
 
+    /// The newest stored head of `user` whose content hash is `hash`, or nil.
+    public func head(_ user: UserID, hash: String) throws -> HeadRecord? {
+        try read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM heads WHERE user = ? AND hash = ? ORDER BY version DESC LIMIT 1",
+                arguments: [user.rawValue, hash]
+            ).map(Self.decodeHead)
+        }
+    }
+
     /// Compare-and-set: commits `commit` as version `parentVersion + 1` only if `parentVersion` is still
     /// the user's latest version (0 meaning "no head yet"), in one write transaction.
     ///

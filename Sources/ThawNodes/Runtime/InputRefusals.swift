@@ -106,6 +106,9 @@ public struct InputViolation: Error, Sendable, CustomStringConvertible {
         public static let forbidden = Reason(rawValue: "forbidden")
         /// An operator command the coordinator refused (see ``CoordinatorError``).
         public static let rejectedCommand = Reason(rawValue: "rejectedCommand")
+        /// A head delta that cannot be applied: against another head than the one in use, corrupt, or
+        /// of the wrong length (``HeadDelta``). The phone asks for the full head instead.
+        public static let badHeadDelta = Reason(rawValue: "badHeadDelta")
     }
 
     public let reason: Reason

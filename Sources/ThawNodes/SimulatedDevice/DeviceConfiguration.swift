@@ -21,6 +21,8 @@ public struct DeviceConfiguration: Sendable {
     /// When set, a pulled head replaces the running one only if it wins on the phone's validation share
     /// (annotated samples this gate picks, which are then never uploaded); nil: every fitting head is taken.
     public var headSwapGate: HeadSwapGate?
+    /// Whether head pulls ask for a delta against the head in use (docs/PROTOCOL.md, "Head deltas").
+    public var headDeltas: Bool
 
     public init(
         layerCount: Int, cacheCapacityBytes: Int = 64 << 20, predictionCacheCapacity: Int = 256,
@@ -28,7 +30,7 @@ public struct DeviceConfiguration: Sendable {
         outboxCapacity: Int = 4, retry: Outbox.RetryPolicy = Outbox.RetryPolicy(),
         headPullInterval: Duration = .seconds(60), profile: DeviceProfile = .phoneOnLTE,
         battery: BatteryModel = BatteryModel(capacityJoules: 40_000, levelJoules: 40_000),
-        headSwapGate: HeadSwapGate? = nil
+        headSwapGate: HeadSwapGate? = nil, headDeltas: Bool = true
     ) {
         precondition(layerCount >= 2 && maximumBatchSize > 0, "a device needs a split model and a positive batch size")
         self.layerCount = layerCount
@@ -43,5 +45,6 @@ public struct DeviceConfiguration: Sendable {
         self.profile = profile
         self.battery = battery
         self.headSwapGate = headSwapGate
+        self.headDeltas = headDeltas
     }
 }

@@ -178,7 +178,10 @@ extension DeviceFleet {
         let request = HeadRequest(
             userID: phone.user.rawValue, deviceID: phone.device.rawValue, haveHash: haveHash ?? "",
             modelVersion: deployment.modelVersion.number, freezePoint: UInt32(deployment.freezePoint.index),
-            declinedHash: phone.machine.declinedHeadHash ?? "")
+            declinedHash: phone.machine.declinedHeadHash ?? "",
+            // A delta applies to the parameters the phone holds, so it is asked for only when the fleet
+            // holds the parameters of the head the machine runs.
+            acceptDelta: phone.machine.acceptsHeadDelta && haveHash != nil && phone.headParameters != nil)
         pulling.insert(index)
         try await issue(.headRequest(request), for: index, purpose: .head(request))
     }
@@ -206,12 +209,34 @@ extension DeviceFleet {
         }
         let outstanding = phones[index].machine.outbox.count > 0 || !phones[index].machine.pendingUploads.isEmpty
         phones[index].settledPulls = outstanding ? 0 : phones[index].settledPulls + 1
-        guard reply.status == .head, let parameters = reply.headParameters else {
+        // A full head, or a delta against the head in use (applied and verified on the compute queue).
+        let delta: HeadCheckJob.Delta?
+        switch (reply.status, reply.headParameters, reply.headDelta) {
+        case (.head, .some(let full), _):
+            delta = nil
+            counters.headFullBytes.increment(by: full.scalars.count * 4)
+        case (.headDelta, _, .some(let bytes)):
+            guard phones[index].machine.headDeltaApplies(toBase: reply.deltaBaseHash),
+                let base = phones[index].headParameters
+            else {
+                refusals.refuse(
+                    on: "dealer",
+                    InputViolation(
+                        .badHeadDelta,
+                        "head v\(reply.headVersion) of \(phone.user) is a delta against \(reply.deltaBaseHash), "
+                            + "not against the head in use (\(phone.machine.head?.hash ?? "none"))"))
+                counters.headDeltasRefused.increment()
+                return actions + phones[index].machine.headDeltaRefused(now: WallClock.now())
+            }
+            delta = HeadCheckJob.Delta(base: base, bytes: bytes)
+            counters.headDeltaBytes.increment(by: bytes.count)
+        default:
             return actions + phones[index].machine.headNotModified()
         }
+        let parameters = reply.headParameters ?? WireTensor(flat: [])
         let info = HeadInfo(
             version: reply.headVersion, hash: reply.headHash, freezePoint: FreezePoint(Int(reply.freezePoint)),
-            modelVersion: ModelVersion(reply.modelVersion), byteCount: parameters.scalars.count * 4)
+            modelVersion: ModelVersion(reply.modelVersion), byteCount: delta?.bytes.count ?? parameters.scalars.count * 4)
         // A head of the current model and freeze point is swapped into the model: its size must fit, or
         // ThawNN's precondition would stop the whole fleet, and its parameters must hash to the SHA-256 the
         // registry vouched for, so a corrupted or mislabelled head never replaces a working one. The hash
@@ -225,13 +250,22 @@ extension DeviceFleet {
         {
             job.contract = ModelContract(model.architecture)
         }
+        job.delta = delta
+        if delta != nil, job.contract == nil {
+            // A delta for another model or split than the phone's: it would be ignored as stale anyway.
+            return actions + phones[index].machine.headNotModified()
+        }
         // The phones of a user pull the same head at once (one announcement): a reply equal to one
         // already seen under its hash (a memcmp, well under a millisecond for 6.4 MB) uses that copy, and
         // its own is freed now rather than held while its check waits on the compute queue. Whether the
         // bytes match the hash is still checked there (once per copy: ``HeadVerifications``).
         // One copy per user (its newest head is the one its phones pull together), so at most one per
         // user is held here, not one per hash seen.
-        if let seen = seenHeads[reply.userID], seen.hash == reply.headHash, Self.sameScalars(seen.scalars, parameters.scalars) {
+        if delta != nil {
+            // Its parameters exist only once the delta is applied, on the compute queue.
+        } else if let seen = seenHeads[reply.userID], seen.hash == reply.headHash,
+            Self.sameScalars(seen.scalars, parameters.scalars)
+        {
             job.reply.headParameters = WireTensor(shape: parameters.shape, scalars: seen.scalars)
         } else {
             seenHeads[reply.userID] = (reply.headHash, parameters.scalars)
@@ -277,12 +311,21 @@ extension DeviceFleet {
         let phone = phones[index]
         if let refusal = result.refusal {
             refusals.refuse(on: "dealer", refusal)
+            // A delta that does not apply, or whose result does not hash to head_hash: the full head next.
+            if result.fromDelta {
+                counters.headDeltasRefused.increment()
+                return phones[index].machine.headDeltaRefused(now: WallClock.now())
+            }
             return phones[index].machine.headNotModified()
         }
         let reply = result.reply
         let info = result.info
         let parameters = reply.headParameters?.scalars ?? []
-        phones[index].bytesReceived += parameters.count * 4
+        if result.fromDelta {
+            phones[index].machine.headDeltaApplied()
+            counters.headDeltasApplied.increment()
+        }
+        phones[index].bytesReceived += info.byteCount
         let rejectedBefore = phones[index].machine.statistics.headsRejected
         let decided = phones[index].machine.headReceived(info, evidence: result.evidence)
         if phones[index].machine.statistics.headsRejected > rejectedBefore {
@@ -300,7 +343,8 @@ extension DeviceFleet {
                     HeadSwapLine(
                         device: phone.device.rawValue, user: phone.user.rawValue, headVersion: reply.headVersion,
                         modelVersion: reply.modelVersion, freezePoint: Int(reply.freezePoint),
-                        accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0)))
+                        accuracyBefore: phones[index].baseAccuracy ?? 0, accuracy: phones[index].accuracy ?? 0,
+                        download: result.fromDelta ? "delta" : "full", downloadBytes: info.byteCount)))
         }
         return decided
     }
@@ -450,6 +494,10 @@ package struct HeadSwapLine: Codable, Sendable {
     var freezePoint: Int
     package var accuracyBefore: Double
     package var accuracy: Double
+    /// How the head came: `"delta"` (applied to the running head) or `"full"`; nil from older builds.
+    package var download: String?
+    /// Bytes of the head's frame as received (the delta's, or 4 × parameters for a full head).
+    package var downloadBytes: Int?
 }
 
 /// A progress line on stdout each time a phone's ``HeadSwapGate`` declines a pulled head.

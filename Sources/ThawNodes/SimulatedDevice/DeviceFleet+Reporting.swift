@@ -134,6 +134,12 @@ struct FleetCounters {
     let headChecks: Gauge
     let headsAnnounced: Counter
     let headPulls: Counter
+    /// Heads received as a delta against the running head and verified; deltas refused (then the full
+    /// head was asked for); bytes of head replies received, deltas and full heads.
+    let headDeltasApplied: Counter
+    let headDeltasRefused: Counter
+    let headDeltaBytes: Counter
+    let headFullBytes: Counter
     let groupCommits: Counter
     let snapshotsCommitted: Counter
     let backbonePasses: Counter
@@ -153,6 +159,10 @@ struct FleetCounters {
         headChecks = Gauge(label: "head_checks_queued", factory: metrics)
         headsAnnounced = Counter(label: "heads_announced", factory: metrics)
         headPulls = Counter(label: "head_pulls", factory: metrics)
+        headDeltasApplied = Counter(label: "head_deltas_applied", factory: metrics)
+        headDeltasRefused = Counter(label: "head_deltas_refused", factory: metrics)
+        headDeltaBytes = Counter(label: "head_delta_bytes", factory: metrics)
+        headFullBytes = Counter(label: "head_full_bytes", factory: metrics)
         groupCommits = Counter(label: "group_commits", factory: metrics)
         snapshotsCommitted = Counter(label: "snapshots_committed", factory: metrics)
         backbonePasses = Counter(label: "backbone_batches", factory: metrics)

@@ -42,6 +42,11 @@ public struct DeviceStateMachine: Sendable {
         public var rejectionsFromBehind = 0
         /// Entries the registry already held after a shallower move, so they were not re-uploaded.
         public var uploadsSavedBySync = 0
+        /// Heads that arrived as a delta against the running head, applied and verified.
+        public var headDeltasApplied = 0
+        /// Deltas refused (another base, corrupt, or a result that does not hash to `head_hash`); each
+        /// is followed by a request for the full head.
+        public var headDeltasRefused = 0
     }
 
     public let configuration: DeviceConfiguration
@@ -56,6 +61,9 @@ public struct DeviceStateMachine: Sendable {
     public internal(set) var head: HeadInfo?
     /// The hash of the last head the gate declined; the next head request reports it to the registry.
     public internal(set) var declinedHeadHash: String?
+    /// Set when a head delta was refused: the next head requests ask for the full head, until one is
+    /// received.
+    public internal(set) var fullHeadNeeded = false
     public internal(set) var statistics = Statistics()
     /// Labels of every annotated sample (the index of the device's sample store).
     public internal(set) var annotatedLabels: [UInt64: Int]
@@ -208,6 +216,7 @@ public struct DeviceStateMachine: Sendable {
             statistics.staleHeadsIgnored += 1
             return []
         }
+        fullHeadNeeded = false
         guard newHead.hash != head?.hash, newHead.hash != declinedHeadHash else { return [] }
         if let gate = configuration.headSwapGate {
             let verdict = gate.decide(evidence ?? HeadSwapGate.Evidence(samples: 0, wins: 0, losses: 0))

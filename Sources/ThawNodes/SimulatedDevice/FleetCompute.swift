@@ -171,12 +171,33 @@ struct HeadCheckJob: Sendable {
     var freezePoint: FreezePoint
     /// Set when the head is for the current model and freeze point: its size and hash are checked.
     var contract: ModelContract?
+    /// Set when the reply is a HEAD_DELTA: the parameters of the head in use and the `head_delta` frame.
+    struct Delta: Sendable {
+        var base: [Float]
+        var bytes: [UInt8]
+    }
+
     /// Set when the phone has a ``HeadSwapGate``.
     var gate: Gate?
+    var delta: Delta?
 
     func run(on backbone: BackboneModel?, verifications: HeadVerifications?) -> HeadCheckResult {
         var result = HeadCheckResult(phone: phone, reply: reply, info: info)
-        let candidate = reply.headParameters?.scalars ?? []
+        if let delta {
+            // The delta first: the result replaces the reply's parameters only if it then passes the same
+            // size and SHA-256 checks as a full head (below); any failure sends the phone to the full head.
+            result.fromDelta = true
+            do {
+                let parameters = try HeadDelta.apply(delta.bytes, to: delta.base)
+                result.reply.status = .head
+                result.reply.headDelta = nil
+                result.reply.headParameters = WireTensor(flat: parameters)
+            } catch {
+                result.refusal = InputViolation(.badHeadDelta, "\(what): \(error)")
+                return result
+            }
+        }
+        let candidate = result.reply.headParameters?.scalars ?? []
         if let contract {
             do {
                 if let verifications, verifications.verified(candidate, hash: reply.headHash) {
@@ -223,6 +244,8 @@ struct HeadCheckResult: Sendable {
     var info: HeadInfo
     /// Why the head is refused (size or hash), if it is.
     var refusal: (any Error)?
+    /// The head came as a delta (applied here); a refusal then sends the phone to the full head.
+    var fromDelta = false
     /// The gate's evidence (nil: the phone has no gate).
     var evidence: HeadSwapGate.Evidence?
 }

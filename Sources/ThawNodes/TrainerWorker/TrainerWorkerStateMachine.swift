@@ -473,6 +473,10 @@ struct TrainerWorkerStateMachine {
             // The registry's latest head is from other stamps: start from the base head, on top of its version.
             state.head = CachedHead(stamps: round.stamps, version: reply.headVersion, hash: "", parameters: nil)
             state.coverage = nil
+        case .headDelta:
+            // A worker never sets accept_delta, so a registry never sends it one.
+            refuse("dealer", InputViolation(.unsolicitedReply, "a head delta for \(user), which this worker never asks for"))
+            return failRound(user, "an unrequested head delta")
         }
         if state.coverage == nil { state.round?.full = true }
         users[user] = state

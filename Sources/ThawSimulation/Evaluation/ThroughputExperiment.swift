@@ -50,6 +50,11 @@ public struct ThroughputExperiment {
         public var fedAvgTailJoules: Double
         public var thawRadioBytes: Int
         public var fedAvgRadioBytes: Int
+        /// How Thaw's phone downloaded the round's head: `"delta"` (XOR-deflate against the head it ran,
+        /// docs/PROTOCOL.md "Head deltas") or `"full"`; and the bytes of that reply and of a full one.
+        public var thawHeadDownload: String
+        public var thawHeadDownloadBytes: Int
+        public var fullHeadReplyBytes: Int
         /// Thaw / FedAvg device joules (< 1: Thaw uses less energy).
         public var energyRatio: Double
     }
@@ -59,6 +64,10 @@ public struct ThroughputExperiment {
     public var samplesPerUser: Int
     public var settings: FedAvgSettings
     public var runs: Int
+    /// Whether Thaw's phone downloads each round's head as a delta against the one it ran (true) or in full.
+    public var headDeltas = true
+    /// The workers' head interpolation α: they commit `base + α·(trained − base)` (0.5 by default).
+    public var headInterpolation: Float = 0.5
 
     public init(features: Int, classes: Int, samplesPerUser: Int, settings: FedAvgSettings, runs: Int) {
         self.features = features
@@ -101,7 +110,9 @@ public struct ThroughputExperiment {
         var rates: [Double] = []
         var flopsPerStep = 0.0
         let clock = ContinuousClock()
+        var roundStart: [Float] = []
         for _ in 0..<runs {
+            roundStart = model.headParameters(from: freeze)
             model.resetExecutedFLOPs()
             let start = clock.now
             for _ in 0..<steps {
@@ -116,6 +127,15 @@ public struct ThroughputExperiment {
             forward: model.executedFLOPs.forward, backward: model.executedFLOPs.backward,
             optimizer: model.executedFLOPs.optimizer)
         let headBytes = WireSizes.headReply(parameters: head.parameters)
+        // The head this round commits, as a worker would (half-way from the head the phone runs), and the
+        // delta the phone downloads instead of it: measured on the round just trained, not assumed.
+        let trained = model.headParameters(from: freeze)
+        let committed = zip(roundStart, trained).map { base, new in base + headInterpolation * (new - base) }
+        let deltaBytes = (try? HeadDelta.encode(base: roundStart, target: committed)).map {
+            WireSizes.headDeltaReply(deltaBytes: $0.count)
+        }
+        let useDelta = headDeltas && (deltaBytes ?? .max) < headBytes
+        let thawDownloadBytes = useDelta ? deltaBytes ?? headBytes : headBytes
         let samples = Double(settings.localEpochs * samplesPerUser)
 
         return profiles.flatMap { profile in encodings.map { encoding in
@@ -124,7 +144,7 @@ public struct ThroughputExperiment {
             var thaw = DeviceMeter(profile: profile)
             thaw.transfer(bytesUp: uploadBytes, bytesDown: 0)
             thaw.wait(until: thaw.clock + Double(steps) / workerRate)
-            thaw.transfer(bytesUp: WireSizes.headRequest, bytesDown: headBytes)
+            thaw.transfer(bytesUp: WireSizes.headRequest, bytesDown: thawDownloadBytes)
             let thawSeconds = thaw.clock
             thaw.finish()
             // FedAvg: download the global head, train E epochs on the phone, upload the update.
@@ -149,6 +169,8 @@ public struct ThroughputExperiment {
                 fedAvgTailJoules: fedAvg.ledger[.radioTail],
                 thawRadioBytes: thaw.ledger.bytesUp + thaw.ledger.bytesDown,
                 fedAvgRadioBytes: fedAvg.ledger.bytesUp + fedAvg.ledger.bytesDown,
+                thawHeadDownload: useDelta ? "delta" : "full", thawHeadDownloadBytes: thawDownloadBytes,
+                fullHeadReplyBytes: headBytes,
                 energyRatio: thaw.ledger.total / fedAvg.ledger.total)
         } }
     }

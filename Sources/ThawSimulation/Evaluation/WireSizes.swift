@@ -31,6 +31,17 @@ public enum WireSizes {
         return (try? message.encodedByteCount) ?? parameters * 4
     }
 
+    /// A HEAD_DELTA HeadReply whose `head_delta` frame is `deltaBytes` long (docs/PROTOCOL.md, "Head deltas").
+    public static func headDeltaReply(deltaBytes: Int) -> Int {
+        let message = ThawMessage.headReply(
+            ThawWire.HeadReply(
+                status: .headDelta, userID: "writer-0000", headVersion: 2, parentVersion: 1,
+                headHash: String(repeating: "0", count: 64), modelVersion: 1, freezePoint: 7,
+                hyperHash: String(repeating: "0", count: 16), durableSeqs: [1], headParameters: nil,
+                deltaBaseHash: String(repeating: "0", count: 64), headDelta: [UInt8](repeating: 0, count: deltaBytes)))
+        return (try? message.encodedByteCount) ?? deltaBytes
+    }
+
     /// A head request (a few dozen bytes).
     public static let headRequest: Int = {
         let message = ThawMessage.headRequest(

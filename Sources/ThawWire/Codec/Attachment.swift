@@ -103,4 +103,5 @@ enum AttachmentName {
     static let activations = "activations"
     static let headParameters = "head_parameters"
     static let checkpoint = "checkpoint"
+    static let headDelta = "head_delta"
 }

@@ -5,7 +5,8 @@ extension HeadRequest {
         try Require.nonEmpty(proto.userID, "head_request.user_id")
         self.init(
             userID: proto.userID, deviceID: proto.deviceID, haveHash: proto.haveHash,
-            modelVersion: proto.modelVersion, freezePoint: proto.freezePoint, declinedHash: proto.declinedHash
+            modelVersion: proto.modelVersion, freezePoint: proto.freezePoint, declinedHash: proto.declinedHash,
+            acceptDelta: proto.acceptDelta
         )
     }
 
@@ -17,6 +18,7 @@ extension HeadRequest {
         proto.modelVersion = modelVersion
         proto.freezePoint = freezePoint
         proto.declinedHash = declinedHash
+        proto.acceptDelta = acceptDelta
         return proto
     }
 }
@@ -50,6 +52,7 @@ extension HeadReply.Status {
         case .head: self = .head
         case .noHead: self = .noHead
         case .staleRequest: self = .staleRequest
+        case .headDelta: self = .headDelta
         case .unspecified: throw WireError(.missingField, "head_reply.status is unspecified")
         case .UNRECOGNIZED(let raw): throw WireError(.invalidField, "head_reply.status \(raw) is unknown")
         }
@@ -61,19 +64,29 @@ extension HeadReply.Status {
         case .head: .head
         case .noHead: .noHead
         case .staleRequest: .staleRequest
+        case .headDelta: .headDelta
         }
     }
 }
 
 extension HeadReply {
-    init(_ proto: Thaw_V1_HeadReply, headParameters: WireTensor?) throws(WireError) {
+    init(_ proto: Thaw_V1_HeadReply, headParameters: WireTensor?, headDelta: [UInt8]?) throws(WireError) {
         try Require.nonEmpty(proto.userID, "head_reply.user_id")
         let status = try Status(proto.status)
-        if status == .head { try Require.nonEmpty(proto.headHash, "head_reply.head_hash") }
+        if status == .head || status == .headDelta { try Require.nonEmpty(proto.headHash, "head_reply.head_hash") }
+        if status == .headDelta {
+            try Require.nonEmpty(proto.deltaBaseHash, "head_reply.delta_base_hash")
+            switch proto.deltaEncoding {
+            case .xorDeflate: break
+            case .unspecified: throw WireError(.missingField, "head_reply.delta_encoding is unspecified")
+            case .UNRECOGNIZED(let raw): throw WireError(.invalidField, "head_reply.delta_encoding \(raw) is unknown")
+            }
+        }
         self.init(
             status: status, userID: proto.userID, headVersion: proto.headVersion, parentVersion: proto.parentVersion,
             headHash: proto.headHash, modelVersion: proto.modelVersion, freezePoint: proto.freezePoint,
-            hyperHash: proto.hyperHash, durableSeqs: proto.durableSeqs, headParameters: headParameters
+            hyperHash: proto.hyperHash, durableSeqs: proto.durableSeqs, headParameters: headParameters,
+            deltaBaseHash: status == .headDelta ? proto.deltaBaseHash : "", headDelta: headDelta
         )
     }
 
@@ -88,6 +101,10 @@ extension HeadReply {
         proto.freezePoint = freezePoint
         proto.hyperHash = hyperHash
         proto.durableSeqs = durableSeqs
+        if status == .headDelta {
+            proto.deltaBaseHash = deltaBaseHash
+            proto.deltaEncoding = .xorDeflate
+        }
         return proto
     }
 }

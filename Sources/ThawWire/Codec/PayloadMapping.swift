@@ -28,7 +28,12 @@ enum PayloadMapping {
         case .sampleCounts(let m): (.sampleCounts(m.proto), [])
         case .headRequest(let m): (.headRequest(m.proto), [])
         case .headReply(let m):
-            (.headReply(m.proto), m.headParameters.map { [.float(name: AttachmentName.headParameters, $0)] } ?? [])
+            (
+                .headReply(m.proto),
+                m.status == .headDelta
+                    ? [.bytes(name: AttachmentName.headDelta, m.headDelta ?? [])]
+                    : m.headParameters.map { [.float(name: AttachmentName.headParameters, $0)] } ?? []
+            )
         case .headCommit(let m):
             (.headCommit(m.proto), [.float(name: AttachmentName.headParameters, m.headParameters)])
         case .commitAck(let m): (.commitAck(m.proto), [])
@@ -58,7 +63,11 @@ enum PayloadMapping {
         case .headCommit, .fedavgModel, .fedavgUpdate:
             [.float(AttachmentName.headParameters, ranks: 1...1)]
         case .headReply(let reply):
-            reply.status == .head ? [.float(AttachmentName.headParameters, ranks: 1...1)] : []
+            switch reply.status {
+            case .head: [.float(AttachmentName.headParameters, ranks: 1...1)]
+            case .headDelta: [.bytes(AttachmentName.headDelta)]
+            default: []
+            }
         case .baseModelReply(let reply):
             reply.status == .ok ? [.bytes(AttachmentName.checkpoint)] : []
         case .baseModelUpload:
@@ -131,7 +140,10 @@ enum PayloadMapping {
         case .sampleCounts(let p): .sampleCounts(try SampleCounts(p))
         case .headRequest(let p): .headRequest(try HeadRequest(p))
         case .headReply(let p):
-            .headReply(try HeadReply(p, headParameters: attachments.isEmpty ? nil : float(attachments, 0)))
+            .headReply(
+                try HeadReply(
+                    p, headParameters: p.status == .head ? float(attachments, 0) : nil,
+                    headDelta: p.status == .headDelta ? bytes(attachments, 0) : nil))
         case .headCommit(let p): .headCommit(try HeadCommit(p, headParameters: float(attachments, 0)))
         case .commitAck(let p): .commitAck(try CommitAck(p))
         case .commitConflict(let p): .commitConflict(try CommitConflict(p))

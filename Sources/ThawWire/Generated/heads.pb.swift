@@ -32,6 +32,10 @@ nonisolated enum Thaw_V1_HeadStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
   case head // = 2
   case noHead // = 3
   case staleRequest // = 4
+
+  /// Only to a request with accept_delta: followed by one BYTES frame "head_delta" that turns the head
+  /// named by the request's have_hash (echoed in delta_base_hash) into the head named by head_hash.
+  case headDelta // = 5
   case UNRECOGNIZED(Int)
 
   init() {
@@ -45,6 +49,7 @@ nonisolated enum Thaw_V1_HeadStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
     case 2: self = .head
     case 3: self = .noHead
     case 4: self = .staleRequest
+    case 5: self = .headDelta
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -56,6 +61,7 @@ nonisolated enum Thaw_V1_HeadStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
     case .head: return 2
     case .noHead: return 3
     case .staleRequest: return 4
+    case .headDelta: return 5
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -67,6 +73,44 @@ nonisolated enum Thaw_V1_HeadStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
     .head,
     .noHead,
     .staleRequest,
+    .headDelta,
+  ]
+
+}
+
+/// How a HEAD_DELTA's "head_delta" frame is encoded (docs/PROTOCOL.md, "Head deltas").
+nonisolated enum Thaw_V1_HeadDeltaEncoding: SwiftProtobuf.Enum, Swift.CaseIterable {
+  typealias RawValue = Int
+  case unspecified // = 0
+
+  /// zlib stream (RFC 1950) of the XOR of the float32 bit patterns, byte planes one after another.
+  case xorDeflate // = 1
+  case UNRECOGNIZED(Int)
+
+  init() {
+    self = .unspecified
+  }
+
+  init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .xorDeflate
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .xorDeflate: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  static let allCases: [Thaw_V1_HeadDeltaEncoding] = [
+    .unspecified,
+    .xorDeflate,
   ]
 
 }
@@ -91,6 +135,10 @@ nonisolated struct Thaw_V1_HeadRequest: Sendable {
   /// A device that compared a head it pulled against the one it runs and kept its own: the declined
   /// head's hash (empty: nothing declined). The registry counts and records it.
   var declinedHash: String = String()
+
+  /// The requester can apply a HEAD_DELTA against the head named by have_hash (HEAD_DELTA_XOR_DEFLATE).
+  /// false (the default, and what older clients send): the registry only ever answers with a full HEAD.
+  var acceptDelta: Bool = false
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -120,6 +168,12 @@ nonisolated struct Thaw_V1_HeadReply: Sendable {
 
   /// Batches of the requesting device that are durable in the registry.
   var durableSeqs: [UInt64] = []
+
+  /// HEAD_DELTA only: the hash of the head the delta applies to (the request's have_hash).
+  var deltaBaseHash: String = String()
+
+  /// HEAD_DELTA only: how the "head_delta" frame is encoded.
+  var deltaEncoding: Thaw_V1_HeadDeltaEncoding = .unspecified
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -255,12 +309,16 @@ nonisolated struct Thaw_V1_HeadAnnounce: Sendable {
 fileprivate nonisolated let _protobuf_package = "thaw.v1"
 
 nonisolated extension Thaw_V1_HeadStatus: SwiftProtobuf._ProtoNameProviding {
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HEAD_STATUS_UNSPECIFIED\0\u{1}HEAD_STATUS_NOT_MODIFIED\0\u{1}HEAD_STATUS_HEAD\0\u{1}HEAD_STATUS_NO_HEAD\0\u{1}HEAD_STATUS_STALE_REQUEST\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HEAD_STATUS_UNSPECIFIED\0\u{1}HEAD_STATUS_NOT_MODIFIED\0\u{1}HEAD_STATUS_HEAD\0\u{1}HEAD_STATUS_NO_HEAD\0\u{1}HEAD_STATUS_STALE_REQUEST\0\u{1}HEAD_STATUS_HEAD_DELTA\0")
+}
+
+nonisolated extension Thaw_V1_HeadDeltaEncoding: SwiftProtobuf._ProtoNameProviding {
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HEAD_DELTA_ENCODING_UNSPECIFIED\0\u{1}HEAD_DELTA_ENCODING_XOR_DEFLATE\0")
 }
 
 nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".HeadRequest"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}device_id\0\u{3}have_hash\0\u{3}model_version\0\u{3}freeze_point\0\u{3}declined_hash\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}device_id\0\u{3}have_hash\0\u{3}model_version\0\u{3}freeze_point\0\u{3}declined_hash\0\u{3}accept_delta\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -274,6 +332,7 @@ nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.modelVersion) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.freezePoint) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.declinedHash) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.acceptDelta) }()
       default: break
       }
     }
@@ -298,6 +357,9 @@ nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.declinedHash.isEmpty {
       try visitor.visitSingularStringField(value: self.declinedHash, fieldNumber: 6)
     }
+    if self.acceptDelta != false {
+      try visitor.visitSingularBoolField(value: self.acceptDelta, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -308,6 +370,7 @@ nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.freezePoint != rhs.freezePoint {return false}
     if lhs.declinedHash != rhs.declinedHash {return false}
+    if lhs.acceptDelta != rhs.acceptDelta {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -315,7 +378,7 @@ nonisolated extension Thaw_V1_HeadRequest: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Thaw_V1_HeadReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".HeadReply"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}user_id\0\u{3}head_version\0\u{3}parent_version\0\u{3}head_hash\0\u{3}model_version\0\u{3}freeze_point\0\u{3}hyper_hash\0\u{3}durable_seqs\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}user_id\0\u{3}head_version\0\u{3}parent_version\0\u{3}head_hash\0\u{3}model_version\0\u{3}freeze_point\0\u{3}hyper_hash\0\u{3}durable_seqs\0\u{3}delta_base_hash\0\u{3}delta_encoding\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -332,6 +395,8 @@ nonisolated extension Thaw_V1_HeadReply: SwiftProtobuf.Message, SwiftProtobuf._M
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.freezePoint) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.hyperHash) }()
       case 9: try { try decoder.decodeRepeatedUInt64Field(value: &self.durableSeqs) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.deltaBaseHash) }()
+      case 11: try { try decoder.decodeSingularEnumField(value: &self.deltaEncoding) }()
       default: break
       }
     }
@@ -365,6 +430,12 @@ nonisolated extension Thaw_V1_HeadReply: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.durableSeqs.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.durableSeqs, fieldNumber: 9)
     }
+    if !self.deltaBaseHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.deltaBaseHash, fieldNumber: 10)
+    }
+    if self.deltaEncoding != .unspecified {
+      try visitor.visitSingularEnumField(value: self.deltaEncoding, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -378,6 +449,8 @@ nonisolated extension Thaw_V1_HeadReply: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.freezePoint != rhs.freezePoint {return false}
     if lhs.hyperHash != rhs.hyperHash {return false}
     if lhs.durableSeqs != rhs.durableSeqs {return false}
+    if lhs.deltaBaseHash != rhs.deltaBaseHash {return false}
+    if lhs.deltaEncoding != rhs.deltaEncoding {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

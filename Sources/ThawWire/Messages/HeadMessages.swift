@@ -12,10 +12,12 @@ public struct HeadRequest: Sendable, Equatable {
     public var freezePoint: UInt32
     /// The hash of a head this device pulled, compared with the one it runs, and declined; empty: none.
     public var declinedHash: String
+    /// The requester can apply a ``HeadReply/Status/headDelta`` against the head `haveHash` names.
+    public var acceptDelta: Bool
 
     public init(
         userID: String, deviceID: String, haveHash: String, modelVersion: UInt64, freezePoint: UInt32,
-        declinedHash: String = ""
+        declinedHash: String = "", acceptDelta: Bool = false
     ) {
         self.userID = userID
         self.deviceID = deviceID
@@ -23,10 +25,12 @@ public struct HeadRequest: Sendable, Equatable {
         self.modelVersion = modelVersion
         self.freezePoint = freezePoint
         self.declinedHash = declinedHash
+        self.acceptDelta = acceptDelta
     }
 }
 
-/// The registry's answer to ``HeadRequest``; `headParameters` is non-nil exactly when status is `.head`.
+/// The registry's answer to ``HeadRequest``; `headParameters` is non-nil exactly when status is `.head`,
+/// `headDelta` exactly when it is `.headDelta`.
 public struct HeadReply: Sendable, Equatable {
     public enum Status: Sendable, Hashable, CaseIterable {
         /// The requester's `haveHash` is the current head.
@@ -37,6 +41,9 @@ public struct HeadReply: Sendable, Equatable {
         case noHead
         /// The request names an outdated model version or freeze point.
         case staleRequest
+        /// Only to a request with `acceptDelta`: `headDelta` turns the head `deltaBaseHash` names (the
+        /// request's `haveHash`) into the head `headHash` names.
+        case headDelta
     }
     public var status: Status
     public var userID: String
@@ -50,12 +57,18 @@ public struct HeadReply: Sendable, Equatable {
     public var durableSeqs: [UInt64]
     /// The flat head parameter vector (rank 1).
     public var headParameters: WireTensor?
+    /// `.headDelta` only: the hash of the head the delta applies to.
+    public var deltaBaseHash: String
+    /// `.headDelta` only: the `head_delta` frame, XOR-deflate encoded (docs/PROTOCOL.md, "Head deltas").
+    public var headDelta: [UInt8]?
 
     public init(
         status: Status, userID: String, headVersion: UInt64, parentVersion: UInt64, headHash: String,
         modelVersion: UInt64, freezePoint: UInt32, hyperHash: String, durableSeqs: [UInt64],
-        headParameters: WireTensor?
+        headParameters: WireTensor?, deltaBaseHash: String = "", headDelta: [UInt8]? = nil
     ) {
+        self.deltaBaseHash = deltaBaseHash
+        self.headDelta = headDelta
         self.status = status
         self.userID = userID
         self.headVersion = headVersion

@@ -55,6 +55,12 @@ extension PostgresRegistryStore {
             .first.map(Self.decodeHead)
     }
 
+    public func head(_ user: UserID, hash: String) throws -> HeadRecord? {
+        try rows(
+            "SELECT * FROM heads WHERE user_id = \(user.rawValue) AND hash = \(hash) ORDER BY version DESC LIMIT 1"
+        ).first.map(Self.decodeHead)
+    }
+
     public func headHistory(_ user: UserID) throws -> [HeadRecord] {
         try rows("SELECT * FROM heads WHERE user_id = \(user.rawValue) ORDER BY version").map(Self.decodeHead)
     }

@@ -80,6 +80,7 @@ extension CompareReportWriter {
             ? "In this run FedAvg won on none of the measures below.\n" : wins.joined(separator: "\n") + "\n"
 
         md += throughputSection(rows: rows, plotsPath: plotsPath)
+        md += headDownloadSection(rows: rows)
         md += personalizationSection(plotsPath: plotsPath)
         md += encodingSection
         md += scalingSection(plotsPath: plotsPath)
@@ -142,7 +143,10 @@ extension CompareReportWriter {
 
             One user round: Thaw's phone uploads its \(report.samplesPerUser) activations (\(report.features) floats \
             each), a worker on this machine trains E = \(report.fedAvg.localEpochs) epochs with B = \
-            \(report.fedAvg.batchSize) (measured, median of the runs), the phone downloads the head. FedAvg's phone \
+            \(report.fedAvg.batchSize) (measured, median of the runs), the phone downloads the head: as a delta against \
+            the head it ran (docs/PROTOCOL.md, "Head deltas"; its size measured on the round just trained, the worker \
+            committing the half-way head base + 0.5·(trained − base)) when that is smaller, else in full; a phone's \
+            first head is always full. FedAvg's phone \
             downloads the head, executes the same epochs (FLOPs counted, priced at \
             \(Self.g(report.compute.flopsPerSecond / 1e9)) GFLOP/s and \(Self.g(report.compute.joulesPerFLOP * 1e9)) nJ/FLOP) \
             and uploads it. Samples/s = E·n / round time. Ratios: Thaw/FedAvg throughput (> 1: Thaw faster) and \
@@ -154,13 +158,59 @@ extension CompareReportWriter {
         for radio in report.radios.map(\.name) {
             md += "\n### \(radio)\n\n"
             md +=
-                "| head params | Thaw encoding | worker steps/s | phone steps/s | Thaw s/round | FedAvg s/round | Thaw samples/s | FedAvg samples/s | **throughput ratio** | Thaw J (compute/transfer/tail) | FedAvg J (compute/transfer/tail) | Thaw bytes | FedAvg bytes | **energy ratio** |\n"
-            md += "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|\n"
+                "| head params | Thaw encoding | worker steps/s | phone steps/s | Thaw s/round | FedAvg s/round | Thaw samples/s | FedAvg samples/s | **throughput ratio** | Thaw J (compute/transfer/tail) | FedAvg J (compute/transfer/tail) | Thaw bytes | Thaw head download (of full) | FedAvg bytes | **energy ratio** |\n"
+            md += "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|---:|---:|\n"
             for r in report.throughput where r.radio == radio {
                 md +=
-                    "| \(Self.params(r.parameters)) | \(r.encoding) | \(Self.g(r.workerStepsPerSecond)) | \(Self.g(r.deviceStepsPerSecond)) | \(Self.g(r.thawSecondsPerRound)) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.thawSamplesPerSecond)) | \(Self.g(r.fedAvgSamplesPerSecond)) | **\(Self.f(r.throughputRatio))** | \(Self.g(r.thawDeviceJoules)) (\(Self.g(r.thawComputeJoules))/\(Self.g(r.thawTransferJoules))/\(Self.g(r.thawTailJoules))) | \(Self.g(r.fedAvgDeviceJoules)) (\(Self.g(r.fedAvgComputeJoules))/\(Self.g(r.fedAvgTransferJoules))/\(Self.g(r.fedAvgTailJoules))) | \(Self.bytes(Double(r.thawRadioBytes))) | \(Self.bytes(Double(r.fedAvgRadioBytes))) | **\(Self.f(r.energyRatio, 3))** |\n"
+                    "| \(Self.params(r.parameters)) | \(r.encoding) | \(Self.g(r.workerStepsPerSecond)) | \(Self.g(r.deviceStepsPerSecond)) | \(Self.g(r.thawSecondsPerRound)) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.thawSamplesPerSecond)) | \(Self.g(r.fedAvgSamplesPerSecond)) | **\(Self.f(r.throughputRatio))** | \(Self.g(r.thawDeviceJoules)) (\(Self.g(r.thawComputeJoules))/\(Self.g(r.thawTransferJoules))/\(Self.g(r.thawTailJoules))) | \(Self.g(r.fedAvgDeviceJoules)) (\(Self.g(r.fedAvgComputeJoules))/\(Self.g(r.fedAvgTransferJoules))/\(Self.g(r.fedAvgTailJoules))) | \(Self.bytes(Double(r.thawRadioBytes))) | \(r.thawHeadDownload) \(Self.bytes(Double(r.thawHeadDownloadBytes))) (of \(Self.bytes(Double(r.fullHeadReplyBytes)))) | \(Self.bytes(Double(r.fedAvgRadioBytes))) | **\(Self.f(r.energyRatio, 3))** |\n"
             }
         }
+        return md
+    }
+
+    /// Head downloads: the deltas of this run's rounds and, when `bench-results/head-delta.json` exists,
+    /// the sizes measured on a real run's heads (`thaw bench head-delta`).
+    func headDownloadSection(rows: [ThroughputExperiment.Row]) -> String {
+        var md = """
+
+            ## Head downloads
+
+            A phone that runs a head asks for the next one as a delta against it (docs/PROTOCOL.md, "Head \
+            deltas": XOR of the float32 bits, byte planes, zlib; lossless, so the phone still checks the \
+            SHA-256 of the result). In the table above, Thaw's download is the delta of the round just trained \
+            (synthetic inputs; the worker commits the half-way head), when smaller than the full head:
+
+            | head params | Thaw head download | full head reply | delta / full |
+            |---:|---|---:|---:|
+
+            """
+        var seen = Set<Int>()
+        for r in rows where seen.insert(r.parameters).inserted {
+            md +=
+                "| \(Self.params(r.parameters)) | \(r.thawHeadDownload) \(Self.bytes(Double(r.thawHeadDownloadBytes))) | "
+                + "\(Self.bytes(Double(r.fullHeadReplyBytes))) | "
+                + "\(Self.f(Double(r.thawHeadDownloadBytes) / Double(max(r.fullHeadReplyBytes, 1)), 3)) |\n"
+        }
+        let measured = URL(fileURLWithPath: "bench-results/head-delta.json")
+        guard let data = try? Data(contentsOf: measured),
+            let real = try? JSONDecoder().decode(HeadDeltaMeasurement.Summary.self, from: data)
+        else {
+            return md + "\nNo real run measured yet (`thaw bench head-delta --database …` writes bench-results/head-delta.json).\n"
+        }
+        md += """
+
+            On the heads of a real run (`thaw bench head-delta --database \(real.database)`, \
+            bench-results/head-delta.json: \(real.pairs) head versions of \(real.users) users, \
+            \(real.parameters.map { Self.params($0) }.joined(separator: ", ")) parameters, workers committing with \
+            head interpolation \(Self.g(Double(real.interpolation)))), the delta from the previous version is a median \
+            **\(Self.f(real.medianParentRatio, 3))** of the full head (\(Self.bytes(Double(real.deltaFromParentBytesTotal))) \
+            instead of \(Self.bytes(Double(real.fullBytesTotal))) in all), from two versions back \
+            \(Self.f(real.medianGrandparentRatio, 3)), and with the interpolation undone (the trained head itself) \
+            \(Self.f(real.medianUninterpolatedRatio, 3)) (half-way heads change the median by \
+            \(Self.f((real.medianParentRatio / real.medianUninterpolatedRatio - 1) * 100, 1)) %). FedAvg's baseline \
+            here still ships its whole model both ways every round.
+
+            """
         return md
     }
 

@@ -40,7 +40,7 @@ struct CompareReportWriter {
                 + "fedavg_s_per_round,thaw_samples_per_s,fedavg_samples_per_s,thaw_steps_per_s,fedavg_steps_per_s,"
                 + "throughput_ratio_thaw_over_fedavg,thaw_device_j,fedavg_device_j,thaw_compute_j,thaw_transfer_j,"
                 + "thaw_tail_j,fedavg_compute_j,fedavg_transfer_j,fedavg_tail_j,thaw_radio_bytes,fedavg_radio_bytes,"
-                + "energy_ratio_thaw_over_fedavg"
+                + "energy_ratio_thaw_over_fedavg,thaw_head_download,thaw_head_download_bytes,full_head_reply_bytes"
         ]
         for r in report.throughput {
             let values: [Any] = [
@@ -50,7 +50,7 @@ struct CompareReportWriter {
                 r.thawStepsPerSecond, r.fedAvgStepsPerSecond, r.throughputRatio, r.thawDeviceJoules,
                 r.fedAvgDeviceJoules, r.thawComputeJoules, r.thawTransferJoules, r.thawTailJoules,
                 r.fedAvgComputeJoules, r.fedAvgTransferJoules, r.fedAvgTailJoules, r.thawRadioBytes,
-                r.fedAvgRadioBytes, r.energyRatio,
+                r.fedAvgRadioBytes, r.energyRatio, r.thawHeadDownload, r.thawHeadDownloadBytes, r.fullHeadReplyBytes,
             ]
             lines.append(values.map { "\($0)" }.joined(separator: ","))
         }
