@@ -16,6 +16,7 @@ import ThawSimulation
 //        --schedule cosine --shift 1 --seed 1 --threads 2 --evaluate-each-epoch (raw Float32 parameters)
 //   personalize-explore study --params MODEL --out results.jsonl [--part i --parts n] [--reverse]
 //   personalize-explore dump --params MODEL --out dump.jsonl [--part i --parts n]
+//   personalize-explore dump-knn --params MODEL --out knn.jsonl   # kNN over penultimate activations
 //
 // MODEL is a `thaw pretrain --output` file or raw Float32 parameters; --data DIR (default
 // /work/shared/handwriting/mnist-writers) or --shipped; --part i --parts n takes every n-th writer from i.
@@ -165,6 +166,41 @@ case "dump":
         if (number + 1) % 10 == 0 { FileHandle.standardError.write(Data("\(number + 1)/\(writers.count) \(Int(Date().timeIntervalSince(start)))s\n".utf8)) }
     }
     print("done \(Int(Date().timeIntervalSince(start))) s")
+
+case "dump-knn":
+    // kNN over the general head's penultimate activations (after the hidden layer's ReLU) instead of the
+    // activations at k: per writer the general model's probabilities and k-neighbour votes, leave-one-out on
+    // the adaptation digits, over all adaptation digits for the held-out ones.
+    let general = Model(architecture: arch, parameters: try readParameters(arg("--params")!))
+    let k = FreezePoint(7)
+    let penultimate = Int(arg("--penultimate") ?? "9")!
+    let splitter = UserSplitter(adaptationFraction: 0.5, seed: 1)
+    let test = dataset.test
+    let activations = Batching.backboneActivations(general, input: Batching.images(test), freezePoint: k)
+    let out = arg("--out")!
+    for writer in writerOrder() {
+        let split = splitter.split(test, writer: writer)
+        let A = split.adaptation, H = split.evaluation
+        let xA = activations.gatheringRows(A), xH = activations.gatheringRows(H)
+        func probs(_ x: Tensor) -> [[Float]] {
+            x.batchSize == 0 ? [] : Softmax.probabilities(general.forward(x, layers: 7..<general.layerCount, training: false)).map { $0.map { Float($0) } }
+        }
+        let fA = general.forward(xA, layers: 7..<penultimate, training: false)
+        let fH = H.isEmpty ? fA : general.forward(xH, layers: 7..<penultimate, training: false)
+        let labelsA = test.intLabels(A)
+        var p: [String: Any] = ["gen": ["A": probs(xA), "H": probs(xH)]]
+        for neighbours in [3, 5, 10] {
+            let all = NearestNeighbours(k: neighbours, store: fA, labels: labelsA)
+            var loo: [[Float]] = []
+            for i in A.indices {
+                let rest = A.indices.filter { $0 != i }
+                let store = NearestNeighbours(k: neighbours, store: fA.gatheringRows(rest), labels: rest.map { labelsA[$0] })
+                loo.append(store.probabilities(fA.gatheringRows([i]), classes: 10)[0].map { Float($0) })
+            }
+            p["pen_knn\(neighbours)"] = ["A": loo, "H": H.isEmpty ? [] : all.probabilities(fH, classes: 10).map { $0.map { Float($0) } }]
+        }
+        try jsonLine(["w": Int(writer), "n": A.count + H.count, "A": A, "yA": labelsA, "yH": test.intLabels(H), "p": p], out)
+    }
 
 default:
     print("pretrain | eval | study | dump")

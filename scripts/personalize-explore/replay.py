@@ -113,6 +113,18 @@ def main():
             put(vname, w, acc(yH, Hprobs) if s else writers[w]["gen"], s)
             return s
         put("general", w, writers[w]["gen"], False)
+        if "s3_plain_w50" not in P:
+            # a `dump-knn` line: kNN-Per over the general head's penultimate activations only.
+            for key in sorted(k for k in P if k.startswith("pen_knn")):
+                for lam in [0.3, 0.5, 0.7]:
+                    Hm = mixture(g["H"], P[key]["H"], lam)
+                    Am = mixture(g["A"], P[key]["A"], lam)
+                    put(f"{key}_{lam}", w, acc(yH, Hm), False)
+                    s = gate(yA, g["A"], Am, z=None)
+                    put(f"counted:{key}_{lam}_loo", w, acc(yH, Hm) if s else writers[w]["gen"], s)
+                    s = gate(yA, g["A"], Am, z=1.0)
+                    put(f"gated1:{key}_{lam}_loo", w, acc(yH, Hm) if s else writers[w]["gen"], s)
+            continue
         share_of = lambda c: 0.3 if c.startswith("s3") else 0.5
         for c in ["s3_plain_w25", "s3_plain_w50", "s3_plain_w75", "s3_plain_w100", "s3_plain10_w50", "s3_worker_w50",
                   "s3_l2sp1", "s5_plain_w50", "s5_plain_w100"]:
@@ -163,7 +175,7 @@ def main():
     print("held-out errors of the general model: all", tot_err, ">=60:", big_err)
     # What bounds any rule over these candidates: per writer, the best candidate chosen with the held-out
     # answers in hand (an oracle no phone has), over the trained heads alone and with kNN-Per mixtures.
-    for gname, sel in (("all", lambda r: True), ("< 60 samples", lambda r: r["n"] < 60), (">= 60 samples", lambda r: r["n"] >= 60)):
+    for gname, sel in ([] if "s3_plain_w50" not in rows[0]["p"] else [("all", lambda r: True), ("< 60 samples", lambda r: r["n"] < 60), (">= 60 samples", lambda r: r["n"] >= 60)]):
         rs = [r for r in rows if sel(r)]
         if not rs: continue
         base = sum(1 - acc(r["yH"], r["p"]["gen"]["H"]) for r in rs) / len(rs)
