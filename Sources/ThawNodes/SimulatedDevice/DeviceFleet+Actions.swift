@@ -247,7 +247,7 @@ extension DeviceFleet {
             headChecksQueued += 1
             let gated = job
             let verifications = headVerifications
-            compute.submit { inbox.put(.headChecked(gated.run(on: backbone, verifications: verifications))) }
+            compute.submit(kind: "compute.headCheck") { inbox.put(.headChecked(gated.run(on: backbone, verifications: verifications))) }
             return actions
         }
         if job.contract != nil {
@@ -256,7 +256,7 @@ extension DeviceFleet {
             headChecksQueued += 1
             let checked = job
             let verifications = headVerifications
-            compute.submit { inbox.put(.headChecked(checked.run(on: nil, verifications: verifications))) }
+            compute.submit(kind: "compute.headCheck") { inbox.put(.headChecked(checked.run(on: nil, verifications: verifications))) }
             return actions
         }
         return actions + headDecided(job.run(on: nil, verifications: nil), counted: false)
@@ -373,7 +373,7 @@ extension DeviceFleet {
     private func startEvaluation(_ job: EvaluationJob) {
         guard let backbone else { return }
         let (inbox, inputs, dataset) = (self.inbox, evaluationInputs, self.dataset)
-        compute.submit {
+        compute.submit(kind: "compute.evaluation") {
             inbox.put(.evaluated(job.run(on: backbone, inputs: inputs, dataset: dataset)))
         }
     }
@@ -407,10 +407,10 @@ extension DeviceFleet {
     /// copy, and come back as ``rebuilt(_:)``.
     mutating func startRebuild(_ plan: RebuildPlan, phone index: Int) {
         guard let backbone, backbone.version == plan.modelVersion, !stopping else { return }
-        let (inbox, dataset) = (self.inbox, self.dataset)
+        let (inbox, dataset, interner) = (self.inbox, self.dataset, sharing ? self.interner : nil)
         phones[index].rebuildsPending += 1
-        compute.submit {
-            inbox.put(.rebuilt(plan.run(phone: index, on: backbone, dataset: dataset)))
+        compute.submit(kind: "compute.rebuild") {
+            inbox.put(.rebuilt(plan.run(phone: index, on: backbone, dataset: dataset, interner: interner)))
         }
     }
 
