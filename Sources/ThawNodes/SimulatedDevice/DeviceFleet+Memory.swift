@@ -145,14 +145,14 @@ extension DeviceFleet {
         func note(_ parameters: [Float]?) {
             parameters?.withUnsafeBytes { if let base = $0.baseAddress { heads[UInt(bitPattern: base)] = $0.count } }
         }
-        for phone in phones { note(phone.headParameters) }
-        for head in self.heads.values { note(head) }
+        for head in self.heads.inMemory.values { note(head) }
         for seen in seenHeads.values { note(seen.scalars) }
         let usedByPhones = heads.count
         for (address, size) in headVerifications.held.withLock({ $0 }) { heads[address] = size }
         tally.bytes["heads", default: 0] += heads.values.reduce(0, +)
         tally.counts["distinctHeads"] = heads.count
         tally.counts["distinctHeadsOutsideChecks"] = usedByPhones
+        tally.counts["headsOnDisk"] = self.heads.onDisk.count
         tally.bytes["evaluationInputs", default: 0] += evaluationInputs.heldBytes.withLock { $0 }
         tally.bytes["phonesArray", default: 0] += MemoryFootprint.array(capacity: phones.capacity, of: SimulatedPhone.self)
         let streams = Set(phones.map { $0.stream.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } })

@@ -65,8 +65,9 @@ struct DeviceFleet {
     var registryRetryAt: ContinuousClock.Instant?
     /// Batches waiting on a task of their own for room in the socket loop's mailbox (``send(_:phone:)``).
     let waitingSends = SendCounter()
-    /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``).
-    var heads: [String: [Float]] = [:]
+    /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``);
+    /// heads no longer arriving are kept on disk.
+    var heads: HeadStore
     /// The last parameters received for each user (by head hash), not yet verified: later equal replies share them.
     var seenHeads: [String: (hash: String, scalars: [Float])] = [:]
     /// Heads verified on the compute queue (confined to it).
@@ -155,6 +156,7 @@ struct DeviceFleet {
         self.metrics = metrics
         self.stamper = EnvelopeStamper(sender: configuration.name)
         self.generator = SeededGenerator(seed: configuration.seed)
+        self.heads = HeadStore(directory: "\(configuration.stateDirectory)/heads")
     }
 
     // MARK: - Broadcasts

@@ -96,6 +96,8 @@ struct EvaluationJob: Sendable {
     var key: EvaluationKey
     var samples: [Int]
     var head: [Float]?
+    /// Where the head's parameters are when they are not in `head` (``HeadStore``).
+    var headFile: String? = nil
 }
 
 /// What identifies an accuracy: the user, the head (its hash, "base", or a per-phone tag for a head
@@ -133,6 +135,7 @@ extension EvaluationJob {
         backbone.baseBelow(freezePoint)
         let (inputs, labels) = cache.inputs(
             user: key.user, stamp: key.stamp, samples: samples, dataset: dataset, model: model)
+        let head = self.head ?? headFile.flatMap(HeadStore.read)
         backbone.load(head: head, key: head == nil ? "base" : "\(key.user.rawValue)|\(key.head)", freezePoint: freezePoint)
         let accuracy = model.evaluate(inputs, labels: labels, from: freezePoint).accuracy
         return EvaluationResult(key: key, accuracy: accuracy)
@@ -188,8 +191,11 @@ struct HeadCheckJob: Sendable {
         /// The phone's validation entries (backbone outputs under the current stamps) and their labels.
         var inputs: [Activation]
         var labels: [Int]
-        /// The head the phone runs now (nil: the base model's), and its key for the loaded-head slot.
+        /// The head the phone runs now (nil, and no file: the base model's), and its key for the
+        /// loaded-head slot.
         var current: [Float]?
+        /// Where the current head's parameters are when they are not in `current` (``HeadStore``).
+        var currentFile: String? = nil
         var currentKey: String
     }
 
@@ -235,7 +241,8 @@ struct HeadCheckJob: Sendable {
         let inputs = Tensor(shape: [gate.inputs.count] + shape, scalars: stacked)
         // Class probabilities, not only predicted classes: the gate's likelihood tie-break needs them.
         let layers = freezePoint.index..<model.layerCount
-        backbone.load(head: gate.current, key: gate.currentKey, freezePoint: freezePoint)
+        backbone.load(
+            head: gate.current ?? gate.currentFile.flatMap(HeadStore.read), key: gate.currentKey, freezePoint: freezePoint)
         let current = Softmax.probabilities(model.forward(inputs, layers: layers, training: false))
         backbone.load(head: candidate, key: reply.headHash, freezePoint: freezePoint)
         let proposed = Softmax.probabilities(model.forward(inputs, layers: layers, training: false))
@@ -262,11 +269,15 @@ struct HeadCheckResult: Sendable {
 final class HeadVerifications: @unchecked Sendable {
     // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
     private var byHash: [String: [Float]] = [:]
+    /// The hashes in `byHash`, oldest first.
+    private var order: [String] = []
     let capacity: Int
     /// The kept copies: how many, and the addresses of their storage (memory accounting, any thread).
     let held = Mutex<[UInt: Int]>([:])
 
-    init(capacity: Int = 256) {
+    /// At most `capacity` heads: the phones of a user pull its newest head within seconds of each other,
+    /// and each copy kept is 6.4 MB at freeze point 7 that nothing else may hold any more.
+    init(capacity: Int = 64) {
         self.capacity = capacity
     }
 
@@ -277,7 +288,10 @@ final class HeadVerifications: @unchecked Sendable {
     }
 
     func record(_ parameters: [Float], hash: String) {
-        if byHash.count >= capacity { byHash.removeAll() }
+        if byHash[hash] == nil {
+            order.append(hash)
+            if order.count > capacity { byHash.removeValue(forKey: order.removeFirst()) }
+        }
         byHash[hash] = parameters
         var addresses: [UInt: Int] = [:]
         for copy in byHash.values {
