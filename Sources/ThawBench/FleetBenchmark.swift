@@ -34,6 +34,9 @@ public struct FleetBenchmark {
         /// From the device process's start to the memory, CPU and throughput reading.
         public var loadSeconds = 120
         public var timeout: Duration = .seconds(600)
+        /// The registry announces committed heads (pull on change, as in the shipped topologies); without,
+        /// every phone pulls its head every 2 s.
+        public var announce = false
 
         public init(executable: String) { self.executable = executable }
     }
@@ -83,6 +86,8 @@ public struct FleetBenchmark {
         public var deviceStopSeconds = 0.0
         /// The machine was shared with other work while this ran (load average at the start, 1 min).
         public var loadAverageAtStart = 0.0
+        /// Whether the registry announced committed heads (pull on change).
+        public var announce: Bool?
         /// Load average (1 min) when memory and CPU were read.
         public var loadAverageAtReading: Double?
         /// The device process's last `fleet-memory` line before the reading: where its bytes went.
@@ -120,8 +125,10 @@ public struct FleetBenchmark {
             host: ProcessInfo.processInfo.hostName, cores: ProcessInfo.processInfo.activeProcessorCount,
             phones: settings.phones, workers: settings.workers, freezePoint: settings.freezePoint)
         results.loadAverageAtStart = Self.loadAverage()
+        results.announce = settings.announce
         try cluster.writeTopology(
-            workers: settings.workers, phones: settings.phones, freezePoint: settings.freezePoint, epochs: 1)
+            workers: settings.workers, phones: settings.phones, freezePoint: settings.freezePoint, epochs: 1,
+            announce: settings.announce)
         try await cluster.start("registry", role: .registry)
         try await cluster.start("coordinator", role: .coordinator)
         let workers = try cluster.instances(of: .worker).map(\.name)
