@@ -42,7 +42,8 @@ final class BenchCluster: Sendable {
     /// the folder when nil; several need a postgres:// URL), `workers` workers, a device node `phones`
     /// with `phones` simulated phones (started only if asked for).
     func writeTopology(
-        workers: Int, phones: Int, freezePoint: Int, epochs: Int, database: String? = nil, registries: Int = 1
+        workers: Int, phones: Int, freezePoint: Int, epochs: Int, database: String? = nil, registries: Int = 1,
+        announce: Bool = false
     ) throws {
         let database = database ?? databasePath
         let replicas = registries > 1
@@ -74,7 +75,7 @@ final class BenchCluster: Sendable {
               - name: registry
                 role: registry
                 endpoints:
-                  router: ipc://\(directory)/reg
+                  router: ipc://\(directory)/reg\(announce ? "\n      announce: ipc://\(directory)/ann" : "")
                 options:
                   database: \(database)
             \(replicas)  - name: worker

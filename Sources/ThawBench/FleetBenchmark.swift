@@ -34,6 +34,9 @@ public struct FleetBenchmark {
         /// From the device process's start to the memory, CPU and throughput reading.
         public var loadSeconds = 120
         public var timeout: Duration = .seconds(600)
+        /// The registry announces committed heads (pull on change, as in the shipped topologies); without,
+        /// every phone pulls its head every 2 s.
+        public var announce = false
 
         public init(executable: String) { self.executable = executable }
     }
@@ -83,6 +86,12 @@ public struct FleetBenchmark {
         public var deviceStopSeconds = 0.0
         /// The machine was shared with other work while this ran (load average at the start, 1 min).
         public var loadAverageAtStart = 0.0
+        /// Whether the registry announced committed heads (pull on change).
+        public var announce: Bool?
+        /// Load average (1 min) when memory and CPU were read.
+        public var loadAverageAtReading: Double?
+        /// The device process's last `fleet-memory` line before the reading: where its bytes went.
+        package var deviceMemory: FleetMemoryLine?
     }
 
     public let settings: Settings
@@ -116,8 +125,10 @@ public struct FleetBenchmark {
             host: ProcessInfo.processInfo.hostName, cores: ProcessInfo.processInfo.activeProcessorCount,
             phones: settings.phones, workers: settings.workers, freezePoint: settings.freezePoint)
         results.loadAverageAtStart = Self.loadAverage()
+        results.announce = settings.announce
         try cluster.writeTopology(
-            workers: settings.workers, phones: settings.phones, freezePoint: settings.freezePoint, epochs: 1)
+            workers: settings.workers, phones: settings.phones, freezePoint: settings.freezePoint, epochs: 1,
+            announce: settings.announce)
         try await cluster.start("registry", role: .registry)
         try await cluster.start("coordinator", role: .coordinator)
         let workers = try cluster.instances(of: .worker).map(\.name)
@@ -176,6 +187,10 @@ public struct FleetBenchmark {
                     rssKiB: memory.rssKiB, peakKiB: memory.peakKiB))
         }
         let device = cluster.memory(of: "phones") ?? (0, 0)
+        results.loadAverageAtReading = Self.loadAverage()
+        if let line = cluster.lines(of: "phones").last(where: { $0.contains("\"event\":\"fleet-memory\"") }) {
+            results.deviceMemory = try? JSONDecoder().decode(FleetMemoryLine.self, from: Data(line.utf8))
+        }
         results.deviceRSSKiB = device.rssKiB
         results.deviceRSSPerPhoneKiB = Double(device.rssKiB) / Double(max(settings.phones, 1))
         results.batchesSentByDevices = cluster.lines(of: "phones").count { $0.contains("\"event\":\"batch-sent\"") }
@@ -282,6 +297,35 @@ extension FleetBenchmark {
                 String(
                     format: "%-14@ %6.1f   %12.1f%%   %7.1f   %8.1f", row.node as NSString, row.cpuSeconds,
                     row.machineShare * 100, Double(row.rssKiB) / 1024, Double(row.peakKiB) / 1024))
+        }
+        if let memory = results.deviceMemory {
+            let perPhone = { (bytes: Int) in Double(bytes) / 1024 / Double(max(memory.phones, 1)) }
+            Swift.print(
+                String(
+                    format: "device memory (last fleet-memory line): RSS %.1f MiB, heap in use %.1f MiB, free in heap %.1f MiB; KiB per phone:",
+                    Double(memory.rssBytes) / 1_048_576, Double(memory.heapInUseBytes) / 1_048_576,
+                    Double(memory.heapFreeBytes) / 1_048_576))
+            for (category, bytes) in memory.bytes.sorted(by: { $0.value > $1.value }) {
+                Swift.print(String(format: "    %-22@ %9.1f MiB  %7.1f KiB/phone", category as NSString, Double(bytes) / 1_048_576, perPhone(bytes)))
+            }
+            Swift.print(
+                String(
+                    format: "    %-22@ %9.1f MiB  %7.1f KiB/phone", "uncounted heap" as NSString,
+                    Double(memory.uncountedHeapBytes) / 1_048_576, perPhone(memory.uncountedHeapBytes)))
+            Swift.print(
+                String(format: "device CPU by kind of work (since its start; %.1f s in all):", memory.cpuSeconds))
+            for (kind, seconds) in memory.cpuSecondsByKind.sorted(by: { $0.value > $1.value }) {
+                Swift.print(
+                    String(
+                        format: "    %-22@ %8.1f s  %5.1f %%", kind as NSString, seconds,
+                        100 * seconds / max(memory.cpuSeconds, 1e-9)))
+            }
+            let booked = memory.cpuSecondsByKind.values.reduce(0, +)
+            Swift.print(
+                String(
+                    format: "    %-22@ %8.1f s  %5.1f %%", "not booked" as NSString, memory.cpuSeconds - booked,
+                    100 * (memory.cpuSeconds - booked) / max(memory.cpuSeconds, 1e-9)))
+            Swift.print("    counts: " + memory.counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
         Swift.print(
             String(

@@ -9,6 +9,18 @@ struct ByteWriter {
 
     mutating func append(_ value: Float) { append(value.bitPattern) }
 
+    /// Every value's bit pattern, little-endian, in order: the same bytes as appending them one by one,
+    /// copied at once on a little-endian host (a device snapshot holds tens of thousands of them).
+    mutating func append(floats values: [Float]) {
+        #if _endian(little)
+        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        #else
+        for value in values { append(value) }
+        #endif
+    }
+
+    mutating func reserveCapacity(_ count: Int) { bytes.reserveCapacity(count) }
+
     /// Overwrites four bytes at `offset` with `value` (for a length known only at the end).
     mutating func patch(_ value: UInt32, at offset: Int) {
         withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(offset..<offset + 4, with: $0) }

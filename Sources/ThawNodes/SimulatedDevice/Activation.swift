@@ -10,7 +10,10 @@
 /// an uncompressed phone; ``storedByteCount`` is what the simulator really holds.
 public struct Activation: Sendable, Equatable {
     public var shape: [Int]
-    private var storage: CompactScalars
+    /// Immutable and shared by reference: copies of an activation (a prediction-cache entry, a snapshot
+    /// waiting for its commit, a batch being sent) and equal outputs of other phones
+    /// (``ActivationInterner``) hold one buffer.
+    var storage: ScalarStorage
 
     /// - Precondition: the shape's element count equals `scalars.count` (validated at the edge).
     public init(shape: [Int], scalars: [Float]) {
@@ -18,7 +21,14 @@ public struct Activation: Sendable, Equatable {
             shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == scalars.count,
             "activation shape \(shape) does not hold \(scalars.count) scalars")
         self.shape = shape
-        self.storage = CompactScalars(scalars)
+        self.storage = ScalarStorage(CompactScalars(scalars))
+    }
+
+    /// An activation of `shape` over existing storage (``ActivationInterner``).
+    init(shape: [Int], storage: ScalarStorage) {
+        precondition(shape.reduce(1, *) == storage.scalars.count, "activation shape \(shape) does not hold \(storage.scalars.count) scalars")
+        self.shape = shape
+        self.storage = storage
     }
 
     /// The same scalars as `other` under another shape (a checkpoint equal to the output it precedes,
@@ -32,35 +42,46 @@ public struct Activation: Sendable, Equatable {
     }
 
     /// Whether both hold the same scalars bit for bit (whatever their shapes).
-    func hasSameBits(as other: Activation) -> Bool {
-        storage.count == other.storage.count && storage.sparse == other.storage.sparse
-            && storage.words == other.storage.words
-    }
+    func hasSameBits(as other: Activation) -> Bool { storage.scalars.hasSameBits(as: other.storage.scalars) }
 
     /// Every scalar, row-major, decoded from the compact form (allocates: read it once per use).
     public var scalars: [Float] {
-        get { storage.decoded() }
-        set { storage = CompactScalars(newValue) }
+        get { storage.scalars.decoded() }
+        set { storage = ScalarStorage(CompactScalars(newValue)) }
     }
 
     /// Number of scalars.
-    public var count: Int { storage.count }
+    public var count: Int { storage.scalars.count }
 
     /// Appends every scalar to `target` without an intermediate array (batches, stacked inputs).
-    public func append(to target: inout [Float]) { storage.append(to: &target) }
+    public func append(to target: inout [Float]) { storage.scalars.append(to: &target) }
 
     /// Payload size in bytes as a phone would hold it (4 per scalar); the shape's few integers are not
     /// counted. The cache budget is in these bytes.
-    public var byteCount: Int { storage.count * MemoryLayout<Float>.size }
+    public var byteCount: Int { storage.scalars.count * MemoryLayout<Float>.size }
 
     /// Bytes the compact form really occupies (mask and non-zero values).
-    public var storedByteCount: Int { storage.storedByteCount }
+    public var storedByteCount: Int { storage.scalars.storedByteCount }
+
+    /// Which storage holds the scalars: activations that share it (a checkpoint equal to its output, a
+    /// prediction-cache entry of a cached output, equal outputs of several phones) have the same one.
+    /// For memory accounting only.
+    var storageIdentity: UInt { UInt(bitPattern: ObjectIdentifier(storage).hashValue) }
 
     /// Equal when the shapes and the scalars compare equal as floats (as before the compact form:
     /// `0.0 == -0.0`, a NaN equals nothing).
     public static func == (lhs: Activation, rhs: Activation) -> Bool {
-        lhs.shape == rhs.shape && (lhs.storage.words == rhs.storage.words && lhs.storage.isFinite
-            || lhs.scalars == rhs.scalars)
+        let (left, right) = (lhs.storage.scalars, rhs.storage.scalars)
+        return lhs.shape == rhs.shape && (left.words == right.words && left.isFinite || lhs.scalars == rhs.scalars)
+    }
+}
+
+/// The scalars of one or more ``Activation``s, immutable, shared by reference.
+final class ScalarStorage: Sendable {
+    let scalars: CompactScalars
+
+    init(_ scalars: CompactScalars) {
+        self.scalars = scalars
     }
 }
 
@@ -106,6 +127,8 @@ struct CompactScalars: Sendable {
     }
 
     var storedByteCount: Int { words.count * MemoryLayout<UInt32>.size }
+
+    func hasSameBits(as other: CompactScalars) -> Bool { count == other.count && sparse == other.sparse && words == other.words }
 
     func decoded() -> [Float] {
         var result: [Float] = []

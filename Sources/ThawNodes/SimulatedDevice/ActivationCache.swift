@@ -109,6 +109,9 @@ public struct ActivationCache: Sendable {
         return RebuildPlan(modelVersion: modelVersion, target: target, steps: steps)
     }
 
+    /// Bytes of the entry table itself (not the activations it points to), for memory accounting.
+    var tableBytes: Int { MemoryFootprint.dictionary(capacity: entries.capacity, key: UInt64.self, value: CachedActivation.self) }
+
     // MARK: - Internals
 
     private mutating func put(_ entry: CachedActivation) {

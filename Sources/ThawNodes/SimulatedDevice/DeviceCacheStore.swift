@@ -54,6 +54,10 @@ public struct DeviceCacheStore: Sendable {
 
     package static func encode(_ snapshot: DeviceSnapshot) -> [UInt8] {
         var writer = ByteWriter()
+        // Room for every activation's scalars and a little more, so the buffer is not regrown as it fills.
+        writer.reserveCapacity(
+            256 + snapshot.annotatedLabels.count * 16
+                + snapshot.entries.reduce(0) { $0 + 128 + $1.byteCount + 64 * $1.checkpoints.count })
         writer.append(raw: magic)
         writer.append(formatVersion)
         let lengthOffset = writer.bytes.count
@@ -109,7 +113,7 @@ public struct DeviceCacheStore: Sendable {
         writer.append(UInt8(activation.shape.count))
         for dimension in activation.shape { writer.append(UInt32(dimension)) }
         writer.append(UInt32(activation.count))
-        for scalar in activation.scalars { writer.append(scalar) }
+        writer.append(floats: activation.scalars)
     }
 
     /// `bytes` with the length field and the CRC-32 trailer recomputed, for fuzzers and tests that corrupt

@@ -272,16 +272,17 @@ extension DeviceFleet {
         }
         if phones[index].machine.configuration.headSwapGate != nil, model != nil, let backbone {
             let entries = phones[index].machine.validationEntries
+            let current = phones[index].headHash.map { heads.source($0) }
             job.gate = HeadCheckJob.Gate(
                 inputs: entries.map(\.activation), labels: entries.map(\.label),
-                current: phones[index].headParameters,
+                current: current?.parameters, currentFile: current?.file,
                 currentKey: phones[index].machine.head?.hash ?? "held-\(index)")
             let inbox = self.inbox
             phones[index].headChecksPending += 1
             headChecksQueued += 1
             let gated = job
             let verifications = headVerifications
-            compute.submit { inbox.put(.headChecked(gated.run(on: backbone, verifications: verifications))) }
+            compute.submit(kind: "compute.headCheck") { inbox.put(.headChecked(gated.run(on: backbone, verifications: verifications))) }
             return actions
         }
         if job.contract != nil {
@@ -290,7 +291,7 @@ extension DeviceFleet {
             headChecksQueued += 1
             let checked = job
             let verifications = headVerifications
-            compute.submit { inbox.put(.headChecked(checked.run(on: nil, verifications: verifications))) }
+            compute.submit(kind: "compute.headCheck") { inbox.put(.headChecked(checked.run(on: nil, verifications: verifications))) }
             return actions
         }
         return actions + headDecided(job.run(on: nil, verifications: nil), counted: false)
@@ -335,7 +336,8 @@ extension DeviceFleet {
                     headHash: reply.headHash, validationSamples: phones[index].machine.validationEntries.count))
         }
         if decided.contains(.swapHead(info)) {
-            phones[index].headParameters = sharedHead(hash: reply.headHash, parameters)
+            sharedHead(hash: reply.headHash, parameters)
+            phones[index].headHash = reply.headHash
             // The line is printed once the new head's held-out accuracy is known (compute queue).
             requestEvaluation(
                 phone: index,
@@ -360,18 +362,16 @@ extension DeviceFleet {
         }
     }
 
-    /// The parameters of head `hash`, one copy for every phone that swapped it in: a head is the same
-    /// for all phones of a user (its hash is the SHA-256 of its parameters, checked before the swap), and
-    /// at freeze point 7 of the FedAvg CNN it is 6.4 MB, so 10,000 phones cannot each keep their own.
-    mutating func sharedHead(hash: String, _ parameters: [Float]) -> [Float] {
-        if let known = heads[hash], Self.sameScalars(known, parameters) { return known }
-        if heads.count >= phonesByUser.count + 8 {
-            // Heads no phone's machine runs any more are forgotten (a phone still holding one keeps it).
-            let inUse = Set(phones.compactMap { $0.machine.head?.hash })
-            heads = heads.filter { inUse.contains($0.key) }
+    /// Keeps the parameters of head `hash`, one copy for every phone that swapped it in: a head is the
+    /// same for all phones of a user (its hash is the SHA-256 of its parameters, checked before the swap),
+    /// and at freeze point 7 of the FedAvg CNN it is 6.4 MB, so 10,000 phones cannot each keep their own.
+    /// Beyond one head per user (and a few), the heads not arriving any more (not a user's newest, not
+    /// this one) go to disk (``HeadStore``).
+    mutating func sharedHead(hash: String, _ parameters: [Float]) {
+        _ = heads.put(hash, parameters)
+        if heads.inMemory.count > phonesByUser.count + 8 {
+            heads.spill(keeping: Set(seenHeads.values.map(\.hash)).union([hash]), on: compute)
         }
-        heads[hash] = parameters
-        return parameters
     }
 
     /// Most users whose held-out backbone outputs are kept.
@@ -399,7 +399,7 @@ extension DeviceFleet {
             accuracyCache.removeAll()
         }
         let user = phones[index].user
-        let head = phones[index].machine.head?.hash ?? (phones[index].headParameters == nil ? "base" : "held-\(index)")
+        let head = phones[index].machine.head?.hash ?? (phones[index].headHash == nil ? "base" : "held-\(index)")
         let key = EvaluationKey(user: user, head: head, stamp: stamp)
         if key.shared, let known = accuracyCache["\(user.rawValue)|\(head)"] {
             evaluationFinished(phone: index, purpose: purpose, accuracy: known)
@@ -411,13 +411,16 @@ extension DeviceFleet {
             return
         }
         evaluating[key] = [(index, purpose)]
-        startEvaluation(EvaluationJob(key: key, samples: phones[index].evaluation, head: phones[index].headParameters))
+        let source = phones[index].headHash.map { heads.source($0) }
+        startEvaluation(
+            EvaluationJob(
+                key: key, samples: phones[index].evaluation, head: source?.parameters, headFile: source?.file))
     }
 
     private func startEvaluation(_ job: EvaluationJob) {
         guard let backbone else { return }
         let (inbox, inputs, dataset) = (self.inbox, evaluationInputs, self.dataset)
-        compute.submit {
+        compute.submit(kind: "compute.evaluation") {
             inbox.put(.evaluated(job.run(on: backbone, inputs: inputs, dataset: dataset)))
         }
     }
@@ -451,10 +454,10 @@ extension DeviceFleet {
     /// copy, and come back as ``rebuilt(_:)``.
     mutating func startRebuild(_ plan: RebuildPlan, phone index: Int) {
         guard let backbone, backbone.version == plan.modelVersion, !stopping else { return }
-        let (inbox, dataset) = (self.inbox, self.dataset)
+        let (inbox, dataset, interner) = (self.inbox, self.dataset, sharing ? self.interner : nil)
         phones[index].rebuildsPending += 1
-        compute.submit {
-            inbox.put(.rebuilt(plan.run(phone: index, on: backbone, dataset: dataset)))
+        compute.submit(kind: "compute.rebuild") {
+            inbox.put(.rebuilt(plan.run(phone: index, on: backbone, dataset: dataset, interner: interner)))
         }
     }
 

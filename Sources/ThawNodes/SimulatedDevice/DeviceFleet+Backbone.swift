@@ -18,6 +18,8 @@ struct BackboneResult: Sendable {
     var checkpoints: [[Int: Activation]]
     /// The FLOPs of one sample's pass (every sample of a batch costs the same).
     var flopsPerSample: FLOPCount
+    /// Samples that went through the model (the others' outputs were already held).
+    var computed: Int
 }
 
 /// The fleet's own copy of the base model for batched backbone passes, used by one compute task at a
@@ -85,41 +87,92 @@ extension DeviceFleet {
         // them when they observe the deployment of the model they need.
         backboneQueue.removeAll { $0.modelVersion != backbone.version }
         let chunk = backboneQueue.takeBatch(limit: Self.backboneBatch)
-        guard let first = chunk.first else { return }
+        guard !chunk.isEmpty else { return }
         computing = true
         counters.backbonePasses.increment()
         counters.backboneSamples.increment(by: chunk.count)
         let samples = dataset.test
         let inbox = self.inbox
-        let pixels = samples.floatPixels(chunk.map { Int($0.sampleId) })
-        let shape = [chunk.count, 1, samples.rows, samples.columns]
         let requests = chunk
-        compute.submit {
-            let chunk = requests
-            backbone.baseBelow(first.freezePoint)
-            let model = backbone.model
-            let before = model.executedFLOPs
-            let (output, recorded) = model.forward(
-                Tensor(shape: shape, scalars: pixels), layers: 0..<first.freezePoint.index,
-                recordingAt: Set(first.checkpointsAt))
-            let spent = model.executedFLOPs - before
-            let n = chunk.count
-            let outputs = (0..<n).map { Self.row($0, of: output) }
-            let result = BackboneResult(
-                requests: chunk, outputs: outputs,
-                checkpoints: (0..<n).map { row in
-                    recorded.mapValues { tensor in
-                        // A checkpoint equal to the output (layer 6 of the FedAvg CNN, a max-pool, before
-                        // the flatten at 7) shares its storage: same bits, held once.
-                        let checkpoint = Self.row(row, of: tensor)
-                        return checkpoint.hasSameBits(as: outputs[row])
-                            ? Activation(shape: checkpoint.shape, sharing: outputs[row]) : checkpoint
-                    }
-                },
-                flopsPerSample: FLOPCount(
-                    forward: spent.forward / n, backward: spent.backward / n, optimizer: spent.optimizer / n))
-            inbox.put(.backboneDone(result))
+        let interner = sharing ? self.interner : nil
+        compute.submit(kind: "compute.backbone") {
+            inbox.put(.backboneDone(Self.backbonePass(requests, on: backbone, samples: samples, interner: interner)))
         }
+    }
+
+    /// One batched backbone pass for `chunk` (same model version, freeze point and checkpoint layers),
+    /// on the compute queue.
+    ///
+    /// With an interner, a sample whose output (and every checkpoint asked for) is already held, because
+    /// another phone of the same writer computed it, is not computed again: the phone gets that
+    /// bit-identical copy, and the rest (each distinct sample once) goes through the model as one batch.
+    /// Every phone is charged one sample's FLOPs through layers `[0, k)` either way, as if its own
+    /// phone had run it.
+    static func backbonePass(
+        _ chunk: [BackboneRequest], on backbone: BackboneModel, samples: HandwritingSamples,
+        interner: ActivationInterner?
+    ) -> BackboneResult {
+        let first = chunk[0]
+        let version = backbone.version
+        let freezePoint = first.freezePoint.index
+        let n = chunk.count
+        var outputs: [Activation?] = Array(repeating: nil, count: n)
+        var checkpoints: [[Int: Activation]] = Array(repeating: [:], count: n)
+        // The rows to compute: one per distinct sample not held yet.
+        var missing: [UInt64: [Int]] = [:]
+        var order: [UInt64] = []
+        for row in 0..<n {
+            let id = chunk[row].sampleId
+            if let interner, let output = interner.lookup(modelVersion: version, layer: freezePoint, sampleId: id) {
+                var held: [Int: Activation] = [:]
+                for layer in first.checkpointsAt {
+                    guard let checkpoint = interner.lookup(modelVersion: version, layer: layer, sampleId: id) else { break }
+                    held[layer] = checkpoint
+                }
+                if held.count == first.checkpointsAt.count {
+                    outputs[row] = output
+                    checkpoints[row] = held
+                    continue
+                }
+            }
+            if missing[id] == nil { order.append(id) }
+            missing[id, default: []].append(row)
+        }
+        let model = backbone.model
+        let perSample = FLOPCount(
+            forward: model.architecture.forwardFLOPs(layers: 0..<freezePoint, samples: 1), backward: 0, optimizer: 0)
+        if !order.isEmpty {
+            backbone.baseBelow(first.freezePoint)
+            let pixels = samples.floatPixels(order.map { Int($0) })
+            let (output, recorded) = model.forward(
+                Tensor(shape: [order.count, 1, samples.rows, samples.columns], scalars: pixels),
+                layers: 0..<freezePoint, recordingAt: Set(first.checkpointsAt))
+            for (computed, id) in order.enumerated() {
+                var activation = Self.row(computed, of: output)
+                if let interner {
+                    // Equal outputs of other phones are held once.
+                    activation = interner.intern(activation, modelVersion: version, layer: freezePoint, sampleId: id)
+                }
+                var held: [Int: Activation] = [:]
+                for (layer, tensor) in recorded {
+                    // A checkpoint equal to the output (layer 6 of the FedAvg CNN, a max-pool, before the
+                    // flatten at 7) shares its storage: same bits, held once.
+                    let checkpoint = Self.row(computed, of: tensor)
+                    var kept =
+                        checkpoint.hasSameBits(as: activation)
+                        ? Activation(shape: checkpoint.shape, sharing: activation) : checkpoint
+                    if let interner { kept = interner.intern(kept, modelVersion: version, layer: layer, sampleId: id) }
+                    held[layer] = kept
+                }
+                for row in missing[id] ?? [] {
+                    outputs[row] = activation
+                    checkpoints[row] = held
+                }
+            }
+        }
+        return BackboneResult(
+            requests: chunk, outputs: outputs.map { $0! }, checkpoints: checkpoints, flopsPerSample: perSample,
+            computed: order.count)
     }
 
     /// A batched pass finished: each phone is charged its own samples' FLOPs and gets its results.

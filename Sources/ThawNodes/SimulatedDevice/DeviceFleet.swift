@@ -65,26 +65,35 @@ struct DeviceFleet {
     var registryRetryAt: ContinuousClock.Instant?
     /// Batches waiting on a task of their own for room in the socket loop's mailbox (``send(_:phone:)``).
     let waitingSends = SendCounter()
-    /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``).
-    var heads: [String: [Float]] = [:]
+    /// Head parameters by hash, shared by the phones that swapped them in (``sharedHead(hash:_:)``);
+    /// heads no longer arriving are kept on disk.
+    var heads: HeadStore
     /// The last parameters received for each user (by head hash), not yet verified: later equal replies share them.
     var seenHeads: [String: (hash: String, scalars: [Float])] = [:]
     /// Heads verified on the compute queue (confined to it).
     let headVerifications = HeadVerifications()
     /// Evaluations under way on the compute queue, and the phones waiting for each.
     var evaluating: [EvaluationKey: [(phone: Int, purpose: EvaluationPurpose)]] = [:]
+    /// One stored copy of equal backbone outputs across phones (confined to `compute`).
+    let interner = ActivationInterner()
+    var sharing: Bool { configuration.shareEqualActivations }
     /// Held-out backbone outputs of at most 64 users (confined to `compute`).
     let evaluationInputs = EvaluationInputs(capacity: DeviceFleet.evaluationCacheUsers)
+    /// CPU seconds by kind of work (``FleetCPU``), printed with the memory breakdown.
+    let cpu: FleetCPU
     /// The long units (batched backbone passes, held-out evaluations, rebuilds) run here, in order.
-    let compute = FleetCompute(label: "thaw.fleet.compute")
+    let compute: FleetCompute
     /// Group commits run here (SQLite and its fsync), never on the Swift concurrency pool.
-    let committer = FleetCompute(label: "thaw.fleet.commit")
+    let committer: FleetCompute
     /// Batches are assembled, encoded and handed to the socket loop here, in the order they were sent.
-    let sender = FleetCompute(label: "thaw.fleet.send")
+    let sender: FleetCompute
     /// Confined to `sender`.
     let sendGate = SendGate()
     /// The longest unit of the fleet's task since the last metrics round (``noteBusy(_:since:)``).
     var busiestMs = 0.0
+    /// The memory walk under way (``tallyMemory(now:)``) and when the last `fleet-memory` line was printed.
+    var memoryTally: FleetMemoryTally?
+    var lastMemoryLine = ContinuousClock.now
     /// Phones still to report in the current metrics round (a few per slice).
     var metricsRemaining = 0
     /// When each phone is next due for its sample/tick work (see ``workSlice(until:)``).
@@ -127,6 +136,11 @@ struct DeviceFleet {
         refusals: InputRefusals, registry: RegistryClient, loop: SocketLoop, pushes: [SocketID], metrics: SocketID?,
         store: DeviceFleetStore, inbox: FleetInbox, nodeMetrics: NodeMetrics = NodeMetrics(node: "", role: "")
     ) {
+        let cpu = FleetCPU()
+        self.cpu = cpu
+        self.compute = FleetCompute(label: "compute", cpu: cpu)
+        self.committer = FleetCompute(label: "commit", cpu: cpu)
+        self.sender = FleetCompute(label: "send", cpu: cpu)
         self.counters = FleetCounters(nodeMetrics)
         self.nodeMetrics = nodeMetrics
         self.store = store
@@ -142,6 +156,7 @@ struct DeviceFleet {
         self.metrics = metrics
         self.stamper = EnvelopeStamper(sender: configuration.name)
         self.generator = SeededGenerator(seed: configuration.seed)
+        self.heads = HeadStore(directory: "\(configuration.stateDirectory)/heads")
     }
 
     // MARK: - Broadcasts
@@ -414,6 +429,7 @@ struct DeviceFleet {
             publishMetrics()
         }
         publishPhoneMetrics()
+        tallyMemory(now: metricsStarted)
         noteBusy("metrics", since: metricsStarted, threshold: .milliseconds(5))
         // Work a broadcast interrupted, first.
         try await drainBackboneResults()

@@ -40,6 +40,10 @@ public struct DeviceFleetNode: Sendable {
         public var announce: [Endpoint] = []
         /// With announcements, the periodic pull is only a safety net for a missed one.
         public var safetyNetPullInterval: Duration = .seconds(30)
+        /// Equal backbone outputs of different phones (the phones of one writer walk the same samples)
+        /// are computed and held once per process (``ActivationInterner``). On unless the environment
+        /// sets `THAW_FLEET_SHARING=off` (to measure the simulator without it, side by side).
+        public var shareEqualActivations = ProcessInfo.processInfo.environment["THAW_FLEET_SHARING"] != "off"
 
         public init(
             name: String, workers: [Endpoint], registry: Endpoint, coordinator: Endpoint, metrics: Endpoint?,
@@ -73,6 +77,7 @@ public struct DeviceFleetNode: Sendable {
     }
 
     public func run(shutdown: ShutdownSignal) async throws {
+        if !FleetAllocator.configure() { logger.warning("the allocator's mmap threshold could not be set") }
         try FileManager.default.createDirectory(
             atPath: configuration.stateDirectory, withIntermediateDirectories: true)
         let context = try ZMQContext()
@@ -132,7 +137,7 @@ public struct DeviceFleetNode: Sendable {
             // freeze point 7, a few ms each, and the phones of a user pull it together), in their order:
             // a broadcast behind a burst of them in the socket loop's stream is then not held by their
             // decoding, only routed past them.
-            let decoder = FleetCompute(label: "thaw.fleet.decode")
+            let decoder = FleetCompute(label: "decode", cpu: fleet.cpu)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await delivery in loop.inbound {
@@ -198,7 +203,11 @@ public struct DeviceFleetNode: Sendable {
                     }
                 }
                 let started = ContinuousClock.now
-                defer { fleet.noteBusy(event.kind, since: started) }
+                let cpuStarted = FleetCPU.threadSeconds()
+                defer {
+                    fleet.noteBusy(event.kind, since: started)
+                    fleet.cpu.book("task.\(event.kind)", seconds: FleetCPU.threadSeconds() - cpuStarted)
+                }
                 switch event {
                 case .broadcast(let decoded, let receivedAtMs, let arrived):
                     fleet.broadcastArrival = (receivedAtMs, arrived)
@@ -222,10 +231,12 @@ public struct DeviceFleetNode: Sendable {
                 }
             }
             let sliceStarted = ContinuousClock.now
+            let cpuStarted = FleetCPU.threadSeconds()
             fleet.startCommitIfIdle()
             let next = try await fleet.workSlice(budget: slice)
             fleet.startCommitIfIdle()
             fleet.noteBusy("slice", since: sliceStarted)
+            fleet.cpu.book("task.slice", seconds: FleetCPU.threadSeconds() - cpuStarted)
             let now = ContinuousClock.now
             if let next, next <= now {
                 await Task.yield()

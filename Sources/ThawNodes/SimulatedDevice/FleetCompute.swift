@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 import ThawData
 import ThawLearning
@@ -16,19 +17,28 @@ import ThawWire
 final class FleetCompute: Sendable {
     private let queue: DispatchQueue
     private let queued = Mutex(0)
+    private let label: String
+    /// Where each job's CPU time is booked (by kind), if anywhere.
+    private let cpu: FleetCPU?
 
-    init(label: String) {
-        queue = DispatchQueue(label: label)
+    init(label: String, cpu: FleetCPU? = nil) {
+        queue = DispatchQueue(label: "thaw.fleet.\(label)")
+        self.label = label
+        self.cpu = cpu
     }
 
     /// Jobs submitted and not finished yet (the fleet bounds what it submits by kind; this is the total).
     var pending: Int { queued.withLock { $0 } }
 
-    /// Runs `job` after every job submitted before it.
-    func submit(_ job: @escaping @Sendable () -> Void) {
+    /// Runs `job` after every job submitted before it; its CPU time is booked under `kind` (default:
+    /// the queue's label).
+    func submit(kind: String? = nil, _ job: @escaping @Sendable () -> Void) {
         queued.withLock { $0 += 1 }
+        let (cpu, kind) = (self.cpu, kind ?? label)
         queue.async {
+            let started = FleetCPU.threadSeconds()
             job()
+            cpu?.book(kind, seconds: FleetCPU.threadSeconds() - started)
             self.queued.withLock { $0 -= 1 }
         }
     }
@@ -50,6 +60,8 @@ final class EvaluationInputs: @unchecked Sendable {
     // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
     let capacity: Int
     private var entries: [UserID: (stamp: ActivationStamp, inputs: Tensor, labels: [Int])] = [:]
+    /// Bytes of the kept outputs, readable from any thread (memory accounting).
+    let heldBytes = Mutex(0)
 
     init(capacity: Int) {
         self.capacity = capacity
@@ -72,6 +84,8 @@ final class EvaluationInputs: @unchecked Sendable {
         let inputs = model.forward(raw, layers: 0..<stamp.freezePoint.index, training: false)
         let labels = dataset.test.intLabels(samples)
         entries[user] = (stamp, inputs, labels)
+        let held = entries.values.reduce(0) { $0 + $1.inputs.scalars.count * MemoryLayout<Float>.size }
+        heldBytes.withLock { $0 = held }
         return (inputs, labels)
     }
 }
@@ -82,6 +96,8 @@ struct EvaluationJob: Sendable {
     var key: EvaluationKey
     var samples: [Int]
     var head: [Float]?
+    /// Where the head's parameters are when they are not in `head` (``HeadStore``).
+    var headFile: String? = nil
 }
 
 /// What identifies an accuracy: the user, the head (its hash, "base", or a per-phone tag for a head
@@ -119,6 +135,7 @@ extension EvaluationJob {
         backbone.baseBelow(freezePoint)
         let (inputs, labels) = cache.inputs(
             user: key.user, stamp: key.stamp, samples: samples, dataset: dataset, model: model)
+        let head = self.head ?? headFile.flatMap(HeadStore.read)
         backbone.load(head: head, key: head == nil ? "base" : "\(key.user.rawValue)|\(key.head)", freezePoint: freezePoint)
         let accuracy = model.evaluate(inputs, labels: labels, from: freezePoint).accuracy
         return EvaluationResult(key: key, accuracy: accuracy)
@@ -128,7 +145,9 @@ extension EvaluationJob {
 extension RebuildPlan {
     /// Every step advanced to the plan's target with `model`, one step at a time (each step's FLOPs are
     /// its phone's), from its stored activation or the raw image.
-    func run(phone: Int, on backbone: BackboneModel, dataset: HandwritingDataset) -> RebuildResult {
+    func run(
+        phone: Int, on backbone: BackboneModel, dataset: HandwritingDataset, interner: ActivationInterner? = nil
+    ) -> RebuildResult {
         backbone.baseBelow(target)
         let model = backbone.model
         var outputs: [Activation] = []
@@ -136,6 +155,16 @@ extension RebuildPlan {
         outputs.reserveCapacity(steps.count)
         let samples = dataset.test
         for step in steps {
+            if let held = interner?.lookup(modelVersion: modelVersion, layer: target.index, sampleId: step.sampleId) {
+                // Another phone of the same writer already has this sample at the target: its bit-identical
+                // output, and this phone is charged the step's FLOPs as if it had run it.
+                outputs.append(held)
+                flops.append(
+                    FLOPCount(
+                        forward: model.architecture.forwardFLOPs(layers: step.startLayer..<target.index, samples: 1),
+                        backward: 0, optimizer: 0))
+                continue
+            }
             let start: Tensor
             switch step.source {
             case .rawInput:
@@ -147,7 +176,10 @@ extension RebuildPlan {
             let before = model.executedFLOPs
             let output = model.advance(checkpoint: start, from: step.startLayer, to: target.index)
             flops.append(model.executedFLOPs - before)
-            outputs.append(Activation(shape: output.sampleShape, scalars: output.scalars))
+            let activation = Activation(shape: output.sampleShape, scalars: output.scalars)
+            outputs.append(
+                interner?.intern(activation, modelVersion: modelVersion, layer: target.index, sampleId: step.sampleId)
+                    ?? activation)
         }
         return RebuildResult(phone: phone, plan: self, outputs: outputs, flops: flops)
     }
@@ -159,8 +191,11 @@ struct HeadCheckJob: Sendable {
         /// The phone's validation entries (backbone outputs under the current stamps) and their labels.
         var inputs: [Activation]
         var labels: [Int]
-        /// The head the phone runs now (nil: the base model's), and its key for the loaded-head slot.
+        /// The head the phone runs now (nil, and no file: the base model's), and its key for the
+        /// loaded-head slot.
         var current: [Float]?
+        /// Where the current head's parameters are when they are not in `current` (``HeadStore``).
+        var currentFile: String? = nil
         var currentKey: String
     }
 
@@ -227,7 +262,8 @@ struct HeadCheckJob: Sendable {
         let inputs = Tensor(shape: [gate.inputs.count] + shape, scalars: stacked)
         // Class probabilities, not only predicted classes: the gate's likelihood tie-break needs them.
         let layers = freezePoint.index..<model.layerCount
-        backbone.load(head: gate.current, key: gate.currentKey, freezePoint: freezePoint)
+        backbone.load(
+            head: gate.current ?? gate.currentFile.flatMap(HeadStore.read), key: gate.currentKey, freezePoint: freezePoint)
         let current = Softmax.probabilities(model.forward(inputs, layers: layers, training: false))
         backbone.load(head: candidate, key: reply.headHash, freezePoint: freezePoint)
         let proposed = Softmax.probabilities(model.forward(inputs, layers: layers, training: false))
@@ -256,9 +292,15 @@ struct HeadCheckResult: Sendable {
 final class HeadVerifications: @unchecked Sendable {
     // @unchecked: only ever touched by jobs on one serial `FleetCompute` queue.
     private var byHash: [String: [Float]] = [:]
+    /// The hashes in `byHash`, oldest first.
+    private var order: [String] = []
     let capacity: Int
+    /// The kept copies: how many, and the addresses of their storage (memory accounting, any thread).
+    let held = Mutex<[UInt: Int]>([:])
 
-    init(capacity: Int = 256) {
+    /// At most `capacity` heads: the phones of a user pull its newest head within seconds of each other,
+    /// and each copy kept is 6.4 MB at freeze point 7 that nothing else may hold any more.
+    init(capacity: Int = 64) {
         self.capacity = capacity
     }
 
@@ -269,7 +311,44 @@ final class HeadVerifications: @unchecked Sendable {
     }
 
     func record(_ parameters: [Float], hash: String) {
-        if byHash.count >= capacity { byHash.removeAll() }
+        if byHash[hash] == nil {
+            order.append(hash)
+            if order.count > capacity { byHash.removeValue(forKey: order.removeFirst()) }
+        }
         byHash[hash] = parameters
+        var addresses: [UInt: Int] = [:]
+        for copy in byHash.values {
+            copy.withUnsafeBytes { if let base = $0.baseAddress { addresses[UInt(bitPattern: base)] = $0.count } }
+        }
+        held.withLock { $0 = addresses }
+    }
+}
+
+/// CPU seconds a device process spent, by kind of work (the compute queue's jobs, the send, commit and
+/// decode queues, the fleet task's events and slices), from each thread's own CPU clock around the unit.
+/// The fleet task's units are measured on the thread they started on; a unit that suspends and resumes
+/// elsewhere is counted in part (its kind is then an underestimate, never another kind's time).
+final class FleetCPU: Sendable {
+    private let seconds = Mutex<[String: Double]>([:])
+
+    func book(_ kind: String, seconds spent: Double) {
+        guard spent > 0 else { return }
+        seconds.withLock { $0[kind, default: 0] += spent }
+    }
+
+    var byKind: [String: Double] { seconds.withLock { $0 } }
+
+    /// The calling thread's CPU time (user + system), in seconds.
+    static func threadSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// The process's CPU time (user + system, every thread), in seconds.
+    static func processSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

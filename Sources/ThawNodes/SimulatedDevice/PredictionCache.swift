@@ -69,6 +69,14 @@ public struct PredictionCache: Sendable {
     /// Drops every entry (app termination, or a sample invalidated by the coordinator).
     public mutating func removeAll() { entries.removeAll() }
 
+    /// The stored outputs (for memory accounting).
+    var outputs: some Sequence<Activation> { entries.values.lazy.map(\.output) }
+
+    /// Bytes of the entry table itself (not the outputs), for memory accounting.
+    var tableBytes: Int {
+        MemoryFootprint.dictionary(capacity: entries.capacity, key: Key.self, value: (output: Activation, lastUse: UInt64).self)
+    }
+
     /// Drops one entry.
     public mutating func remove(_ key: Key) { entries.removeValue(forKey: key) }
 }

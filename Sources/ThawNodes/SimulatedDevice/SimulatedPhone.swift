@@ -11,8 +11,9 @@ struct SimulatedPhone {
     let evaluation: [Int]
     var machine: DeviceStateMachine
     var cursor = 0
-    /// The head parameters in use, or nil while the base model's own head is used.
-    var headParameters: [Float]?
+    /// The hash of the head in use (its parameters are in the fleet's ``HeadStore``), or nil while the
+    /// base model's own head is used.
+    var headHash: String?
     var baseAccuracy: Double?
     /// The base accuracy was asked of the compute queue (it is set when the answer comes back).
     var baseRequested = false

@@ -38,6 +38,8 @@ struct BenchSystemCommand: AsyncParsableCommand {
     @Option(help: "Fleet benchmark: freeze moves (k -> k-1 -> k ...), one applied-latency sample each.")
     var fleetFreezeMoves: Int = 1
     @Option(help: "Fleet benchmark: seconds between the model change and each freeze move.") var fleetBetween: Int = 15
+    @Flag(help: "Fleet benchmark: the registry announces committed heads and phones pull on change (as in the shipped topologies); without it every phone pulls every 2 s.")
+    var fleetAnnounce = false
     @Option(help: "Fleet benchmark: instead, the client-scaling curve at these phone counts (comma-separated), each over --fleet-seconds.")
     var fleetScaling: String?
 
@@ -58,6 +60,7 @@ struct BenchSystemCommand: AsyncParsableCommand {
             settings.warmUp = .seconds(warmUp)
             settings.freezeMoves = fleetFreezeMoves
             settings.between = .seconds(fleetBetween)
+            settings.announce = fleetAnnounce
             let results = try await FleetBenchmark(settings: settings) { print("[bench fleet] \($0)") }
                 .run(workDirectory: "/tmp/thaw-fleet-\(getpid())")
             try FleetBenchmark.print(results, to: output == "bench-results/system.json" ? "bench-results/fleet.json" : output)
