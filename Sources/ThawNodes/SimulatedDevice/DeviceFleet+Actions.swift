@@ -181,9 +181,17 @@ extension DeviceFleet {
             declinedHash: phone.machine.declinedHeadHash ?? "",
             // A delta applies to the parameters the phone holds, so it is asked for only when the fleet
             // holds the parameters of the head the machine runs.
-            acceptDelta: phone.machine.acceptsHeadDelta && haveHash != nil && phone.headParameters != nil)
+            acceptDelta: phone.machine.acceptsHeadDelta && haveHash != nil && holdsHead(of: phone))
         pulling.insert(index)
         try await issue(.headRequest(request), for: index, purpose: .head(request))
+    }
+
+    /// Whether the fleet holds the parameters of the head `phone` runs (in memory or in the
+    /// ``HeadStore``'s file), which a delta against that head needs.
+    private func holdsHead(of phone: SimulatedPhone) -> Bool {
+        guard let hash = phone.headHash else { return false }
+        let source = heads.source(hash)
+        return source.parameters != nil || source.file != nil
     }
 
     /// The registry answered a head pull: learn which batches are durable, swap in a new head.
@@ -216,8 +224,8 @@ extension DeviceFleet {
             delta = nil
             counters.headFullBytes.increment(by: full.scalars.count * 4)
         case (.headDelta, _, .some(let bytes)):
-            guard phones[index].machine.headDeltaApplies(toBase: reply.deltaBaseHash),
-                let base = phones[index].headParameters
+            guard phones[index].machine.headDeltaApplies(toBase: reply.deltaBaseHash), holdsHead(of: phones[index]),
+                let base = phones[index].headHash.map({ heads.source($0) })
             else {
                 refusals.refuse(
                     on: "dealer",
@@ -228,7 +236,7 @@ extension DeviceFleet {
                 counters.headDeltasRefused.increment()
                 return actions + phones[index].machine.headDeltaRefused(now: WallClock.now())
             }
-            delta = HeadCheckJob.Delta(base: base, bytes: bytes)
+            delta = HeadCheckJob.Delta(base: base.parameters, baseFile: base.file, bytes: bytes)
             counters.headDeltaBytes.increment(by: bytes.count)
         default:
             return actions + phones[index].machine.headNotModified()

@@ -208,7 +208,9 @@ struct HeadCheckJob: Sendable {
     var contract: ModelContract?
     /// Set when the reply is a HEAD_DELTA: the parameters of the head in use and the `head_delta` frame.
     struct Delta: Sendable {
-        var base: [Float]
+        /// The base head's parameters, or (nil) the ``HeadStore`` file they were written to.
+        var base: [Float]?
+        var baseFile: String?
         var bytes: [UInt8]
     }
 
@@ -223,7 +225,11 @@ struct HeadCheckJob: Sendable {
             // size and SHA-256 checks as a full head (below); any failure sends the phone to the full head.
             result.fromDelta = true
             do {
-                let parameters = try HeadDelta.apply(delta.bytes, to: delta.base)
+                guard let base = delta.base ?? delta.baseFile.flatMap(HeadStore.read) else {
+                    result.refusal = InputViolation(.badHeadDelta, "\(what): the base head's file is unreadable")
+                    return result
+                }
+                let parameters = try HeadDelta.apply(delta.bytes, to: base)
                 result.reply.status = .head
                 result.reply.headDelta = nil
                 result.reply.headParameters = WireTensor(flat: parameters)
