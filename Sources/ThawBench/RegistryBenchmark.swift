@@ -28,6 +28,8 @@ public struct RegistryBenchmark: Sendable {
         public var notModified: Int
         /// Requests whose reply never came before the end of the drain (counted, not in the percentiles).
         public var unanswered: Int
+        /// How late the sender put requests on their sockets (p99, ms): part of every latency below.
+        public var senderLateP99Ms: Double?
         public var p50Ms: Double
         public var p90Ms: Double
         public var p99Ms: Double
@@ -189,8 +191,7 @@ public struct RegistryBenchmark: Sendable {
     }
 
     /// The open-loop phase: request `i` is due at `start + i / offeredRate` on client `i mod clients`; a
-    /// sender task sends whatever is due each millisecond, and a reply's latency runs from its request's
-    /// due time (the reply echoes the request id in `in_reply_to`, so the due time is recomputed from it).
+    /// sender thread sends each when it is due, and a reply's latency runs from its request's due time (the reply echoes the request id in `in_reply_to`, so the due time is recomputed from it).
     private func measureOpenLoop(endpoint: Endpoint, hashes: [String]) async throws -> OpenLoop {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
@@ -219,22 +220,40 @@ public struct RegistryBenchmark: Sendable {
                 warm += 1
                 if warm == clients { break }
             }
+            // Every request is encoded before the clock starts, and a thread of its own (not the cooperative
+            // pool, where the receiver and the socket loop's hand-offs run) sends each at its due time with
+            // an absolute-time sleep, so the measured latency is the registry's and not the sender's lateness.
+            let encoded: [[Frame]] = try (0..<total).map { index in
+                try WireCodec.encode(
+                    requests[index % clients],
+                    metadata: WireMetadata(sender: "bench-\(index % clients)", sequence: UInt64(index + 1), sentAtUnixMs: 1)
+                ).map { Frame($0) }
+            }
             let start = ContinuousClock.now + .milliseconds(5)
-            func due(_ index: Int) -> ContinuousClock.Instant { start + .seconds(Double(index) * interval) }
+            @Sendable func due(_ index: Int) -> ContinuousClock.Instant { start + .seconds(Double(index) * interval) }
+            let lateness = Mutex<[Double]>([])
             let sender = Task {
-                var next = 0
-                while next < total {
-                    try await Task.sleep(until: due(next), tolerance: .microseconds(100))
-                    let now = ContinuousClock.now
-                    while next < total, due(next) <= now {
-                        let client = next % clients
-                        let frames = try WireCodec.encode(
-                            requests[client],
-                            metadata: WireMetadata(sender: "bench-\(client)", sequence: UInt64(next + 1), sentAtUnixMs: 1)
-                        ).map { Frame($0) }
-                        try await loop.send(frames, on: loop.sockets[client])
-                        next += 1
+                await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+                    let thread = Thread {
+                        var late: [Double] = []
+                        late.reserveCapacity(total)
+                        for index in 0..<total {
+                            let wait = due(index) - ContinuousClock.now
+                            if wait > .microseconds(20) {
+                                let (seconds, attoseconds) = wait.components
+                                var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+                                _ = nanosleep(&request, nil)
+                            }
+                            let frames = encoded[index]
+                            let socket = loop.sockets[index % clients]
+                            // A full outbound queue is waited out here (it counts as lateness, not lost).
+                            while (try? loop.trySend(frames, on: socket)) == false { sched_yield() }
+                            late.append((ContinuousClock.now - due(index)) / .milliseconds(1))
+                        }
+                        lateness.withLock { $0 = late }
+                        finished.resume()
                     }
+                    thread.start()
                 }
             }
             // The drain: replies still missing a second after the last request was due are unanswered; the
@@ -261,9 +280,11 @@ public struct RegistryBenchmark: Sendable {
                 try await Task.sleep(until: deadline, tolerance: .milliseconds(10))
                 receiver.cancel()
             }
-            try await sender.value
+            await sender.value
             let received = try await receiver.value
             watchdog.cancel()
+            var late = lateness.withLock { $0 }
+            late.sort()
             var latencies = received.latencies
             let notModified = received.notModified
             let lastReply = received.lastReply
@@ -275,6 +296,7 @@ public struct RegistryBenchmark: Sendable {
             return OpenLoop(
                 offeredPerSecond: offeredRate, answeredPerSecond: Double(latencies.count) / answeredSeconds,
                 pulls: latencies.count, notModified: notModified, unanswered: total - latencies.count,
+                senderLateP99Ms: late.isEmpty ? nil : late[min(late.count - 1, Int(Double(late.count) * 0.99))],
                 p50Ms: percentile(0.5), p90Ms: percentile(0.9), p99Ms: percentile(0.99), maxMs: latencies.last ?? 0)
         }
     }

@@ -48,7 +48,8 @@ struct BenchRegistryCommand: AsyncParsableCommand {
                     format:
                         "%@ open loop: %.0f pulls/s offered, %.0f answered (%d pulls, %d unanswered); latency from the due time p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
                     label, open.offeredPerSecond, open.answeredPerSecond, open.pulls, open.unanswered, open.p50Ms,
-                    open.p90Ms, open.p99Ms, open.maxMs))
+                    open.p90Ms, open.p99Ms, open.maxMs)
+                    + (open.senderLateP99Ms.map { String(format: " (sender lateness p99 %.2f ms, included)", $0) } ?? ""))
         }
         struct Entry: Codable {
             var label: String
