@@ -5,7 +5,7 @@ import ThawWire
 /// One committed version of a user's trained head.
 ///
 /// A user's heads form one linear history: version `n` was committed on top of `parentVersion == n - 1`
-/// (the compare-and-set in ``RegistryStore/commitHead(_:)`` guarantees it), starting from version 1
+/// (the compare-and-set in ``RegistryBackend/commitHead(_:)`` guarantees it), starting from version 1
 /// whose parent is 0, meaning "no head".
 public struct HeadRecord: Hashable, Sendable {
     public var user: UserID

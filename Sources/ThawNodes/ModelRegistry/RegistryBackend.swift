@@ -160,10 +160,15 @@ extension RegistryBackend {
         return lookup
     }
 
-    /// Stores one batch in its own transaction (tools and tests; the node groups its writes).
+    /// Makes a device's batch durable exactly once, in its own transaction (tools and tests; the node
+    /// groups its writes): the `device_batches` row and every feature row are written together, and a
+    /// `(device, sequence)` already present writes nothing. The check and the insert run under the
+    /// database's write lock, so two workers storing the same resent batch at once store it once: one
+    /// gets `.stored`, the other `.duplicate`.
     ///
+    /// - Returns: `.stored(samples:)` or `.duplicate` (data, not an error: resends are expected).
     /// - Throws: ``RegistryError`` when the batch is invalid or `.batchConflict` when another batch is
-    ///   stored under its `(device, seq)`.
+    ///   stored under its `(device, seq)` (the conflict is recorded, the batch is not written).
     public func storeBatch(_ batch: FeatureBatch) throws -> StoreOutcome {
         try batch.validate()
         let result = try applyWrites([.storeBatch(batch, BatchFingerprint(batch))])[0]
@@ -187,7 +192,13 @@ extension RegistryBackend {
         return outcome
     }
 
-    /// Compare-and-set in its own transaction (tools and tests).
+    /// Compare-and-set in its own transaction (tools and tests): commits `commit` as version
+    /// `parentVersion + 1` only if `parentVersion` is still the user's latest version (0 meaning "no head
+    /// yet"). This keeps a user's history linear when several workers train the same user: the loser of
+    /// a race gets `.conflict` with the winner's version and must retrain on top of it.
+    ///
+    /// - Returns: `.committed(version:hash:)` or `.conflict(currentVersion:currentHash:)`.
+    /// - Throws: ``RegistryError`` for non-finite or empty parameters (nothing is written).
     public func commitHead(_ commit: HeadCommit) throws -> CommitOutcome {
         try commit.validate()
         let result = try applyWrites([.commitHead(commit, consumed: [], keepHeads: nil)])[0]

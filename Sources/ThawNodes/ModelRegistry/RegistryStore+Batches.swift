@@ -3,38 +3,6 @@ import GRDB
 import ThawNN
 
 extension RegistryStore {
-    /// Makes a device's batch durable exactly once: the `device_batches` row and every feature row are
-    /// written in one transaction, and a `(device, sequence)` already present writes nothing.
-    ///
-    /// The check and the insert run under SQLite's write lock, so two workers storing the same resent
-    /// batch at once store it once: one gets `.stored`, the other `.duplicate`.
-    ///
-    /// - Returns: `.stored(samples:)` or `.duplicate` (data, not an error: resends are expected).
-    /// - Throws: ``RegistryError`` when the batch is invalid, or `.batchConflict` when another batch is
-    ///   stored under `(device, sequence)` (nothing is written); GRDB's
-    ///   `DatabaseError` on I/O failure (nothing is written either).
-    public func storeBatch(_ batch: FeatureBatch) throws -> StoreOutcome {
-        try batch.validate()
-        let fingerprint = BatchFingerprint(batch)
-        let write = try writeTransaction { db in try Self.writeBatch(db, batch, fingerprint: fingerprint) }
-        let outcome: StoreOutcome
-        switch write {
-        case .stored(let samples, _): outcome = .stored(samples: samples)
-        case .duplicate: outcome = .duplicate
-        case .conflict(let detail): throw RegistryError(.batchConflict, detail)
-        }
-        count {
-            switch outcome {
-            case .stored(let samples):
-                $0.batchesStored += 1
-                $0.samplesStored += samples
-            case .duplicate:
-                $0.duplicates += 1
-            }
-        }
-        return outcome
-    }
-
     /// The sequence numbers of `device` that are durable, ascending. A device that lost its own state
     /// can resume from these; a gap means a batch that never arrived.
     public func durableSequences(device: DeviceID) throws -> [UInt64] {

@@ -18,26 +18,6 @@ extension RegistryStore {
         }
     }
 
-    /// Compare-and-set: commits `commit` as version `parentVersion + 1` only if `parentVersion` is still
-    /// the user's latest version (0 meaning "no head yet"), in one write transaction.
-    ///
-    /// This is what keeps a user's history linear when several workers train the same user: the loser
-    /// of a race gets `.conflict` with the winner's version and must retrain on top of it.
-    ///
-    /// - Returns: `.committed(version:hash:)` or `.conflict(currentVersion:currentHash:)`.
-    /// - Throws: ``RegistryError`` for non-finite or empty parameters (nothing is written).
-    public func commitHead(_ commit: HeadCommit) throws -> CommitOutcome {
-        try commit.validate()
-        let outcome: CommitOutcome = try writeTransaction { db in try Self.writeHead(db, commit, consumed: []).0 }
-        count {
-            switch outcome {
-            case .committed: $0.commits += 1
-            case .conflict: $0.conflicts += 1
-            }
-        }
-        return outcome
-    }
-
     /// Every head of `user`, oldest first.
     public func headHistory(_ user: UserID) throws -> [HeadRecord] {
         try read { db in
