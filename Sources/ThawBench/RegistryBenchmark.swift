@@ -121,36 +121,55 @@ public struct RegistryBenchmark: Sendable {
         }
     }
 
-    private func measure(endpoint: Endpoint, hashes: [String], headParameters: Int) async throws -> Result {
-        let context = try ZMQContext()
-        defer { try? context.shutdown() }
-        let specs = (0..<clients).map { _ in
-            SocketSpec(kind: .dealer, connect: [endpoint], options: [.maxMessageSize(64 << 20)])
-        }
-        let requests: [[Frame]] = try (0..<clients).map { client in
+    /// One DEALER per client, each connected to the registry.
+    private func clientSockets(_ endpoint: Endpoint) -> [SocketSpec] {
+        (0..<clients).map { _ in SocketSpec(kind: .dealer, connect: [endpoint], options: [.maxMessageSize(64 << 20)]) }
+    }
+
+    /// Client `c`'s conditional pull: user `c mod users`, with that user's current hash (NOT_MODIFIED).
+    private func headRequests(_ hashes: [String]) -> [ThawMessage] {
+        (0..<clients).map { client in
             let user = client % hashes.count
-            let request = ThawMessage.headRequest(
+            return .headRequest(
                 HeadRequest(
                     userID: "bench-user-\(user)", deviceID: "bench-device-\(client)", haveHash: hashes[user],
                     modelVersion: 1, freezePoint: UInt32(freezePoint)))
-            return try WireCodec.encode(
-                request, metadata: WireMetadata(sender: "bench-\(client)", sequence: 1, sentAtUnixMs: 1)
-            ).map { Frame($0) }
         }
-        return try await withSocketLoop(context: context, sockets: specs, queueCapacity: 4096) { loop in
+    }
+
+    /// Client `c`'s request `sequence` as frames.
+    private static func frames(_ request: ThawMessage, client: Int, sequence: UInt64) throws -> [Frame] {
+        try WireCodec.encode(request, metadata: WireMetadata(sender: "bench-\(client)", sequence: sequence, sentAtUnixMs: 1))
+            .map { Frame($0) }
+    }
+
+    /// One round trip per client, not measured (connections, the registry's first answers).
+    private static func warmUp(_ loop: SocketLoop, requests: [[Frame]]) async throws {
+        for (client, frames) in requests.enumerated() { try await loop.send(frames, on: loop.sockets[client]) }
+        var warm = 0
+        for try await _ in loop.inbound {
+            warm += 1
+            if warm == requests.count { break }
+        }
+    }
+
+    /// The value at quantile `p` of ascending `sorted` (0 when empty).
+    private static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+
+    private func measure(endpoint: Endpoint, hashes: [String], headParameters: Int) async throws -> Result {
+        let context = try ZMQContext()
+        defer { try? context.shutdown() }
+        let requests = try headRequests(hashes).enumerated().map { try Self.frames($0.element, client: $0.offset, sequence: 1) }
+        return try await withSocketLoop(context: context, sockets: clientSockets(endpoint), queueCapacity: 4096) { loop in
             var sentAt = [ContinuousClock.Instant](repeating: .now, count: clients)
             var latencies: [Double] = []
             latencies.reserveCapacity(1 << 20)
             var notModified = 0
             var pulls = 0
             let index = Dictionary(uniqueKeysWithValues: loop.sockets.enumerated().map { ($0.element, $0.offset) })
-            // Warm-up: one round trip per client, not measured (connections, the registry's first answers).
-            for client in 0..<clients { try await loop.send(requests[client], on: loop.sockets[client]) }
-            var warm = 0
-            for try await _ in loop.inbound {
-                warm += 1
-                if warm == clients { break }
-            }
+            try await Self.warmUp(loop, requests: requests)
             let start = ContinuousClock.now
             let end = start + .milliseconds(Int(seconds * 1000))
             for client in 0..<clients {
@@ -179,14 +198,12 @@ public struct RegistryBenchmark: Sendable {
             }
             let elapsed = (ContinuousClock.now - start) / .seconds(1)
             latencies.sort()
-            func percentile(_ p: Double) -> Double {
-                latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
-            }
             return Result(
                 registryExecutable: executable, clients: clients, users: hashes.count, freezePoint: freezePoint,
                 headParameters: headParameters, seconds: elapsed, pulls: pulls, notModified: notModified,
-                pullsPerSecond: Double(pulls) / elapsed, p50Ms: percentile(0.5), p90Ms: percentile(0.9),
-                p99Ms: percentile(0.99), maxMs: latencies.last ?? 0)
+                pullsPerSecond: Double(pulls) / elapsed, p50Ms: Self.percentile(latencies, 0.5),
+                p90Ms: Self.percentile(latencies, 0.9), p99Ms: Self.percentile(latencies, 0.99),
+                maxMs: latencies.last ?? 0)
         }
     }
 
@@ -195,39 +212,20 @@ public struct RegistryBenchmark: Sendable {
     private func measureOpenLoop(endpoint: Endpoint, hashes: [String]) async throws -> OpenLoop {
         let context = try ZMQContext()
         defer { try? context.shutdown() }
-        let specs = (0..<clients).map { _ in
-            SocketSpec(kind: .dealer, connect: [endpoint], options: [.maxMessageSize(64 << 20)])
-        }
         let total = max(1, Int(offeredRate * seconds))
         let interval = 1.0 / offeredRate
         let clients = self.clients
-        let freezePoint = self.freezePoint
-        let requests: [ThawMessage] = (0..<clients).map { client in
-            let user = client % hashes.count
-            return .headRequest(
-                HeadRequest(
-                    userID: "bench-user-\(user)", deviceID: "bench-device-\(client)", haveHash: hashes[user],
-                    modelVersion: 1, freezePoint: UInt32(freezePoint)))
-        }
-        return try await withSocketLoop(context: context, sockets: specs, queueCapacity: 1 << 16) { loop in
-            // Warm-up as in the closed loop: one round trip per client, not measured.
-            let warmup = try WireCodec.encode(
-                requests[0], metadata: WireMetadata(sender: "bench-warm", sequence: 0, sentAtUnixMs: 1)
-            ).map { Frame($0) }
-            for client in 0..<clients { try await loop.send(warmup, on: loop.sockets[client]) }
-            var warm = 0
-            for try await _ in loop.inbound {
-                warm += 1
-                if warm == clients { break }
-            }
+        let requests = headRequests(hashes)
+        return try await withSocketLoop(context: context, sockets: clientSockets(endpoint), queueCapacity: 1 << 16) {
+            loop in
+            // Warm-up as in the closed loop, under request id 0, which no measured reply echoes.
+            try await Self.warmUp(
+                loop, requests: try requests.enumerated().map { try Self.frames($0.element, client: $0.offset, sequence: 0) })
             // Every request is encoded before the clock starts, and a thread of its own (not the cooperative
             // pool, where the receiver and the socket loop's hand-offs run) sends each at its due time with
             // an absolute-time sleep, so the measured latency is the registry's and not the sender's lateness.
             let encoded: [[Frame]] = try (0..<total).map { index in
-                try WireCodec.encode(
-                    requests[index % clients],
-                    metadata: WireMetadata(sender: "bench-\(index % clients)", sequence: UInt64(index + 1), sentAtUnixMs: 1)
-                ).map { Frame($0) }
+                try Self.frames(requests[index % clients], client: index % clients, sequence: UInt64(index + 1))
             }
             let start = ContinuousClock.now + .milliseconds(5)
             @Sendable func due(_ index: Int) -> ContinuousClock.Instant { start + .seconds(Double(index) * interval) }
@@ -240,8 +238,8 @@ public struct RegistryBenchmark: Sendable {
                         for index in 0..<total {
                             let wait = due(index) - ContinuousClock.now
                             if wait > .microseconds(20) {
-                                let (seconds, attoseconds) = wait.components
-                                var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+                                let (whole, attoseconds) = wait.components
+                                var request = timespec(tv_sec: Int(whole), tv_nsec: Int(attoseconds / 1_000_000_000))
                                 _ = nanosleep(&request, nil)
                             }
                             let frames = encoded[index]
@@ -283,21 +281,15 @@ public struct RegistryBenchmark: Sendable {
             await sender.value
             let received = try await receiver.value
             watchdog.cancel()
-            var late = lateness.withLock { $0 }
-            late.sort()
-            var latencies = received.latencies
-            let notModified = received.notModified
-            let lastReply = received.lastReply
-            let answeredSeconds = max(1e-9, (lastReply - start) / .seconds(1))
-            latencies.sort()
-            func percentile(_ p: Double) -> Double {
-                latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
-            }
+            let late = lateness.withLock { $0 }.sorted()
+            let latencies = received.latencies.sorted()
+            let answeredSeconds = max(1e-9, (received.lastReply - start) / .seconds(1))
             return OpenLoop(
                 offeredPerSecond: offeredRate, answeredPerSecond: Double(latencies.count) / answeredSeconds,
-                pulls: latencies.count, notModified: notModified, unanswered: total - latencies.count,
-                senderLateP99Ms: late.isEmpty ? nil : late[min(late.count - 1, Int(Double(late.count) * 0.99))],
-                p50Ms: percentile(0.5), p90Ms: percentile(0.9), p99Ms: percentile(0.99), maxMs: latencies.last ?? 0)
+                pulls: latencies.count, notModified: received.notModified, unanswered: total - latencies.count,
+                senderLateP99Ms: late.isEmpty ? nil : Self.percentile(late, 0.99),
+                p50Ms: Self.percentile(latencies, 0.5), p90Ms: Self.percentile(latencies, 0.9),
+                p99Ms: Self.percentile(latencies, 0.99), maxMs: latencies.last ?? 0)
         }
     }
 }
