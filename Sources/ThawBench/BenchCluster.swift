@@ -1,6 +1,8 @@
 import Foundation
 import Synchronization
 import ThawLauncher
+import ThawModel
+import ThawNN
 import ThawNodes
 import ThawTopology
 
@@ -130,6 +132,23 @@ final class BenchCluster: Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw NodeError(.timeout, "\(name) printed no ready line; see \(directory)/logs/\(name).log")
+    }
+
+    /// Starts the whole written topology in dependency order: the registry, the coordinator, every
+    /// worker, then the device node `phones`. Returns the node names in that order.
+    func startFleet() async throws -> [String] {
+        try await start("registry", role: .registry)
+        try await start("coordinator", role: .coordinator)
+        let workers = try instances(of: .worker).map(\.name)
+        for name in workers { try await start(name, role: .worker) }
+        try await start("phones", role: .device)
+        return ["registry", "coordinator"] + workers + ["phones"]
+    }
+
+    /// Writes an untrained FedAvg CNN (seed 1) as model version 1 to `path`: weights do not change the cost
+    /// of a pass, so benchmarks of the running system need no trained model.
+    static func writeUntrainedModel(to path: String) throws {
+        try ModelCheckpoint.save(Model(architecture: .fedAvgCNN(), seed: 1), version: ModelVersion(1), to: path)
     }
 
     func lines(of name: String) -> [String] { output.withLock { $0[name] ?? [] } }

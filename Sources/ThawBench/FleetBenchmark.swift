@@ -105,8 +105,7 @@ public struct FleetBenchmark {
     public func run(workDirectory: String) async throws -> Results {
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
         let modelPath = "\(workDirectory)/base-model.thaw"
-        try ModelCheckpoint.save(
-            Model(architecture: .fedAvgCNN(), seed: 1), version: ModelVersion(1), to: modelPath)
+        try BenchCluster.writeUntrainedModel(to: modelPath)
         let cluster = try BenchCluster(
             directory: "\(workDirectory)/f", executable: settings.executable, baseModelPath: modelPath)
         do {
@@ -129,12 +128,7 @@ public struct FleetBenchmark {
         try cluster.writeTopology(
             workers: settings.workers, phones: settings.phones, freezePoint: settings.freezePoint, epochs: 1,
             announce: settings.announce)
-        try await cluster.start("registry", role: .registry)
-        try await cluster.start("coordinator", role: .coordinator)
-        let workers = try cluster.instances(of: .worker).map(\.name)
-        for name in workers { try await cluster.start(name, role: .worker) }
-        try await cluster.start("phones", role: .device)
-        let nodes = ["registry", "coordinator"] + workers + ["phones"]
+        let nodes = try await cluster.startFleet()
         let started = ContinuousClock.now
         let cpuAtStart = Dictionary(uniqueKeysWithValues: nodes.map { ($0, Self.cpuSeconds(cluster, node: $0) ?? 0) })
         progress("\(settings.phones) phones, \(settings.workers) workers: warming up for \(settings.warmUp)")

@@ -66,7 +66,7 @@ public struct FleetScalingBenchmark {
             workers: settings.workers, freezePoint: settings.freezePoint)
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
         let modelPath = "\(workDirectory)/base-model.thaw"
-        try ModelCheckpoint.save(Model(architecture: .fedAvgCNN(), seed: 1), version: ModelVersion(1), to: modelPath)
+        try BenchCluster.writeUntrainedModel(to: modelPath)
         for phones in settings.phoneCounts {
             let cluster = try BenchCluster(
                 directory: "\(workDirectory)/n\(phones)", executable: settings.executable, baseModelPath: modelPath)
@@ -90,12 +90,7 @@ public struct FleetScalingBenchmark {
     private func measure(_ cluster: BenchCluster, phones: Int) async throws -> Row {
         let load = FleetBenchmark.loadAverage()
         try cluster.writeTopology(workers: settings.workers, phones: phones, freezePoint: settings.freezePoint, epochs: 1)
-        try await cluster.start("registry", role: .registry)
-        try await cluster.start("coordinator", role: .coordinator)
-        let workers = try cluster.instances(of: .worker).map(\.name)
-        for name in workers { try await cluster.start(name, role: .worker) }
-        try await cluster.start("phones", role: .device)
-        let nodes = ["registry", "coordinator"] + workers + ["phones"]
+        let nodes = try await cluster.startFleet()
         let started = ContinuousClock.now
         let cpuAtStart = Dictionary(uniqueKeysWithValues: nodes.map { ($0, FleetBenchmark.cpuSeconds(cluster, node: $0) ?? 0) })
         progress("\(phones) phones, \(settings.workers) workers: \(settings.windowSeconds) s window")

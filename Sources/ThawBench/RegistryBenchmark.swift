@@ -81,9 +81,8 @@ public struct RegistryBenchmark: Sendable {
         let modelPath = "\(directory)/base-model.thaw"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let architecture = ModelArchitecture.fedAvgCNN(classes: 10)
-        let model = Model(architecture: architecture, seed: 1)
-        try ModelCheckpoint.save(model, version: ModelVersion(1), to: modelPath)
+        let architecture = ModelArchitecture.fedAvgCNN()
+        try BenchCluster.writeUntrainedModel(to: modelPath)
         let cluster = try BenchCluster(directory: directory, executable: executable, baseModelPath: modelPath)
         try cluster.writeTopology(workers: 1, phones: 1, freezePoint: freezePoint, epochs: 1)
         do {

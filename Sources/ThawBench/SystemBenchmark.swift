@@ -166,10 +166,8 @@ public struct SystemBenchmark {
     /// Runs every measurement; `workDirectory` (short path) is created, and removed when all succeed.
     public func run(workDirectory: String) async throws -> Results {
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-        let architecture = ModelArchitecture.fedAvgCNN()
         let modelPath = "\(workDirectory)/base-model.thaw"
-        // Weights do not change the cost of a pass, so an untrained model serves every measurement.
-        try ModelCheckpoint.save(Model(architecture: architecture, seed: 1), version: ModelVersion(1), to: modelPath)
+        try BenchCluster.writeUntrainedModel(to: modelPath)
         var results = Results(
             host: ProcessInfo.processInfo.hostName, cores: ProcessInfo.processInfo.activeProcessorCount,
             architecture: "FedAvg CNN (McMahan et al. 2017)", freezePoint: settings.freezePoint)
