@@ -174,6 +174,35 @@ import ThawWire
             #expect(try RegistryStorage.delta(to: latest, from: latest.hash, store: store).bytes == nil)
         }
     }
+
+    @Test(arguments: TestBackend.available)
+    func aDeltaMadeForOnePhoneIsReusedForTheNextPhoneOfTheSameUser(_ backend: TestBackend) throws {
+        try withTemporaryStore(backend) { store throws in
+            let first = RegistryFixtures.commit(parent: 0, samples: 2)
+            guard case .committed(_, let firstHash) = try store.commitHead(first) else {
+                Issue.record("first commit failed")
+                return
+            }
+            var second = first
+            second.parentVersion = 1
+            second.parameters[0] += 1
+            second.hash = "test-second"
+            _ = try store.commitHead(second)
+            let latest = try #require(try store.latestHead(first.user))
+            let recent = RegistryStorage.RecentDeltas(capacity: 2)
+            let made = try #require(try RegistryStorage.delta(to: latest, from: firstHash, store: store, recent: recent).bytes)
+            let key = RegistryStorage.RecentDeltas.Key(
+                user: latest.user, version: latest.version, hash: latest.hash, base: firstHash)
+            #expect(recent.bytes(for: key) == made)
+            // The second phone's request is answered with the same bytes, now from the kept copy.
+            #expect(try RegistryStorage.delta(to: latest, from: firstHash, store: store, recent: recent).bytes == made)
+            // Bounded: two newer pairs push the first one out.
+            for base in ["b1", "b2"] {
+                recent.keep([1], for: .init(user: latest.user, version: latest.version, hash: latest.hash, base: base))
+            }
+            #expect(recent.bytes(for: key) == nil)
+        }
+    }
 }
 
 /// The phone decides when to ask for a delta, which deltas apply, and falls back to the full head.

@@ -28,8 +28,9 @@ final class RegistryStorage: Sendable {
         writer = Lane(name: "registry-writer", idle: idleCheckpoint, onIdle: { store.writerIdle() }) { jobs in
             Self.runWrites(jobs, store: store, deliver: deliver)
         }
+        let deltas = RecentDeltas()
         reader = Lane(name: "registry-reader", idle: nil, onIdle: nil) { jobs in
-            for job in jobs { deliver(job.ticket, Self.runRead(job.operation, store: store)) }
+            for job in jobs { deliver(job.ticket, Self.runRead(job.operation, store: store, deltas: deltas)) }
         }
         writer.start()
         reader.start()
@@ -167,14 +168,15 @@ final class RegistryStorage: Sendable {
 
     // MARK: - Reads
 
-    static func runRead(_ operation: ModelRegistryStateMachine.StoreOperation, store: any RegistryBackend)
-        -> ModelRegistryStateMachine.StoreResult
-    {
+    static func runRead(
+        _ operation: ModelRegistryStateMachine.StoreOperation, store: any RegistryBackend, deltas: RecentDeltas? = nil
+    ) -> ModelRegistryStateMachine.StoreResult {
         do {
             switch operation {
             case .readHead(let user, let deltaBase):
                 let latest = try store.latestHead(user)
-                return .head(latest, delta: try deltaBase.map { try delta(to: latest, from: $0, store: store) })
+                return .head(
+                    latest, delta: try deltaBase.map { try delta(to: latest, from: $0, store: store, recent: deltas) })
             case .readFeatures(let query):
                 return .features(
                     try store.featureWindow(query.user, stamps: query.stamps, after: query.after, limit: query.limit))
@@ -193,11 +195,15 @@ final class RegistryStorage: Sendable {
     }
 
     /// The delta from `user`'s stored head `baseHash` to `latest`, made here on a storage thread (deflating
-    /// a 6.4 MB head takes tens of milliseconds), or why there is none.
-    static func delta(to latest: HeadRecord?, from baseHash: String, store: any RegistryBackend) throws
-        -> ModelRegistryStateMachine.DeltaOffer
-    {
+    /// a 6.4 MB head takes tens to hundreds of milliseconds), or why there is none. A delta made recently
+    /// for the same pair is taken from `recent` instead: the phones of one user pull the same new head
+    /// against the same old one, and each would otherwise pay the whole encoding again.
+    static func delta(
+        to latest: HeadRecord?, from baseHash: String, store: any RegistryBackend, recent: RecentDeltas? = nil
+    ) throws -> ModelRegistryStateMachine.DeltaOffer {
         guard let latest, latest.hash != baseHash else { return .missing(baseHash, "no newer head") }
+        let key = RecentDeltas.Key(user: latest.user, version: latest.version, hash: latest.hash, base: baseHash)
+        if let bytes = recent?.bytes(for: key) { return .made(bytes, base: baseHash) }
         guard let base = try store.head(latest.user, hash: baseHash) else {
             return .missing(baseHash, "head \(baseHash) is not stored")
         }
@@ -205,9 +211,40 @@ final class RegistryStorage: Sendable {
             base.stamps.freezePoint == latest.stamps.freezePoint, base.parameters.count == latest.parameters.count
         else { return .missing(baseHash, "head \(baseHash) has other stamps") }
         do {
-            return .made(try HeadDelta.encode(base: base.parameters, target: latest.parameters), base: baseHash)
+            let bytes = try HeadDelta.encode(base: base.parameters, target: latest.parameters)
+            recent?.keep(bytes, for: key)
+            return .made(bytes, base: baseHash)
         } catch {
             return .missing(baseHash, "\(error)")
+        }
+    }
+
+    /// The last few deltas the reader made, by (user, head version, head hash, base hash): a delta is
+    /// a pure function of the two stored heads, so a kept one is the same bytes as a new one would be.
+    /// Bounded to `capacity` entries (a 6.4 MB head's delta is about 1.7 MB), oldest dropped first.
+    final class RecentDeltas: Sendable {
+        struct Key: Hashable, Sendable {
+            var user: UserID
+            var version: UInt64
+            var hash: String
+            var base: String
+        }
+
+        let capacity: Int
+        private let entries = Mutex<[(key: Key, bytes: [UInt8])]>([])
+
+        init(capacity: Int = 8) { self.capacity = capacity }
+
+        func bytes(for key: Key) -> [UInt8]? {
+            entries.withLock { entries in entries.first { $0.key == key }?.bytes }
+        }
+
+        func keep(_ bytes: [UInt8], for key: Key) {
+            entries.withLock { entries in
+                entries.removeAll { $0.key == key }
+                entries.append((key, bytes))
+                if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+            }
         }
     }
 
