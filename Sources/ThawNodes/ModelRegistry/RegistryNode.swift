@@ -84,6 +84,7 @@ public struct RegistryNode: Sendable {
     }
 
     public func run(shutdown: ShutdownSignal) async throws {
+        if !ProcessAllocator.keepLargeBuffers() { logger.warning("the allocator could not be set to keep large buffers") }
         // Start-up work before any socket exists, on a thread of its own (it blocks on the database):
         // open the store (SQLite file or PostgreSQL server), store the base model files, read the index.
         let configuration = self.configuration

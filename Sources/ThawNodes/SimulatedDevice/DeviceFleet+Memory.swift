@@ -247,23 +247,8 @@ enum FleetAllocator {
     /// Sets the fixed mmap threshold (and with it glibc's trim threshold stops adapting). Returns
     /// whether glibc took it.
     @discardableResult
-    static func configure() -> Bool {
-        #if canImport(Glibc)
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "mallopt") else { return false }
-        // M_MMAP_THRESHOLD is -3 in malloc.h.
-        return unsafeBitCast(symbol, to: Mallopt.self)(-3, mmapThreshold) == 1
-        #else
-        return false
-        #endif
-    }
+    static func configure() -> Bool { ProcessAllocator.setMmapThreshold(Int(mmapThreshold)) }
 
     /// Gives the free pages of every arena back to the system.
-    static func trim() {
-        #if canImport(Glibc)
-        typealias MallocTrim = @convention(c) (Int) -> Int32
-        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "malloc_trim") else { return }
-        _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
-        #endif
-    }
+    static func trim() { ProcessAllocator.trim() }
 }

@@ -92,6 +92,7 @@ public struct TrainerWorkerNode: Sendable {
     }
 
     public func run(shutdown: ShutdownSignal) async throws {
+        if !ProcessAllocator.keepLargeBuffers() { logger.warning("the allocator could not be set to keep large buffers") }
         let context = try ZMQContext()
         defer { try? context.shutdown() }
         var specs = [
