@@ -234,6 +234,47 @@ import ThawWire
         #expect(machine.pendingCount == 0)
     }
 
+    @Test func aStoredBatchIsAnsweredWithItsRowIdsAndAListingWithActivationsOfShapeZero() throws {
+        var machine = Self.machine()
+        let first = machine.receive(Self.request(Self.batch(), id: 11), from: Self.phone)
+        let (ticket, _) = try #require(Self.stores(first).first)
+        let stored = machine.stored(ticket: ticket, .batch(.stored(samples: 2, lastRow: 8, rowIDs: [7, 8])))
+        guard case (11, .featureStored(let ack))? = Self.replies(stored).first else {
+            Issue.record("expected FeatureStored, got \(stored)")
+            return
+        }
+        #expect(ack.rowIDs == [7, 8])
+
+        let fetch = machine.receive(
+            Self.request(
+                .featureFetch(
+                    FeatureFetch(
+                        userID: "alice", modelVersion: 1, freezePoint: 2, maxSamples: 8, hyperHash: "h", afterRow: 6,
+                        withoutActivations: true)),
+                id: 12), from: Self.phone)
+        let (read, operation) = try #require(Self.stores(fetch).first)
+        guard case .readFeatures(let query) = operation else {
+            Issue.record("expected readFeatures, got \(operation)")
+            return
+        }
+        #expect(query.withoutActivations && query.after == 6)
+        let stamps = FeatureStamps(modelVersion: ModelVersion(1), freezePoint: FreezePoint(2), hyperParameterHash: "h")
+        let listed = [7, 8].map {
+            StoredFeature(
+                id: Int64($0), user: UserID("alice"), device: DeviceID("phone-1"), deviceSequence: 1,
+                sampleID: UInt64($0 + 100), label: 1, stamps: stamps, activations: StoredActivations(shape: [], scalars: []))
+        }
+        guard case (12, .featureSet(let set))? = Self.replies(machine.stored(ticket: read, .features(listed))).first else {
+            Issue.record("expected a FeatureSet")
+            return
+        }
+        #expect(set.isListing && set.activations.shape == [0] && set.rowIDs == [7, 8] && set.sampleIDs == [107, 108])
+        // It survives the wire: a listing's ids need not match the activations' first dimension.
+        let decoded = try WireCodec.decode(
+            WireCodec.encode(.featureSet(set), metadata: WireMetadata(sender: "t", sequence: 1, sentAtUnixMs: 1)))
+        #expect(decoded.message == .featureSet(set))
+    }
+
     @Test func aStoreReplyThatNeverComesBlocksNothingAndShutdownRefusesNewWork() throws {
         var machine = Self.machine(Self.headIndex(hash: "abc"))
         let slow = machine.receive(

@@ -33,7 +33,7 @@ import ThawNN
             let answered = results.withLock { $0 }
             #expect(answered.count == 43)
             for ticket in UInt64(1)...40 {
-                guard case .batch(.stored(2, _))? = answered[ticket] else {
+                guard case .batch(.stored(2, _, _))? = answered[ticket] else {
                     Issue.record("ticket \(ticket): \(String(describing: answered[ticket]))")
                     continue
                 }

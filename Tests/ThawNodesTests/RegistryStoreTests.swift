@@ -229,6 +229,33 @@ import GRDB
             #expect(try store.features(user, stamps: other, limit: 10).count == 4)
         }
     }
+
+    @Test(arguments: TestBackend.available) func aStoredBatchReportsItsRowIdsAndAListingNamesRowsWithoutValues(
+        _ backend: TestBackend
+    ) throws {
+        try withTemporaryStore(backend) { store throws in
+            let user = UserID("writer-1")
+            let first = try store.applyWrites([.storeBatch(F.batch(sequence: 1, samples: 3), BatchFingerprint(F.batch(sequence: 1, samples: 3)))])
+            let second = F.batch(sequence: 2, samples: 2, firstSample: 10)
+            let written = try store.applyWrites([.storeBatch(second, BatchFingerprint(second))])
+            guard case .batch(.stored(_, let lastRow, let rowIDs)) = written.first,
+                case .batch(.stored(_, _, let firstIDs)) = first.first
+            else {
+                Issue.record("expected two stored batches, got \(first) and \(written)")
+                return
+            }
+            // Each sample's row id, in the batch's order, the last one the batch's last row.
+            #expect(firstIDs.count == 3 && rowIDs.count == 2 && rowIDs.last == lastRow)
+            let window = try store.featureWindow(user, stamps: F.stamps, after: 0, limit: 10)
+            let listing = try store.featureListing(user, stamps: F.stamps, after: 0, limit: 10)
+            #expect(window.map(\.id) == firstIDs + rowIDs)
+            #expect(listing.map(\.id) == window.map(\.id))
+            #expect(listing.map(\.sampleID) == window.map(\.sampleID) && listing.map(\.label) == window.map(\.label))
+            #expect(listing.allSatisfy { $0.activations.scalars.isEmpty && $0.activations.shape.isEmpty })
+            // The window's rules hold: after a cursor, and the newest `limit` when more match.
+            #expect(try store.featureListing(user, stamps: F.stamps, after: firstIDs[0], limit: 2).map(\.id) == rowIDs)
+        }
+    }
 }
 
 extension RegistryFixtures {

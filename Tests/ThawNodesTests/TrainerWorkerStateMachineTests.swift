@@ -165,6 +165,83 @@ import ThawWire
         #expect(h.machine.isIdle)
     }
 
+    /// The registry's listing (no values) of `rows` of `user`, sample ids from `sampleBase`.
+    static func listing(_ user: String = "writer-1", rows: [UInt64], sampleIDs: [UInt64], labels: [UInt32]) -> ThawMessage {
+        .featureSet(
+            FeatureSet(userID: user, sampleIDs: sampleIDs, labels: labels, activations: WireTensor(shape: [0], scalars: []), rowIDs: rows))
+    }
+
+    @Test func aRoundOfBatchesThisWorkerStoredFetchesAListingAndTrainsOnItsOwnCopy() throws {
+        var h = Harness()
+        let b1 = Self.batch(seq: 1)
+        h.on(.batch(10, b1))
+        h.on(
+            .reply(
+                .featureStored(FeatureStored(deviceID: "phone-1", deviceSeq: 1, duplicate: false, rowIDs: [41, 42])),
+                inReplyTo: try #require(h.id(of: .featureBatch))))
+        h.on(.reply(Self.noHead(), inReplyTo: try #require(h.id(of: .headRequest))))
+        guard case .featureFetch(let fetch)? = h.sent.first?.message else {
+            Issue.record("no fetch")
+            return
+        }
+        #expect(fetch.withoutActivations)
+        h.on(.reply(Self.listing(rows: [41, 42], sampleIDs: b1.sampleIDs, labels: b1.labels), inReplyTo: h.sent[0].id))
+        let job = try #require(h.jobs.first)
+        #expect(job.activations == b1.activations.scalars && job.labels == b1.labels.map(Int.init))
+        #expect(h.machine.count(.rowsReused) == 2 && h.machine.count(.rowsFetched) == 0)
+        h.on(.trained(job: job.id, Harness.result()))
+        let (commitID, _) = try #require(Self.commit(h))
+        h.on(.reply(.commitAck(CommitAck(userID: "writer-1", version: 1, headHash: "hash-0.5")), inReplyTo: commitID))
+        #expect(h.released == [10] && h.machine.isIdle)
+    }
+
+    @Test func aListingThatNamesARowThisWorkerDoesNotHoldIsFollowedByAFetchWithValues() throws {
+        var h = Harness()
+        let b1 = Self.batch(seq: 1)
+        h.on(.batch(10, b1))
+        h.on(
+            .reply(
+                .featureStored(FeatureStored(deviceID: "phone-1", deviceSeq: 1, duplicate: false, rowIDs: [41, 42])),
+                inReplyTo: try #require(h.id(of: .featureBatch))))
+        h.on(.reply(Self.noHead(), inReplyTo: try #require(h.id(of: .headRequest))))
+        // Row 40 was stored by another worker: this one has no values for it.
+        h.on(
+            .reply(
+                Self.listing(rows: [40, 41, 42], sampleIDs: [7] + b1.sampleIDs, labels: [2] + b1.labels),
+                inReplyTo: h.sent[0].id))
+        #expect(h.jobs.isEmpty && h.machine.count(.listingMisses) == 1)
+        guard case .featureFetch(let again)? = h.sent.first?.message else {
+            Issue.record("expected a fetch with values, got \(h.actions)")
+            return
+        }
+        #expect(!again.withoutActivations && again.afterRow == 0)
+        h.on(.reply(Self.features(rows: [40, 41, 42]), inReplyTo: h.sent[0].id))
+        let job = try #require(h.jobs.first)
+        #expect(job.newSamples == 3 && h.machine.count(.rowsFetched) == 3)
+    }
+
+    @Test func int8BatchesAndAnUnaskedListingAreNotTrainedFromTheWorkersCopy() throws {
+        var h = Harness()
+        var b1 = Self.batch(seq: 1)
+        b1.activationEncoding = .int8
+        #expect(!Machine.reusable(b1, for: FeatureStamps(of: b1)))
+        #expect(Machine.reusable(Self.batch(seq: 1), for: FeatureStamps(of: Self.batch(seq: 1))))
+        let b2 = Self.batch(seq: 2)
+        h.on(.batch(10, b2))
+        // No row ids in the reply (an older registry): the worker asks for values.
+        h.stored(try #require(h.id(of: .featureBatch)), b2)
+        h.on(.reply(Self.noHead(), inReplyTo: try #require(h.id(of: .headRequest))))
+        guard case .featureFetch(let fetch)? = h.sent.first?.message else {
+            Issue.record("no fetch")
+            return
+        }
+        #expect(!fetch.withoutActivations)
+        // A listing it did not ask for is refused, and the round gives its batch back.
+        h.on(.reply(Self.listing(rows: [1, 2], sampleIDs: b2.sampleIDs, labels: b2.labels), inReplyTo: h.sent[0].id))
+        #expect(h.jobs.isEmpty)
+        #expect(h.actions.contains { if case .refuse = $0 { true } else { false } })
+    }
+
     @Test func aBurstOfBatchesIsStoredAtOnceAndTrainedTogetherOnNewRowsPlusReplay() throws {
         var h = Harness()
         let batches = (1...6).map { Self.batch(seq: UInt64($0)) }

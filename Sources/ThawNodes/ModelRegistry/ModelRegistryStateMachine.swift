@@ -311,7 +311,8 @@ struct ModelRegistryStateMachine: Sendable {
                 stamps: FeatureStamps(
                     modelVersion: ModelVersion(fetch.modelVersion), freezePoint: FreezePoint(Int(fetch.freezePoint)),
                     hyperParameterHash: fetch.hyperHash),
-                after: Int64(fetch.afterRow), limit: Int(max(fetch.maxSamples, 1)))
+                after: Int64(fetch.afterRow), limit: Int(max(fetch.maxSamples, 1)),
+                withoutActivations: fetch.withoutActivations)
             return [order(.readFeatures(query), .features(peer, id, fetch.userID))]
 
         case .headCommit(let wire):
@@ -477,7 +478,7 @@ struct ModelRegistryStateMachine: Sendable {
 
         case (.batch(let peer, let id, let batch, let fingerprint), .batch(let write)):
             switch write {
-            case .stored(let samples, let lastRow):
+            case .stored(let samples, let lastRow, let rowIDs):
                 index.batches[batch.device, default: [:]][batch.sequence] = RegistryIndex.Batch(
                     user: batch.user, stamps: batch.stamps, samples: samples, lastRow: lastRow, fingerprint: fingerprint
                 )
@@ -486,7 +487,9 @@ struct ModelRegistryStateMachine: Sendable {
                     .reply(
                         peer, inReplyTo: id,
                         .featureStored(
-                            FeatureStored(deviceID: batch.device.rawValue, deviceSeq: batch.sequence, duplicate: false)),
+                            FeatureStored(
+                                deviceID: batch.device.rawValue, deviceSeq: batch.sequence, duplicate: false,
+                                rowIDs: rowIDs.map { UInt64(clamping: $0) })),
                         refusal: nil),
                 ]
             case .duplicate:
@@ -568,13 +571,15 @@ struct ModelRegistryStateMachine: Sendable {
             return actions + [.reply(peer, inReplyTo: id, .headReply(reply), refusal: nil)]
 
         case (.features(let peer, let id, let user), .features(let rows)):
+            // A listing (rows read without activations) answers with activations [0].
+            let listing = rows.first.map { $0.activations.shape.isEmpty } ?? false
             let rowShape = rows.first?.activations.shape ?? [0]
             var scalars: [Float] = []
             scalars.reserveCapacity(rows.count * rowShape.reduce(1, *))
             for row in rows { scalars += row.activations.scalars }
             let set = FeatureSet(
                 userID: user, sampleIDs: rows.map(\.sampleID), labels: rows.map { UInt32($0.label) },
-                activations: WireTensor(shape: [rows.count] + rowShape, scalars: scalars),
+                activations: listing ? WireTensor(shape: [0], scalars: []) : WireTensor(shape: [rows.count] + rowShape, scalars: scalars),
                 rowIDs: rows.map { UInt64($0.id) })
             return [
                 .count(.featuresServed, by: rows.count), .reply(peer, inReplyTo: id, .featureSet(set), refusal: nil),

@@ -56,6 +56,9 @@ public protocol RegistryBackend: AnyObject, Sendable {
     /// Up to `limit` of `user`'s rows under `stamps` with id > `after`, oldest first; when more match, the
     /// *newest* `limit` of them (issue #12 bug 1).
     func featureWindow(_ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int) throws -> [StoredFeature]
+    /// The rows ``featureWindow(_:stamps:after:limit:)`` would return, without their activations (each
+    /// ``StoredFeature/activations`` empty): what a worker that holds the values asks for. Reads no blob.
+    func featureListing(_ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int) throws -> [StoredFeature]
     func featureCount(_ user: UserID, stamps: FeatureStamps) throws -> Int
     /// Feature rows per user under `stamps` (users with none are absent).
     func sampleCounts(stamps: FeatureStamps) throws -> [UserID: Int]
@@ -174,7 +177,7 @@ extension RegistryBackend {
         let result = try applyWrites([.storeBatch(batch, BatchFingerprint(batch))])[0]
         let outcome: StoreOutcome
         switch result {
-        case .batch(.stored(let samples, _)): outcome = .stored(samples: samples)
+        case .batch(.stored(let samples, _, _)): outcome = .stored(samples: samples)
         case .batch(.duplicate): outcome = .duplicate
         case .batch(.conflict(let detail)): throw RegistryError(.batchConflict, detail)
         case .refused(let detail): throw RegistryError(.valueOutOfRange, detail)

@@ -31,12 +31,15 @@ public struct FeatureQuery: Hashable, Sendable {
     /// The last row id of the previous page; 0 for the first.
     public var after: Int64
     public var limit: Int
+    /// List the rows without reading their activations (``RegistryBackend/featureListing``).
+    public var withoutActivations: Bool
 
-    public init(user: UserID, stamps: FeatureStamps, after: Int64 = 0, limit: Int) {
+    public init(user: UserID, stamps: FeatureStamps, after: Int64 = 0, limit: Int, withoutActivations: Bool = false) {
         self.user = user
         self.stamps = stamps
         self.after = after
         self.limit = limit
+        self.withoutActivations = withoutActivations
     }
 }
 

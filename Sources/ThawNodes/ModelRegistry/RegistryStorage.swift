@@ -108,7 +108,7 @@ final class RegistryStorage: Sendable {
         store.count { counters in
             for (_, result) in prepared {
                 switch result {
-                case .batch(.stored(let samples, _)):
+                case .batch(.stored(let samples, _, _)):
                     counters.batchesStored += 1
                     counters.samplesStored += samples
                 case .batch(.duplicate): counters.duplicates += 1
@@ -177,6 +177,9 @@ final class RegistryStorage: Sendable {
                 let latest = try store.latestHead(user)
                 return .head(
                     latest, delta: try deltaBase.map { try delta(to: latest, from: $0, store: store, recent: deltas) })
+            case .readFeatures(let query) where query.withoutActivations:
+                return .features(
+                    try store.featureListing(query.user, stamps: query.stamps, after: query.after, limit: query.limit))
             case .readFeatures(let query):
                 return .features(
                     try store.featureWindow(query.user, stamps: query.stamps, after: query.after, limit: query.limit))

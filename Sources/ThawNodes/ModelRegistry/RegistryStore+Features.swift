@@ -21,7 +21,8 @@ extension RegistryStore {
     /// ending in a `LIMIT ?`) picks them; counted as served. Shared by ``features(_:stamps:after:limit:)``
     /// (oldest first) and ``featureWindow(_:stamps:after:limit:)`` (the newest `limit`).
     func featureRows(
-        _ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int, select: (String) -> String
+        _ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int, select: (String) -> String,
+        decode: (Row) throws -> StoredFeature = RegistryStore.decodeFeature
     ) throws -> [StoredFeature] {
         // No stored row has a version beyond Int64 (batches are refused first); a peer may still ask.
         guard stamps.modelVersion.number <= UInt64(Int64.max) else { return [] }
@@ -33,7 +34,7 @@ extension RegistryStore {
                     user.rawValue, Int64(stamps.modelVersion.number), stamps.freezePoint.index,
                     stamps.hyperParameterHash, after, limit,
                 ]
-            ).map(Self.decodeFeature)
+            ).map(decode)
         }
         count { $0.featuresServed += rows.count }
         return rows
@@ -168,6 +169,16 @@ extension RegistryStore {
         let scalars = try FloatBlob.decode(row["activation"], field: "features[\(id)].activation")
         let activations = StoredActivations(shape: shape, scalars: scalars)
         try activations.validate("features[\(id)]")
+        return storedFeature(row, activations: activations)
+    }
+
+    /// A row read without its `activation` and `shape` columns (``featureListing(_:stamps:after:limit:)``).
+    static func decodeListedFeature(_ row: Row) -> StoredFeature {
+        storedFeature(row, activations: StoredActivations(shape: [], scalars: []))
+    }
+
+    private static func storedFeature(_ row: Row, activations: StoredActivations) -> StoredFeature {
+        let id: Int64 = row["id"]
         return StoredFeature(
             id: id,
             user: UserID(row["user"]),

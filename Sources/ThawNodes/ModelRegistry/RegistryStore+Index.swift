@@ -4,8 +4,9 @@ import ThawNN
 
 /// The result of writing one batch inside a group-commit transaction.
 public enum BatchWrite: Hashable, Sendable {
-    /// Written; its rows end at `lastRow`.
-    case stored(samples: Int, lastRow: Int64)
+    /// Written; its rows end at `lastRow`. `rowIDs`: each sample's row id in the batch's order (empty when
+    /// the backend does not report them).
+    case stored(samples: Int, lastRow: Int64, rowIDs: [Int64] = [])
     /// The same batch was already stored (same identity, and same content under the same stamps).
     case duplicate
     /// Another batch is stored under this `(device, seq)`; nothing was written (the conflict is recorded).
@@ -139,14 +140,17 @@ extension RegistryStore {
                     freeze_point, hyper_hash, activation, shape)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
+        var rowIDs: [Int64] = []
+        rowIDs.reserveCapacity(batch.samples.count)
         for sample in batch.samples {
+            defer { rowIDs.append(db.lastInsertedRowID) }
             try insert.execute(arguments: [
                 batch.user.rawValue, device, sequence, Int64(sample.sampleID), sample.label,
                 Int64(stamps.modelVersion.number), stamps.freezePoint.index, stamps.hyperParameterHash,
                 FloatBlob.encode(sample.activations.scalars), FloatBlob.encodeShape(sample.activations.shape),
             ])
         }
-        return .stored(samples: batch.samples.count, lastRow: db.lastInsertedRowID)
+        return .stored(samples: batch.samples.count, lastRow: db.lastInsertedRowID, rowIDs: rowIDs)
     }
 
     static func recordConflict(
@@ -248,6 +252,19 @@ extension RegistryStore {
         return try featureRows(
             user, stamps: stamps, after: after, limit: limit,
             select: { "SELECT * FROM (SELECT * FROM features WHERE \($0) ORDER BY id DESC LIMIT ?) ORDER BY id" })
+    }
+
+    public func featureListing(_ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int) throws
+        -> [StoredFeature]
+    {
+        precondition(limit > 0, "a feature listing needs a positive limit (got \(limit))")
+        // Only the columns before `activation`: SQLite then never reads a row's overflow pages.
+        let columns = "id, user, device, device_seq, sample_id, label, model_version, freeze_point, hyper_hash"
+        return try featureRows(
+            user, stamps: stamps, after: after, limit: limit,
+            select: {
+                "SELECT \(columns) FROM (SELECT \(columns) FROM features WHERE \($0) ORDER BY id DESC LIMIT ?) ORDER BY id"
+            }, decode: Self.decodeListedFeature)
     }
 
     /// Runs `body` in one write transaction (group commit); for the storage thread.

@@ -46,6 +46,9 @@ struct TrainerWorkerStateMachine {
         var requestTimeout: Duration = .seconds(10)
         /// Training jobs running at once (one per BLAS thread budget).
         var trainingSlots = 1
+        /// Train a round's rows from the batches this worker stored itself (their row ids come back in
+        /// `FeatureStored`), fetching only a listing of the rows; off: fetch every row's values.
+        var reuseStoredRows = true
 
         init() {}
     }
@@ -94,6 +97,10 @@ struct TrainerWorkerStateMachine {
         case headsNotModified = "heads_not_modified"
         case headsSkipped = "heads_skipped"
         case rowsFetched = "rows_fetched"
+        /// Rows trained from this worker's own copy of a batch it stored (not fetched back).
+        case rowsReused = "rows_reused"
+        /// Listings that named a row this worker does not hold, answered by a fetch with values.
+        case listingMisses = "listing_misses"
     }
 
     /// One training round's work for the node's training thread.
@@ -125,6 +132,8 @@ struct TrainerWorkerStateMachine {
     struct PendingBatch: Sendable {
         var token: DeliveryToken
         var batch: ThawWire.FeatureBatch
+        /// The registry row id of each sample once stored (`FeatureStored.row_ids`); empty when unknown.
+        var rowIDs: [UInt64] = []
         var ref: BatchRef { BatchRef(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq) }
     }
 
@@ -155,9 +164,10 @@ struct TrainerWorkerStateMachine {
         var full: Bool
         var attempts = 0
         var phase: Phase
-        /// The fetch's `after_row` and `max_samples`.
+        /// The fetch's `after_row` and `max_samples`, and whether it asked for a listing (no values).
         var askedAfter: UInt64 = 0
         var pageSize: UInt32 = 0
+        var askedListing = false
         var fresh: [Row] = []
         /// Coverage (rows, last row id) once the fetched rows are trained.
         var coverage: Coverage? = nil
@@ -509,9 +519,12 @@ struct TrainerWorkerStateMachine {
         }
     }
 
-    /// Asks for the rows after the user's coverage (every row, for a full round).
-    private mutating func fetch(_ user: String, now: Timestamp) {
+    /// Asks for the rows after the user's coverage (every row, for a full round): a listing without
+    /// values when every batch of the round is one this worker stored and holds (``localRows(_:)``).
+    private mutating func fetch(_ user: String, now: Timestamp, listing allowed: Bool = true) {
         guard let state = users[user], let round = state.round else { return }
+        let listing = allowed && configuration.reuseStoredRows && !round.batches.isEmpty
+            && round.batches.allSatisfy { !$0.rowIDs.isEmpty && Self.reusable($0.batch, for: round.stamps) }
         let coverage = round.full ? nil : state.coverage
         // A registry that reports row ids serves `after_row`; one that does not serves rows from the
         // first, so the page must reach past the coverage.
@@ -526,10 +539,32 @@ struct TrainerWorkerStateMachine {
                 FeatureFetch(
                     userID: user, modelVersion: round.stamps.modelVersion.number,
                     freezePoint: UInt32(round.stamps.freezePoint.index), maxSamples: pageSize,
-                    hyperHash: round.stamps.hyperParameterHash, afterRow: after)), now: now)
+                    hyperHash: round.stamps.hyperParameterHash, afterRow: after, withoutActivations: listing)), now: now)
+        users[user]?.round?.askedListing = listing
         users[user]?.round?.askedAfter = after
         users[user]?.round?.pageSize = pageSize
         users[user]?.round?.phase = .fetch(id)
+    }
+
+    /// Whether this worker's copy of `batch` holds exactly the values the registry stored for it under
+    /// `stamps`: the same stamps, and an encoding whose decode → encode → decode round trip (worker →
+    /// registry) is exact. Not int8: re-quantising dequantised values may move a scale by one ulp.
+    static func reusable(_ batch: ThawWire.FeatureBatch, for stamps: FeatureStamps) -> Bool {
+        FeatureStamps(of: batch) == stamps && batch.activationEncoding != .int8
+    }
+
+    /// The values of the rows this worker stored for `user` under the round's stamps, by registry row id.
+    private func localRows(_ state: UserState, _ round: Round, perSample: Int) -> [UInt64: ArraySlice<Float>] {
+        var rows: [UInt64: ArraySlice<Float>] = [:]
+        for pending in round.batches + state.pending
+        where !pending.rowIDs.isEmpty && Self.reusable(pending.batch, for: round.stamps) {
+            let scalars = pending.batch.activations.scalars
+            guard scalars.count == pending.rowIDs.count * perSample else { continue }
+            for (index, row) in pending.rowIDs.enumerated() {
+                rows[row] = scalars[(index * perSample)..<((index + 1) * perSample)]
+            }
+        }
+        return rows
     }
 
     private mutating func featuresArrived(_ user: String, _ set: FeatureSet, now: Timestamp) {
@@ -539,7 +574,10 @@ struct TrainerWorkerStateMachine {
             guard let contract = loadedContract(round.stamps.modelVersion) else {
                 throw InputViolation(.unknownModel, "no model \(round.stamps.modelVersion) loaded")
             }
-            if !set.labels.isEmpty {
+            if set.isListing && !round.askedListing {
+                throw InputViolation(.wrongShape, "feature set of \(user) lists rows without values, which were asked for")
+            }
+            if !set.labels.isEmpty && !set.isListing {
                 try contract.checkBatch(
                     shape: set.activations.shape, labels: set.labels,
                     freezePoint: UInt32(round.stamps.freezePoint.index), what: "the registry's stored features of \(user)")
@@ -555,7 +593,21 @@ struct TrainerWorkerStateMachine {
             refuse("dealer", error)
             return failRound(user, "the registry's features do not fit the model")
         }
-        bump(.rowsFetched, by: set.labels.count)
+        // A listing names the rows; their values come from the batches this worker stored. A row it does
+        // not hold (stored by another worker, or before this worker started) needs a fetch with values.
+        var held: [UInt64: ArraySlice<Float>] = [:]
+        if set.isListing {
+            held = localRows(state, round, perSample: perSample)
+            let after = round.askedAfter
+            guard set.rowIDs.count == set.labels.count, set.rowIDs.allSatisfy({ $0 <= after || held[$0] != nil })
+            else {
+                bump(.listingMisses)
+                return fetch(user, now: now, listing: false)
+            }
+            bump(.rowsReused, by: set.rowIDs.filter { $0 > after }.count)
+        } else {
+            bump(.rowsFetched, by: set.labels.count)
+        }
         let base = round.full ? nil : state.coverage
         var fresh: [Row] = []
         var last = base?.lastRow ?? 0
@@ -571,7 +623,9 @@ struct TrainerWorkerStateMachine {
             fresh.append(
                 Row(
                     sampleID: set.sampleIDs[index], label: Int(set.labels[index]),
-                    activation: set.activations.scalars[(index * perSample)..<((index + 1) * perSample)]))
+                    activation: set.isListing
+                        ? held[set.rowIDs[index]]!
+                        : set.activations.scalars[(index * perSample)..<((index + 1) * perSample)]))
             if !set.rowIDs.isEmpty { last = max(last, set.rowIDs[index]) }
         }
         let coverage = Coverage(stamps: round.stamps, rows: (base?.rows ?? 0) + fresh.count, lastRow: last)
@@ -780,6 +834,8 @@ struct TrainerWorkerStateMachine {
             }
             bump(.stored)
             if draining { return release(token, pending.batch) }
+            var pending = pending
+            if answer.rowIDs.count == pending.batch.sampleIDs.count { pending.rowIDs = answer.rowIDs }
             users[pending.batch.userID, default: UserState()].pending.append(pending)
             startRound(pending.batch.userID, now: now)
         case (.head(let user), .headReply(let answer)) where answer.userID == user:

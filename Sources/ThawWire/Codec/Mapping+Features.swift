@@ -96,7 +96,7 @@ extension BatchAck {
 extension FeatureStored {
     init(_ proto: Thaw_V1_FeatureStored) throws(WireError) {
         try Require.nonEmpty(proto.deviceID, "feature_stored.device_id")
-        self.init(deviceID: proto.deviceID, deviceSeq: proto.deviceSeq, duplicate: proto.duplicate)
+        self.init(deviceID: proto.deviceID, deviceSeq: proto.deviceSeq, duplicate: proto.duplicate, rowIDs: proto.rowIds)
     }
 
     var proto: Thaw_V1_FeatureStored {
@@ -104,6 +104,7 @@ extension FeatureStored {
         proto.deviceID = deviceID
         proto.deviceSeq = deviceSeq
         proto.duplicate = duplicate
+        proto.rowIds = rowIDs
         return proto
     }
 }
@@ -114,7 +115,8 @@ extension FeatureFetch {
         guard proto.maxSamples > 0 else { throw WireError(.missingField, "feature_fetch.max_samples is 0") }
         self.init(
             userID: proto.userID, modelVersion: proto.modelVersion, freezePoint: proto.freezePoint,
-            maxSamples: proto.maxSamples, hyperHash: proto.hyperHash, afterRow: proto.afterRow
+            maxSamples: proto.maxSamples, hyperHash: proto.hyperHash, afterRow: proto.afterRow,
+            withoutActivations: proto.withoutActivations
         )
     }
 
@@ -126,6 +128,7 @@ extension FeatureFetch {
         proto.maxSamples = maxSamples
         proto.hyperHash = hyperHash
         proto.afterRow = afterRow
+        proto.withoutActivations = withoutActivations
         return proto
     }
 }
@@ -133,7 +136,8 @@ extension FeatureFetch {
 extension FeatureSet {
     init(_ proto: Thaw_V1_FeatureSet, activations: WireTensor) throws(WireError) {
         try Require.nonEmpty(proto.userID, "feature_set.user_id")
-        let n = activations.shape[0]
+        // A listing (the answer to `without_activations`) names its rows with an activations frame of [0].
+        let n = activations.shape == [0] ? proto.labels.count : activations.shape[0]
         try Require.sameCount("feature_set.sample_ids", proto.sampleIds.count, "activations dim 0", n)
         try Require.sameCount("feature_set.labels", proto.labels.count, "activations dim 0", n)
         if !proto.rowIds.isEmpty {

@@ -166,6 +166,11 @@ nonisolated struct Thaw_V1_FeatureStored: Sendable {
   /// True when the batch was already stored (at-least-once redelivery).
   var duplicate: Bool = false
 
+  /// The registry row id given to each of the batch's samples, in the batch's order, when this reply
+  /// stored it (empty for a redelivery and from older registries). A worker that keeps the batch can
+  /// then fetch with without_activations and train on its own copy.
+  var rowIds: [UInt64] = []
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -190,6 +195,10 @@ nonisolated struct Thaw_V1_FeatureFetch: Sendable {
   /// Only rows whose row id is greater than this (0: from the first), oldest first: a worker that
   /// already holds a user's rows up to some id asks only for the rest.
   var afterRow: UInt64 = 0
+
+  /// The FeatureSet lists the rows (sample_ids, labels, row_ids) without their values: its activations
+  /// frame is [0]. For a worker that holds the rows already (FeatureStored.row_ids).
+  var withoutActivations: Bool = false
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -435,7 +444,7 @@ nonisolated extension Thaw_V1_BatchAck: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Thaw_V1_FeatureStored: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".FeatureStored"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}device_id\0\u{3}device_seq\0\u{1}duplicate\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}device_id\0\u{3}device_seq\0\u{1}duplicate\0\u{3}row_ids\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -446,6 +455,7 @@ nonisolated extension Thaw_V1_FeatureStored: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularStringField(value: &self.deviceID) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.deviceSeq) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.duplicate) }()
+      case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.rowIds) }()
       default: break
       }
     }
@@ -461,6 +471,9 @@ nonisolated extension Thaw_V1_FeatureStored: SwiftProtobuf.Message, SwiftProtobu
     if self.duplicate != false {
       try visitor.visitSingularBoolField(value: self.duplicate, fieldNumber: 3)
     }
+    if !self.rowIds.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.rowIds, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -468,6 +481,7 @@ nonisolated extension Thaw_V1_FeatureStored: SwiftProtobuf.Message, SwiftProtobu
     if lhs.deviceID != rhs.deviceID {return false}
     if lhs.deviceSeq != rhs.deviceSeq {return false}
     if lhs.duplicate != rhs.duplicate {return false}
+    if lhs.rowIds != rhs.rowIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -475,7 +489,7 @@ nonisolated extension Thaw_V1_FeatureStored: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".FeatureFetch"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}model_version\0\u{3}freeze_point\0\u{3}max_samples\0\u{3}hyper_hash\0\u{3}after_row\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}model_version\0\u{3}freeze_point\0\u{3}max_samples\0\u{3}hyper_hash\0\u{3}after_row\0\u{3}without_activations\0")
 
   mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -489,6 +503,7 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxSamples) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.hyperHash) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.afterRow) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.withoutActivations) }()
       default: break
       }
     }
@@ -513,6 +528,9 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
     if self.afterRow != 0 {
       try visitor.visitSingularUInt64Field(value: self.afterRow, fieldNumber: 6)
     }
+    if self.withoutActivations != false {
+      try visitor.visitSingularBoolField(value: self.withoutActivations, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -523,6 +541,7 @@ nonisolated extension Thaw_V1_FeatureFetch: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.maxSamples != rhs.maxSamples {return false}
     if lhs.hyperHash != rhs.hyperHash {return false}
     if lhs.afterRow != rhs.afterRow {return false}
+    if lhs.withoutActivations != rhs.withoutActivations {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -83,11 +83,15 @@ public struct FeatureStored: Sendable, Equatable {
     public var deviceSeq: UInt64
     /// True when (deviceID, deviceSeq) was stored before: an at-least-once redelivery.
     public var duplicate: Bool
+    /// The registry row id of each sample, in the batch's order, when this reply stored the batch; empty
+    /// for a redelivery or when the registry does not say.
+    public var rowIDs: [UInt64]
 
-    public init(deviceID: String, deviceSeq: UInt64, duplicate: Bool) {
+    public init(deviceID: String, deviceSeq: UInt64, duplicate: Bool, rowIDs: [UInt64] = []) {
         self.deviceID = deviceID
         self.deviceSeq = deviceSeq
         self.duplicate = duplicate
+        self.rowIDs = rowIDs
     }
 }
 
@@ -102,11 +106,14 @@ public struct FeatureFetch: Sendable, Equatable {
     public var hyperHash: String
     /// Only rows with a greater registry row id (0: from the first), oldest first.
     public var afterRow: UInt64
+    /// List the rows without their values (the set's activations are `[0]`): the asker holds them.
+    public var withoutActivations: Bool
 
     public init(
         userID: String, modelVersion: UInt64, freezePoint: UInt32, maxSamples: UInt32, hyperHash: String = "",
-        afterRow: UInt64 = 0
+        afterRow: UInt64 = 0, withoutActivations: Bool = false
     ) {
+        self.withoutActivations = withoutActivations
         self.userID = userID
         self.modelVersion = modelVersion
         self.freezePoint = freezePoint
@@ -125,6 +132,10 @@ public struct FeatureSet: Sendable, Equatable {
     public var activations: WireTensor
     /// The registry's row id of each row, increasing; empty when the sender does not say.
     public var rowIDs: [UInt64]
+
+    /// The rows are named without their values (an answer to ``FeatureFetch/withoutActivations``):
+    /// activations `[0]` with ids and labels present.
+    public var isListing: Bool { activations.shape == [0] && !labels.isEmpty }
 
     public init(userID: String, sampleIDs: [UInt64], labels: [UInt32], activations: WireTensor, rowIDs: [UInt64] = []) {
         self.userID = userID

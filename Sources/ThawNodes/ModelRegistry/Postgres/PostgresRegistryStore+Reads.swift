@@ -95,19 +95,36 @@ extension PostgresRegistryStore {
 
     public func featureWindow(_ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int) throws -> [StoredFeature]
     {
+        try newestRows(user, stamps: stamps, after: after, limit: limit, columns: "*", decode: Self.decodeFeature)
+    }
+
+    public func featureListing(_ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int) throws
+        -> [StoredFeature]
+    {
+        try newestRows(
+            user, stamps: stamps, after: after, limit: limit,
+            columns: "id, user_id, device, device_seq, sample_id, label, model_version, freeze_point, hyper_hash",
+            decode: { try Self.storedFeature($0, activations: StoredActivations(shape: [], scalars: [])) })
+    }
+
+    /// The newest `limit` of `user`'s rows under `stamps` with id > `after`, oldest first, reading `columns`.
+    private func newestRows(
+        _ user: UserID, stamps: FeatureStamps, after: Int64, limit: Int, columns: String,
+        decode: (PostgresRandomAccessRow) throws -> StoredFeature
+    ) throws -> [StoredFeature] {
         precondition(limit > 0, "a feature window needs a positive limit (got \(limit))")
         guard stamps.modelVersion.number <= UInt64(Int64.max) else { return [] }
         let found = try rows(
             """
             SELECT * FROM (
-                SELECT * FROM features
+                SELECT \(unescaped: columns) FROM features
                 WHERE user_id = \(user.rawValue) AND model_version = \(Int64(stamps.modelVersion.number))
                     AND freeze_point = \(Int64(stamps.freezePoint.index)) AND hyper_hash = \(stamps.hyperParameterHash)
                     AND id > \(after)
                 ORDER BY id DESC LIMIT \(Int64(limit))) newest
             ORDER BY id
             """
-        ).map(Self.decodeFeature)
+        ).map(decode)
         count { $0.featuresServed += found.count }
         return found
     }
@@ -145,8 +162,13 @@ extension PostgresRegistryStore {
         let scalars = try FloatBlob.decode(try row.data("activation"), field: "features[\(id)].activation")
         let activations = StoredActivations(shape: shape, scalars: scalars)
         try activations.validate("features[\(id)]")
-        return StoredFeature(
-            id: id, user: UserID(try row.string("user_id")), device: DeviceID(try row.string("device")),
+        return try storedFeature(row, activations: activations)
+    }
+
+    /// A feature row's ids and stamps around `activations` (read, or empty for a listing).
+    static func storedFeature(_ row: PostgresRandomAccessRow, activations: StoredActivations) throws -> StoredFeature {
+        StoredFeature(
+            id: try row.int64("id"), user: UserID(try row.string("user_id")), device: DeviceID(try row.string("device")),
             deviceSequence: UInt64(try row.int64("device_seq")), sampleID: UInt64(try row.int64("sample_id")),
             label: try row.int("label"), stamps: try row.stamps(), activations: activations)
     }

@@ -184,7 +184,7 @@ extension PostgresRegistryStore {
             RETURNING id
             """, logger
         ).map { try $0.int64("id") }
-        return .stored(samples: batch.samples.count, lastRow: ids.max() ?? 0)
+        return .stored(samples: batch.samples.count, lastRow: ids.max() ?? 0, rowIDs: ids)
     }
 
     static func recordConflict(
