@@ -171,15 +171,23 @@ import ThawWire
             FeatureSet(userID: user, sampleIDs: sampleIDs, labels: labels, activations: WireTensor(shape: [0], scalars: []), rowIDs: rows))
     }
 
-    @Test func aRoundOfBatchesThisWorkerStoredFetchesAListingAndTrainsOnItsOwnCopy() throws {
+    /// A fresh worker that took `batch` as `token`, heard its row ids `rows` from the registry and that the
+    /// user has no head: its next action is the round's fetch.
+    static func storedWithRowIDs(_ batch: ThawWire.FeatureBatch, token: DeliveryToken, rows: [UInt64]) throws -> Harness {
         var h = Harness()
-        let b1 = Self.batch(seq: 1)
-        h.on(.batch(10, b1))
+        h.on(.batch(token, batch))
         h.on(
             .reply(
-                .featureStored(FeatureStored(deviceID: "phone-1", deviceSeq: 1, duplicate: false, rowIDs: [41, 42])),
+                .featureStored(
+                    FeatureStored(deviceID: batch.deviceID, deviceSeq: batch.deviceSeq, duplicate: false, rowIDs: rows)),
                 inReplyTo: try #require(h.id(of: .featureBatch))))
-        h.on(.reply(Self.noHead(), inReplyTo: try #require(h.id(of: .headRequest))))
+        h.on(.reply(Self.noHead(batch.userID), inReplyTo: try #require(h.id(of: .headRequest))))
+        return h
+    }
+
+    @Test func aRoundOfBatchesThisWorkerStoredFetchesAListingAndTrainsOnItsOwnCopy() throws {
+        let b1 = Self.batch(seq: 1)
+        var h = try Self.storedWithRowIDs(b1, token: 10, rows: [41, 42])
         guard case .featureFetch(let fetch)? = h.sent.first?.message else {
             Issue.record("no fetch")
             return
@@ -196,14 +204,8 @@ import ThawWire
     }
 
     @Test func aListingThatNamesARowThisWorkerDoesNotHoldIsFollowedByAFetchWithValues() throws {
-        var h = Harness()
         let b1 = Self.batch(seq: 1)
-        h.on(.batch(10, b1))
-        h.on(
-            .reply(
-                .featureStored(FeatureStored(deviceID: "phone-1", deviceSeq: 1, duplicate: false, rowIDs: [41, 42])),
-                inReplyTo: try #require(h.id(of: .featureBatch))))
-        h.on(.reply(Self.noHead(), inReplyTo: try #require(h.id(of: .headRequest))))
+        var h = try Self.storedWithRowIDs(b1, token: 10, rows: [41, 42])
         // Row 40 was stored by another worker: this one has no values for it.
         h.on(
             .reply(
