@@ -275,6 +275,38 @@ public struct PersonalizationExperiment {
         return (curve, meters, cumulative, accuracy.map { $0[epochs] })
     }
 
+    /// Per user, held-out accuracy of the base head, of the head ``runThaw(base:users:headSize:)`` trains
+    /// (the same uploads, seeds and steps), and of that head pulled back to `base + w · (trained − base)`
+    /// as a worker commits it (``HeadInterpolation``). Only the final heads are evaluated.
+    package func finalHeads(base: Model, users: [UserData], interpolation: Float)
+        -> (base: [Double], trained: [Double], interpolated: [Double])
+    {
+        let k = configuration.freezePoint
+        let baseHead = base.headParameters(from: k)
+        var result: (base: [Double], trained: [Double], interpolated: [Double]) = ([], [], [])
+        for user in users {
+            let uploaded = Self.uploaded(
+                user.inputs, encoding: configuration.activationEncoding, noise: configuration.activationNoise,
+                key: configuration.noiseKey, device: "writer-\(user.writer)")
+            let model = base.copy()
+            result.base.append(model.evaluate(user.evalInputs, labels: user.evalLabels, from: k).accuracy)
+            var optimizer = SGD(learningRate: configuration.thawLearningRate, momentum: configuration.thawMomentum)
+            for epoch in 1...max(1, configuration.thawEpochs) where epoch <= configuration.thawEpochs {
+                let trainer = MinibatchTrainer(
+                    epochs: 1, batchSize: configuration.thawBatchSize,
+                    seed: configuration.fedAvg.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(user.writer))
+                trainer.train(model, inputs: uploaded, labels: user.labels, freezePoint: k, optimizer: &optimizer)
+            }
+            result.trained.append(model.evaluate(user.evalInputs, labels: user.evalLabels, from: k).accuracy)
+            model.setHeadParameters(
+                HeadInterpolation.interpolate(
+                    anchor: baseHead, trained: model.headParameters(from: k), weight: interpolation),
+                from: k)
+            result.interpolated.append(model.evaluate(user.evalInputs, labels: user.evalLabels, from: k).accuracy)
+        }
+        return result
+    }
+
     /// `inputs` as a worker decodes them after the phone uploaded them in `encoding` (rows = samples),
     /// noised first when `noise` is set: each row keyed by `device` and its row number, as a phone keys
     /// rows by sample id (``UploadNoiseKey``).

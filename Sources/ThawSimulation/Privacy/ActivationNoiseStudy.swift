@@ -54,6 +54,8 @@ public struct ActivationNoiseStudy {
         /// nil: no clipping and no noise.
         public var sigma: Double?
         public var meanAccuracy: Double
+        /// The head a worker commits by default: base + 0.5 · (trained − base) (``HeadInterpolation``).
+        public var meanAccuracyInterpolated: Double
         /// Against the same writer's head from clean float32 uploads.
         public var writersWorse: Int
         public var writersBetter: Int
@@ -129,7 +131,6 @@ public struct ActivationNoiseStudy {
         experimentConfiguration.noiseKey = configuration.noiseKey
         let experiment = PersonalizationExperiment(configuration: experimentConfiguration)
         let users = experiment.prepare(base: base, samples: dataset.test)
-        let headSize = base.parameterRange(layers: k.index..<base.layerCount).count
         progress("prepared \(users.count) writers (\(users.map(\.labels.count).reduce(0, +)) uploaded rows)")
 
         // Cost: accuracy for every encoding and noise setting.
@@ -142,21 +143,23 @@ public struct ActivationNoiseStudy {
                 var variant = experiment
                 variant.configuration.activationEncoding = encoding
                 variant.configuration.activationNoise = noise
-                let run = variant.runThaw(base: base, users: users, headSize: headSize)
-                baseAccuracy = run.curve.first?.accuracy ?? 0
-                let finals = run.finalAccuracy
+                let run = variant.finalHeads(base: base, users: users, interpolation: 0.5)
+                baseAccuracy = run.base.reduce(0, +) / Double(max(1, run.base.count))
+                let finals = run.trained
                 let baseline = reference ?? finals
                 reference = baseline
                 let drops = zip(baseline, finals).map { $0 - $1 }
                 let row = AccuracyRow(
                     encoding: encoding.rawValue, sigma: noise?.sigma,
                     meanAccuracy: finals.reduce(0, +) / Double(max(1, finals.count)),
+                    meanAccuracyInterpolated: run.interpolated.reduce(0, +) / Double(max(1, run.interpolated.count)),
                     writersWorse: drops.filter { $0 > 1e-12 }.count, writersBetter: drops.filter { $0 < -1e-12 }.count,
                     largestDrop: max(0, drops.max() ?? 0),
                     perWriter: Dictionary(uniqueKeysWithValues: zip(users.map(\.writer), finals)))
                 accuracy.append(row)
                 progress(
                     "accuracy \(encoding) sigma \(noise.map { format($0.sigma) } ?? "off"): mean \(format(row.meanAccuracy, 4)), "
+                        + "half-way head \(format(row.meanAccuracyInterpolated, 4)), "
                         + "\(row.writersWorse) worse / \(row.writersBetter) better than clean float32")
             }
         }

@@ -117,8 +117,8 @@ struct BenchNoiseCommand: ParsableCommand {
             public row norms at 10/50/90/99 %: \(r.normQuantiles.map(f3).joined(separator: " / ")). Base head (no personalisation): \
             mean per-writer accuracy \(f4(r.baseAccuracy)). Noise standard deviation per value = sigma·C. \(String(format: "%.0f", r.seconds)) s.
 
-            | encoding | sigma | noise sd per value | mean per-writer accuracy | Δ vs clean float32 (points) | writers worse / better | largest drop (points) |
-            |---|---:|---:|---:|---:|---:|---:|
+            | encoding | sigma | noise sd per value | mean per-writer accuracy, trained head | Δ vs clean float32 (points) | writers worse / better | largest drop (points) | half-way head (w = 0.5, the workers' default) |
+            |---|---:|---:|---:|---:|---:|---:|---:|
 
             """
         let reference = r.accuracy.first?.meanAccuracy ?? 0
@@ -126,7 +126,7 @@ struct BenchNoiseCommand: ParsableCommand {
             text +=
                 "| \(row.encoding) | \(sigmaText(row.sigma)) | \(row.sigma.map { f4($0 * r.clip) } ?? "–") | \(f4(row.meanAccuracy)) | "
                 + "\(String(format: "%+.2f", (row.meanAccuracy - reference) * 100)) | \(row.writersWorse) / \(row.writersBetter) of \(row.perWriter.count) | "
-                + "\(String(format: "%.2f", row.largestDrop * 100)) |\n"
+                + "\(String(format: "%.2f", row.largestDrop * 100)) | \(f4(row.meanAccuracyInterpolated)) |\n"
         }
         text += """
 
@@ -161,6 +161,14 @@ struct BenchNoiseCommand: ParsableCommand {
                         row.sigma.flatMap { $0 > 0 ? (x: $0, y: row.meanAccuracy) : nil }
                     }))
         }
+        series.append(
+            .init(
+                name: "half-way head, float32", color: "#17becf",
+                points: r.accuracy.filter { $0.encoding == "float32" }.compactMap { row in
+                    row.sigma.flatMap { $0 > 0 ? (x: $0, y: row.meanAccuracyInterpolated) : nil }
+                }))
+        let sigmas = r.attack.compactMap(\.sigma).filter { $0 > 0 }
+        series.append(.init(name: "base head", color: "#7f7f7f", points: sigmas.map { (x: $0, y: r.baseAccuracy) }))
         series.append(
             .init(
                 name: "re-identified", color: "#d62728",
