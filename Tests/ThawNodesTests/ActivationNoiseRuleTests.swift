@@ -105,4 +105,11 @@ import ThawWire
         batch.activationEncoding = .int8
         #expect(ActivationEncodingFence.check(batch) == nil)
     }
+
+    @Test func theWorkersFenceRefusesAMalformedNoisePart() {
+        for stamp in ["h+noise:0:0.5", "h+noise:1.0", "h+noise:1.0:0.5+int8"] {
+            let violation = ActivationEncodingFence.check(TrainerWorkerStateMachineTests.batch(seq: 1, hyper: stamp))
+            #expect(violation?.reason == .wrongEncoding, "\(stamp)")
+        }
+    }
 }
