@@ -74,7 +74,9 @@ public struct NodeSettings: Sendable {
             optimizer: .sgd(learningRate: Float(options.learningRate), momentum: momentum, weightDecay: 0),
             epochs: options.epochs, batchSize: options.batchSize,
             activationEncoding: ActivationEncoding(rawValue: options.activationEncoding.rawValue) ?? .float32,
-            headInterpolation: Float(options.headInterpolation))
+            headInterpolation: Float(options.headInterpolation),
+            // The topology loader checked both against ActivationNoise's ranges, so this cannot fail.
+            activationNoise: options.activationNoise.flatMap { try? ActivationNoise(clip: $0.clip, sigma: $0.sigma) })
     }
 
     public var initialDeployment: DeploymentState {

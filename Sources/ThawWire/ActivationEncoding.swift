@@ -8,8 +8,8 @@
 /// whose stamp differs from its deployment, and the registry filters every query on it.
 ///
 /// Stamp form: the hex hash alone means float32 (so every existing stamp and client is unchanged);
-/// `<hex>+float16` and `<hex>+int8` name the other two. docs/PROTOCOL.md, "Activation encodings",
-/// gives the byte layouts.
+/// `<hex>+float16` and `<hex>+int8` name the other two; an optional `+noise:<clip>:<sigma>` may follow
+/// (``UploadRule``, ``ActivationNoise``). docs/PROTOCOL.md, "Activation encodings", gives the byte layouts.
 public enum ActivationEncoding: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// IEEE-754 binary32, 4 bytes per value (the default).
     case float32
@@ -21,16 +21,11 @@ public enum ActivationEncoding: String, Sendable, Hashable, CaseIterable, Custom
     /// The separator between the hash and the encoding's name in a stamp.
     public static let stampSeparator: Character = "+"
 
-    /// The encoding a hyper-parameter stamp names; `nil` when the suffix names none this build knows.
+    /// The encoding a hyper-parameter stamp names; `nil` when the suffix names none this build knows
+    /// (the full grammar, with the optional noise part, is ``UploadRule/init(stamp:)``).
     public init?(stamp: String) {
-        guard let separator = stamp.lastIndex(of: Self.stampSeparator) else {
-            self = .float32
-            return
-        }
-        let name = stamp[stamp.index(after: separator)...]
-        // float32 is never written as a suffix, so "+float32" is not a valid stamp either.
-        guard let encoding = ActivationEncoding(rawValue: String(name)), encoding != .float32 else { return nil }
-        self = encoding
+        guard let rule = UploadRule(stamp: stamp) else { return nil }
+        self = rule.encoding
     }
 
     /// The stamp for `hash` (the recipe's hex hash) under this encoding.

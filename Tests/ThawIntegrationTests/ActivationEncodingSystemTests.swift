@@ -31,4 +31,25 @@ struct ActivationEncodingSystemTests {
         #expect(annotated > 0)
         #expect(bytes < annotated * 3136 * 4 / 2, "\(bytes) bytes for \(annotated) annotated samples: \(summary)")
     }
+
+    /// The same with clipped, noised int8 uploads (docs/PRIVACY.md): the stamp carries the noise, phones and
+    /// workers agree on it (nothing refused as stale or in the wrong encoding), and every phone still
+    /// gets a head trained on what it uploaded.
+    @Test func aNoisedDeploymentPersonalisesEveryPhoneWithoutRefusals() async throws {
+        let workspace = try DistributedSystemTests.Workspace()
+        var shape = IntegrationTopology(modelPath: "\(workspace.path)/base-model.thaw", workers: 1, phones: 3)
+        shape.activationEncoding = "int8"
+        shape.activationNoise = "{ clip: 6.5, sigma: 0.05 }"
+        let topology = try shape.write(in: workspace.path)
+        let up = try await NodeProcess(
+            name: "up", arguments: ["up", topology, "--out", "\(workspace.path)/out", "--time-limit", "150"],
+            hardTimeout: .seconds(240))
+        let status = try await up.waitForExit(timeout: .seconds(220))
+        if status != .exited(0) { up.printOutput() }
+        #expect(status == .exited(0))
+        let output = up.output.joined(separator: "\n")
+        #expect(output.contains("Thaw run report (goal reached)"))
+        #expect(!output.contains("wrongEncoding"))
+        #expect(!output.contains("STALE_HYPER_PARAMETERS"))
+    }
 }

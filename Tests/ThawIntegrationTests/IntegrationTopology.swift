@@ -22,6 +22,8 @@ struct IntegrationTopology {
     var headsPerDevice = 1
     /// The workers' `activation-encoding` (float32 | float16 | int8); the default when nil.
     var activationEncoding: String?
+    /// The workers' `activation-noise` (`off` or `{ clip: C, sigma: s }`); off when nil.
+    var activationNoise: String?
     /// The registry's `database:`; nil: `registry.sqlite` in the folder.
     var database: String? = nil
     /// Registry processes: more than one needs a shared `postgres://` ``database`` (the extra ones are
@@ -83,6 +85,7 @@ struct IntegrationTopology {
                   epochs: \(epochs)
                   learning-rate: 0.05
                   activation-encoding: \(activationEncoding ?? "float32")
+                  activation-noise: \(activationNoise ?? "off")
               - name: phones
                 role: device
                 count: \(phones)

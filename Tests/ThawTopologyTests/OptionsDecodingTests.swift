@@ -43,6 +43,36 @@ import ThawTopology
         #expect(error?.keyPath == "nodes[3].options.head-interpolation")
     }
 
+    static func worker(_ options: String) throws -> Topology {
+        try parse("  - { name: trainer, role: worker, endpoints: { pull: \"inproc://t\" }, options: \(options) }\n")
+    }
+
+    @Test func activationNoiseIsOffByDefaultAndReadsClipAndSigma() throws {
+        #expect(WorkerOptions().activationNoise == nil)
+        #expect(try Self.worker("{ activation-noise: off }").node(named: "trainer")?.options.worker?.activationNoise == nil)
+        let noised = try Self.worker("{ activation-noise: { clip: 6.5, sigma: 0.05 } }")
+        #expect(noised.node(named: "trainer")?.options.worker?.activationNoise == .init(clip: 6.5, sigma: 0.05))
+        let clipOnly = try Self.worker("{ activation-noise: { clip: 1, sigma: 0 } }")
+        #expect(clipOnly.node(named: "trainer")?.options.worker?.activationNoise == .init(clip: 1, sigma: 0))
+    }
+
+    @Test(arguments: [
+        ("{ clip: 0, sigma: 0.1 }", "nodes[3].options.activation-noise.clip", TopologyError.Code.outOfRange),
+        ("{ clip: 1, sigma: -0.1 }", "nodes[3].options.activation-noise.sigma", .outOfRange),
+        ("{ clip: 1, sigma: 2000 }", "nodes[3].options.activation-noise.sigma", .outOfRange),
+        ("{ clip: 1, sigma: .nan }", "nodes[3].options.activation-noise.sigma", .invalidValue),
+        ("{ clip: big, sigma: 0.1 }", "nodes[3].options.activation-noise.clip", .invalidValue),
+        ("{ sigma: 0.1 }", "nodes[3].options.activation-noise", .missingKey),
+        ("{ clip: 1 }", "nodes[3].options.activation-noise", .missingKey),
+        ("{ clip: 1, sigma: 0.1, seed: 3 }", "nodes[3].options.activation-noise.seed", .unknownKey),
+        ("on", "nodes[3].options.activation-noise", .invalidValue),
+    ])
+    func badActivationNoiseIsRefusedWithItsKeyPath(_ value: String, _ keyPath: String, _ code: TopologyError.Code) {
+        let error = #expect(throws: TopologyError.self) { try Self.worker("{ activation-noise: \(value) }") }
+        #expect(error?.keyPath == keyPath)
+        #expect(error?.code == code)
+    }
+
     @Test func badDurationIsRejectedWithKeyPath() {
         let error = #expect(throws: TopologyError.self) {
             try Self.parse("  - { name: monitor, role: monitor, options: { interval: soon } }\n")

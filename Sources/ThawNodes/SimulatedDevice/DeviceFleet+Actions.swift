@@ -98,6 +98,7 @@ extension DeviceFleet {
         let push = pushes.isEmpty ? nil : pushes[affinity.worker(for: phone.user.rawValue, misses: batch.attempt - 1)]
         let (loop, inbox, waiting, gate) = (self.loop, self.inbox, waitingSends, sendGate)
         let (user, device) = (phone.user.rawValue, phone.device.rawValue)
+        let noiseKey = uploadNoiseKey
         sender.submit {
             // While the socket loop is dropping batches at full worker pipes, a batch is dropped before it
             // is encoded, the same outcome (it stays in the outbox for its re-send) without the work.
@@ -106,6 +107,16 @@ extension DeviceFleet {
             var scalars: [Float] = []
             scalars.reserveCapacity(batch.entries.count * rowShape.reduce(1, *))
             for entry in batch.entries { entry.activation.append(to: &scalars) }
+            // Noise goes on the copy that leaves the phone; the cached activation stays clean for the
+            // phone's own predictions and its head-swap gate (docs/PRIVACY.md).
+            let rule = UploadRule(stamp: batch.stamp.hyperParameterHash)
+            if let noise = rule?.noise, !scalars.isEmpty {
+                noise.apply(to: &scalars, valuesPerRow: scalars.count / batch.entries.count) { row in
+                    noiseKey.generator(
+                        device: device, sampleId: batch.entries[row].sampleId,
+                        freezePoint: batch.stamp.freezePoint.index, stamp: batch.stamp.hyperParameterHash)
+                }
+            }
             let message = ThawMessage.featureBatch(
                 ThawWire.FeatureBatch(
                     userID: user, deviceID: device, deviceSeq: batch.seq,
@@ -115,7 +126,7 @@ extension DeviceFleet {
                     createdAtMs: WallClock.nowMs(),
                     activations: WireTensor(shape: [batch.entries.count] + rowShape, scalars: scalars),
                     epoch: epoch,
-                    activationEncoding: ActivationEncoding(stamp: batch.stamp.hyperParameterHash) ?? .float32))
+                    activationEncoding: rule?.encoding ?? .float32))
             guard let frames = try? WireBridge.frames(WireCodec.encode(message, metadata: metadata)) else { return }
             let bytes = frames.reduce(0) { $0 + $1.count }
             if let push, (try? loop.trySend(frames, on: push)) != true {

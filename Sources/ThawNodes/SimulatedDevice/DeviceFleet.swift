@@ -89,6 +89,9 @@ struct DeviceFleet {
     let sender: FleetCompute
     /// Confined to `sender`.
     let sendGate = SendGate()
+    /// The secret behind the noise on uploads when the deployment asks for it (``UploadNoiseKey``): drawn
+    /// once per process, shared by its simulated phones (each row's stream also mixes in the device id).
+    let uploadNoiseKey = UploadNoiseKey.random()
     /// The longest unit of the fleet's task since the last metrics round (``noteBusy(_:since:)``).
     var busiestMs = 0.0
     /// The memory walk under way (``tallyMemory(now:)``) and when the last `fleet-memory` line was printed.

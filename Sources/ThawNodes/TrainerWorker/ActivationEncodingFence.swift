@@ -9,7 +9,8 @@ extension InputViolation.Reason {
 ///
 /// The stamp (`hyper_hash`, see ``ActivationEncoding``) is compared with the worker's deployment by
 /// ``StaleBatchFence``; this check ties the frame to the stamp, so a batch that passed both was
-/// uploaded in exactly the deployment's encoding. A mismatch is a broken client, not a stale one:
+/// uploaded in exactly the deployment's encoding. A stamp whose suffix does not parse (an unknown
+/// encoding, or a malformed or out-of-range `+noise:` part, ``UploadRule``) is refused here too. A mismatch is a broken client, not a stale one:
 /// resending the same bytes cannot help, so the batch is refused and never stored or acknowledged.
 public enum ActivationEncodingFence {
     /// `nil` when the batch travelled in the encoding its stamp names, else why not.
@@ -17,7 +18,7 @@ public enum ActivationEncodingFence {
         guard let named = ActivationEncoding(stamp: batch.hyperHash) else {
             return InputViolation(
                 .wrongEncoding,
-                "batch \(batch.deviceID)#\(batch.deviceSeq): stamp \(batch.hyperHash) names no activation encoding this worker knows")
+                "batch \(batch.deviceID)#\(batch.deviceSeq): stamp \(batch.hyperHash) names no activation encoding (or noise) this worker knows")
         }
         guard named == batch.activationEncoding else {
             return InputViolation(

@@ -38,6 +38,12 @@ public struct PersonalizationExperiment {
         /// uploaded activations encoded and decoded), and the upload is priced at the encoded size. The
         /// phone's own held-out evaluation runs on its float32 activations, as on a real phone.
         public var activationEncoding: ActivationEncoding = .float32
+        /// Clipping plus Gaussian noise on every uploaded row, applied before the encoding as a phone does
+        /// (``ActivationNoise``); nil uploads clean rows. The phone's evaluation stays on clean activations.
+        public var activationNoise: ActivationNoise?
+        /// The phones' noise secret. A deployment draws it at random (``UploadNoiseKey/random()``); an
+        /// experiment fixes it so that its figures can be reproduced.
+        public var noiseKey = UploadNoiseKey(secret: 0x5EED_0F_A015E)
 
         public init(
             freezePoint: FreezePoint, users: [UInt16], splitter: UserSplitter = UserSplitter(),
@@ -226,7 +232,9 @@ public struct PersonalizationExperiment {
                 bytesUp: WireSizes.featureBatch(samples: user.labels.count, features: features, encoding: encoding),
                 bytesDown: 0)
             // The worker trains on what it decodes; float32 travels unchanged.
-            let uploaded = Self.uploaded(user.inputs, encoding: encoding)
+            let uploaded = Self.uploaded(
+                user.inputs, encoding: encoding, noise: configuration.activationNoise,
+                key: configuration.noiseKey, device: "writer-\(user.writer)")
             uploadDone = max(uploadDone, meter.clock)
             meters.append(meter)
             let model = base.copy()
@@ -267,11 +275,56 @@ public struct PersonalizationExperiment {
         return (curve, meters, cumulative, accuracy.map { $0[epochs] })
     }
 
-    /// `inputs` as a worker decodes them after the phone uploaded them in `encoding` (rows = samples).
-    static func uploaded(_ inputs: Tensor, encoding: ActivationEncoding) -> Tensor {
-        guard encoding != .float32 else { return inputs }
+    /// Per user, held-out accuracy of the base head, of the head ``runThaw(base:users:headSize:)`` trains
+    /// (the same uploads, seeds and steps), and of that head pulled back to `base + w · (trained − base)`
+    /// as a worker commits it (``HeadInterpolation``). Only the final heads are evaluated.
+    package func finalHeads(base: Model, users: [UserData], interpolation: Float)
+        -> (base: [Double], trained: [Double], interpolated: [Double])
+    {
+        let k = configuration.freezePoint
+        let baseHead = base.headParameters(from: k)
+        var result: (base: [Double], trained: [Double], interpolated: [Double]) = ([], [], [])
+        for user in users {
+            let uploaded = Self.uploaded(
+                user.inputs, encoding: configuration.activationEncoding, noise: configuration.activationNoise,
+                key: configuration.noiseKey, device: "writer-\(user.writer)")
+            let model = base.copy()
+            result.base.append(model.evaluate(user.evalInputs, labels: user.evalLabels, from: k).accuracy)
+            var optimizer = SGD(learningRate: configuration.thawLearningRate, momentum: configuration.thawMomentum)
+            for epoch in 1...max(1, configuration.thawEpochs) where epoch <= configuration.thawEpochs {
+                let trainer = MinibatchTrainer(
+                    epochs: 1, batchSize: configuration.thawBatchSize,
+                    seed: configuration.fedAvg.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(user.writer))
+                trainer.train(model, inputs: uploaded, labels: user.labels, freezePoint: k, optimizer: &optimizer)
+            }
+            result.trained.append(model.evaluate(user.evalInputs, labels: user.evalLabels, from: k).accuracy)
+            model.setHeadParameters(
+                HeadInterpolation.interpolate(
+                    anchor: baseHead, trained: model.headParameters(from: k), weight: interpolation),
+                from: k)
+            result.interpolated.append(model.evaluate(user.evalInputs, labels: user.evalLabels, from: k).accuracy)
+        }
+        return result
+    }
+
+    /// `inputs` as a worker decodes them after the phone uploaded them in `encoding` (rows = samples),
+    /// noised first when `noise` is set: each row keyed by `device` and its row number, as a phone keys
+    /// rows by sample id (``UploadNoiseKey``).
+    package static func uploaded(
+        _ inputs: Tensor, encoding: ActivationEncoding, noise: ActivationNoise? = nil,
+        key: UploadNoiseKey = UploadNoiseKey(secret: 0), device: String = ""
+    ) -> Tensor {
+        guard encoding != .float32 || noise != nil else { return inputs }
         let rows = inputs.shape[0]
-        let wire = WireTensor(shape: [rows, inputs.count / max(1, rows)], scalars: Array(inputs.scalars))
+        let perRow = inputs.count / max(1, rows)
+        var scalars = Array(inputs.scalars)
+        if let noise, perRow > 0 {
+            noise.apply(to: &scalars, valuesPerRow: perRow) { row in
+                key.generator(device: device, sampleId: UInt64(row), freezePoint: 0, stamp: noise.stampPart)
+            }
+        }
+        guard encoding != .float32 else { return Tensor(shape: inputs.shape, scalars: scalars) }
+        let wire = WireTensor(shape: [rows, perRow], scalars: scalars)
         return Tensor(shape: inputs.shape, scalars: ActivationCodec.roundTrip(wire, as: encoding).scalars)
     }
 

@@ -35,7 +35,8 @@ extension RoleOptions {
             return .registry(options)
         case .worker:
             var options = WorkerOptions()
-            let keys = ["epochs", "learning-rate", "optimiser", "momentum", "batch-size", "activation-encoding", "head-interpolation"]
+            let keys = ["epochs", "learning-rate", "optimiser", "momentum", "batch-size", "activation-encoding", "head-interpolation",
+                "activation-noise"]
             guard let reader = try node.mapping("options", keys: keys) else { return .worker(options) }
             options.epochs = try reader.int("epochs", in: 1...10_000) ?? options.epochs
             options.learningRate = try reader.double("learning-rate", in: 1e-6...10) ?? options.learningRate
@@ -57,6 +58,7 @@ extension RoleOptions {
                 options.activationEncoding = encoding
             }
             options.headInterpolation = try reader.double("head-interpolation", in: 0.01...1) ?? options.headInterpolation
+            options.activationNoise = try decodeActivationNoise(reader)
             return .worker(options)
         case .device:
             return .device(try decodeDevice(node))
@@ -69,6 +71,28 @@ extension RoleOptions {
         case .fedavg:
             return .fedavg(try decodeFedAvg(node))
         }
+    }
+
+    /// `activation-noise: off` (or absent) is no noise; otherwise a mapping with both `clip` and `sigma`.
+    /// The ranges are ThawWire's `ActivationNoise.clipRange` and `sigmaRange`; a topology that loads
+    /// always yields parameters the stamp can carry.
+    private static func decodeActivationNoise(_ reader: MappingReader) throws(TopologyError) -> WorkerOptions.ActivationNoise? {
+        guard reader.node("activation-noise") != nil else { return nil }
+        if let text = try? reader.string("activation-noise") {
+            guard text == "off" || text == "false" else {
+                throw reader.error(
+                    .invalidValue, "activation-noise", "expected 'off' or a mapping { clip: C, sigma: s }, got '\(text)'")
+            }
+            return nil
+        }
+        guard let noise = try reader.mapping("activation-noise", keys: ["clip", "sigma"]) else { return nil }
+        guard let clip = try noise.double("clip", in: 1e-6...1e6) else {
+            throw noise.error(.missingKey, nil, "missing required key 'clip' (the L2 bound of each uploaded row)")
+        }
+        guard let sigma = try noise.double("sigma", in: 0...1000) else {
+            throw noise.error(.missingKey, nil, "missing required key 'sigma' (noise standard deviation ÷ clip)")
+        }
+        return WorkerOptions.ActivationNoise(clip: clip, sigma: sigma)
     }
 
     private static func decodeFedAvg(_ node: MappingReader) throws(TopologyError) -> FedAvgOptions {

@@ -61,6 +61,23 @@ public struct WorkerOptions: Hashable, Sendable {
     /// (`head-interpolation`, in (0, 1]; 1 commits the trained head). Half-way heads by default: the
     /// setting that made no user worse (docs/LEARNING.md). Part of the hyper-parameter stamp.
     public var headInterpolation: Double = 0.5
+    /// Clipping plus Gaussian noise on every uploaded activation row (`activation-noise: off |
+    /// { clip: C, sigma: s }`, default off); part of the hyper-parameter stamp (docs/PROTOCOL.md,
+    /// "Activation noise"). It sits with the encoding because both say what phones upload and both
+    /// change what heads are trained on.
+    public var activationNoise: ActivationNoise?
+
+    /// Per-row L2 clip `clip` (1e-6...1e6), then N(0, (sigma·clip)²) per value (`sigma` 0...1000). ThawWire's
+    /// `ActivationNoise` by value: this leaf module does not import ThawWire.
+    public struct ActivationNoise: Hashable, Sendable {
+        public var clip: Double
+        public var sigma: Double
+
+        public init(clip: Double, sigma: Double) {
+            self.clip = clip
+            self.sigma = sigma
+        }
+    }
 
     /// The deployment's activation encoding (ThawWire's `ActivationEncoding` by name: this leaf module
     /// does not import ThawWire).

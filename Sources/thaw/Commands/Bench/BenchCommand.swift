@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchTransportCommand.self, BenchTransportPeerCommand.self, BenchTrainCommand.self, BenchSystemCommand.self,
             BenchFreezeMoveCommand.self, BenchCompareCommand.self, BenchRegistryCommand.self,
-            BenchIncrementalCommand.self, BenchHeadDeltaCommand.self,
+            BenchIncrementalCommand.self, BenchHeadDeltaCommand.self, BenchNoiseCommand.self,
         ]
     )
 }
