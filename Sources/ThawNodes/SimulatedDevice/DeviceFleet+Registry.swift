@@ -32,11 +32,14 @@ extension DeviceFleet {
     /// The request `reply` answers: by the id it echoes, else the oldest of the matching kind for the
     /// same user (head pulls) or device (freeze syncs); a DEALER gets one peer's answers in order.
     private func request(answeredBy reply: DecodedMessage) -> UInt64? {
-        if reply.metadata.inReplyTo != 0, inFlight[reply.metadata.inReplyTo] != nil { return reply.metadata.inReplyTo }
+        // By key, not by value: reading `inFlight[seq]` copies the request (its strings retained).
+        if reply.metadata.inReplyTo != 0, inFlight.index(forKey: reply.metadata.inReplyTo) != nil {
+            return reply.metadata.inReplyTo
+        }
         let candidates: [UInt64]
         switch reply.message {
         case .errorReply(let refusal):
-            return inFlight[refusal.inReplyToSequence] != nil ? refusal.inReplyToSequence : nil
+            return inFlight.index(forKey: refusal.inReplyToSequence) != nil ? refusal.inReplyToSequence : nil
         case .headReply(let head):
             candidates = inFlight.compactMap { seq, pending in
                 if case .head = pending.purpose, phones[pending.phone].user.rawValue == head.userID { seq } else { nil }
