@@ -70,6 +70,8 @@ struct DeviceFleet {
     var heads: HeadStore
     /// The last parameters received for each user (by head hash), not yet verified: later equal replies share them.
     var seenHeads: [String: (hash: String, scalars: [Float])] = [:]
+    /// The last large tensors the decode queue decoded, offered for the next reply (``RecentTensors``).
+    let recentTensors = RecentTensors()
     /// Heads verified on the compute queue (confined to it).
     let headVerifications = HeadVerifications()
     /// Evaluations under way on the compute queue, and the phones waiting for each.
