@@ -90,8 +90,13 @@ extension DeviceFleet {
         // oldest (smallest envelope sequence) expires first, and looking at it alone spares copying
         // every request (their strings retained) hundreds of times a second.
         guard let oldest = inFlight.keys.min(), let first = inFlight[oldest], first.deadline <= now else { return }
-        for (seq, pending) in inFlight where pending.deadline <= now {
-            inFlight.removeValue(forKey: seq)
+        // Oldest first, and never past a waiting broadcast: when thousands of requests expire together
+        // (a registry too slow for a burst of freeze syncs), each failure is a phone's unit of work, and
+        // the rest expire before the next slice.
+        let expired = inFlight.filter { $0.value.deadline <= now }.keys.sorted()
+        for seq in expired {
+            if inbox.controlPending { return }
+            guard let pending = inFlight.removeValue(forKey: seq) else { continue }
             try await requestFailed(pending, NodeError(.timeout, "no reply from the registry within \(registry.timeout)"))
         }
     }

@@ -106,8 +106,10 @@ struct DeviceFleet {
     var pulling: Set<Int> = []
     /// Pulled heads whose checks are queued or running on the compute queue (``mayPull(inFlight:headChecksQueued:)``).
     var headChecksQueued = 0
-    /// Phones with a freeze sync in flight.
+    /// Phones with a freeze sync in flight (or waiting in `syncBacklog`).
     var syncing: Set<Int> = []
+    /// A move's freeze syncs waiting for room in the window of in-flight requests.
+    var syncBacklog: [WaitingSync] = []
     /// Backbone passes waiting for the next batched forward.
     var backboneQueue = BackboneQueue()
     /// The model copy batched passes run on (see ``startBackboneJob()``), and whether one runs now.
@@ -437,6 +439,7 @@ struct DeviceFleet {
         try await drainBackboneResults()
         try await drainReleasedSends()
         try await expireRequests(now: started)
+        try await drainSyncBacklog()
         try await drainPullBacklog()
         guard !stopping, let deployment, model != nil else { return stopping ? nil : started + configuration.tick }
         if modelVersion != deployment.modelVersion {
@@ -511,6 +514,7 @@ struct DeviceFleet {
         inFlight.removeAll()
         pullBacklog.removeAll()
         backlogged.removeAll()
+        syncBacklog.removeAll()
         heldSends.removeAll()
         releasedSends.removeAll()
         backboneResults.removeAll()
