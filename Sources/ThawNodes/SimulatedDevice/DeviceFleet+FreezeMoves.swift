@@ -63,6 +63,9 @@ extension DeviceFleet {
             taken += 1
             catchUp(waiting.phone)
             syncing.remove(waiting.phone)
+            // A sync for a move the phone no longer waits on (a newer change came while it waited) is
+            // not sent: its answer would be ignored (``DeviceStateMachine/freezeSyncReceived``).
+            guard phones[waiting.phone].machine.awaitingSync == waiting.stamp else { continue }
             try await perform(
                 requestFreezeSync(phone: waiting.phone, stamp: waiting.stamp, sampleIds: waiting.sampleIds),
                 phone: waiting.phone)

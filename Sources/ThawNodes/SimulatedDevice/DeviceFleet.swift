@@ -458,8 +458,8 @@ struct DeviceFleet {
         // A control event (a broadcast) ends the slice at the next phone: it waits for one phone's unit.
         while ContinuousClock.now - started < budget, !inbox.controlPending, let entry = queue.popDue(now: clock) {
             let index = entry.phone
-            let phoneStarted = ContinuousClock.now
-            defer { noteBusy("phone", since: phoneStarted, threshold: .milliseconds(5)) }
+            let (phoneStarted, phoneCPU) = (ContinuousClock.now, FleetCPU.threadSeconds())
+            defer { noteBusy("phone", since: phoneStarted, cpuStarted: phoneCPU, threshold: .milliseconds(5)) }
             catchUp(index)
             if !phones[index].deferred.isEmpty || !phones[index].baseRequested {
                 let deferred = phones[index].deferred

@@ -216,7 +216,7 @@ public struct DeviceFleetNode: Sendable {
                 let started = ContinuousClock.now
                 let cpuStarted = FleetCPU.threadSeconds()
                 defer {
-                    fleet.noteBusy(event.kind, since: started)
+                    fleet.noteBusy(event.kind, since: started, cpuStarted: cpuStarted)
                     fleet.cpu.book("task.\(event.kind)", seconds: FleetCPU.threadSeconds() - cpuStarted)
                 }
                 switch event {
@@ -246,7 +246,7 @@ public struct DeviceFleetNode: Sendable {
             fleet.startCommitIfIdle()
             let next = try await fleet.workSlice(budget: slice)
             fleet.startCommitIfIdle()
-            fleet.noteBusy("slice", since: sliceStarted)
+            fleet.noteBusy("slice", since: sliceStarted, cpuStarted: cpuStarted)
             fleet.cpu.book("task.slice", seconds: FleetCPU.threadSeconds() - cpuStarted)
             let now = ContinuousClock.now
             if let next, next <= now {
