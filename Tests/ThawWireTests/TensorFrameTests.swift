@@ -51,7 +51,7 @@ import Testing
             #expect(Self.parameters(decoded.message) == values, "offer differing at \(changed)")
         }
         // Another length, and -0.0 against 0.0 (equal as floats, not as bits).
-        #expect(try Self.parameters(WireCodec.decode(Self.frames(values)) { _ in Array(values.dropLast()) }) == values)
+        #expect(try Self.parameters(WireCodec.decode(Self.frames(values)) { _ in Array(values.dropLast()) }.message) == values)
         let zeros = [Float](repeating: 0, count: 64)
         let negative = try WireCodec.decode(Self.frames(zeros.map { _ in -0.0 })) { _ in zeros }
         #expect(Self.parameters(negative.message)?.allSatisfy { $0.sign == .minus } == true)
