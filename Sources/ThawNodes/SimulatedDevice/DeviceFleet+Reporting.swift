@@ -74,7 +74,8 @@ extension DeviceFleet {
         recentUnits.note(name, ms: ms, ended: ended)
         if busy > threshold {
             logger.info(
-                "fleet task busy", metadata: ["unit": "\(kind)", "ms": "\(Int(ms))", "cpu.ms": "\(cpuMs.map { Int($0) } ?? -1)"])
+                "fleet task busy",
+                metadata: ["unit": "\(kind)", "ms": "\(Int(ms))", "cpu.ms": "\(cpuMs.map { Int($0) } ?? -1)"])
         }
     }
 

@@ -593,7 +593,11 @@ struct DeviceFleet {
         var releasedLater: [(phone: Int, batch: DeviceBatch)] = []
         var releasedNow: [(phone: Int, batch: DeviceBatch)] = []
         for held in heldSends {
-            if pendingWrites.index(forKey: held.phone) != nil { releasedLater.append(held) } else { releasedNow.append(held) }
+            if pendingWrites.index(forKey: held.phone) != nil {
+                releasedLater.append(held)
+            } else {
+                releasedNow.append(held)
+            }
         }
         heldSends = releasedNow
         let store = self.store

@@ -163,9 +163,11 @@ public struct DeviceFleetNode: Sendable {
                                     offered = recent.offer(frame)
                                     return offered
                                 }
-                                if case .headReply(let head) = decoded.message, let scalars = head.headParameters?.scalars {
-                                    recent.keep(
-                                        scalars, reused: offered.map { RecentTensors.sameStorage($0, scalars) } ?? false)
+                                if case .headReply(let head) = decoded.message,
+                                    let scalars = head.headParameters?.scalars
+                                {
+                                    let reused = offered.map { RecentTensors.sameStorage($0, scalars) } ?? false
+                                    recent.keep(scalars, reused: reused)
                                 }
                                     if case .baseModelReply = decoded.message {
                                         // The blocking base-model fetch's reply (one at a time, no order to keep).

@@ -69,7 +69,8 @@ package final class DeviceFleetStore: Sendable {
                         try statement.execute(arguments: [device, Data()])
                         return
                     }
-                    let borrowed = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none)
+                    let borrowed = Data(
+                        bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none)
                     try statement.execute(arguments: [device, borrowed])
                 }
             }
