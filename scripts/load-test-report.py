@@ -69,6 +69,47 @@ def read_snapshot(path, data=None):
     return next_sequence, in_flight, durable
 
 
+def annotated_samples(data):
+    """({annotated sample ids: the label index}, {cached annotated sample id: upload kind}) of a snapshot.
+
+    Upload kinds: 0 pending, 1 in flight, 2 durable (format 1: 0 or 2)."""
+    pos = 8
+    def take(fmt):
+        nonlocal pos
+        values = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return values if len(values) > 1 else values[0]
+    def skip_string():
+        nonlocal pos
+        length = take("H")  # read first: `pos += take(...)` would add to the position before the read
+        pos += length
+    def skip_activation():
+        nonlocal pos
+        rank = take("B")
+        pos += 4 * rank
+        count = take("I")
+        pos += 4 * count
+    version = take("H")
+    take("I")
+    take("Q")
+    if take("B") == 1:
+        take("Q"); skip_string(); take("I"); skip_string(); take("Q")
+    labels = {take("Qq")[0] for _ in range(take("I"))}
+    cache = {}
+    for _ in range(take("I")):
+        sample = take("QqQI")[0]
+        skip_string(); take("Q")
+        if version == 1:
+            kind = 2 if take("Q") else 0
+        else:
+            kind, _ = take("BQ")
+        skip_activation()
+        for _ in range(take("H")):
+            take("I"); skip_activation()
+        cache[sample] = kind
+    return labels, cache
+
+
 def main():
     out, database, workers, limit, status, wall = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
     configured_phones = int(sys.argv[7]) if len(sys.argv) > 7 else None
@@ -93,6 +134,34 @@ def main():
         if not any(d == device for d, _ in snapshots):
             snapshots.append((device, read_snapshot(path)))
     files = snapshots
+    # Sample level: every annotated sample a phone knows (its label index) is stored in the registry for
+    # that device under some stamp, or still in the phone's cache waiting to upload. Batches abandoned at a
+    # freeze move leave the outbox unstored (their samples go back to pending, under new sequence numbers),
+    # so the sequence count `lost` below counts them; this count does not.
+    stored_samples = {}
+    registry = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    for device, sample in registry.execute("SELECT device, sample_id FROM features"):
+        stored_samples.setdefault(device, set()).add(sample)
+    registry.close()
+    samples = {"annotated": 0, "stored": 0, "pending_in_cache": 0, "in_flight_in_cache": 0, "neither": 0}
+    neither_examples = []
+    for path in sorted(glob.glob(f"{out}/state/*/fleet.sqlite")):
+        fleet = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        for device, blob in fleet.execute("SELECT device, snapshot FROM phone_state ORDER BY device"):
+            labels, cache = annotated_samples(bytes(blob))
+            for sample in labels:
+                samples["annotated"] += 1
+                if sample in stored_samples.get(device, set()):
+                    samples["stored"] += 1
+                elif cache.get(sample) == 0:
+                    samples["pending_in_cache"] += 1
+                elif cache.get(sample) == 1:
+                    samples["in_flight_in_cache"] += 1
+                else:
+                    samples["neither"] += 1
+                    neither_examples.append(f"{device}:{sample}")
+        fleet.close()
+    samples["neither_examples"] = neither_examples[:10]
     for device, (next_sequence, in_flight, _) in snapshots:
         mine = stored.get(device, set())
         sent += next_sequence - 1
@@ -138,6 +207,12 @@ def main():
             "lost": lost,
             "lost_examples": lost_examples[:10],
         },
+        "samples": samples,
+        "samples_note": "neither: in the phone's label index but neither stored nor cached; a sample whose backbone "
+        "pass (or recomputation after a change) had not come back when the phone stopped is counted here and is "
+        "recomputed from its raw input after a restart",
+        "batches_note": "lost counts sequence numbers neither stored nor outstanding; batches abandoned at a freeze "
+        "move (their samples re-sent under new numbers) are among them",
         "samples_stored": audit["featureRows"],
         "heads_committed": audit["heads"],
         "users_with_heads": audit["usersWithHeads"],
@@ -169,6 +244,10 @@ def main():
         f"batches: sent {b['sent']}, durable {b['durable']} (trained {b['trained']}, not yet trained "
         f"{b['durable_not_yet_trained']}), still in outboxes {b['in_outbox_not_durable']}, "
         f"samples stored twice {b['duplicate_samples']}, lost {b['lost']}")
+    sm = result["samples"]
+    print(
+        f"annotated samples {sm['annotated']}: stored {sm['stored']}, pending {sm['pending_in_cache']}, "
+        f"in flight {sm['in_flight_in_cache']}, neither {sm['neither']}")
     print("peak RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mib"].items()))
     print("CPU share of the machine: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result["cpu_share_of_machine"].items()))
     print("written to bench-results/load.json")

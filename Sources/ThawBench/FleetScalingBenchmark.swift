@@ -42,6 +42,8 @@ public struct FleetScalingBenchmark {
         public var heads: Int
         public var drainSeconds: Double
         public var loadAverageAtStart: Double
+        /// Load average (1 min) at the reading, before the drain (nil in files written before it was kept).
+        public var loadAverageAtReading: Double?
     }
 
     public struct Results: Codable, Sendable {
@@ -113,6 +115,7 @@ public struct FleetScalingBenchmark {
                     node: node, cpuSeconds: cpu, machineShare: cpu / (window * cores), rssKiB: memory.rssKiB,
                     peakKiB: memory.peakKiB))
         }
+        let loadAtReading = FleetBenchmark.loadAverage()
         var audit = try Self.audit(cluster)
         let (batches, samples) = (audit.batches, audit.featureRows)
         // The phones stop (their outboxes are kept); the workers get `drain` to train what is stored.
@@ -127,7 +130,8 @@ public struct FleetScalingBenchmark {
             batchesPerSecond: Double(batches) / window, samplesPerSecond: Double(samples) / window,
             goalSeconds: goalSeconds, processes: processes, untrainedAfterDrain: audit.untrained.count,
             duplicateSamples: audit.duplicateSamples.count, conflicts: audit.conflicts.count, heads: audit.heads,
-            drainSeconds: Self.seconds(ContinuousClock.now - draining), loadAverageAtStart: load)
+            drainSeconds: Self.seconds(ContinuousClock.now - draining), loadAverageAtStart: load,
+            loadAverageAtReading: loadAtReading)
     }
 
     private static func audit(_ cluster: BenchCluster) throws -> RegistryAudit {

@@ -42,7 +42,7 @@ extension DeviceFleet {
                 break
             case .sendBatch(let batch):
                 // A batch goes out only once the snapshot with its sequence number is durable.
-                if pendingWrites[index] != nil || committing?.phones.contains(index) == true {
+                if pendingWrites.index(forKey: index) != nil || committing?.phones.contains(index) == true {
                     heldSends.append((index, batch))
                 } else {
                     try await send(batch, phone: index)

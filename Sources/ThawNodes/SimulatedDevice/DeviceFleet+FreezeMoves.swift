@@ -17,6 +17,16 @@ extension DeviceFleet {
         // One rejection collection per phone at a time is enough: the registry delivers each rejection once.
         if collectOnly, syncing.contains(index) { return [] }
         if collectOnly, inFlight.count >= Self.maximumInFlight { return [] }
+        if !collectOnly, !maySync {
+            // A move's syncs share the window of in-flight requests: after a shallower move every phone
+            // asks at once, and at 10,000 phones the registry answered so slowly that thousands timed out
+            // (each then treated every asked sample as missing, rebuilt and re-uploaded them all). They
+            // wait here instead and go out as replies free the window (``drainSyncBacklog()``); the
+            // timeout counts from the send, as before.
+            syncing.insert(index)
+            syncBacklog.append(WaitingSync(phone: index, stamp: stamp, sampleIds: sampleIds))
+            return []
+        }
         let request = FreezeSyncRequest(
             userID: phone.user.rawValue, deviceID: phone.device.rawValue, modelVersion: stamp.modelVersion.number,
             freezePoint: UInt32(stamp.freezePoint.index), hyperHash: stamp.hyperParameterHash, sampleIDs: sampleIds)
@@ -30,6 +40,36 @@ extension DeviceFleet {
             return freezeSyncFailed(phone: index, stamp: stamp, sampleIds: sampleIds, collectOnly: collectOnly, error)
         }
         return []
+    }
+
+    /// Most of a move's freeze syncs in flight at once: half the window, so that head pulls (whose
+    /// replies carry the acks the outboxes wait for) keep the other half while thousands of syncs wait.
+    static let maximumSyncsInFlight = maximumInFlight / 2
+
+    /// Whether a move's freeze sync may go out now (the window has room, and syncs hold at most half).
+    var maySync: Bool {
+        guard inFlight.count < Self.maximumInFlight else { return false }
+        let syncs = inFlight.values.count { if case .sync(_, _, false) = $0.purpose { true } else { false } }
+        return syncs < Self.maximumSyncsInFlight
+    }
+
+    /// Sends the waiting freeze syncs, oldest first, while ``maySync`` (ahead of head pulls, which share
+    /// the window: a move's rebuilds wait for these answers).
+    mutating func drainSyncBacklog() async throws {
+        var taken = 0
+        defer { syncBacklog.removeFirst(taken) }
+        while taken < syncBacklog.count, maySync, !inbox.controlPending {
+            let waiting = syncBacklog[taken]
+            taken += 1
+            catchUp(waiting.phone)
+            syncing.remove(waiting.phone)
+            // A sync for a move the phone no longer waits on (a newer change came while it waited) is
+            // not sent: its answer would be ignored (``DeviceStateMachine/freezeSyncReceived``).
+            guard phones[waiting.phone].machine.awaitingSync == waiting.stamp else { continue }
+            try await perform(
+                requestFreezeSync(phone: waiting.phone, stamp: waiting.stamp, sampleIds: waiting.sampleIds),
+                phone: waiting.phone)
+        }
     }
 
     /// No answer (timeout, refusal, send failure): after a move every asked sample counts as missing.
@@ -74,6 +114,13 @@ extension DeviceFleet {
         case .invalid: .invalid
         }
     }
+}
+
+/// A freeze sync waiting for room in the window of in-flight registry requests.
+struct WaitingSync {
+    var phone: Int
+    var stamp: ActivationStamp
+    var sampleIds: [UInt64]
 }
 
 /// A progress line on stdout for every feature batch a phone sends (first sends and re-sends), so a

@@ -79,18 +79,28 @@ struct FleetMemoryTally {
 extension DeviceFleet {
     /// How often a `fleet-memory` line is printed (and the allocator's free pages given back).
     static let memoryInterval: Duration = .seconds(15)
-    /// Phones walked per slice for it.
+    /// Most phones walked per slice for it.
     static let memoryPhonesPerSlice = 500
+    /// Most time the walk takes per slice: 500 phones took 10-25 ms at 10,000 phones under load, a unit a
+    /// broadcast then waited for (docs/RELIABILITY.md, "Fourth pass").
+    static let memoryWalkBudget: Duration = .milliseconds(1)
 
-    /// Advances the memory walk by a few hundred phones; prints the line when the walk is done.
+    /// Advances the memory walk by up to ``memoryPhonesPerSlice`` phones, for at most
+    /// ``memoryWalkBudget`` and never past a waiting broadcast; prints the line when the walk is done.
     mutating func tallyMemory(now: ContinuousClock.Instant) {
         if memoryTally == nil {
             guard !phones.isEmpty, now - lastMemoryLine >= Self.memoryInterval else { return }
             memoryTally = FleetMemoryTally()
         }
         guard var tally = memoryTally else { return }
-        let end = min(phones.count, tally.cursor + Self.memoryPhonesPerSlice)
-        for index in tally.cursor..<end { tallyPhone(index, into: &tally) }
+        let limit = min(phones.count, tally.cursor + Self.memoryPhonesPerSlice)
+        var end = tally.cursor
+        while end < limit {
+            tallyPhone(end, into: &tally)
+            end += 1
+            // Checked every 16 phones: a clock read costs about what one phone's walk does.
+            if end % 16 == 0, ContinuousClock.now - now >= Self.memoryWalkBudget || inbox.controlPending { break }
+        }
         tally.cursor = end
         if end < phones.count {
             memoryTally = tally
@@ -155,6 +165,14 @@ extension DeviceFleet {
         for seen in seenHeads.values { note(seen.scalars) }
         let usedByPhones = heads.count
         for (address, size) in headVerifications.held.withLock({ $0 }) { heads[address] = size }
+        for (address, size) in recentTensors.heldStorage { heads[address] = size }
+        let decoded = recentTensors.counts
+        tally.counts["headRepliesCompared"] = decoded.offered
+        tally.counts["headRepliesShared"] = decoded.reused
+        tally.counts["groupCommits"] = commits
+        tally.counts["snapshotsCommitted"] = committedSnapshots
+        tally.counts["syncBacklog"] = syncBacklog.count
+        tally.counts["pullBacklog"] = pullBacklog.count
         tally.bytes["heads", default: 0] += heads.values.reduce(0, +)
         tally.counts["distinctHeads"] = heads.count
         tally.counts["distinctHeadsOutsideChecks"] = usedByPhones

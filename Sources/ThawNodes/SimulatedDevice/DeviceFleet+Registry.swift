@@ -32,11 +32,14 @@ extension DeviceFleet {
     /// The request `reply` answers: by the id it echoes, else the oldest of the matching kind for the
     /// same user (head pulls) or device (freeze syncs); a DEALER gets one peer's answers in order.
     private func request(answeredBy reply: DecodedMessage) -> UInt64? {
-        if reply.metadata.inReplyTo != 0, inFlight[reply.metadata.inReplyTo] != nil { return reply.metadata.inReplyTo }
+        // By key, not by value: reading `inFlight[seq]` copies the request (its strings retained).
+        if reply.metadata.inReplyTo != 0, inFlight.index(forKey: reply.metadata.inReplyTo) != nil {
+            return reply.metadata.inReplyTo
+        }
         let candidates: [UInt64]
         switch reply.message {
         case .errorReply(let refusal):
-            return inFlight[refusal.inReplyToSequence] != nil ? refusal.inReplyToSequence : nil
+            return inFlight.index(forKey: refusal.inReplyToSequence) != nil ? refusal.inReplyToSequence : nil
         case .headReply(let head):
             candidates = inFlight.compactMap { seq, pending in
                 if case .head = pending.purpose, phones[pending.phone].user.rawValue == head.userID { seq } else { nil }
@@ -87,8 +90,13 @@ extension DeviceFleet {
         // oldest (smallest envelope sequence) expires first, and looking at it alone spares copying
         // every request (their strings retained) hundreds of times a second.
         guard let oldest = inFlight.keys.min(), let first = inFlight[oldest], first.deadline <= now else { return }
-        for (seq, pending) in inFlight where pending.deadline <= now {
-            inFlight.removeValue(forKey: seq)
+        // Oldest first, and never past a waiting broadcast: when thousands of requests expire together
+        // (a registry too slow for a burst of freeze syncs), each failure is a phone's unit of work, and
+        // the rest expire before the next slice.
+        let expired = inFlight.filter { $0.value.deadline <= now }.keys.sorted()
+        for seq in expired {
+            if inbox.controlPending { return }
+            guard let pending = inFlight.removeValue(forKey: seq) else { continue }
             try await requestFailed(pending, NodeError(.timeout, "no reply from the registry within \(registry.timeout)"))
         }
     }

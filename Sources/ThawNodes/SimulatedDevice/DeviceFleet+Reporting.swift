@@ -55,16 +55,27 @@ extension DeviceFleet {
 
     /// Records how long the fleet's task was busy with one unit (an event or a slice): the longest since
     /// the last metrics round is the `fleet_task_busiest_ms` gauge, and one over ``busyThreshold`` is logged.
+    ///
+    /// - Parameter cpuStarted: the thread's CPU clock (``FleetCPU/threadSeconds()``) when the unit began;
+    ///   given, the unit is named with the CPU time it used besides its wall time (`phone:16.1/cpu:0.4`):
+    ///   a unit much longer than its CPU time was waiting for the processor (or for a suspension), not
+    ///   working.
     mutating func noteBusy(
-        _ kind: String, since started: ContinuousClock.Instant, threshold: Duration = DeviceFleet.busyThreshold
+        _ kind: String, since started: ContinuousClock.Instant, cpuStarted: Double? = nil,
+        threshold: Duration = DeviceFleet.busyThreshold
     ) {
         let ended = ContinuousClock.now
         let busy = ended - started
         let ms = Self.milliseconds(busy)
         busiestMs = max(busiestMs, ms)
-        if busy >= .milliseconds(1) { recentUnits.note(kind, ms: ms, ended: ended) }
+        guard busy >= .milliseconds(1) else { return }
+        let cpuMs = cpuStarted.map { (FleetCPU.threadSeconds() - $0) * 1000 }
+        let name = cpuMs.map { "\(kind)/cpu:\(($0 * 10).rounded() / 10)" } ?? kind
+        recentUnits.note(name, ms: ms, ended: ended)
         if busy > threshold {
-            logger.info("fleet task busy", metadata: ["unit": "\(kind)", "ms": "\(Int(ms))"])
+            logger.info(
+                "fleet task busy",
+                metadata: ["unit": "\(kind)", "ms": "\(Int(ms))", "cpu.ms": "\(cpuMs.map { Int($0) } ?? -1)"])
         }
     }
 

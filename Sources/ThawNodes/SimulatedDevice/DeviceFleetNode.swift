@@ -138,6 +138,7 @@ public struct DeviceFleetNode: Sendable {
             // a broadcast behind a burst of them in the socket loop's stream is then not held by their
             // decoding, only routed past them.
             let decoder = FleetCompute(label: "decode", cpu: fleet.cpu)
+            let recent = fleet.recentTensors
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for try await delivery in loop.inbound {
@@ -155,7 +156,19 @@ public struct DeviceFleetNode: Sendable {
                             decoder.submit {
                                 let raw = delivery.frames.map(\.bytes)
                                 do {
-                                    let decoded = try WireCodec.decode(raw)
+                                    // A head equal to one just decoded (the phones of a user pull it
+                                // together) shares that array instead of a fresh 6.4 MB copy.
+                                var offered: [Float]?
+                                let decoded = try WireCodec.decode(raw) { frame in
+                                    offered = recent.offer(frame)
+                                    return offered
+                                }
+                                if case .headReply(let head) = decoded.message,
+                                    let scalars = head.headParameters?.scalars
+                                {
+                                    let reused = offered.map { RecentTensors.sameStorage($0, scalars) } ?? false
+                                    recent.keep(scalars, reused: reused)
+                                }
                                     if case .baseModelReply = decoded.message {
                                         // The blocking base-model fetch's reply (one at a time, no order to keep).
                                         Task { await replies.push(delivery) }
@@ -205,7 +218,7 @@ public struct DeviceFleetNode: Sendable {
                 let started = ContinuousClock.now
                 let cpuStarted = FleetCPU.threadSeconds()
                 defer {
-                    fleet.noteBusy(event.kind, since: started)
+                    fleet.noteBusy(event.kind, since: started, cpuStarted: cpuStarted)
                     fleet.cpu.book("task.\(event.kind)", seconds: FleetCPU.threadSeconds() - cpuStarted)
                 }
                 switch event {
@@ -235,7 +248,7 @@ public struct DeviceFleetNode: Sendable {
             fleet.startCommitIfIdle()
             let next = try await fleet.workSlice(budget: slice)
             fleet.startCommitIfIdle()
-            fleet.noteBusy("slice", since: sliceStarted)
+            fleet.noteBusy("slice", since: sliceStarted, cpuStarted: cpuStarted)
             fleet.cpu.book("task.slice", seconds: FleetCPU.threadSeconds() - cpuStarted)
             let now = ContinuousClock.now
             if let next, next <= now {

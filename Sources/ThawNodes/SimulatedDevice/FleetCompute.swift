@@ -14,6 +14,13 @@ import ThawWire
 /// in progress (docs/RELIABILITY.md, "Device process at scale"). A job hands its result back by putting
 /// an event in the fleet's inbox; nothing it touches is shared with the fleet's task but what it was
 /// given (values) and the objects confined to this queue (the model copy, ``EvaluationInputs``).
+///
+/// Its jobs run at a lower priority (``backgroundNiceness``) than the fleet's task and the socket
+/// loop: on a machine whose cores are all busy, a broadcast's reader and the fleet's task are then
+/// scheduled ahead of the passes, commits, sends and decodes instead of waiting for their time slices
+/// (docs/RELIABILITY.md, "Fourth pass"). Linux keeps a nice value per thread, and raising one's own
+/// needs no privilege; a queue's threads (libdispatch's overcommit pool) run only queue jobs, never
+/// the Swift concurrency pool's tasks, which have threads of their own.
 final class FleetCompute: Sendable {
     private let queue: DispatchQueue
     private let queued = Mutex(0)
@@ -21,10 +28,18 @@ final class FleetCompute: Sendable {
     /// Where each job's CPU time is booked (by kind), if anywhere.
     private let cpu: FleetCPU?
 
-    init(label: String, cpu: FleetCPU? = nil) {
+    /// The nice value the queue's jobs run at (nil: the process's own).
+    private let niceness: Int32?
+
+    /// How much lower than the fleet's task the queues run: nice 5 gets about a third of the CPU of a
+    /// nice-0 thread competing for the same core, so the queues still progress under load.
+    static let backgroundNiceness: Int32 = 5
+
+    init(label: String, cpu: FleetCPU? = nil, niceness: Int32? = FleetCompute.backgroundNiceness) {
         queue = DispatchQueue(label: "thaw.fleet.\(label)")
         self.label = label
         self.cpu = cpu
+        self.niceness = niceness
     }
 
     /// Jobs submitted and not finished yet (the fleet bounds what it submits by kind; this is the total).
@@ -34,8 +49,11 @@ final class FleetCompute: Sendable {
     /// the queue's label).
     func submit(kind: String? = nil, _ job: @escaping @Sendable () -> Void) {
         queued.withLock { $0 += 1 }
-        let (cpu, kind) = (self.cpu, kind ?? label)
+        let (cpu, kind, niceness) = (self.cpu, kind ?? label, self.niceness)
         queue.async {
+            // Per thread on Linux (`who` 0 is the calling thread); one cheap system call per job, since
+            // a serial queue's jobs may run on any of the dispatch pool's threads.
+            if let niceness { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) }
             let started = FleetCPU.threadSeconds()
             job()
             cpu?.book(kind, seconds: FleetCPU.threadSeconds() - started)

@@ -53,6 +53,22 @@ public enum WireCodec {
         return try decodeBody(frames[...], limits: limits)
     }
 
+    /// Decodes and validates one message like ``decode(_:limits:)``, taking a float32 tensor's values
+    /// from `reuse` when they are the frame's bytes: a receiver that gets the same large tensor many
+    /// times (the phones of one user pulling the same 6.4 MB head) then holds one array instead of
+    /// allocating and copying one per message.
+    ///
+    /// - Parameter reuse: offers a previously decoded array for a float32 frame (or nil). The codec
+    ///   uses it only if its bytes equal the frame's (compared, never assumed), so a wrong offer costs
+    ///   a comparison and changes nothing; an equal array was decoded, finite, by this codec before.
+    /// - Throws: ``WireError``, exactly as ``decode(_:limits:)``.
+    public static func decode(
+        _ frames: [[UInt8]], limits: WireLimits = .default, reusing reuse: ([UInt8]) -> [Float]?
+    ) throws(WireError) -> DecodedMessage {
+        try checkEnvelopeSizes(frames, limits: limits)
+        return try decodeBody(frames[...], limits: limits, reusing: reuse)
+    }
+
     /// Rejects oversized input before parsing anything.
     static func checkEnvelopeSizes(_ frames: [[UInt8]], limits: WireLimits) throws(WireError) {
         guard !frames.isEmpty else { throw WireError(.emptyMessage, "no frames: the Envelope header is missing") }
@@ -67,7 +83,9 @@ public enum WireCodec {
     }
 
     /// Decodes `[header] + tensor frames`; sizes were checked by the caller.
-    static func decodeBody(_ frames: ArraySlice<[UInt8]>, limits: WireLimits) throws(WireError) -> DecodedMessage {
+    static func decodeBody(
+        _ frames: ArraySlice<[UInt8]>, limits: WireLimits, reusing reuse: ([UInt8]) -> [Float]? = { _ in nil }
+    ) throws(WireError) -> DecodedMessage {
         guard let header = frames.first else {
             throw WireError(.emptyMessage, "no Envelope header frame")
         }
@@ -118,9 +136,14 @@ public enum WireCodec {
                 continue
             }
             // Decoded once, here: past the codec every tensor holds float32 values.
-            let scalars = try ActivationCodec.decode(
-                frame, shape: shapes[index], encoding: encoding,
-                label: "\(kind.rawValue) tensor \"\(descriptor.name)\"")
+            let scalars: [Float]
+            if encoding == .float32, let offered = reuse(frame), TensorFrame.holds(frame, offered) {
+                scalars = offered
+            } else {
+                scalars = try ActivationCodec.decode(
+                    frame, shape: shapes[index], encoding: encoding,
+                    label: "\(kind.rawValue) tensor \"\(descriptor.name)\"")
+            }
             let tensor = WireTensor(validatedShape: shapes[index], scalars: scalars)
             attachments.append(
                 encoding == .float32

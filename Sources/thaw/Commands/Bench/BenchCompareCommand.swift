@@ -31,6 +31,11 @@ struct BenchCompareCommand: ParsableCommand {
     @Option(help: "Thaw epochs per user head.") var thawEpochs: Int = 20
     @Option(help: "Thaw workers (their measured time is divided among them).") var workers: Int = 2
     @Option(help: "Client counts for the scaling sweep, comma-separated.") var clients: String = "10,100,1000,10000"
+    @Option(
+        help:
+            "Thaw's client-scaling curve measured on running processes (JSON of thaw bench system --fleet --fleet-scaling); when the file exists it replaces the computed Thaw figures."
+    )
+    var measuredScaling: String = "bench-results/fleet-scaling.json"
     @Option(help: "FedAvg rounds per client count in the scaling sweep.") var scalingRounds: Int = 3
     @Option(help: "Spread σ of phone speeds (speed × exp(σ·N(0,1))).") var speedSpread: Double = 0.5
     @Option(help: "Probability a selected phone drops out.") var dropout: Double = 0.1
@@ -91,7 +96,12 @@ struct BenchCompareCommand: ParsableCommand {
         let command =
             "swift build -c release --product thaw && .build/release/thaw bench compare "
             + CommandLine.arguments.dropFirst(3).joined(separator: " ")
-        let writer = CompareReportWriter(report: result, directory: output, command: command)
+        var writer = CompareReportWriter(report: result, directory: output, command: command)
+        if FileManager.default.fileExists(atPath: measuredScaling) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: measuredScaling))
+            let results = try JSONDecoder().decode(FleetScalingBenchmark.Results.self, from: data)
+            writer.measured = (results, measuredScaling)
+        }
         try writer.writeAll(markdownPath: report)
         print(
             "wrote \(output)/compare.json, CSV, SVG and \(report) in \(String(format: "%.0f", result.secondsTaken)) s")

@@ -59,7 +59,23 @@ extension CompareReportWriter {
             )
         }
         for r in report.clients {
-            if let fedAvg = r.fedAvgSecondsToTarget, fedAvg < r.thawSecondsAllWorkers {
+            if let measured, let row = measured.results.rows.first(where: { $0.phones == r.clients }),
+                let fedAvg = r.fedAvgSecondsToTarget
+            {
+                // Measured on running processes: the wall time until every phone swapped in its head, or
+                // the window it did not finish in.
+                if let goal = row.goalSeconds, fedAvg < goal {
+                    wins.append(
+                        "- Wall time to personalise \(r.clients) users with \(measured.results.workers) Thaw workers (measured on running processes): FedAvg \(Self.g(fedAvg)) s (simulated) against Thaw's \(Self.g(goal)) s. FedAvg's phones train in parallel; Thaw's work grows with the number of users and is bounded by its worker count."
+                    )
+                } else if row.goalSeconds == nil {
+                    wins.append(
+                        "- Wall time to personalise \(r.clients) users with \(measured.results.workers) Thaw workers: FedAvg \(Self.g(fedAvg)) s (simulated); Thaw's running processes had not personalised every phone within the \(Self.f(row.windowSeconds, 0)) s measured (\(Self.g(row.batchesPerSecond)) batches/s stored)."
+                    )
+                }
+                continue
+            }
+            if measured == nil, let fedAvg = r.fedAvgSecondsToTarget, fedAvg < r.thawSecondsAllWorkers {
                 wins.append(
                     "- Wall time to bring \(r.clients) users to the target with \(r.workers) Thaw workers: FedAvg \(Self.g(fedAvg)) s against Thaw's \(Self.g(r.thawSecondsAllWorkers)) s. FedAvg's phones train in parallel; Thaw's work grows with the number of users and is bounded by its worker count."
                 )
@@ -279,6 +295,7 @@ extension CompareReportWriter {
     }
 
     func scalingSection(plotsPath: String) -> String {
+        if let measured { return measuredScalingSection(measured.results, path: measured.path, plotsPath: plotsPath) }
         var md = """
 
             ## Scaling with the number of clients and of workers
@@ -304,6 +321,63 @@ extension CompareReportWriter {
         for r in report.workers {
             md += "| \(r.workers) | \(r.users) | \(Self.g(r.thawSeconds)) | \(Self.g(r.usersPerHour)) |\n"
         }
+        return md
+    }
+
+    /// The scaling section with Thaw measured on running processes (registry, coordinator, workers and one
+    /// device process per phone count, each for a fixed window), next to the FedAvg simulation; the
+    /// computed Thaw figures and the computed worker sweep are left out.
+    func measuredScalingSection(_ measured: FleetScalingBenchmark.Results, path: String, plotsPath: String) -> String {
+        let window = measured.rows.first.map { Self.f($0.windowSeconds, 0) } ?? "?"
+        var md = """
+
+            ## Scaling with the number of clients and of workers
+
+            FedAvg: \(report.clients.first?.rounds ?? 0) real rounds per client count, the same state machine and \
+            local updates, in process on a simulated clock (phone i holds the data of shipped user i mod \
+            \(report.personalization.users)). "FedAvg to target" multiplies the rounds the personalisation \
+            experiment needed by the mean round time at that K (assuming more clients need no more rounds).
+
+            ![clients](\(plotsPath)/scaling-clients.svg)
+
+            | clients | selected/round | FedAvg s/round | stragglers/round | FedAvg radio/round | FedAvg J/round (all phones) | server s/round (measured) | FedAvg s to target |
+            |---:|---:|---:|---:|---:|---:|---:|---:|
+
+            """
+        for r in report.clients {
+            md +=
+                "| \(r.clients) | \(r.selectedPerRound) | \(Self.g(r.fedAvgSecondsPerRound)) | \(Self.g(r.fedAvgStragglersPerRound)) | \(Self.bytes(r.fedAvgRadioBytesPerRound)) | \(Self.g(r.fedAvgJoulesPerRound)) | \(Self.g(r.fedAvgServerSecondsPerRound)) | \(r.fedAvgSecondsToTarget.map(Self.g) ?? "not reached") |\n"
+        }
+        md += """
+
+            Thaw, **measured on running processes** (`\(path)`, written by `thaw bench system --fleet \
+            --fleet-scaling`; the command and the machine's load are in docs/RELIABILITY.md, "Device process at \
+            scale"): for each phone count a fresh registry, coordinator, \(measured.workers) workers and one device \
+            process with that many phones (FedAvg CNN, freeze point \(measured.freezePoint), \(measured.cores) \
+            cores shared with other work) run for \(window) s; "all personalised" is the wall time from the device \
+            process's start until every phone had swapped in a head after its stream ended (`goal-reached`), \
+            "-" when that did not happen within the window. The CPU columns are shares of the whole machine over \
+            the window; "untrained" and "twice" are the registry's audit after the phones stopped and the workers \
+            drained (stored batches in no head; samples stored twice under the same stamps).
+
+            | phones | window s | batches stored | batches/s | samples/s | all personalised, s | device CPU | registry CPU | workers CPU | untrained | twice | load at start → reading |
+            |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+
+            """
+        for row in measured.rows {
+            func share(_ prefix: String) -> String {
+                Self.f(row.processes.filter { $0.node.hasPrefix(prefix) }.reduce(0) { $0 + $1.machineShare } * 100, 1)
+                    + " %"
+            }
+            md +=
+                "| \(row.phones) | \(Self.f(row.windowSeconds, 0)) | \(row.batchesStored) | \(Self.f(row.batchesPerSecond)) | \(Self.f(row.samplesPerSecond, 1)) | \(row.goalSeconds.map { Self.f($0, 0) } ?? "-") | \(share("phones")) | \(share("registry")) | \(share("worker")) | \(row.untrainedAfterDrain) | \(row.duplicateSamples) | \(Self.f(row.loadAverageAtStart, 1)) → \(row.loadAverageAtReading.map { Self.f($0, 1) } ?? "?") |\n"
+        }
+        md += """
+
+            Scaling with more workers than \(measured.workers) is not shown: it was computed (K users × the measured \
+            per-user time ÷ workers), not measured, and this machine has two cores.
+
+            """
         return md
     }
 

@@ -10,6 +10,10 @@ struct CompareReportWriter {
     let report: ComparisonBenchmark.Report
     let directory: String
     let command: String
+    /// Thaw's client-scaling curve measured on running processes (`thaw bench system --fleet
+    /// --fleet-scaling`) and the file it came from; when present it replaces the computed Thaw figures
+    /// (K users × a measured per-user time ÷ workers) in the scaling section, its plot and "Where FedAvg wins".
+    var measured: (results: FleetScalingBenchmark.Results, path: String)? = nil
 
     func writeAll(markdownPath: String) throws {
         let folder = URL(fileURLWithPath: directory)
@@ -163,9 +167,17 @@ struct CompareReportWriter {
                     title: "Time to personalise every user", xLabel: "clients", yLabel: "seconds", logX: true,
                     logY: true,
                     series: [
-                        .init(
-                            name: "Thaw, \(report.clients.first?.workers ?? 1) workers", color: "#1f77b4",
-                            points: report.clients.map { (x: Double($0.clients), y: $0.thawSecondsAllWorkers) }),
+                        measured.map { measured in
+                            .init(
+                                name: "Thaw measured, \(measured.results.workers) workers (all phones personalised)",
+                                color: "#1f77b4",
+                                points: measured.results.rows.compactMap { row -> (x: Double, y: Double)? in
+                                    row.goalSeconds.map { (x: Double(row.phones), y: $0) }
+                                })
+                        }
+                            ?? .init(
+                                name: "Thaw, \(report.clients.first?.workers ?? 1) workers", color: "#1f77b4",
+                                points: report.clients.map { (x: Double($0.clients), y: $0.thawSecondsAllWorkers) }),
                         .init(
                             name: "FedAvg to target", color: "#d62728",
                             points: report.clients.compactMap { r -> (x: Double, y: Double)? in
