@@ -244,6 +244,52 @@ import ThawWire
         #expect(h.actions.contains { if case .refuse = $0 { true } else { false } })
     }
 
+    @Test func aRoundThatCommitsAcrossADeploymentChangeLeavesNoOldRowsToReplay() throws {
+        // The load test's crash: a round in flight when the stamps changed committed its rows into the
+        // replay history cleared for the new stamps; a later round replayed rows of the old freeze
+        // point, whose width differs, and the training thread trapped on the job's shape.
+        var h = Harness()
+        let b1 = Self.batch(seq: 1)
+        h.on(.batch(10, b1))
+        h.stored(try #require(h.id(of: .featureBatch)), b1)
+        h.on(.reply(Self.noHead(), inReplyTo: try #require(h.id(of: .headRequest))))
+        h.on(.reply(Self.rows(of: [b1], firstRow: 1), inReplyTo: try #require(h.id(of: .featureFetch))))
+        h.on(.trained(job: try #require(h.jobs.first).id, Harness.result()))
+        let (firstCommit, _) = try #require(Self.commit(h))
+        h.on(.deployment(Fixture.state(version: 1, freeze: 2, hyper: "h2", epoch: 4)))
+        h.on(.reply(.commitAck(CommitAck(userID: "writer-1", version: 1, headHash: "hash-0.5")), inReplyTo: firstCommit))
+        #expect(h.released == [10])
+
+        // Under the new stamps: a full round, then an incremental one that replays.
+        var version: UInt64 = 1
+        for seq in UInt64(2)...3 {
+            let batch = Self.batch(seq: seq, hyper: "h2", epoch: 4)
+            h.on(.batch(DeliveryToken(seq * 10), batch))
+            h.stored(try #require(h.id(of: .featureBatch)), batch)
+            if let head = h.id(of: .headRequest) {
+                h.on(
+                    .reply(
+                        .headReply(
+                            HeadReply(
+                                status: .noHead, userID: "writer-1", headVersion: 0, parentVersion: 0, headHash: "",
+                                modelVersion: 1, freezePoint: 2, hyperHash: "h2", durableSeqs: [], headParameters: nil)),
+                        inReplyTo: head))
+            }
+            h.on(.reply(Self.rows(of: [batch], firstRow: seq * 10, user: "writer-1"), inReplyTo: try #require(h.id(of: .featureFetch))))
+            let job = try #require(h.jobs.first)
+            #expect(job.activations.count == job.labels.count * 5)
+            if seq == 3 {
+                #expect(job.labels.count > job.newSamples, "the incremental round replays")
+            }
+            h.on(.trained(job: job.id, Harness.result()))
+            let (commit, _) = try #require(Self.commit(h))
+            version += 1
+            h.on(.reply(.commitAck(CommitAck(userID: "writer-1", version: version, headHash: "hash-0.5")), inReplyTo: commit))
+            let history = Set(h.machine.users["writer-1"]?.history.map(\.sampleID) ?? [])
+            #expect(history.isDisjoint(with: b1.sampleIDs), "no row of the old stamps is kept to replay")
+        }
+    }
+
     @Test func aBurstOfBatchesIsStoredAtOnceAndTrainedTogetherOnNewRowsPlusReplay() throws {
         var h = Harness()
         let batches = (1...6).map { Self.batch(seq: UInt64($0)) }

@@ -195,8 +195,12 @@ struct TrainerWorkerStateMachine {
         var round: Round?
         var head: CachedHead?
         var coverage: Coverage?
-        /// A seeded reservoir of older rows to replay (rows of the coverage).
+        /// A seeded reservoir of older rows to replay (rows of the coverage), all under `historyStamps`.
         var history: [Row] = []
+        /// The stamps of every row in `history`: rows of one freeze point have one width, and a round
+        /// replays only rows of its own stamps (a round that was in flight across a deployment change
+        /// commits rows of the old stamps after the history was cleared for the new ones).
+        var historyStamps: FeatureStamps?
         var seen = 0
         var retrainWanted = false
         /// Another worker committed this user's head lately (a conflict, or a head request found a newer
@@ -696,7 +700,7 @@ struct TrainerWorkerStateMachine {
             var replayed = 0
             let version = state.head?.version ?? 0
             let seed = Self.seed(user) &+ version &* 0x9E37_79B9 &+ UInt64(round.attempts)
-            if !round.full, !state.history.isEmpty {
+            if !round.full, !state.history.isEmpty, state.historyStamps == round.stamps {
                 var generator = SeededGenerator(seed: seed)
                 var indices = Array(state.history.indices)
                 indices.shuffle(using: &generator)
@@ -752,6 +756,11 @@ struct TrainerWorkerStateMachine {
             stamps: round.stamps, version: ack.version, hash: round.result?.headHash ?? ack.headHash,
             parameters: round.result?.parameters)
         state.coverage = round.coverage
+        if state.historyStamps != round.stamps {
+            state.history = []
+            state.seen = 0
+            state.historyStamps = round.stamps
+        }
         let known = Set(state.history.map(\.sampleID))
         for row in round.fresh where !known.contains(row.sampleID) { remember(row, in: &state, user: user) }
         state.round = nil

@@ -94,6 +94,15 @@ final class TrainingThread: @unchecked Sendable {
             guard let model, model.version == job.modelVersion else {
                 return output(.trainingFailed(job: job.id, "model \(job.modelVersion) is not loaded"))
             }
+            // A job is built from rows the registry and phones sent; one that does not add up fails as a
+            // job, never as the process.
+            let width = job.sampleShape.reduce(1, *)
+            guard width > 0, job.activations.count == job.labels.count * width else {
+                return output(
+                    .trainingFailed(
+                        job: job.id,
+                        "\(job.activations.count) activation values for \(job.labels.count) samples of shape \(job.sampleShape)"))
+            }
             let activations = WireBridge.tensor(
                 WireTensor(shape: [job.labels.count] + job.sampleShape, scalars: job.activations))
             let result = HeadTrainer(model: model.model, recipe: recipe).train(
