@@ -21,58 +21,11 @@ import sys
 from datetime import datetime
 
 
-def read_snapshot(path, data=None):
-    """(next_sequence, {in-flight seqs}, {durable seqs}) of one device snapshot (file or row bytes)."""
-    if data is None:
-        data = open(path, "rb").read()
-    if data[:8] != b"THAWDEV1":
-        raise ValueError(f"{path}: not a device cache file")
-    pos = 8
-    def take(fmt):
-        nonlocal pos
-        values = struct.unpack_from("<" + fmt, data, pos)
-        pos += struct.calcsize("<" + fmt)
-        return values if len(values) > 1 else values[0]
-    def string():
-        nonlocal pos
-        length = take("H")
-        pos += length
-    def activation():
-        nonlocal pos
-        rank = take("B")
-        pos += 4 * rank
-        count = take("I")
-        pos += 4 * count
-    version = take("H")
-    take("I")  # total length
-    next_sequence = take("Q")
-    if take("B") == 1:
-        take("Q"); string(); take("I"); string(); take("Q")
-    for _ in range(take("I")):
-        take("Qq")
-    in_flight, durable = set(), set()
-    for _ in range(take("I")):
-        take("QqQI"); string(); take("Q")
-        if version == 1:
-            seq = take("Q")
-            if seq:
-                durable.add(seq)
-        else:
-            kind, seq = take("BQ")
-            if kind == 1:
-                in_flight.add(seq)
-            elif kind == 2:
-                durable.add(seq)
-        activation()
-        for _ in range(take("H")):
-            take("I"); activation()
-    return next_sequence, in_flight, durable
+def parse_snapshot(data):
+    """(next_sequence, {annotated sample ids: the label index}, [(cached sample id, upload kind, seq)]) of one
+    device snapshot's bytes.
 
-
-def annotated_samples(data):
-    """({annotated sample ids: the label index}, {cached annotated sample id: upload kind}) of a snapshot.
-
-    Upload kinds: 0 pending, 1 in flight, 2 durable (format 1: 0 or 2)."""
+    Upload kinds: 0 pending, 1 in flight, 2 durable (format 1 knows only 0 and 2)."""
     pos = 8
     def take(fmt):
         nonlocal pos
@@ -90,24 +43,45 @@ def annotated_samples(data):
         count = take("I")
         pos += 4 * count
     version = take("H")
-    take("I")
-    take("Q")
+    take("I")  # total length
+    next_sequence = take("Q")
     if take("B") == 1:
         take("Q"); skip_string(); take("I"); skip_string(); take("Q")
     labels = {take("Qq")[0] for _ in range(take("I"))}
-    cache = {}
+    entries = []
     for _ in range(take("I")):
         sample = take("QqQI")[0]
         skip_string(); take("Q")
         if version == 1:
-            kind = 2 if take("Q") else 0
+            seq = take("Q")
+            kind = 2 if seq else 0
         else:
-            kind, _ = take("BQ")
+            kind, seq = take("BQ")
         skip_activation()
         for _ in range(take("H")):
             take("I"); skip_activation()
-        cache[sample] = kind
-    return labels, cache
+        entries.append((sample, kind, seq))
+    return next_sequence, labels, entries
+
+
+def read_snapshot(path, data=None):
+    """(next_sequence, {in-flight seqs}, {durable seqs}) of one device snapshot (file or row bytes)."""
+    if data is None:
+        data = open(path, "rb").read()
+    if data[:8] != b"THAWDEV1":
+        raise ValueError(f"{path}: not a device cache file")
+    next_sequence, _, entries = parse_snapshot(data)
+    in_flight = {seq for _, kind, seq in entries if kind == 1}
+    durable = {seq for _, kind, seq in entries if kind == 2}
+    return next_sequence, in_flight, durable
+
+
+def annotated_samples(data):
+    """({annotated sample ids: the label index}, {cached annotated sample id: upload kind}) of a snapshot.
+
+    Upload kinds: 0 pending, 1 in flight, 2 durable (format 1: 0 or 2)."""
+    _, labels, entries = parse_snapshot(data)
+    return labels, {sample: kind for sample, kind, _ in entries}
 
 
 def main():

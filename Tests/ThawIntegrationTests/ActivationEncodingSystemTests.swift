@@ -7,19 +7,7 @@ import ThawTestKit
 @Suite(.serialized, .timeLimit(.minutes(6)))
 struct ActivationEncodingSystemTests {
     @Test func anInt8DeploymentPersonalisesEveryPhoneWithQuarterSizeUploads() async throws {
-        let workspace = try DistributedSystemTests.Workspace()
-        var shape = IntegrationTopology(modelPath: "\(workspace.path)/base-model.thaw", workers: 1, phones: 3)
-        shape.activationEncoding = "int8"
-        let topology = try shape.write(in: workspace.path)
-        let up = try await NodeProcess(
-            name: "up", arguments: ["up", topology, "--out", "\(workspace.path)/out", "--time-limit", "150"],
-            hardTimeout: .seconds(240))
-        let status = try await up.waitForExit(timeout: .seconds(220))
-        if status != .exited(0) { up.printOutput() }
-        #expect(status == .exited(0))
-        let output = up.output.joined(separator: "\n")
-        #expect(output.contains("Thaw run report (goal reached)"))
-        #expect(!output.contains("wrongEncoding"))
+        let up = try await Self.runUp(activationNoise: nil)
         // "... heads swapped in 3, ..., bytes sent 123456" and "phones' state files: ... annotated 40, ..."
         let summary = try #require(up.output.first { $0.contains("bytes sent") && $0.contains("mean held-out") })
         let bytes = try #require(Int(summary.split(separator: " ").last ?? ""))
@@ -36,10 +24,17 @@ struct ActivationEncodingSystemTests {
     /// workers agree on it (nothing refused as stale or in the wrong encoding), and every phone still
     /// gets a head trained on what it uploaded.
     @Test func aNoisedDeploymentPersonalisesEveryPhoneWithoutRefusals() async throws {
+        let up = try await Self.runUp(activationNoise: "{ clip: 6.5, sigma: 0.05 }")
+        #expect(!up.output.joined(separator: "\n").contains("STALE_HYPER_PARAMETERS"))
+    }
+
+    /// `thaw up` of one worker and three phones uploading int8 (noised when `activationNoise` is set),
+    /// after checking that the run reached its goal with nothing refused for its encoding.
+    static func runUp(activationNoise: String?) async throws -> NodeProcess {
         let workspace = try DistributedSystemTests.Workspace()
         var shape = IntegrationTopology(modelPath: "\(workspace.path)/base-model.thaw", workers: 1, phones: 3)
         shape.activationEncoding = "int8"
-        shape.activationNoise = "{ clip: 6.5, sigma: 0.05 }"
+        shape.activationNoise = activationNoise
         let topology = try shape.write(in: workspace.path)
         let up = try await NodeProcess(
             name: "up", arguments: ["up", topology, "--out", "\(workspace.path)/out", "--time-limit", "150"],
@@ -50,6 +45,6 @@ struct ActivationEncodingSystemTests {
         let output = up.output.joined(separator: "\n")
         #expect(output.contains("Thaw run report (goal reached)"))
         #expect(!output.contains("wrongEncoding"))
-        #expect(!output.contains("STALE_HYPER_PARAMETERS"))
+        return up
     }
 }
