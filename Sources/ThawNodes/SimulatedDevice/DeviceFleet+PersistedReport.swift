@@ -34,20 +34,23 @@ extension DeviceFleetNode {
         let devices = (0..<max(phones, 0)).map { "\(node)-\($0)" }
         let storePath = DeviceFleetStore.path(stateDirectory: stateDirectory)
         if FileManager.default.fileExists(atPath: storePath) {
-            let stored: [String: Result<DeviceSnapshot, StateFileError>]
+            // One snapshot decoded at a time, reduced to its counts at once.
+            var stored: [String: PersistedPhoneReport] = [:]
             do {
                 let store = try DeviceFleetStore(path: storePath)
                 defer { try? store.close() }
-                stored = try store.loadAll()
+                try store.forEachSnapshot { device, result in
+                    switch result {
+                    case .success(let snapshot): stored[device] = PersistedPhoneReport(device: device, snapshot: snapshot, problem: nil)
+                    case .failure(let error): stored[device] = PersistedPhoneReport(device: device, snapshot: nil, problem: "\(error)")
+                    }
+                }
             } catch {
                 return devices.map { PersistedPhoneReport(device: $0, snapshot: nil, problem: "\(error)") }
             }
             return devices.map { device in
-                switch stored[device] {
-                case .success(let snapshot)?: PersistedPhoneReport(device: device, snapshot: snapshot, problem: nil)
-                case .failure(let error)?: PersistedPhoneReport(device: device, snapshot: nil, problem: "\(error)")
-                case nil: PersistedPhoneReport(device: device, snapshot: nil, problem: "no state for \(device) in \(storePath)")
-                }
+                stored[device]
+                    ?? PersistedPhoneReport(device: device, snapshot: nil, problem: "no state for \(device) in \(storePath)")
             }
         }
         return devices.map { device in
@@ -85,9 +88,10 @@ extension DeviceFleetNode {
         for path in paths {
             let store = try DeviceFleetStore(path: path)
             defer { try? store.close() }
-            for (device, result) in try store.loadAll().sorted(by: { $0.key < $1.key }) {
-                guard case .success(let snapshot) = result else { continue }
-                reports.append(
+            var found: [PhoneReport] = []
+            try store.forEachSnapshot { device, result in
+                guard case .success(let snapshot) = result else { return }
+                found.append(
                     PhoneReport(
                         device: device, user: "", samples: 0, annotated: snapshot.annotatedLabels.count,
                         accuracyBefore: 0, accuracyAfter: 0, headVersion: 0, headsSwapped: 0, headsRejected: 0,
@@ -95,6 +99,7 @@ extension DeviceFleetNode {
                         energyJoules: [:], ledger: [:], batteryPercent: 0, cacheEntries: snapshot.entries.count,
                         predictionHitRate: 0))
             }
+            reports += found.sorted { $0.device < $1.device }
         }
         return reports
     }
