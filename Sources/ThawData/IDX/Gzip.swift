@@ -52,21 +52,6 @@ enum Gzip {
 
     /// Compresses `input` as one gzip member (mtime 0). Used by tests to make gzipped fixtures.
     static func deflate(_ input: [UInt8], level: Int32 = 6) -> [UInt8]? {
-        var stream = z_stream()
-        guard deflateInit2_(&stream, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
-                            zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return nil }
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(input.count))) + 32)
-        let ok: Bool = input.withUnsafeBufferPointer { inBuf in
-            output.withUnsafeMutableBufferPointer { outBuf in
-                stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress)
-                stream.avail_in = UInt32(inBuf.count)
-                stream.next_out = outBuf.baseAddress
-                stream.avail_out = UInt32(outBuf.count)
-                return CZlib.deflate(&stream, Z_FINISH) == Z_STREAM_END
-            }
-        }
-        guard ok else { return nil }
-        return Array(output[0..<Int(stream.total_out)])
+        Zlib.deflate(input, level: level, wrapper: .gzip)
     }
 }

@@ -1,4 +1,5 @@
 import CZlib
+import ThawData
 
 /// A head download that costs what changed: the `head_delta` frame of a `HEAD_DELTA` reply
 /// (docs/PROTOCOL.md, "Head deltas").
@@ -50,7 +51,7 @@ public enum HeadDelta {
             throw Failure(.countMismatch, "base has \(base.count) parameters, target \(target.count)")
         }
         let planes = xorPlanes(base, target)
-        guard let compressed = deflate(planes, level: level) else {
+        guard let compressed = Zlib.deflate(planes, level: level, wrapper: .zlib) else {
             throw Failure(.corrupt, "zlib deflate failed")
         }
         return compressed
@@ -101,30 +102,6 @@ public enum HeadDelta {
             }
         }
         return planes
-    }
-
-    /// One zlib stream of `input` (RFC 1950).
-    private static func deflate(_ input: [UInt8], level: Int32) -> [UInt8]? {
-        var stream = z_stream()
-        // deflateInit2 is a macro, hence the _ form; MAX_WBITS without +16: a zlib (not gzip) wrapper.
-        guard
-            deflateInit2_(
-                &stream, level, Z_DEFLATED, MAX_WBITS, 8, Z_DEFAULT_STRATEGY, zlibVersion(),
-                Int32(MemoryLayout<z_stream>.size)) == Z_OK
-        else { return nil }
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(input.count))) + 16)
-        let ok: Bool = input.withUnsafeBufferPointer { inBuf in
-            output.withUnsafeMutableBufferPointer { outBuf in
-                stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress)
-                stream.avail_in = UInt32(inBuf.count)
-                stream.next_out = outBuf.baseAddress
-                stream.avail_out = UInt32(outBuf.count)
-                return CZlib.deflate(&stream, Z_FINISH) == Z_STREAM_END
-            }
-        }
-        guard ok else { return nil }
-        return Array(output[0..<Int(stream.total_out)])
     }
 
     /// Inflates one zlib stream that must produce exactly `expectedBytes` and end the input.
