@@ -149,20 +149,25 @@ import ThawWire
         }
     }
 
+    /// Commits a user's first head and a second one that differs in one parameter; returns both commits,
+    /// the first head's stored hash and the latest head record.
+    static func twoHeads(_ store: any RegistryBackend) throws -> (ThawNodes.HeadCommit, String, ThawNodes.HeadCommit, HeadRecord) {
+        let first = RegistryFixtures.commit(parent: 0, samples: 2)
+        guard case .committed(_, let firstHash) = try store.commitHead(first) else {
+            throw RegistryError(.corruptRow, "first commit failed")
+        }
+        var second = first
+        second.parentVersion = 1
+        second.parameters[0] += 1
+        second.hash = "test-second"
+        _ = try store.commitHead(second)
+        return (first, firstHash, second, try #require(try store.latestHead(first.user)))
+    }
+
     @Test(arguments: TestBackend.available)
     func theStorageThreadMakesADeltaOnlyAgainstAStoredHeadWithTheSameStamps(_ backend: TestBackend) throws {
         try withTemporaryStore(backend) { store throws in
-            let first = RegistryFixtures.commit(parent: 0, samples: 2)
-            guard case .committed(_, let firstHash) = try store.commitHead(first) else {
-                Issue.record("first commit failed")
-                return
-            }
-            var second = first
-            second.parentVersion = 1
-            second.parameters[0] += 1
-            second.hash = "test-second"
-            _ = try store.commitHead(second)
-            let latest = try #require(try store.latestHead(first.user))
+            let (first, firstHash, second, latest) = try Self.twoHeads(store)
             // Heads are found by content hash (the base of a delta), and only the user's own.
             #expect(try store.head(first.user, hash: firstHash)?.parameters == first.parameters)
             #expect(try store.head(first.user, hash: "test-second")?.version == 2)
@@ -178,17 +183,7 @@ import ThawWire
     @Test(arguments: TestBackend.available)
     func aDeltaMadeForOnePhoneIsReusedForTheNextPhoneOfTheSameUser(_ backend: TestBackend) throws {
         try withTemporaryStore(backend) { store throws in
-            let first = RegistryFixtures.commit(parent: 0, samples: 2)
-            guard case .committed(_, let firstHash) = try store.commitHead(first) else {
-                Issue.record("first commit failed")
-                return
-            }
-            var second = first
-            second.parentVersion = 1
-            second.parameters[0] += 1
-            second.hash = "test-second"
-            _ = try store.commitHead(second)
-            let latest = try #require(try store.latestHead(first.user))
+            let (_, firstHash, _, latest) = try Self.twoHeads(store)
             let recent = RegistryStorage.RecentDeltas(capacity: 2)
             let made = try #require(try RegistryStorage.delta(to: latest, from: firstHash, store: store, recent: recent).bytes)
             let key = RegistryStorage.RecentDeltas.Key(
